@@ -1,0 +1,28 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'coverage/', 'node_modules/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    // The model must never read real time or randomness: replays would diverge.
+    files: ['src/sim/**/*.ts', 'src/lib/**/*.ts', 'src/mm/**/*.ts', 'src/notifier/**/*.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'use the simulation PRNG (sim.random)' },
+        { object: 'Date', property: 'now', message: 'use virtual time (sim.now())' },
+        { object: 'performance', property: 'now', message: 'use virtual time (sim.now())' },
+      ],
+    },
+  },
+);

@@ -1,0 +1,37 @@
+export * from './errno.js';
+export {
+  Simulation,
+  type RunResult,
+  type RunStatus,
+  type SetupFn,
+  type SimulationOptions,
+} from './simulation.js';
+export { SimThread, type SpawnOptions, type Waitable, type HeldLock } from './thread.js';
+export {
+  explore,
+  replay,
+  simulate,
+  type ExploreOptions,
+  type ExploreResult,
+  type StrategyName,
+} from './explore.js';
+export {
+  DfsStrategy,
+  GuidedStrategy,
+  PctStrategy,
+  RandomStrategy,
+  ReplayStrategy,
+  defaultPick,
+  type Strategy,
+} from './strategy.js';
+export { encodeToken, decodeToken, type ScheduleToken } from './token.js';
+export { renderDiagram, type TraceEntry, type DiagramOptions } from './trace.js';
+export { foldNumbers, SimAbort, SimUsageError, type Violation, type ReportOptions } from './violation.js';
+export { Prng, deriveSeed } from './prng.js';
+export { SpinLock } from './sync/spinlock.js';
+export { Mutex } from './sync/mutex.js';
+export { RwSemaphore } from './sync/rwsem.js';
+export { Completion } from './sync/completion.js';
+export { WaitQueue } from './sync/waitqueue.js';
+export { Srcu } from './sync/srcu.js';
+export { Atomic } from './sync/atomic.js';

@@ -1,0 +1,780 @@
+import { LockDep } from './lockdep.js';
+import { Lifetime } from './lifetime.js';
+import { Prng } from './prng.js';
+import { defaultPick, RandomStrategy, type Strategy } from './strategy.js';
+import { SimThread, ThreadState, type HeldLock, type SpawnOptions, type Waitable } from './thread.js';
+import { encodeToken } from './token.js';
+import type { TraceEntry } from './trace.js';
+import { foldNumbers, SimAbort, SimUsageError, type ReportOptions, type Violation } from './violation.js';
+import { checkInteger } from './options.js';
+
+/** How a run ended. */
+export type RunStatus = 'running' | 'ok' | 'violation' | 'deadlock' | 'step-limit' | 'error';
+
+/** Options of one simulation run. */
+export interface SimulationOptions {
+  /** Seed of the model's randomness (`sim.random`, `sim.choose` under random strategies). */
+  seed?: number;
+  /** Who picks the next thread; default: random seeded with `seed`. */
+  strategy?: Strategy;
+  /** A run longer than this many scheduling steps ends with status 'step-limit'. */
+  maxSteps?: number;
+  /** Record every step (needed for diagrams; off in exploration for speed). */
+  trace?: boolean;
+  /** Virtual nanoseconds each scheduling step costs (spinning threads make time pass). */
+  stepNs?: number;
+}
+
+/** The outcome of one run. */
+export interface RunResult {
+  status: Exclude<RunStatus, 'running'>;
+  steps: number;
+  timeNs: number;
+  /** At most one: a run stops at its first violation, as the kernel stops at a BUG. */
+  violations: Violation[];
+  /** The steps, when tracing was on. */
+  trace: TraceEntry[] | undefined;
+  /** Replays this run exactly with `replay(token, setup)`. */
+  token: string;
+  /** Context switches away from a thread that could have kept running. */
+  preemptions: number;
+  seed: number;
+  /** Every decision with more than one option: the chosen index (the token's content). */
+  choices: number[];
+  /** Per decision: the chosen thread's id, or -1 for a value choice. */
+  choiceThreads: number[];
+  /** Per decision: the index a non-preemptive scheduler would have chosen. */
+  choiceDefaults: number[];
+}
+
+export type SetupFn = (sim: Simulation) => void | Promise<void>;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const NEVER: Promise<never> = new Promise<never>(() => {});
+
+/** Lets model layers observe the run (checkers hook in here; model code never reads it). */
+export interface SimHooks {
+  /** Called when the run ends, before the result is returned. */
+  onEnd: ((sim: Simulation) => void)[];
+}
+
+/**
+ * One deterministic run of a simulated machine: the scheduler, the virtual clock, the
+ * model's randomness, the trace and the runtime checkers (lockdep, object lifetime,
+ * sleeping in atomic context, deadlock).
+ *
+ * Simulated threads are async functions. Exactly one runs at a time; the CPU changes
+ * hands only at scheduling points: every operation of a primitive, every marked
+ * shared access (`point`), and `yield`.
+ */
+export class Simulation {
+  readonly seed: number;
+  readonly maxSteps: number;
+  readonly stepNs: number;
+  readonly tracing: boolean;
+  /** The model's random stream (not the strategy's). */
+  readonly rng: Prng;
+  readonly strategy: Strategy;
+  readonly lockdep: LockDep;
+  readonly lifetime: Lifetime;
+  readonly hooks: SimHooks = { onEnd: [] };
+
+  status: RunStatus = 'running';
+  steps = 0;
+  private clockNs = 0;
+  current: SimThread | null = null;
+  readonly threads: SimThread[] = [];
+  /** Runnable threads, ordered by id. */
+  readonly runnable: SimThread[] = [];
+  private liveNonDaemons = 0;
+  private timers: SimThread[] = [];
+  private nextTimerNs = Infinity;
+  readonly violations: Violation[] = [];
+  private usageError: unknown = null;
+  preemptions = 0;
+  private readonly choices: number[] = [];
+  private readonly choiceThreads: number[] = [];
+  private readonly choiceDefaults: number[] = [];
+  private readonly traceEntries: TraceEntry[] = [];
+  private finishRun: ((r: RunResult) => void) | null = null;
+  private result: RunResult | null = null;
+
+  constructor(options: SimulationOptions = {}) {
+    this.seed = options.seed === undefined ? 1 : checkInteger('seed', options.seed, 0);
+    this.maxSteps =
+      options.maxSteps === undefined ? 1_000_000 : checkInteger('maxSteps', options.maxSteps, 1);
+    this.stepNs = options.stepNs === undefined ? 10 : checkInteger('stepNs', options.stepNs, 0);
+    this.tracing = options.trace ?? false;
+    this.rng = new Prng(this.seed);
+    this.strategy = options.strategy ?? new RandomStrategy(this.seed ^ 0x51ed270b);
+    this.lockdep = new LockDep(this);
+    this.lifetime = new Lifetime(this);
+  }
+
+  // ---------------------------------------------------------------- threads
+
+  /**
+   * Creates a simulated thread running `fn` (kthread_run). It becomes runnable at once
+   * and first runs when the scheduler picks it. Callable from setup or from a thread.
+   */
+  spawn(
+    name: string,
+    fn: (thread: SimThread) => Promise<unknown> | unknown,
+    options?: SpawnOptions,
+  ): SimThread {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new SimUsageError(`spawn: thread name must be a non-empty string, got ${JSON.stringify(name)}`);
+    }
+    if (typeof fn !== 'function') throw new SimUsageError(`spawn('${name}'): fn must be a function`);
+    const t = new SimThread(this, this.threads.length, name, options?.daemon === true);
+    this.threads.push(t);
+    if (!t.daemon) this.liveNonDaemons++;
+    this.runnable.push(t); // ids grow, so the queue stays ordered
+    this.strategy.onSpawn(t);
+    const gate = new Promise<void>((r) => {
+      t.resume = r;
+    });
+    void this.body(t, gate, fn);
+    return t;
+  }
+
+  private async body(t: SimThread, gate: Promise<void>, fn: (thread: SimThread) => unknown): Promise<void> {
+    await gate;
+    try {
+      await fn(t);
+    } catch (err) {
+      if (this.status !== 'running') return;
+      if (err instanceof SimAbort) return;
+      if (err instanceof SimUsageError) {
+        this.usageError = err;
+        this.end('error');
+        return;
+      }
+      const e = err instanceof Error ? err : new Error(String(err));
+      this.recordViolation('error', `thread ${t.name} threw ${e.name}: ${e.message}`, {
+        key: `${e.name}: ${foldNumbers(e.message)}`,
+        details: { stack: e.stack },
+      });
+      return;
+    }
+    if (this.status !== 'running') return;
+    this.exitThread(t);
+  }
+
+  private exitThread(t: SimThread): void {
+    this.recordStep(t, 'exit', undefined);
+    if (this.status !== 'running') return;
+    if (t.held.length > 0) {
+      this.recordViolation(
+        'lock-held-at-exit',
+        `thread ${t.name} exited holding ${t.held.map((h) => h.name).join(', ')}`,
+        { key: `exit holding ${t.held.map((h) => h.lockClass).join(',')}` },
+      );
+      return;
+    }
+    t.state = ThreadState.Done;
+    this.removeRunnable(t);
+    if (!t.daemon) this.liveNonDaemons--;
+    if (t.joiners !== null) {
+      for (const j of t.joiners) this.wake(j);
+      t.joiners = null;
+    }
+    if (this.liveNonDaemons === 0) {
+      this.end('ok');
+      return;
+    }
+    this.current = null;
+    const next = this.pickNext(null);
+    if (next !== null) this.resumeThread(next);
+  }
+
+  /** Waits until `thread` has finished. May sleep. */
+  join(thread: SimThread): Promise<void> {
+    if (thread.done) return this.point('join', thread.name);
+    const t = this.self('join');
+    if (thread === t) throw new SimUsageError(`thread ${t.name} cannot join itself`);
+    this.mightSleep('join');
+    if (thread.joiners === null) thread.joiners = [];
+    thread.joiners.push(t);
+    return this.block(
+      t,
+      { describe: () => `exit of ${thread.name}`, holders: () => [thread] },
+      'join',
+      thread.name,
+    );
+  }
+
+  /** The running simulated thread; throws a usage error outside one. */
+  self(what: string): SimThread {
+    const t = this.current;
+    if (t === null || this.status !== 'running') {
+      if (this.status !== 'running') throw new SimAbort();
+      throw new SimUsageError(`${what}: called outside a simulated thread (use sim.spawn)`);
+    }
+    return t;
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  /**
+   * A scheduling point: the running thread offers the CPU before its next operation
+   * (`label` on `object`). Every primitive calls this; model code calls it to mark a
+   * shared access (READ_ONCE/WRITE_ONCE, a PTE update). Must be awaited.
+   */
+  point(label: string, object?: string): Promise<void> {
+    const t = this.current;
+    if (t === null || t.resume !== null) return this.misplacedPoint(label);
+    this.recordStep(t, label, object);
+    if (this.status !== 'running') return NEVER;
+    const next = this.pickNext(t);
+    if (next === t) return RESOLVED;
+    if (next === null) return NEVER;
+    const parked = new Promise<void>((r) => {
+      t.resume = r;
+    });
+    this.resumeThread(next);
+    return parked;
+  }
+
+  /** Explicit scheduling point (cond_resched / schedule()). */
+  yield(label = 'yield'): Promise<void> {
+    return this.point(label);
+  }
+
+  private misplacedPoint(label: string): Promise<never> {
+    if (this.status !== 'running') return NEVER;
+    const t = this.current;
+    if (t === null) {
+      throw new SimUsageError(
+        `scheduling point '${label}' reached outside a simulated thread (use sim.spawn)`,
+      );
+    }
+    this.usageError = new SimUsageError(
+      `thread ${t.name} reached scheduling point '${label}' at step ${this.steps} while it already had one ` +
+        'pending: a primitive was called without await, or a promise escaped the thread',
+    );
+    this.end('error');
+    return NEVER;
+  }
+
+  /**
+   * Parks `t` (the running thread) on `on` until `wake(t)`. Records a step. The caller
+   * has already queued `t` where the waker will find it.
+   */
+  block(t: SimThread, on: Waitable, label: string, object?: string): Promise<void> {
+    if (t !== this.current || t.resume !== null) return this.misplacedPoint(label);
+    this.recordStep(t, label, object);
+    if (this.status !== 'running') return NEVER;
+    t.state = ThreadState.Blocked;
+    t.waitingOn = on;
+    this.removeRunnable(t);
+    const parked = new Promise<void>((r) => {
+      t.resume = r;
+    });
+    this.current = null;
+    const next = this.pickNext(null);
+    if (next !== null) this.resumeThread(next);
+    return parked;
+  }
+
+  /**
+   * Parks the running thread until woken or until `timeoutNs` of virtual time pass.
+   * Resolves to true when the timer expired.
+   */
+  async blockTimeout(
+    t: SimThread,
+    on: Waitable,
+    timeoutNs: number,
+    label: string,
+    object?: string,
+  ): Promise<boolean> {
+    t.timedOut = false;
+    t.timerAtNs = this.clockNs + timeoutNs;
+    this.addTimer(t);
+    await this.block(t, on, label, object);
+    const expired = t.timedOut;
+    t.timedOut = false;
+    return expired;
+  }
+
+  /** Makes a blocked thread runnable again (try_to_wake_up). Not a scheduling point. */
+  wake(t: SimThread): void {
+    if (t.state !== ThreadState.Blocked) return;
+    t.state = ThreadState.Runnable;
+    t.waitingOn = null;
+    if (t.timerAtNs !== Infinity) this.cancelTimer(t);
+    this.insertRunnable(t);
+  }
+
+  /**
+   * Sends a fatal signal to `t` (SIGKILL): `fatalSignalPending` turns true and a thread
+   * in a killable wait is woken (its wait returns -EINTR).
+   */
+  kill(t: SimThread): void {
+    t.fatalSignal = true;
+    if (t.state === ThreadState.Blocked && t.killable) {
+      const on = t.waitingOn as (Waitable & { cancelWait?: (t: SimThread) => void }) | null;
+      on?.cancelWait?.(t);
+      this.wake(t);
+    }
+  }
+
+  /** fatal_signal_pending(current). */
+  fatalSignalPending(): boolean {
+    return this.current?.fatalSignal === true;
+  }
+
+  /** Sleeps for `ns` of virtual time (msleep/usleep_range). May sleep. */
+  async sleep(ns: number, label = 'sleep'): Promise<void> {
+    checkInteger('sleep ns', ns, 0);
+    const t = this.self('sleep');
+    this.mightSleep(label);
+    await this.blockTimeout(t, SLEEPING, ns, label);
+  }
+
+  /** Virtual time in nanoseconds. */
+  now(): number {
+    return this.clockNs;
+  }
+
+  /**
+   * A nondeterministic choice among `n` values that exploration covers like a
+   * scheduling decision (dfs tries every value; replay reproduces it). Not a
+   * scheduling point. Use it for fault injection and model nondeterminism.
+   */
+  choose(n: number, _label = 'choose'): number {
+    checkInteger('choose n', n, 1);
+    if (n === 1 || this.status !== 'running') return 0;
+    let v: number;
+    try {
+      v = this.strategy.chooseValue(n);
+    } catch (err) {
+      this.fail(err);
+      throw new SimAbort();
+    }
+    this.choices.push(v);
+    this.choiceThreads.push(-1);
+    this.choiceDefaults.push(0);
+    return v;
+  }
+
+  /** The model's seeded randomness in [0, 1) (not explored; replay reproduces it). */
+  random(): number {
+    return this.rng.next();
+  }
+
+  private recordStep(t: SimThread, label: string, object: string | undefined): void {
+    const step = ++this.steps;
+    t.steps++;
+    this.clockNs += this.stepNs;
+    if (this.tracing) {
+      this.traceEntries.push({ step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs });
+    }
+    if (step > this.maxSteps) {
+      this.recordViolation(
+        'step-limit',
+        `run exceeded ${this.maxSteps} steps (livelock or unbounded loop?)`,
+        {
+          key: 'step-limit',
+        },
+      );
+      return;
+    }
+    if (this.clockNs >= this.nextTimerNs) this.fireTimers();
+  }
+
+  /** Attaches a note to the running thread's latest trace entry (shown in diagrams). */
+  note(text: string): void {
+    if (!this.tracing || this.current === null) return;
+    for (let i = this.traceEntries.length - 1; i >= 0; i--) {
+      const e = this.traceEntries[i];
+      if (e.tid === this.current.id) {
+        e.note = e.note === undefined ? text : `${e.note}; ${text}`;
+        return;
+      }
+    }
+  }
+
+  private pickNext(cur: SimThread | null): SimThread | null {
+    let rq = this.runnable;
+    if (rq.length === 0) {
+      if (!this.idle()) return null;
+      rq = this.runnable;
+      cur = null;
+    }
+    if (rq.length === 1) return rq[0];
+    let idx: number;
+    try {
+      idx = this.strategy.pickThread(rq, cur, this.steps);
+    } catch (err) {
+      this.fail(err);
+      return null;
+    }
+    const def = defaultPick(rq, cur);
+    if (cur !== null && idx !== def && rq[def] === cur) this.preemptions++;
+    this.choices.push(idx);
+    this.choiceThreads.push(rq[idx].id);
+    this.choiceDefaults.push(def);
+    return rq[idx];
+  }
+
+  /** No thread can run: advance virtual time to the next timer, or declare deadlock. */
+  private idle(): boolean {
+    if (this.timers.length > 0) {
+      this.clockNs = Math.max(this.clockNs, this.nextTimerNs);
+      this.fireTimers();
+      return this.runnable.length > 0;
+    }
+    if (this.liveNonDaemons === 0) {
+      this.end('ok');
+      return false;
+    }
+    this.reportDeadlock();
+    return false;
+  }
+
+  private resumeThread(next: SimThread): void {
+    this.current = next;
+    const r = next.resume!;
+    next.resume = null;
+    r();
+  }
+
+  private insertRunnable(t: SimThread): void {
+    const rq = this.runnable;
+    let i = rq.length;
+    while (i > 0 && rq[i - 1].id > t.id) i--;
+    rq.splice(i, 0, t);
+  }
+
+  private removeRunnable(t: SimThread): void {
+    const i = this.runnable.indexOf(t);
+    if (i >= 0) this.runnable.splice(i, 1);
+  }
+
+  private addTimer(t: SimThread): void {
+    this.timers.push(t);
+    if (t.timerAtNs < this.nextTimerNs) this.nextTimerNs = t.timerAtNs;
+  }
+
+  private cancelTimer(t: SimThread): void {
+    const i = this.timers.indexOf(t);
+    if (i >= 0) this.timers.splice(i, 1);
+    t.timerAtNs = Infinity;
+    this.recomputeNextTimer();
+  }
+
+  private recomputeNextTimer(): void {
+    let n = Infinity;
+    for (const t of this.timers) if (t.timerAtNs < n) n = t.timerAtNs;
+    this.nextTimerNs = n;
+  }
+
+  private fireTimers(): void {
+    // Fire in (deadline, thread id) order so that wake-up order is deterministic.
+    const due = this.timers.filter((t) => t.timerAtNs <= this.clockNs);
+    due.sort((a, b) => a.timerAtNs - b.timerAtNs || a.id - b.id);
+    this.timers = this.timers.filter((t) => t.timerAtNs > this.clockNs);
+    for (const t of due) {
+      t.timerAtNs = Infinity;
+      t.timedOut = true;
+      t.state = ThreadState.Blocked;
+      this.wakeTimed(t);
+    }
+    this.recomputeNextTimer();
+  }
+
+  private wakeTimed(t: SimThread): void {
+    const on = t.waitingOn as (Waitable & { cancelWait?: (t: SimThread) => void }) | null;
+    if (on?.cancelWait) on.cancelWait(t);
+    t.state = ThreadState.Runnable;
+    t.waitingOn = null;
+    this.insertRunnable(t);
+  }
+
+  // ---------------------------------------------------------------- contexts
+
+  /**
+   * might_sleep(): reports `sleep-in-atomic` when the running thread holds a spinlock
+   * or is inside a non-blockable region. Called at the top of every sleeping primitive.
+   */
+  mightSleep(what: string): void {
+    const t = this.current;
+    if (t === null) return;
+    if (t.atomicDepth > 0 || t.nonBlockDepth > 0) {
+      const ctx =
+        t.atomicDepth > 0
+          ? `holding spinlock ${
+              t.held
+                .filter((h) => h.spin === true)
+                .map((h) => h.name)
+                .join(', ') || '(spinlock)'
+            }`
+          : 'inside a non-blockable region';
+      this.report('sleep-in-atomic', `${what} may sleep but thread ${t.name} is ${ctx}`, {
+        key: `${what} ${t.atomicDepth > 0 ? 'atomic' : 'nonblock'}`,
+      });
+    }
+  }
+
+  /** Enters a region where sleeping is forbidden (a non-blockable notifier callback). */
+  enterNonBlock(): void {
+    this.self('enterNonBlock').nonBlockDepth++;
+  }
+
+  /** Leaves a non-blockable region. */
+  exitNonBlock(): void {
+    const t = this.self('exitNonBlock');
+    if (t.nonBlockDepth === 0) this.report('kernel-bug', `exitNonBlock without enterNonBlock in ${t.name}`);
+    else t.nonBlockDepth--;
+  }
+
+  /** Whether the running thread may sleep right now. */
+  canSleep(): boolean {
+    const t = this.current;
+    return t === null || (t.atomicDepth === 0 && t.nonBlockDepth === 0);
+  }
+
+  // ---------------------------------------------------------------- locks (for primitives)
+
+  /** Records that the running thread acquired `lock` (lockdep's lock_acquire). */
+  lockAcquired(t: SimThread, lock: HeldLock): void {
+    this.lockdep.acquired(t, lock);
+    t.held.push(lock);
+  }
+
+  /** Records a release; reports `lock-misuse` when `t` does not hold it. Returns whether it did. */
+  lockReleased(t: SimThread, lock: HeldLock): boolean {
+    const i = t.held.lastIndexOf(lock);
+    if (i < 0) {
+      this.report('lock-misuse', `thread ${t.name} released ${lock.name} which it does not hold`, {
+        key: `release not held ${lock.lockClass}`,
+      });
+      return false;
+    }
+    t.held.splice(i, 1);
+    return true;
+  }
+
+  /** lockdep_assert_held(): reports `lock-misuse` unless the running thread holds `lock`. */
+  assertHeld(lock: HeldLock, what = 'caller'): void {
+    const t = this.current;
+    if (t === null || this.status !== 'running') return;
+    if (!t.held.includes(lock)) {
+      this.report(
+        'lock-misuse',
+        `${what} requires ${lock.name} held, but thread ${t.name} does not hold it`,
+        {
+          key: `not held ${lock.lockClass} ${what}`,
+        },
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- object lifetime
+
+  /** Registers `obj` as a kernel allocation (kmalloc), for use-after-free reports. */
+  kalloc<T extends object>(obj: T, label?: string): T {
+    return this.lifetime.alloc(obj, label);
+  }
+
+  /** Frees `obj` (kfree): later `use(obj)` reports use-after-free; a second kfree a double free. */
+  kfree(obj: object): void {
+    this.lifetime.free(obj);
+  }
+
+  /** Marks a use of `obj` (a dereference); reports use-after-free when it was freed. */
+  use<T extends object>(obj: T, what?: string): T {
+    return this.lifetime.use(obj, what);
+  }
+
+  // ---------------------------------------------------------------- violations
+
+  /** An assertion of the model or a driver: reports `assertion` with `message` when `ok` is false. */
+  check(ok: boolean, message: string, options?: ReportOptions): void {
+    if (!ok) this.report('assertion', message, options);
+  }
+
+  /** BUG_ON(): a kernel-internal assertion. */
+  bugOn(cond: boolean, message: string): void {
+    if (cond) this.report('kernel-bug', message);
+  }
+
+  /**
+   * Reports a violation: the run ends (as the kernel stops at a BUG) and the running
+   * thread is unwound. Checkers call this; it never returns when the run was live.
+   */
+  report(kind: string, message: string, options?: ReportOptions): never {
+    if (this.status === 'running') this.recordViolation(kind, message, options);
+    throw new SimAbort();
+  }
+
+  private recordViolation(kind: string, message: string, options?: ReportOptions): void {
+    if (this.status !== 'running') return;
+    const t = this.current;
+    const v: Violation = {
+      kind,
+      message,
+      signature: `${kind}: ${options?.key ?? foldNumbers(message)}`,
+      thread: t?.name ?? '-',
+      threads: options?.threads ?? (t ? [t.name] : []),
+      step: this.steps,
+      timeNs: this.clockNs,
+      token: '',
+      diagram: '',
+      details: options?.details,
+    };
+    this.violations.push(v);
+    const status =
+      kind === 'deadlock' || kind === 'step-limit'
+        ? kind
+        : kind === 'error' || kind === 'foreign-await'
+          ? 'error'
+          : 'violation';
+    this.end(status);
+  }
+
+  private reportDeadlock(): void {
+    const blocked = this.threads.filter((t) => t.state === ThreadState.Blocked && !t.daemon);
+    const edges: { thread: string; waitsFor: string; heldBy: string[] }[] = [];
+    for (const t of this.threads) {
+      if (t.state !== ThreadState.Blocked || t.waitingOn === null) continue;
+      edges.push({
+        thread: t.name,
+        waitsFor: t.waitingOn.describe(),
+        heldBy: t.waitingOn.holders().map((h) => h.name),
+      });
+    }
+    const cycle = findCycle(this.threads);
+    const graph = edges
+      .map(
+        (e) =>
+          `${e.thread} waits for ${e.waitsFor}${e.heldBy.length ? ` held by ${e.heldBy.join(', ')}` : ''}`,
+      )
+      .join('; ');
+    const threads = cycle.length > 0 ? cycle.map((t) => t.name) : blocked.map((t) => t.name);
+    const key =
+      cycle.length > 0
+        ? `cycle ${cycle
+            .map((t) => foldNumbers(t.waitingOn?.describe() ?? '?'))
+            .sort()
+            .join(' & ')}`
+        : `stuck ${edges
+            .map((e) => foldNumbers(e.waitsFor))
+            .sort()
+            .join(' & ')}`;
+    this.current = null;
+    this.recordViolation('deadlock', `deadlock: ${graph}`, { key, threads, details: { waitFor: edges } });
+  }
+
+  /** Ends the run because of a runtime misuse (bad token, nondeterministic dfs). */
+  private fail(err: unknown): void {
+    if (this.status !== 'running') return;
+    if (err instanceof SimAbort) return;
+    this.usageError = err;
+    this.end('error');
+  }
+
+  /** Reports that the running thread awaited something the runtime did not create. */
+  foreignAwait(): void {
+    if (this.status !== 'running') return;
+    const t = this.current;
+    const last = this.tracing ? this.traceEntries.filter((e) => e.tid === t?.id).pop() : undefined;
+    this.recordViolation(
+      'foreign-await',
+      `thread ${t?.name ?? '?'} awaited a promise the runtime did not create (after step ${this.steps}` +
+        `${last ? `, '${last.label}'` : ''}): simulated threads may only await simulation primitives, ` +
+        'sim.yield/point/sleep and async functions built from them — never timers, I/O or outside promises',
+      { key: `foreign await in ${t?.name ?? '?'}` },
+    );
+  }
+
+  // ---------------------------------------------------------------- running
+
+  private end(status: Exclude<RunStatus, 'running'>): void {
+    if (this.status !== 'running') return;
+    this.status = status;
+    for (const h of this.hooks.onEnd) {
+      try {
+        h(this);
+      } catch {
+        // A hook must not turn a finished run into a crash.
+      }
+    }
+    const token = encodeToken({ seed: this.seed, steps: this.steps, choices: this.choices });
+    for (const v of this.violations) v.token = token;
+    this.result = {
+      status,
+      steps: this.steps,
+      timeNs: this.clockNs,
+      violations: this.violations,
+      trace: this.tracing ? this.traceEntries : undefined,
+      token,
+      preemptions: this.preemptions,
+      seed: this.seed,
+      choices: this.choices,
+      choiceThreads: this.choiceThreads,
+      choiceDefaults: this.choiceDefaults,
+    };
+    const f = this.finishRun;
+    this.finishRun = null;
+    if (f !== null) f(this.result);
+  }
+
+  /**
+   * Runs `setup` (which spawns threads) and then the threads until every non-daemon
+   * thread has finished or the run ends early. A simulation runs once.
+   */
+  async run(setup: SetupFn): Promise<RunResult> {
+    if (this.finishRun !== null || this.result !== null || this.steps > 0) {
+      throw new SimUsageError('a Simulation runs once; create a new one (explore does this per schedule)');
+    }
+    await setup(this);
+    if (this.usageError !== null) throw this.usageError;
+    const done = new Promise<RunResult>((resolve) => {
+      this.finishRun = resolve;
+    });
+    if (this.result === null) {
+      if (this.liveNonDaemons === 0) {
+        this.end('ok');
+      } else {
+        const first = this.pickNext(null);
+        if (first !== null) this.resumeThread(first);
+      }
+    }
+    // A legitimate run completes through microtasks alone; if the host's event loop
+    // gets to run this check while the run is live, a thread awaits a foreign promise.
+    const watchdog = setImmediate(() => this.foreignAwait());
+    const result = this.result ?? (await done);
+    clearImmediate(watchdog);
+    if (this.usageError !== null) throw this.usageError;
+    return result;
+  }
+}
+
+const SLEEPING: Waitable = { describe: () => 'timer', holders: () => [] };
+
+/** Finds a cycle in the wait-for graph (thread → holders of what it waits for). */
+function findCycle(threads: readonly SimThread[]): SimThread[] {
+  const state = new Map<SimThread, number>();
+  const stack: SimThread[] = [];
+  let found: SimThread[] = [];
+  const visit = (t: SimThread): boolean => {
+    state.set(t, 1);
+    stack.push(t);
+    const on = t.state === ThreadState.Blocked ? t.waitingOn : null;
+    for (const h of on ? on.holders() : []) {
+      const s = state.get(h) ?? 0;
+      if (s === 1) {
+        found = stack.slice(stack.indexOf(h));
+        return true;
+      }
+      if (s === 0 && visit(h)) return true;
+    }
+    stack.pop();
+    state.set(t, 2);
+    return false;
+  };
+  for (const t of threads) if ((state.get(t) ?? 0) === 0 && visit(t)) break;
+  return found;
+}

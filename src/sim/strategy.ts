@@ -1,0 +1,234 @@
+import { Prng } from './prng.js';
+import type { SimThread } from './thread.js';
+import { SimUsageError } from './violation.js';
+
+/**
+ * A scheduling strategy decides, at every decision with more than one option, which
+ * runnable thread runs next (or which value `sim.choose` yields). Strategies are
+ * deterministic given their seed. `runnable` is ordered by thread id; `current` is the
+ * thread that just reached the point if it can keep running, otherwise null.
+ */
+export interface Strategy {
+  readonly name: string;
+  pickThread(runnable: readonly SimThread[], current: SimThread | null, steps: number): number;
+  chooseValue(n: number): number;
+  /** Called when a thread is created (PCT gives it a priority). */
+  onSpawn(thread: SimThread): void;
+}
+
+/** The choice a non-preemptive scheduler makes: keep running, else the lowest thread id. */
+export function defaultPick(runnable: readonly SimThread[], current: SimThread | null): number {
+  if (current !== null) {
+    const i = runnable.indexOf(current);
+    if (i >= 0) return i;
+  }
+  return 0;
+}
+
+/** Uniformly random choice at every decision. */
+export class RandomStrategy implements Strategy {
+  readonly name = 'random';
+  private readonly rng: Prng;
+  constructor(seed: number) {
+    this.rng = new Prng(seed);
+  }
+  pickThread(runnable: readonly SimThread[]): number {
+    return this.rng.int(runnable.length);
+  }
+  chooseValue(n: number): number {
+    return this.rng.int(n);
+  }
+  onSpawn(): void {}
+}
+
+/**
+ * Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte,
+ * ASPLOS 2010). Each thread gets a random priority above `depth`; the highest-priority
+ * runnable thread always runs; at `depth - 1` change points, drawn uniformly over the
+ * expected run length, the running thread's priority drops below every initial one.
+ * A bug of depth d is found with probability at least 1/(n k^(d-1)).
+ */
+export class PctStrategy implements Strategy {
+  readonly name = 'pct';
+  private readonly rng: Prng;
+  private readonly priority: number[] = [];
+  private readonly changePoints: number[];
+  private nextChange = 0;
+
+  constructor(
+    seed: number,
+    readonly depth: number,
+    /** Expected number of steps in a run (k); explore feeds it the longest run seen so far. */
+    readonly expectedSteps: number,
+  ) {
+    this.rng = new Prng(seed);
+    const points: number[] = [];
+    for (let i = 0; i < depth - 1; i++) points.push(1 + this.rng.int(Math.max(1, expectedSteps)));
+    points.sort((a, b) => a - b);
+    this.changePoints = points;
+  }
+
+  onSpawn(thread: SimThread): void {
+    // Distinct random priorities above depth: depth + uniform in (0, 1e6).
+    this.priority[thread.id] = this.depth + 1 + this.rng.next() * 1e6;
+  }
+
+  pickThread(runnable: readonly SimThread[], current: SimThread | null, steps: number): number {
+    while (this.nextChange < this.changePoints.length && this.changePoints[this.nextChange] <= steps) {
+      // Lower the thread that executed the change-point step below all initial priorities.
+      if (current !== null) this.priority[current.id] = this.depth - 1 - this.nextChange;
+      this.nextChange++;
+    }
+    let best = 0;
+    let bestPriority = -Infinity;
+    for (let i = 0; i < runnable.length; i++) {
+      const p = this.priority[runnable[i].id] ?? 0;
+      if (p > bestPriority) {
+        bestPriority = p;
+        best = i;
+      }
+    }
+    return best;
+  }
+
+  chooseValue(n: number): number {
+    return this.rng.int(n);
+  }
+}
+
+interface DfsEntry {
+  /** Options at this decision. */
+  n: number;
+  /** Order in which options are tried: default first. */
+  defaultIndex: number;
+  /** Position in the try order (0 = default). */
+  k: number;
+  /** Whether choosing anything but the default costs a preemption. */
+  preemptible: boolean;
+  /** Preemptions used by the decisions before this one. */
+  preemptsBefore: number;
+}
+
+/**
+ * Systematic depth-first enumeration of schedules with a preemption bound (CHESS-style
+ * stateless model checking). Every distinct schedule within the bound is run exactly
+ * once; `exhausted` turns true after the last. Switching away from a thread that could
+ * keep running counts as a preemption; choosing among threads when the running one
+ * blocked or exited does not. Requires the program to be deterministic.
+ */
+export class DfsStrategy implements Strategy {
+  readonly name = 'dfs';
+  private readonly stack: DfsEntry[] = [];
+  private depthInRun = 0;
+  private preemptsInRun = 0;
+  exhausted = false;
+
+  constructor(readonly preemptionBound: number) {}
+
+  onSpawn(): void {}
+
+  private decide(n: number, defaultIndex: number, preemptible: boolean): number {
+    const d = this.depthInRun++;
+    let entry = this.stack[d];
+    if (entry === undefined) {
+      entry = { n, defaultIndex, k: 0, preemptible, preemptsBefore: this.preemptsInRun };
+      this.stack.push(entry);
+    } else if (entry.n !== n) {
+      throw new SimUsageError(
+        `dfs: the program is not deterministic: decision ${d} had ${entry.n} options before and ${n} now ` +
+          '(does the setup read state shared between runs?)',
+      );
+    }
+    const chosen = this.optionAt(entry, entry.k);
+    if (entry.preemptible && chosen !== entry.defaultIndex) this.preemptsInRun++;
+    return chosen;
+  }
+
+  private optionAt(entry: DfsEntry, k: number): number {
+    if (k === 0) return entry.defaultIndex;
+    // Options other than the default, in index order.
+    const i = k - 1;
+    return i < entry.defaultIndex ? i : i + 1;
+  }
+
+  pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
+    const def = defaultPick(runnable, current);
+    return this.decide(runnable.length, def, current !== null && runnable[def] === current);
+  }
+
+  chooseValue(n: number): number {
+    return this.decide(n, 0, false);
+  }
+
+  /** Prepares the next schedule; returns false when every schedule has been run. */
+  advance(): boolean {
+    this.depthInRun = 0;
+    this.preemptsInRun = 0;
+    while (this.stack.length > 0) {
+      const top = this.stack[this.stack.length - 1];
+      const canPreempt = !top.preemptible || top.preemptsBefore + 1 <= this.preemptionBound;
+      if (top.k + 1 < top.n && canPreempt) {
+        top.k++;
+        return true;
+      }
+      this.stack.pop();
+    }
+    this.exhausted = true;
+    return false;
+  }
+}
+
+/** Replays a recorded list of choices; any disagreement with the program is reported. */
+export class ReplayStrategy implements Strategy {
+  readonly name = 'replay';
+  private pos = 0;
+  constructor(private readonly choices: readonly number[]) {}
+  onSpawn(): void {}
+  private take(n: number): number {
+    if (this.pos >= this.choices.length) {
+      throw new SimUsageError(
+        `replay token does not match this program: it ends after ${this.choices.length} decisions but the run makes more`,
+      );
+    }
+    const c = this.choices[this.pos++];
+    if (c >= n) {
+      throw new SimUsageError(
+        `replay token does not match this program: decision ${this.pos - 1} chose option ${c} of ${n}`,
+      );
+    }
+    return c;
+  }
+  pickThread(runnable: readonly SimThread[]): number {
+    return this.take(runnable.length);
+  }
+  chooseValue(n: number): number {
+    return this.take(n);
+  }
+  /** Decisions the token holds that the run did not use. */
+  get unused(): number {
+    return this.choices.length - this.pos;
+  }
+}
+
+/**
+ * Follows a sparse list of deviations from the non-preemptive default, keyed by
+ * decision number: thread choices by thread id, value choices by value. Used by the
+ * shrinker, which removes deviations one by one.
+ */
+export class GuidedStrategy implements Strategy {
+  readonly name = 'guided';
+  private decision = 0;
+  constructor(private readonly deviations: ReadonlyMap<number, number>) {}
+  onSpawn(): void {}
+  pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
+    const want = this.deviations.get(this.decision++);
+    if (want !== undefined) {
+      for (let i = 0; i < runnable.length; i++) if (runnable[i].id === want) return i;
+    }
+    return defaultPick(runnable, current);
+  }
+  chooseValue(n: number): number {
+    const want = this.deviations.get(this.decision++);
+    return want !== undefined && want < n ? want : 0;
+  }
+}

@@ -1,0 +1,84 @@
+import type { Simulation } from '../simulation.js';
+import type { HeldLock, SimThread } from '../thread.js';
+import { WaitList } from './wait-list.js';
+
+/**
+ * A spinning lock (spinlock_t: spin_lock / spin_unlock). Holding it makes the context
+ * atomic: any sleeping operation reports `sleep-in-atomic`. A contended `lock` spins;
+ * the model parks the spinner until the holder unlocks, which explores the same
+ * interleavings and lets deadlock detection see spinners.
+ */
+export class SpinLock implements HeldLock {
+  readonly lockClass: string;
+  readonly spin = true;
+  owner: SimThread | null = null;
+  private readonly waiters: WaitList;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly name: string,
+  ) {
+    this.lockClass = name;
+    this.waiters = new WaitList(`spinlock ${name}`, () => (this.owner ? [this.owner] : []));
+  }
+
+  /** spin_lock(): atomic (never sleeps); a scheduling point. */
+  async lock(): Promise<void> {
+    const sim = this.sim;
+    const t = sim.self('spin_lock');
+    await sim.point('spin_lock', this.name);
+    while (this.owner !== null) {
+      if (this.owner === t) {
+        sim.report(
+          'deadlock',
+          `thread ${t.name} takes spinlock ${this.name} it already holds (AA deadlock)`,
+          {
+            key: `recursive spinlock ${this.lockClass}`,
+          },
+        );
+      }
+      this.waiters.add(t);
+      await sim.block(t, this.waiters, 'spin_wait', this.name);
+    }
+    this.take(t);
+  }
+
+  /** spin_trylock(): true when acquired; a scheduling point. */
+  async trylock(): Promise<boolean> {
+    const t = this.sim.self('spin_trylock');
+    await this.sim.point('spin_trylock', this.name);
+    if (this.owner !== null) return false;
+    this.take(t);
+    return true;
+  }
+
+  private take(t: SimThread): void {
+    this.owner = t;
+    t.atomicDepth++;
+    this.sim.lockAcquired(t, this);
+  }
+
+  /** spin_unlock(): releases and lets one spinner take it. Not a scheduling point. */
+  unlock(): void {
+    const t = this.sim.self('spin_unlock');
+    if (this.owner !== t) {
+      this.sim.report(
+        'lock-misuse',
+        `thread ${t.name} unlocks spinlock ${this.name} held by ${this.owner?.name ?? 'nobody'}`,
+        {
+          key: `unlock not owner ${this.lockClass}`,
+        },
+      );
+    }
+    this.sim.lockReleased(t, this);
+    this.owner = null;
+    t.atomicDepth--;
+    const next = this.waiters.shift();
+    if (next) this.sim.wake(next);
+  }
+
+  /** spin_is_locked(). */
+  isLocked(): boolean {
+    return this.owner !== null;
+  }
+}

@@ -1,0 +1,85 @@
+import type { Simulation } from './simulation.js';
+
+/** What a blocked thread waits for; primitives implement it for the wait-for graph. */
+export interface Waitable {
+  /** Human name, e.g. `mutex dev->lock`. */
+  describe(): string;
+  /** Threads that hold what the waiter needs (empty when nobody in particular). */
+  holders(): readonly SimThread[];
+}
+
+export const enum ThreadState {
+  Runnable = 0,
+  Blocked = 1,
+  Done = 2,
+}
+
+/** Options for `sim.spawn`. */
+export interface SpawnOptions {
+  /**
+   * A daemon (kworker, SRCU callback thread) does not keep the run alive: the run ends
+   * when every non-daemon thread has finished, and a daemon blocked at that point is
+   * not a deadlock.
+   */
+  daemon?: boolean;
+}
+
+/** Something a thread holds that lockdep and the held-at-exit check know about. */
+export interface HeldLock {
+  readonly lockClass: string;
+  readonly name: string;
+  /** A spinning lock (holding it makes the context atomic). */
+  readonly spin?: boolean;
+}
+
+/**
+ * A simulated thread (a task in kernel terms). Created by `sim.spawn`; runs only when
+ * the scheduler hands it the CPU, and gives it back at every scheduling point.
+ */
+export class SimThread {
+  state: ThreadState = ThreadState.Runnable;
+  /** Resolver of the promise the thread is parked on; null while it runs. */
+  resume: (() => void) | null = null;
+  /** What it is blocked on, for the wait-for graph. */
+  waitingOn: Waitable | null = null;
+  /** Virtual time at which a timed wait expires (Infinity when none). */
+  timerAtNs = Infinity;
+  /** Set when the thread was woken by its timer rather than by an event. */
+  timedOut = false;
+  /** Spinlocks held: sleeping while > 0 is a violation. */
+  atomicDepth = 0;
+  /** Non-blockable regions entered (e.g. a nonblocking notifier callback). */
+  nonBlockDepth = 0;
+  /** Locks held, innermost last (lockdep's held_locks). */
+  readonly held: HeldLock[] = [];
+  /** A fatal signal is pending (SIGKILL): killable waits return -EINTR. */
+  fatalSignal = false;
+  /** Set while the thread is in a killable wait (a fatal signal wakes it). */
+  killable = false;
+  /** Threads waiting in join(). */
+  joiners: SimThread[] | null = null;
+  /** Steps this thread has executed. */
+  steps = 0;
+  /** Per-thread storage for model layers (e.g. the current process). */
+  readonly locals = new Map<unknown, unknown>();
+
+  constructor(
+    readonly sim: Simulation,
+    readonly id: number,
+    readonly name: string,
+    readonly daemon: boolean,
+  ) {}
+
+  get done(): boolean {
+    return this.state === ThreadState.Done;
+  }
+
+  /** Waits until this thread has finished (kthread_stop/wait-for-exit). May sleep. */
+  join(): Promise<void> {
+    return this.sim.join(this);
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}

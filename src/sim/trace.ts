@@ -1,0 +1,83 @@
+/** One scheduling step of a run, as recorded when tracing is on. */
+export interface TraceEntry {
+  step: number;
+  /** Thread id and name. */
+  tid: number;
+  thread: string;
+  /** What the thread does next (the operation at this scheduling point). */
+  label: string;
+  /** The object it acts on, when the point names one. */
+  object?: string;
+  timeNs: number;
+  /** Values the model attached (sequence numbers, pfns...). */
+  note?: string;
+}
+
+/** Options of the diagram renderer. */
+export interface DiagramOptions {
+  /** Step to mark as the violating one. */
+  markStep?: number;
+  /** Text shown after the mark. */
+  markText?: string;
+  /** Widest column, in characters. */
+  maxColumnWidth?: number;
+  /** Show at most this many steps before the marked step (older ones are elided). */
+  maxSteps?: number;
+}
+
+function cell(e: TraceEntry): string {
+  let s = e.object !== undefined ? `${e.label} ${e.object}` : e.label;
+  if (e.note !== undefined) s += ` [${e.note}]`;
+  return s;
+}
+
+function fit(s: string, width: number): string {
+  if (s.length > width) return s.slice(0, width - 1) + '…';
+  return s.padEnd(width);
+}
+
+/**
+ * Renders a trace as a race diagram: one column per thread, one row per step, in the
+ * order the steps interleaved — the CPU0/CPU1 form kernel developers draw by hand.
+ * The violating step is marked with `>>`.
+ */
+export function renderDiagram(trace: readonly TraceEntry[], options: DiagramOptions = {}): string {
+  if (trace.length === 0) return '(no steps)';
+  const maxWidth = options.maxColumnWidth ?? 38;
+  const columns: { tid: number; name: string; width: number }[] = [];
+  const colOf = new Map<number, number>();
+  let first = 0;
+  const mark = options.markStep;
+  if (options.maxSteps !== undefined && mark !== undefined) {
+    const markIdx = trace.findIndex((e) => e.step === mark);
+    if (markIdx >= 0) first = Math.max(0, markIdx + 1 - options.maxSteps);
+  } else if (options.maxSteps !== undefined) {
+    first = Math.max(0, trace.length - options.maxSteps);
+  }
+  const rows = trace.slice(first);
+  for (const e of trace) {
+    if (!colOf.has(e.tid)) {
+      colOf.set(e.tid, columns.length);
+      columns.push({ tid: e.tid, name: e.thread, width: Math.min(maxWidth, Math.max(4, e.thread.length)) });
+    }
+  }
+  for (const e of rows) {
+    const c = columns[colOf.get(e.tid)!];
+    c.width = Math.min(maxWidth, Math.max(c.width, cell(e).length));
+  }
+  const stepWidth = Math.max(4, String(trace[trace.length - 1].step).length);
+  const lines: string[] = [];
+  const header = ' '.repeat(stepWidth + 3) + columns.map((c) => fit(c.name, c.width)).join(' | ');
+  lines.push(header.trimEnd());
+  lines.push(' '.repeat(stepWidth + 3) + columns.map((c) => '-'.repeat(c.width)).join('-+-'));
+  if (first > 0) lines.push(`${'…'.padStart(stepWidth)}   (${first} earlier steps)`);
+  for (const e of rows) {
+    const col = colOf.get(e.tid)!;
+    const marker = e.step === mark ? '>>' : '  ';
+    const cells = columns.map((c, i) => (i === col ? fit(cell(e), c.width) : ' '.repeat(c.width)));
+    let line = `${String(e.step).padStart(stepWidth)} ${marker}${cells.join(' | ')}`.trimEnd();
+    if (e.step === mark && options.markText) line += `   <-- ${options.markText}`;
+    lines.push(line);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,71 @@
+/** Kinds of violation the runtime itself reports; checkers add their own kinds. */
+export type CoreViolationKind =
+  | 'assertion'
+  | 'deadlock'
+  | 'step-limit'
+  | 'error'
+  | 'foreign-await'
+  | 'lock-order'
+  | 'lock-misuse'
+  | 'lock-held-at-exit'
+  | 'sleep-in-atomic'
+  | 'use-after-free'
+  | 'double-free'
+  | 'kernel-bug';
+
+/**
+ * A violation is data: what went wrong, where, and how to get back there.
+ * `signature` groups violations that are the same bug seen through different schedules.
+ */
+export interface Violation {
+  kind: string;
+  message: string;
+  /** Stable key for de-duplication: kind plus the reporter's key (numbers and addresses folded). */
+  signature: string;
+  /** Name of the thread that was running when it was detected (or '-' outside threads). */
+  thread: string;
+  /** Threads involved (both sides of an inversion, every thread of a deadlock cycle). */
+  threads: string[];
+  /** The scheduling step at which it was detected. */
+  step: number;
+  /** Virtual time in nanoseconds at detection. */
+  timeNs: number;
+  /** Replay token of the run (filled when the run ends). */
+  token: string;
+  /** CPU0/CPU1 diagram of the run (filled by explore and replay, which record traces). */
+  diagram: string;
+  /** Extra structured facts (wait-for graph, lock chains, allocation sites...). */
+  details?: Record<string, unknown>;
+}
+
+/** Options for `sim.report`. */
+export interface ReportOptions {
+  /** Key for the signature; defaults to the message with numbers folded. */
+  key?: string;
+  threads?: string[];
+  details?: Record<string, unknown>;
+}
+
+/** Folds numbers and hex addresses so that the same bug at other addresses shares a signature. */
+export function foldNumbers(text: string): string {
+  return text.replace(/0x[0-9a-fA-F]+/g, '0x#').replace(/\d+/g, '#');
+}
+
+/**
+ * Thrown inside a simulated thread to unwind it once its run has ended (violation,
+ * deadlock, step limit). The runtime catches it; model code must not swallow it.
+ */
+export class SimAbort extends Error {
+  constructor() {
+    super('simulation run ended');
+    this.name = 'SimAbort';
+  }
+}
+
+/** Misuse of the runtime's API (bad options, bad token, calls outside a thread). */
+export class SimUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SimUsageError';
+  }
+}
