@@ -1,0 +1,94 @@
+import type { Simulation } from '../sim/simulation.js';
+import { RwSemaphore } from '../sim/sync/rwsem.js';
+import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
+
+let nextMmId = 1;
+
+/**
+ * One address space (struct mm_struct): its two reference counts, its mmap lock and
+ * the notifier container. The memory model's operations hang the page table and VMAs
+ * off it; the notifier core reaches it only through this shape.
+ *
+ * `users` (mm_users) keeps the address space alive: when it drops to zero, `exitMmap`
+ * runs (notifier release first, then teardown). `count` (mm_count) keeps this
+ * structure allocated: when it drops to zero the structure is freed (kfree), after
+ * which any use reports use-after-free.
+ */
+export class MmStruct {
+  readonly id: number;
+  /** mm_users. */
+  users = 1;
+  /** mm_count (the users collectively hold one). */
+  count = 1;
+  /** mmap_lock. */
+  readonly mmapLock: RwSemaphore;
+  /** mm->notifier_subscriptions: created by the first notifier registration, freed with the mm. */
+  notifierSubscriptions: MmuNotifierSubscriptions | null = null;
+  /** Set once exit_mmap has started (the address space is being torn down). */
+  exiting = false;
+  /**
+   * exit_mmap: installed by the memory model. Runs when the last user goes away.
+   * Must call the notifier release before tearing down the page tables.
+   */
+  exitMmap: (mm: MmStruct) => Promise<void> = async () => {};
+
+  constructor(
+    readonly sim: Simulation,
+    readonly name: string,
+  ) {
+    this.id = nextMmId++;
+    this.mmapLock = new RwSemaphore(sim, `mmap_lock`);
+    sim.kalloc(this, `mm_struct ${name}`);
+  }
+
+  /** mmget(): takes a user reference; the caller must already hold one (BUG otherwise). */
+  mmget(): void {
+    this.sim.use(this, 'mmget');
+    this.sim.bugOn(this.users <= 0, `mmget on ${this.name} with mm_users ${this.users}`);
+    this.users++;
+  }
+
+  /** mmget_not_zero(): takes a user reference unless the address space is already exiting. */
+  mmgetNotZero(): boolean {
+    this.sim.use(this, 'mmget_not_zero');
+    if (this.users === 0) return false;
+    this.users++;
+    return true;
+  }
+
+  /**
+   * mmput(): drops a user reference; the last one runs exit_mmap and then drops the
+   * users' mm_count reference. May sleep.
+   */
+  async mmput(): Promise<void> {
+    this.sim.use(this, 'mmput');
+    this.sim.bugOn(this.users <= 0, `mmput on ${this.name} with mm_users ${this.users}`);
+    this.users--;
+    if (this.users > 0) return;
+    this.sim.mightSleep('mmput');
+    this.exiting = true;
+    await this.exitMmap(this);
+    this.mmdrop();
+  }
+
+  /** mmgrab(): pins the structure (mm_count), not the address space. */
+  mmgrab(): void {
+    this.sim.use(this, 'mmgrab');
+    this.sim.bugOn(this.count <= 0, `mmgrab on ${this.name} with mm_count ${this.count}`);
+    this.count++;
+  }
+
+  /** mmdrop(): drops a pin; the last one frees the structure (and its notifier container). */
+  mmdrop(): void {
+    this.sim.use(this, 'mmdrop');
+    this.sim.bugOn(this.count <= 0, `mmdrop on ${this.name} with mm_count ${this.count}`);
+    this.count--;
+    if (this.count > 0) return;
+    if (this.notifierSubscriptions !== null) this.sim.kfree(this.notifierSubscriptions);
+    this.sim.kfree(this);
+  }
+
+  toString(): string {
+    return `mm ${this.name}`;
+  }
+}

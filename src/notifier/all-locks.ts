@@ -1,0 +1,110 @@
+/**
+ * mm_take_all_locks() / mm_drop_all_locks() as the notifier core needs them.
+ *
+ * In the kernel, registration takes every rmap lock of the mm (with the mmap lock held for
+ * write) so that no invalidate_range_start/end pair is in flight while a notifier is
+ * added or interval mode is enabled: every path that raises an invalidation holds the
+ * mmap lock or an rmap lock from its start to its end. Deviation: the model has no rmap
+ * locks to take, so it keeps, per mm, a count of in-flight invalidation ranges and a
+ * "holder": taking all locks waits until no range is in flight and keeps new ranges from
+ * starting until dropped. The exclusion it gives is the kernel's.
+ */
+import { EINTR } from '../sim/errno.js';
+import type { SimThread } from '../sim/thread.js';
+import { WaitQueue } from '../sim/sync/waitqueue.js';
+import type { MmStruct } from '../mm/mm-struct.js';
+import { mnAssert } from './debug.js';
+
+interface MmAllLocks {
+  /** Invalidation ranges between their start and their end. */
+  inflight: number;
+  /** The thread inside mm_take_all_locks .. mm_drop_all_locks, if any. */
+  holder: SimThread | null;
+  wq: WaitQueue;
+}
+
+const gates = new WeakMap<MmStruct, MmAllLocks>();
+
+function mmAllLocksOf(mm: MmStruct): MmAllLocks {
+  let g = gates.get(mm);
+  if (g === undefined) {
+    g = { inflight: 0, holder: null, wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`) };
+    gates.set(mm, g);
+  }
+  return g;
+}
+
+/**
+ * mm_take_all_locks(): waits until no invalidation range of `mm` is in flight and holds
+ * new ones off until {@link mmDropAllLocks}. Returns 0, or -EINTR when a fatal signal is
+ * pending (nothing held then). Caller holds `mm.mmapLock` for write. May sleep.
+ */
+export async function mmTakeAllLocks(mm: MmStruct): Promise<number> {
+  const sim = mm.sim;
+  const t = sim.self('mm_take_all_locks');
+  sim.mightSleep('mm_take_all_locks');
+  if (!mm.mmapLock.isWriteHeldBy(t)) {
+    sim.report('lock-misuse', `mm_take_all_locks on ${mm.name} without mmap_lock held for write`, {
+      key: 'mm_take_all_locks without mmap write lock',
+    });
+  }
+  if (sim.fatalSignalPending()) return -EINTR;
+  const g = mmAllLocksOf(mm);
+  sim.bugOn(g.holder !== null, `mm_take_all_locks on ${mm.name} while ${g.holder?.name} holds them`);
+  g.holder = t;
+  const ret = await g.wq.waitEventKillable(() => g.inflight === 0, 'mm_take_all_locks');
+  if (ret !== 0) {
+    g.holder = null;
+    g.wq.wakeUpAll();
+    return -EINTR;
+  }
+  return 0;
+}
+
+/** mm_drop_all_locks(): lets invalidations of `mm` start again. Atomic. */
+export function mmDropAllLocks(mm: MmStruct): void {
+  const g = mmAllLocksOf(mm);
+  mnAssert(mm.sim, g.holder === mm.sim.current, `mm_drop_all_locks on ${mm.name} by a non-holder`);
+  g.holder = null;
+  g.wq.wakeUpAll();
+}
+
+/**
+ * Marks the start of an invalidation range of `mm` (the moment the kernel's caller already
+ * holds the mmap or rmap lock that excludes registration). A blockable range waits while
+ * a registration holds all locks; a non-blockable one (OOM reaper, which holds the mmap
+ * lock for read) can never meet one, so meeting one is reported as a kernel bug.
+ */
+export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<void> {
+  const g = mmAllLocksOf(mm);
+  if (g.holder !== null) {
+    if (!blockable) {
+      mm.sim.report(
+        'kernel-bug',
+        `non-blockable invalidation of ${mm.name} while ${g.holder.name} holds mm_take_all_locks ` +
+          '(the caller must hold mmap_lock for read)',
+        { key: 'nonblock invalidation during mm_take_all_locks' },
+      );
+    }
+    await g.wq.waitEvent(() => g.holder === null, 'mm_all_locks_wait');
+  }
+  g.inflight++;
+}
+
+/** Marks the end of an invalidation range of `mm`. Atomic. */
+export function mnRangeLeave(mm: MmStruct): void {
+  const g = mmAllLocksOf(mm);
+  mnAssert(
+    mm.sim,
+    g.inflight > 0,
+    `invalidate_range_end on ${mm.name} without a matching invalidate_range_start`,
+    'invalidate_range_end without start',
+  );
+  g.inflight--;
+  if (g.inflight === 0 && g.holder !== null) g.wq.wakeUpAll();
+}
+
+/** Invalidation ranges of `mm` between start and end (tests, checkers). */
+export function mmInflightInvalidations(mm: MmStruct): number {
+  return gates.get(mm)?.inflight ?? 0;
+}

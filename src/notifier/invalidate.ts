@@ -1,0 +1,136 @@
+/**
+ * The entry points the memory model calls around every change of translations
+ * (include/linux/mmu_notifier.h wrappers and their __mmu_notifier_* bodies):
+ * invalidate range start (blocking and non-blocking), invalidate range end, release at
+ * exit_mmap, and the aging broadcasts.
+ */
+import type { MmStruct } from '../mm/mm-struct.js';
+import { mnRangeEnter, mnRangeLeave } from './all-locks.js';
+import {
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mnHlistInvalidateRangeEnd,
+  mnHlistInvalidateRangeStart,
+  mnHlistRelease,
+  mnHlistYoung,
+} from './hlist.js';
+import { mnAssert } from './debug.js';
+import { mnItreeInvalidate, mnItreeInvEnd, mnItreeRelease } from './itree.js';
+import { mnHlistEmpty, type MmuNotifierSubscriptions } from './subscriptions.js';
+import { MMU_NOTIFIER_RANGE_BLOCKABLE, type MmuNotifierRange } from './types.js';
+
+export { mmuNotifierArchInvalidateSecondaryTlbs };
+
+/**
+ * __mmu_notifier_invalidate_range_start: the interval part first (a failure returns at
+ * once, the classic list is not visited), then the classic list.
+ *
+ * Reproduced upstream edge case: when the interval part succeeded and a classic notifier
+ * then fails a non-blockable start, -EAGAIN is returned without undoing the interval part,
+ * so N stays raised (and G may stay odd) until some later end.
+ */
+async function mnInvalidateRangeStart(
+  subs: MmuNotifierSubscriptions,
+  range: MmuNotifierRange,
+): Promise<number> {
+  if (subs.hasItree) {
+    const ret = await mnItreeInvalidate(subs, range);
+    if (ret !== 0) return ret;
+  }
+  if (!mnHlistEmpty(subs)) return mnHlistInvalidateRangeStart(subs, range);
+  return 0;
+}
+
+/**
+ * Models mmu_notifier_invalidate_range_start(range): tells every subscriber of
+ * `range.mm` that the PTEs of [range.start, range.end) are about to change. Sets the
+ * blockable bit; every callback may sleep. Always succeeds (the kernel ignores the
+ * result; a failing callback is a kernel warning). Must be paired with
+ * {@link mmuNotifierInvalidateRangeEnd} on the same range.
+ *
+ * Locks: the caller holds what excludes registration in the kernel (mmap lock or an rmap
+ * lock); the model's registration gate waits here while a registration is in progress.
+ * No spinlock. May sleep.
+ */
+export async function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promise<void> {
+  const mm = range.mm;
+  mm.sim.mightSleep('mmu_notifier_invalidate_range_start');
+  await mnRangeEnter(mm, true);
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return;
+  range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+  await mnInvalidateRangeStart(subs, range);
+}
+
+/**
+ * Models mmu_notifier_invalidate_range_start_nonblock(range): as the blocking start with
+ * the blockable bit cleared; callbacks run in a non-blockable context (sleeping there is
+ * reported) and may refuse. Returns 0, or -EAGAIN when a callback refused: the caller
+ * must then leave the page tables alone and must NOT call the end (interval state was
+ * already unwound, and classic notifiers with an end got it as compensation).
+ *
+ * Locks: the caller holds the mmap lock for read (the OOM reaper). Never sleeps by itself.
+ */
+export async function mmuNotifierInvalidateRangeStartNonblock(range: MmuNotifierRange): Promise<number> {
+  const mm = range.mm;
+  await mnRangeEnter(mm, false);
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return 0;
+  range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
+  const ret = await mnInvalidateRangeStart(subs, range);
+  if (ret !== 0) mnRangeLeave(mm);
+  return ret;
+}
+
+/**
+ * Models mmu_notifier_invalidate_range_end(range): the PTEs of the range have changed.
+ * Runs the interval end step (the last end of a window bumps G to even, applies deferred
+ * tree updates and wakes readers and removers), then every classic
+ * `invalidateRangeEnd` (non-block marked if the range is not blockable). May sleep when
+ * the range is blockable. Locks as the matching start.
+ */
+export async function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): Promise<void> {
+  const mm = range.mm;
+  if (range.blockable) mm.sim.mightSleep('mmu_notifier_invalidate_range_end');
+  const subs = mm.notifierSubscriptions;
+  if (subs !== null) {
+    if (subs.hasItree) await mnItreeInvEnd(subs);
+    if (!mnHlistEmpty(subs)) await mnHlistInvalidateRangeEnd(subs, range);
+  }
+  mnRangeLeave(mm);
+}
+
+/**
+ * Models mmu_notifier_release(mm) (__mmu_notifier_release), which exit_mmap calls once
+ * mm_users has dropped to zero and before any page is freed: a blockable RELEASE
+ * invalidation of [0, ULONG_MAX) to every interval subscription (they stay inserted;
+ * owners still remove them), then every classic `release` under SRCU, the classic list
+ * emptied, and an SRCU grace period. Cannot race with registration. May sleep.
+ */
+export async function mmuNotifierRelease(mm: MmStruct): Promise<void> {
+  const sim = mm.sim;
+  sim.mightSleep('mmu_notifier_release');
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return;
+  sim.use(subs, 'mmu_notifier_release');
+  mnAssert(sim, mm.users === 0, `mmu_notifier_release on ${mm.name} with mm_users ${mm.users}`);
+  if (subs.hasItree) await mnItreeRelease(subs, mm);
+  if (!mnHlistEmpty(subs)) await mnHlistRelease(subs, mm);
+}
+
+/**
+ * Models mmu_notifier_clear_flush_young(mm, start, end): OR of every classic
+ * `clearFlushYoung`. Called under the page-table lock: callbacks must not sleep.
+ */
+export function mmuNotifierClearFlushYoung(mm: MmStruct, start: number, end: number): Promise<boolean> {
+  return mnHlistYoung(mm, 'clearFlushYoung', start, end);
+}
+
+/** Models mmu_notifier_clear_young(mm, start, end); as {@link mmuNotifierClearFlushYoung}. */
+export function mmuNotifierClearYoung(mm: MmStruct, start: number, end: number): Promise<boolean> {
+  return mnHlistYoung(mm, 'clearYoung', start, end);
+}
+
+/** Models mmu_notifier_test_young(mm, address): true at the first classic `testYoung` saying so. */
+export function mmuNotifierTestYoung(mm: MmStruct, address: number): Promise<boolean> {
+  return mnHlistYoung(mm, 'testYoung', address, address + 1);
+}

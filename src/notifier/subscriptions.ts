@@ -1,0 +1,156 @@
+/**
+ * struct mmu_notifier_subscriptions: the per-mm container both notifier flavours hang
+ * off (mm->notifier_subscriptions), and the SRCU-safe list operations on its classic list.
+ */
+import type { Simulation } from '../sim/simulation.js';
+import { SpinLock } from '../sim/sync/spinlock.js';
+import { WaitQueue } from '../sim/sync/waitqueue.js';
+import { IntervalTree } from '../lib/interval-tree.js';
+import type { MmStruct } from '../mm/mm-struct.js';
+import type { MmuNotifier } from './classic.js';
+import type { MmuIntervalNotifier } from './interval.js';
+import { mnAssert } from './debug.js';
+
+/**
+ * The per-mm notifier container, created by the first registration on the mm (classic or
+ * interval) and freed with the mm structure.
+ *
+ * The sequence words follow spec A.5: `invalidateSeq` is G (starts at 2; odd while the
+ * tree is fully excluded), `activeInvalidateRanges` is N. Fields are public for the core's
+ * modules; outside the core read them only (tests use {@link mmuNotifierState}).
+ */
+export class MmuNotifierSubscriptions {
+  /** Head of the classic list (hlist_head); new notifiers go in front. */
+  listHead: MmuNotifier | null = null;
+  /** Interval mode is on: set by the first interval insert, never cleared. */
+  hasItree = false;
+  /** Protects the list's mutation, G, N, the tree and the deferred list. */
+  readonly lock: SpinLock;
+  /** G: the global invalidation sequence. Even when idle, odd while fully excluded. */
+  invalidateSeq = 2;
+  /** N: invalidate starts not yet matched by their end (interval mode only). */
+  activeInvalidateRanges = 0;
+  /** The inserted interval subscriptions, keyed by [start, last]. */
+  readonly itree = new IntervalTree<MmuIntervalNotifier>();
+  /** Readers in read_begin, removers in remove, synchronize: woken when G moves on. */
+  readonly wq: WaitQueue;
+  /**
+   * Tree insertions and removals postponed while G is odd. The head of the kernel's hlist
+   * is the END of this array: queued with push, applied from the end (LIFO).
+   */
+  readonly deferredList: MmuIntervalNotifier[] = [];
+  /** Bumped on every change of the tree; iterators check it (the tree may not change under them). */
+  itreeVersion = 0;
+
+  constructor(readonly mm: MmStruct) {
+    this.lock = new SpinLock(mm.sim, 'mmu_notifier_subscriptions.lock');
+    this.wq = new WaitQueue(mm.sim, 'mmu_notifier_subscriptions.wq');
+    mm.sim.kalloc(this, `mmu_notifier_subscriptions of ${mm.name}`);
+  }
+
+  get sim(): Simulation {
+    return this.mm.sim;
+  }
+}
+
+/** A snapshot of an mm's notifier state (G, N, tree and list sizes), for tests and reports. */
+export interface MmuNotifierState {
+  /** G, subscriptions->invalidate_seq. */
+  invalidateSeq: number;
+  /** N, subscriptions->active_invalidate_ranges. */
+  activeInvalidateRanges: number;
+  hasItree: boolean;
+  /** Subscriptions in the interval tree. */
+  itreeSize: number;
+  /** Pending deferred inserts and removals. */
+  deferred: number;
+  /** Classic notifiers on the list. */
+  classic: number;
+}
+
+/** Reads the notifier state of `mm` (null when nothing was ever registered). Atomic. */
+export function mmuNotifierState(mm: MmStruct): MmuNotifierState | null {
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return null;
+  let classic = 0;
+  for (let s = subs.listHead; s !== null; s = s.hlistNext) classic++;
+  return {
+    invalidateSeq: subs.invalidateSeq,
+    activeInvalidateRanges: subs.activeInvalidateRanges,
+    hasItree: subs.hasItree,
+    itreeSize: subs.itree.size,
+    deferred: subs.deferredList.length,
+    classic,
+  };
+}
+
+/**
+ * Checks the container's invariants (spec A.8): N >= 0, G odd ⇒ N > 0, G even ⇒ deferred
+ * list empty. Called at the end of every critical section that changes them; reports
+ * `notifier-invariant`. Caller holds `subs.lock`.
+ */
+export function mnSubscriptionsCheck(subs: MmuNotifierSubscriptions, where: string): void {
+  const sim = subs.sim;
+  const g = subs.invalidateSeq;
+  const n = subs.activeInvalidateRanges;
+  mnAssert(sim, n >= 0, `${where}: active_invalidate_ranges is negative (${n})`, 'N negative');
+  mnAssert(
+    sim,
+    (g & 1) === 0 || n > 0,
+    `${where}: invalidate_seq ${g} odd with no active range`,
+    'G odd, N 0',
+  );
+  mnAssert(
+    sim,
+    (g & 1) === 1 || subs.deferredList.length === 0,
+    `${where}: invalidate_seq ${g} even with ${subs.deferredList.length} deferred tree updates pending`,
+    'G even, deferred non-empty',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The classic list: an hlist walked by SRCU readers while it changes.
+// ---------------------------------------------------------------------------------------------
+
+/** hlist_empty(). Caller holds subs.lock or is an SRCU reader. */
+export function mnHlistEmpty(subs: MmuNotifierSubscriptions): boolean {
+  return subs.listHead === null;
+}
+
+/** hlist_add_head_rcu(): caller holds subs.lock. */
+export function mnHlistAddHead(subs: MmuNotifierSubscriptions, sub: MmuNotifier): void {
+  subs.sim.assertHeld(subs.lock, 'hlist_add_head_rcu');
+  sub.hlistPrev = null;
+  sub.hlistNext = subs.listHead;
+  if (subs.listHead !== null) subs.listHead.hlistPrev = sub;
+  subs.listHead = sub;
+  sub.hashed = true;
+}
+
+/**
+ * hlist_del_init_rcu(): unlinks `sub` (no-op when already unhashed). Its `hlistNext` is
+ * kept so that an SRCU reader standing on it walks on. Caller holds subs.lock.
+ */
+export function mnHlistDelInit(subs: MmuNotifierSubscriptions, sub: MmuNotifier): void {
+  subs.sim.assertHeld(subs.lock, 'hlist_del_init_rcu');
+  if (!sub.hashed) return;
+  const prev = sub.hlistPrev;
+  const next = sub.hlistNext;
+  if (prev === null) subs.listHead = next;
+  else prev.hlistNext = next;
+  if (next !== null) next.hlistPrev = prev;
+  sub.hlistPrev = null;
+  sub.hashed = false;
+}
+
+/**
+ * The container's destruction (__mmu_notifier_subscriptions_destroy), for mmdrop() when
+ * mm_count reaches zero: BUG if a classic notifier is still listed, then kfree. Atomic.
+ */
+export function mmuNotifierSubscriptionsDestroy(mm: MmStruct): void {
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return;
+  mm.sim.bugOn(subs.listHead !== null, `mm ${mm.name} freed with classic mmu notifiers still registered`);
+  mm.sim.kfree(subs);
+  mm.notifierSubscriptions = null;
+}

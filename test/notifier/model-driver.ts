@@ -1,0 +1,402 @@
+/**
+ * A small model device driver on the interval notifier API (seed 000's pattern), the CPU
+ * side it mirrors, and the stale-mapping checker, for the exploration tests.
+ *
+ * The "CPU page table" is a Map va → value. A CPU invalidation is
+ * start → change the values of its pages → end. A driver keeps device entries (va → value)
+ * in a Map guarded by its mutex; it fills them with the fault loop
+ *   seq = readBegin(); read the CPU value; lock; if readRetry(seq) { unlock; retry }
+ *   program the device entry; unlock
+ * and its invalidate callback does lock; setSeq(curSeq); zap the range; unlock.
+ *
+ * Planted mistakes (FoundationDB BUGGIFY style, off by default) change exactly one step.
+ */
+import { EAGAIN } from '../../src/sim/errno.js';
+import type { Simulation } from '../../src/sim/simulation.js';
+import { Mutex } from '../../src/sim/sync/mutex.js';
+import type { MmStruct } from '../../src/mm/mm-struct.js';
+import {
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_UNMAP,
+  mmuIntervalNotifierFind,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierSynchronize,
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierInvalidateRangeStartNonblock,
+  mmuNotifierRangeInit,
+  mmuNotifierRelease,
+  type MmuIntervalNotifier,
+  type MmuIntervalNotifierOps,
+  type MmuNotifierRange,
+} from '../../src/notifier/index.js';
+
+export const PAGE = 4096;
+
+/** Violation kind of the checker. */
+export const KIND_STALE = 'stale-mapping';
+
+/** The planted driver mistakes. */
+export interface DriverMistakes {
+  /** The invalidate callback never calls setSeq. */
+  noSetSeq?: boolean;
+  /** setSeq is called after the driver lock was dropped. */
+  setSeqOutsideLock?: boolean;
+  /** readRetry is evaluated before taking the driver lock. */
+  readRetryOutsideLock?: boolean;
+  /** The device entry is programmed before readRetry is checked. */
+  programBeforeRetry?: boolean;
+}
+
+/** Retries of one fault before it is reported as not converging (a limit on everything). */
+const MAX_FAULT_TRIES = 16;
+
+/** What the checker sees of a device: its name and its device page table. */
+export interface DeviceMirror {
+  readonly name: string;
+  readonly entries: ReadonlyMap<number, number>;
+}
+
+/** The value of a page once the address space is gone (exit_mmap zapped it). */
+export const GONE = 0;
+
+/**
+ * The CPU side: page values, open invalidation windows, and the stale-mapping checker.
+ * Installs the mm's exit_mmap: the notifier release, then every page zapped.
+ */
+export class CpuWorld {
+  private readonly values = new Map<number, number>();
+  /** va → number of invalidations between "start returned" and "end called". */
+  private readonly windows = new Map<number, number>();
+  readonly drivers: DeviceMirror[] = [];
+  private nextValue = 1000;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly mm: MmStruct,
+    npages: number,
+  ) {
+    for (let i = 0; i < npages; i++) this.values.set(i * PAGE, i + 1);
+    mm.exitMmap = async (m) => {
+      await mmuNotifierRelease(m);
+      for (const va of this.values.keys()) this.values.set(va, GONE);
+      this.checkAll();
+    };
+  }
+
+  /** The CPU translation of `va` (what a fault would find). */
+  read(va: number): number {
+    const v = this.values.get(va);
+    if (v === undefined) throw new Error(`CpuWorld: no page at 0x${va.toString(16)}`);
+    return v;
+  }
+
+  /** One CPU invalidation of pages [first, first + npages): start, change each page, end. */
+  async invalidate(first: number, npages: number, event: number = MMU_NOTIFY_CLEAR): Promise<void> {
+    const range = mmuNotifierRangeInit(event, 0, this.mm, first * PAGE, (first + npages) * PAGE);
+    await mmuNotifierInvalidateRangeStart(range);
+    await this.changeAndEnd(range);
+  }
+
+  /**
+   * The OOM reaper's form: under the mmap lock taken for read with a trylock, a
+   * non-blockable start that may be refused (-EAGAIN), in which case the pages are left
+   * alone and no end is called. Returns 0 or -EAGAIN (also when the trylock failed).
+   */
+  async invalidateNonblock(first: number, npages: number): Promise<number> {
+    const mm = this.mm;
+    if (!(await mm.mmapLock.downReadTrylock())) return -EAGAIN;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, first * PAGE, (first + npages) * PAGE);
+    const ret = await mmuNotifierInvalidateRangeStartNonblock(range);
+    if (ret === 0) await this.changeAndEnd(range);
+    mm.mmapLock.upRead();
+    return ret;
+  }
+
+  private async changeAndEnd(range: MmuNotifierRange): Promise<void> {
+    const sim = this.sim;
+    for (let va = range.start; va < range.end; va += PAGE)
+      this.windows.set(va, (this.windows.get(va) ?? 0) + 1);
+    for (let va = range.start; va < range.end; va += PAGE) {
+      // Once start has returned, no device may map a page of the range.
+      for (const d of this.drivers) {
+        if (d.entries.has(va)) {
+          sim.report(KIND_STALE, `${d.name} still maps 0x${va.toString(16)} while the CPU changes it`, {
+            key: 'device maps page inside an invalidation',
+          });
+        }
+      }
+      await sim.point('cpu_pte_write', `0x${va.toString(16)}`);
+      this.values.set(va, this.nextValue++);
+    }
+    for (let va = range.start; va < range.end; va += PAGE) this.windows.set(va, this.windows.get(va)! - 1);
+    await mmuNotifierInvalidateRangeEnd(range);
+    this.checkAll();
+  }
+
+  /** Called by a driver when it programs a device entry. */
+  checkProgram(d: DeviceMirror, va: number, value: number): void {
+    const open = this.windows.get(va) ?? 0;
+    if (open > 0) {
+      this.sim.report(KIND_STALE, `${d.name} maps 0x${va.toString(16)} inside an open invalidation`, {
+        key: 'device maps page inside an invalidation',
+      });
+    }
+    if (value !== this.read(va)) {
+      this.sim.report(
+        KIND_STALE,
+        `${d.name} maps 0x${va.toString(16)} to ${value} but the CPU has ${this.read(va)}`,
+        { key: 'device maps stale value' },
+      );
+    }
+  }
+
+  /** No device entry outside an open invalidation may differ from the CPU. */
+  checkAll(): void {
+    for (const d of this.drivers) {
+      for (const [va, value] of d.entries) {
+        if ((this.windows.get(va) ?? 0) === 0 && value !== this.read(va)) {
+          this.sim.report(
+            KIND_STALE,
+            `${d.name} holds 0x${va.toString(16)} → ${value} but the CPU has ${this.read(va)}`,
+            { key: 'device holds stale value' },
+          );
+        }
+      }
+    }
+  }
+}
+
+/** A device mirroring pages [firstPage, firstPage + npages) of the world's mm. */
+export class ModelDriver {
+  /** Device page table: va → value. Guarded by `lock`. */
+  readonly entries = new Map<number, number>();
+  readonly lock: Mutex;
+  sub: MmuIntervalNotifier | null = null;
+  private readonly sim: Simulation;
+
+  constructor(
+    readonly world: CpuWorld,
+    readonly name: string,
+    readonly firstPage: number,
+    readonly npages: number,
+    readonly mistakes: DriverMistakes = {},
+    /** Pass the lock to the core so readRetry/setSeq assert it (off to let the race show). */
+    readonly assertLocks = false,
+  ) {
+    this.sim = world.sim;
+    this.lock = new Mutex(world.sim, `${name}.lock`);
+    world.sim.kalloc(this, `driver ${name}`);
+    world.mm.mmgrab(); // the driver's pin on the mm structure, dropped by teardown
+  }
+
+  /**
+   * Subscribes to the driver's pages, as the process's own ioctl would: inside an
+   * mmget_not_zero reference. Returns false (the driver stays idle) once the mm is gone.
+   * May sleep.
+   */
+  async init(): Promise<boolean> {
+    const mm = this.world.mm;
+    if (!mm.mmgetNotZero()) return false;
+    this.world.drivers.push(this);
+    this.sub = await mmuIntervalNotifierInsert(
+      mm,
+      this.firstPage * PAGE,
+      this.npages * PAGE,
+      { invalidate: (sub, range, curSeq) => this.invalidate(sub, range, curSeq) },
+      { name: this.name, userLock: this.assertLocks ? this.lock : undefined },
+    );
+    await mm.mmput();
+    return true;
+  }
+
+  private async invalidate(
+    sub: MmuIntervalNotifier,
+    range: MmuNotifierRange,
+    curSeq: number,
+  ): Promise<boolean> {
+    const sim = this.sim;
+    sim.use(this, 'invalidate callback');
+    if (range.blockable) await this.lock.lock();
+    else if (!(await this.lock.trylock())) return false;
+    sim.use(this, 'invalidate callback, locked');
+    const m = this.mistakes;
+    if (!m.noSetSeq && !m.setSeqOutsideLock) sub.setSeq(curSeq);
+    for (const va of [...this.entries.keys()])
+      if (va >= range.start && va < range.end) this.entries.delete(va);
+    this.lock.unlock();
+    if (m.setSeqOutsideLock && !m.noSetSeq) {
+      await sim.point('set_seq', this.name);
+      sub.setSeq(curSeq);
+    }
+    return true;
+  }
+
+  private program(va: number, value: number): void {
+    this.world.checkProgram(this, va, value);
+    this.entries.set(va, value);
+  }
+
+  /**
+   * A device fault on page `page`: seed 000's collision-retry loop, inside an mmget_not_zero
+   * reference (seed 004: never act on a dying mm). Returns false when the mm is gone.
+   * May sleep.
+   */
+  async fault(page: number): Promise<boolean> {
+    const mm = this.world.mm;
+    if (this.sub === null || !mm.mmgetNotZero()) return false;
+    await this.faultLoop(page);
+    await mm.mmput();
+    return true;
+  }
+
+  private async faultLoop(page: number): Promise<void> {
+    const sim = this.sim;
+    const sub = this.sub!;
+    const va = page * PAGE;
+    const m = this.mistakes;
+    for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      const seq = await sub.readBegin();
+      await sim.point('cpu_pte_read', `0x${va.toString(16)}`);
+      const value = this.world.read(va); // the speculative walk (hmm_range_fault)
+      if (m.readRetryOutsideLock) {
+        if (sub.readRetry(seq)) continue;
+        await this.lock.lock();
+        this.program(va, value);
+        this.lock.unlock();
+        return;
+      }
+      await this.lock.lock();
+      if (m.programBeforeRetry) this.program(va, value);
+      if (sub.readRetry(seq)) {
+        this.lock.unlock();
+        continue;
+      }
+      if (!m.programBeforeRetry) this.program(va, value);
+      this.lock.unlock();
+      return;
+    }
+    sim.check(
+      false,
+      `${this.name}: fault on 0x${va.toString(16)} did not converge in ${MAX_FAULT_TRIES} tries`,
+    );
+  }
+
+  /** Stops the device, drops its entries, unsubscribes, and frees the driver. May sleep. */
+  async teardown(): Promise<void> {
+    await this.lock.lock();
+    this.entries.clear();
+    this.lock.unlock();
+    if (this.sub !== null) await this.sub.remove();
+    const i = this.world.drivers.indexOf(this);
+    if (i >= 0) this.world.drivers.splice(i, 1);
+    this.world.mm.mmdrop();
+    this.sim.kfree(this);
+  }
+}
+
+/**
+ * A GPU-style driver (seed 002, nouveau's conversion): no pre-registered region. A fault
+ * finds the subscription covering the page (mmuIntervalNotifierFind) or inserts a
+ * one-page one; an UNMAP invalidation drops the subscription from its own callback with
+ * removeDeferred; `release` retires it. Unload removes the rest, waits with
+ * mmuIntervalNotifierSynchronize, checks every subscription was released, and frees them.
+ */
+export class GpuDriver implements DeviceMirror {
+  readonly entries = new Map<number, number>();
+  readonly lock: Mutex;
+  /** Subscriptions the driver still uses. Guarded by `lock`. */
+  private readonly live = new Set<MmuIntervalNotifier>();
+  private readonly retired: MmuIntervalNotifier[] = [];
+  private inserted = 0;
+  private readonly sim: Simulation;
+
+  readonly ops: MmuIntervalNotifierOps = {
+    invalidate: async (sub, range, curSeq) => {
+      this.sim.use(this, 'gpu invalidate');
+      if (range.blockable) await this.lock.lock();
+      else if (!(await this.lock.trylock())) return false;
+      sub.setSeq(curSeq);
+      for (const va of [...this.entries.keys()]) {
+        if (va >= range.start && va < range.end && va >= sub.start && va <= sub.last) this.entries.delete(va);
+      }
+      if (range.event === MMU_NOTIFY_UNMAP && this.live.delete(sub)) await sub.removeDeferred();
+      this.lock.unlock();
+      return true;
+    },
+    release: (sub) => {
+      this.sim.use(this, 'gpu release');
+      this.retired.push(sub);
+    },
+  };
+
+  constructor(
+    readonly world: CpuWorld,
+    readonly name: string,
+  ) {
+    this.sim = world.sim;
+    this.lock = new Mutex(world.sim, `${name}.lock`);
+    world.sim.kalloc(this, `driver ${name}`);
+    world.mm.mmgrab();
+    world.drivers.push(this);
+  }
+
+  /** A GPU fault on `page`: find or create its subscription, then the retry loop. May sleep. */
+  async fault(page: number): Promise<boolean> {
+    const sim = this.sim;
+    const mm = this.world.mm;
+    const va = page * PAGE;
+    if (!mm.mmgetNotZero()) return false;
+    for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      await this.lock.lock();
+      let sub = await mmuIntervalNotifierFind(mm, this.ops, va, va);
+      if (sub !== null && !this.live.has(sub)) sub = null; // being dropped by an UNMAP
+      this.lock.unlock();
+      if (sub === null) {
+        sub = await mmuIntervalNotifierInsert(mm, va, PAGE, this.ops, { name: `${this.name}@${page}` });
+        sim.kalloc(sub, `gpu subscription ${page}`);
+        this.inserted++;
+        await this.lock.lock();
+        this.live.add(sub);
+        this.lock.unlock();
+      }
+      // `sub` stays allocated until unload: release only retires it.
+      const seq = await sub.readBegin();
+      await sim.point('cpu_pte_read', `0x${va.toString(16)}`);
+      const value = this.world.read(va);
+      await this.lock.lock();
+      if (!this.live.has(sub) || sub.readRetry(seq)) {
+        this.lock.unlock();
+        continue;
+      }
+      this.world.checkProgram(this, va, value);
+      this.entries.set(va, value);
+      this.lock.unlock();
+      await mm.mmput();
+      return true;
+    }
+    sim.check(false, `${this.name}: fault on 0x${va.toString(16)} did not converge`);
+    return false;
+  }
+
+  /** Driver unload: drop every subscription, barrier, free. May sleep. */
+  async unload(): Promise<void> {
+    const mm = this.world.mm;
+    await this.lock.lock();
+    this.entries.clear();
+    const subs = [...this.live];
+    this.live.clear();
+    for (const sub of subs) await sub.removeDeferred();
+    this.lock.unlock();
+    await mmuIntervalNotifierSynchronize(mm);
+    this.sim.check(
+      this.retired.length === this.inserted,
+      `${this.name}: ${this.inserted} subscriptions inserted but ${this.retired.length} released after synchronize`,
+    );
+    for (const sub of this.retired) this.sim.kfree(sub);
+    const i = this.world.drivers.indexOf(this);
+    if (i >= 0) this.world.drivers.splice(i, 1);
+    mm.mmdrop();
+    this.sim.kfree(this);
+  }
+}
