@@ -19,6 +19,11 @@ export interface DiagramOptions {
   markStep?: number;
   /** Text shown after the mark. */
   markText?: string;
+  /**
+   * The thread that detected the violation. When it is not the one that ran the marked
+   * step (it detected it after resuming), a final row in its column shows where.
+   */
+  markThread?: string;
   /** Widest column, in characters. */
   maxColumnWidth?: number;
   /** Show at most this many steps before the marked step (older ones are elided). */
@@ -55,11 +60,12 @@ export function renderDiagram(trace: readonly TraceEntry[], options: DiagramOpti
     first = Math.max(0, trace.length - options.maxSteps);
   }
   const rows = trace.slice(first);
-  for (const e of trace) {
-    if (!colOf.has(e.tid)) {
-      colOf.set(e.tid, columns.length);
-      columns.push({ tid: e.tid, name: e.thread, width: Math.min(maxWidth, Math.max(4, e.thread.length)) });
-    }
+  // One column per thread, in thread-creation order (cpu0 left of cpu1, as drawn by hand).
+  const seen = new Map<number, string>();
+  for (const e of trace) if (!seen.has(e.tid)) seen.set(e.tid, e.thread);
+  for (const [tid, name] of [...seen].sort((a, b) => a[0] - b[0])) {
+    colOf.set(tid, columns.length);
+    columns.push({ tid, name, width: Math.min(maxWidth, Math.max(4, name.length)) });
   }
   for (const e of rows) {
     const c = columns[colOf.get(e.tid)!];
@@ -76,8 +82,18 @@ export function renderDiagram(trace: readonly TraceEntry[], options: DiagramOpti
     const marker = e.step === mark ? '>>' : '  ';
     const cells = columns.map((c, i) => (i === col ? fit(cell(e), c.width) : ' '.repeat(c.width)));
     let line = `${String(e.step).padStart(stepWidth)} ${marker}${cells.join(' | ')}`.trimEnd();
-    if (e.step === mark && options.markText) line += `   <-- ${options.markText}`;
+    const detectedHere = options.markThread === undefined || options.markThread === e.thread;
+    if (e.step === mark && options.markText && detectedHere) line += `   <-- ${options.markText}`;
     lines.push(line);
+    if (e.step === mark && !detectedHere) {
+      const col = columns.findIndex((c) => c.name === options.markThread);
+      if (col >= 0) {
+        const cells = columns.map((c, i) => (i === col ? fit('!! detected', c.width) : ' '.repeat(c.width)));
+        let row = `${' '.repeat(stepWidth)} >>${cells.join(' | ')}`.trimEnd();
+        if (options.markText) row += `   <-- ${options.markText}`;
+        lines.push(row);
+      }
+    }
   }
   return lines.join('\n');
 }

@@ -9,14 +9,14 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { explore, replay, type ExploreResult } from '../../src/sim/explore.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import { notifierMutations } from '../../src/notifier/index.js';
-import type { DriverMistakes } from './model-driver.js';
+import type { DriverMistakes } from '../../src/scenario/toy/toy-mirror.js';
 import {
   classicScenario,
   faultScenario,
   gpuScenario,
   lifecycleScenario,
   reaperScenario,
-} from './scenarios-explore.js';
+} from '../../src/scenario/toy/scenarios.js';
 
 const PCT = { strategy: 'pct', depth: 3, schedules: 20_000, seed: 1 } as const;
 const DFS = { strategy: 'dfs', preemptionBound: 2, schedules: 100_000 } as const;

@@ -2,11 +2,22 @@
  * The programs the exploration tests run: small worlds of CPU threads invalidating,
  * model drivers faulting, inserting and removing, an OOM reaper, and process exit.
  */
-import type { SetupFn } from '../../src/sim/simulation.js';
-import { EAGAIN } from '../../src/sim/errno.js';
-import { MMU_NOTIFY_UNMAP, mmuNotifierRegister, type MmuNotifier } from '../../src/notifier/index.js';
-import { newMm } from './helpers.js';
-import { CpuWorld, GpuDriver, ModelDriver, type DriverMistakes } from './model-driver.js';
+import type { SetupFn } from '../../sim/simulation.js';
+import { EAGAIN } from '../../sim/errno.js';
+import { MMU_NOTIFY_UNMAP, mmuNotifierRegister, type MmuNotifier } from '../../notifier/index.js';
+import { MmStruct } from '../../mm/mm-struct.js';
+import { mmuNotifierRelease } from '../../notifier/index.js';
+import type { Simulation } from '../../sim/simulation.js';
+
+/** An mm whose exit_mmap runs mmu_notifier_release first, as the memory model does. */
+function newMm(sim: Simulation, name = 'app'): MmStruct {
+  const mm = new MmStruct(sim, name);
+  mm.exitMmap = async (m) => {
+    await mmuNotifierRelease(m);
+  };
+  return mm;
+}
+import { CpuWorld, GpuDriver, ModelDriver, type DriverMistakes } from './toy-mirror.js';
 
 /**
  * One driver over pages 0-1 faulting both pages while two CPU threads invalidate

@@ -11,10 +11,10 @@
  *
  * Planted mistakes (FoundationDB BUGGIFY style, off by default) change exactly one step.
  */
-import { EAGAIN } from '../../src/sim/errno.js';
-import type { Simulation } from '../../src/sim/simulation.js';
-import { Mutex } from '../../src/sim/sync/mutex.js';
-import type { MmStruct } from '../../src/mm/mm-struct.js';
+import { EAGAIN } from '../../sim/errno.js';
+import type { Simulation } from '../../sim/simulation.js';
+import { Mutex } from '../../sim/sync/mutex.js';
+import type { MmStruct } from '../../mm/mm-struct.js';
 import {
   MMU_NOTIFY_CLEAR,
   MMU_NOTIFY_UNMAP,
@@ -29,7 +29,7 @@ import {
   type MmuIntervalNotifier,
   type MmuIntervalNotifierOps,
   type MmuNotifierRange,
-} from '../../src/notifier/index.js';
+} from '../../notifier/index.js';
 
 export const PAGE = 4096;
 

@@ -1,0 +1,139 @@
+/**
+ * The built-in scenarios: the collision-retry protocol of seed 000 done right and done
+ * wrong in each of the ways the seeds warn about, subscriptions coming and going during
+ * invalidations, the OOM reaper's non-blockable path, the classic notifier's SRCU fence,
+ * and a GPU-style driver creating subscriptions on fault (seed 002).
+ */
+import { notifierMutations } from '../../notifier/index.js';
+import type { SetupFn } from '../../sim/simulation.js';
+import { registerScenario } from '../registry.js';
+import {
+  classicScenario,
+  faultScenario,
+  gpuScenario,
+  lifecycleScenario,
+  reaperScenario,
+} from '../toy/scenarios.js';
+
+/** Turns a core mutation on for one run (setup) and off when the run ends. */
+function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
+  return (sim) => {
+    notifierMutations[name] = true;
+    sim.hooks.onEnd.push(() => {
+      notifierMutations[name] = false;
+    });
+    return setup(sim);
+  };
+}
+
+registerScenario({
+  name: 'seq-retry',
+  summary: "seed 000's fault loop against overlapping invalidations",
+  description:
+    'A device faults two pages with read_begin / lock / read_retry / program / unlock while two\n' +
+    'CPUs invalidate overlapping ranges; its callback takes the lock and calls set_seq. Every\n' +
+    'schedule within two preemptions is tried: no device entry may ever be stale.',
+  expect: 'clean',
+  setup: faultScenario(),
+  defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
+});
+
+registerScenario({
+  name: 'seq-retry-no-set-seq',
+  summary: 'the invalidate callback forgets set_seq',
+  description:
+    'Without set_seq, read_retry cannot see the collision: the device maps a page the CPU changed.',
+  expect: 'violation',
+  setup: faultScenario({ noSetSeq: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
+  name: 'seq-retry-set-seq-outside-lock',
+  summary: 'set_seq called after the driver lock is dropped',
+  description:
+    'The seed 001 review: set_seq must be under the same lock as read_retry. Here the callback\n' +
+    'zaps under the lock but bumps the sequence after unlocking; a fault slips in between.',
+  expect: 'violation',
+  setup: faultScenario({ setSeqOutsideLock: true }),
+  defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
+});
+
+registerScenario({
+  name: 'seq-retry-retry-outside-lock',
+  summary: 'read_retry checked before taking the driver lock',
+  description: 'An invalidation can run between the unlocked read_retry and programming the device.',
+  expect: 'violation',
+  setup: faultScenario({ readRetryOutsideLock: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
+  name: 'seq-retry-program-before-retry',
+  summary: 'device entry programmed before read_retry',
+  description: 'The entry is written from a speculative walk before the collision check.',
+  expect: 'violation',
+  setup: faultScenario({ programBeforeRetry: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
+  name: 'subscriptions-come-and-go',
+  summary: 'inserts and removes during invalidations, then exit',
+  description:
+    'Two devices subscribe, fault and unsubscribe while the CPU invalidates covered and\n' +
+    'uncovered pages and finally exits (RELEASE): deferred inserts and removals must be applied\n' +
+    'at the last invalidate_range_end, and no callback may run after remove returns.',
+  expect: 'clean',
+  setup: lifecycleScenario(),
+  defaults: { strategy: 'pct', schedules: 3000, depth: 3 },
+});
+
+registerScenario({
+  name: 'core-insert-not-deferred',
+  summary: 'planted core bug: insert applied at once during an invalidation',
+  description: 'The core mutates the interval tree while an invalidation iterates it.',
+  expect: 'violation',
+  setup: withMutation('insertNotDeferred', lifecycleScenario()),
+  defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
+});
+
+registerScenario({
+  name: 'core-remove-no-wait',
+  summary: 'planted core bug: remove returns before the running callback finished',
+  description: 'The driver frees itself after remove returns, while its callback still runs.',
+  expect: 'violation',
+  setup: withMutation('removeNoWait', lifecycleScenario()),
+  defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
+});
+
+registerScenario({
+  name: 'oom-reaper-nonblock',
+  summary: "the OOM reaper's non-blockable invalidation against a faulting device",
+  description:
+    'The reaper trylocks the mmap lock and starts a non-blockable range; the callback trylocks\n' +
+    'the driver lock and refuses with -EAGAIN when it would sleep. A refused range is skipped.',
+  expect: 'clean',
+  setup: reaperScenario(),
+  defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
+});
+
+registerScenario({
+  name: 'classic-unregister-fence',
+  summary: 'a classic notifier freed right after unregister returns',
+  description: 'unregister waits for an SRCU grace period, so freeing the owner afterwards is safe.',
+  expect: 'clean',
+  setup: classicScenario(),
+  defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
+});
+
+registerScenario({
+  name: 'gpu-subscribe-on-fault',
+  summary: 'seed 002: subscriptions created on GPU fault, dropped on UNMAP',
+  description:
+    'A GPU driver finds or inserts a subscription per fault, drops it from its own UNMAP\n' +
+    'callback with remove_deferred, and on unload waits with synchronize before freeing.',
+  expect: 'clean',
+  setup: gpuScenario(),
+  defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
+});

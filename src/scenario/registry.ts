@@ -1,0 +1,42 @@
+import type { SetupFn } from '../sim/simulation.js';
+
+/** A built-in scenario: a program to explore and what a correct model expects of it. */
+export interface Scenario {
+  name: string;
+  /** One line for `mirrorlab list`. */
+  summary: string;
+  /** What it demonstrates, for the showcase. */
+  description: string;
+  /** 'clean' when no schedule may violate; 'violation' when a planted bug must be found. */
+  expect: 'clean' | 'violation';
+  setup: SetupFn;
+  /** Exploration defaults that suit it. */
+  defaults?: {
+    strategy?: 'random' | 'pct' | 'dfs';
+    schedules?: number;
+    depth?: number;
+    preemptionBound?: number;
+  };
+}
+
+const scenarios = new Map<string, Scenario>();
+
+/** Adds a scenario to the registry (names are unique). */
+export function registerScenario(s: Scenario): void {
+  if (scenarios.has(s.name)) throw new Error(`scenario '${s.name}' is registered twice`);
+  scenarios.set(s.name, s);
+}
+
+/** Every registered scenario, in registration order. */
+export function listScenarios(): Scenario[] {
+  return [...scenarios.values()];
+}
+
+/** The scenario named `name`, or an error listing the known names. */
+export function getScenario(name: string): Scenario {
+  const s = scenarios.get(name);
+  if (s === undefined) {
+    throw new Error(`unknown scenario '${name}'; known: ${[...scenarios.keys()].join(', ')}`);
+  }
+  return s;
+}
