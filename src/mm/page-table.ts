@@ -541,6 +541,26 @@ export class PageTable {
     }
   }
 
+  /**
+   * The PMD-aligned start of the first populated PMD slot (a PTE table or a huge entry) whose PMD
+   * overlaps [from, end), or -1 (the `pmd_none` skip of the kernel's range walkers, zap_pmd_range and
+   * change_pmd_range). Lets a caller that must await between PMDs find the next one lazily, seeing the
+   * table as it is then. O(PMDs in range) or O(populated PMDs), whichever is smaller. No locks.
+   */
+  nextPopulatedPmd(from: number, end: number): number {
+    this.ptCheckRange(from, end, 'nextPopulatedPmd');
+    if (from === end) return -1;
+    const first = Math.floor(from / this.pmdSize);
+    const last = Math.floor((end - 1) / this.pmdSize);
+    if (last - first + 1 <= 4 * this.pmds.size + 16) {
+      for (let idx = first; idx <= last; idx++) if (this.pmds.has(idx)) return idx * this.pmdSize;
+      return -1;
+    }
+    let best = Infinity;
+    for (const k of this.pmds.keys()) if (k >= first && k <= last && k < best) best = k;
+    return best === Infinity ? -1 : best * this.pmdSize;
+  }
+
   /** A trace line for the entry at `va`: `0x7f0000001000: pte present pfn=0x2a rw dirty`. */
   describe(va: number): string {
     this.ptCheckVa(va, 'describe');

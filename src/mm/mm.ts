@@ -1,0 +1,81 @@
+/**
+ * The memory model's mm_struct: MmStruct (users/count, mmap lock, notifier container) extended with
+ * the page table (mm->pgd), the VMAs (mm->mm_mt), the page-table lock and the kernel it belongs to.
+ */
+import { SpinLock } from '../sim/sync/spinlock.js';
+import { MmStruct } from './mm-struct.js';
+import { PageTable } from './page-table.js';
+import { VmaTree } from './vma.js';
+import { exitMmap } from './exit.js';
+import type { Kernel } from './kernel.js';
+
+/**
+ * struct mm_struct of the memory model. Its `exitMmap` is exit_mmap (installed at construction): the
+ * last mmput runs it (notifier release first, then the teardown).
+ *
+ * Locking: `mmapLock` (mmap_lock) protects the VMA tree (read to look up, write to change); `ptl`
+ * protects the page table. Deviation: one page-table lock per mm stands in for the kernel's split PTE
+ * locks (one per PTE table) and the PMD lock; it serialises more than the kernel does, never less.
+ * Lockless readers (the CPU's hardware walk, hmm_range_fault's walk) read the table without it, as in
+ * the kernel.
+ */
+export class Mm extends MmStruct {
+  readonly pageTable: PageTable;
+  readonly vmas: VmaTree;
+  /** The page-table lock (mm->page_table_lock standing in for the split PTE/PMD locks). */
+  readonly ptl: SpinLock;
+
+  constructor(
+    readonly kernel: Kernel,
+    name: string,
+  ) {
+    super(kernel.sim, name);
+    this.pageTable = new PageTable({ pageShift: kernel.pageShift });
+    this.vmas = new VmaTree({
+      pageShift: kernel.pageShift,
+      mmapBase: kernel.mmapBase,
+      mmapMinAddr: kernel.mmapMinAddr,
+    });
+    this.ptl = new SpinLock(kernel.sim, 'page_table_lock');
+    this.exitMmap = (mm) => exitMmap(mm as Mm);
+  }
+
+  /** get_mm_rss + MM_SWAPENTS, approximated from the page table: pages mapped by any entry. */
+  get rssPages(): number {
+    return this.pageTable.entryPages;
+  }
+
+  /** mm->map_count. */
+  get mapCount(): number {
+    return this.vmas.count;
+  }
+}
+
+/** mmap_assert_locked: reports `lock-misuse` unless the running thread holds the mmap lock. */
+export function mmapAssertLocked(mm: Mm, what: string): void {
+  const sim = mm.sim;
+  const t = sim.current;
+  if (t === null || sim.status !== 'running') return;
+  if (!mm.mmapLock.isHeldBy(t))
+    sim.report('lock-misuse', `${what} on ${mm.name} requires mmap_lock held, thread ${t.name} does not`, {
+      key: `mmap_lock not held ${what}`,
+    });
+}
+
+/** mmap_assert_write_locked: reports `lock-misuse` unless the running thread holds it for write. */
+export function mmapAssertWriteLocked(mm: Mm, what: string): void {
+  const sim = mm.sim;
+  const t = sim.current;
+  if (t === null || sim.status !== 'running') return;
+  if (!mm.mmapLock.isWriteHeldBy(t))
+    sim.report(
+      'lock-misuse',
+      `${what} on ${mm.name} requires mmap_lock held for write, thread ${t.name} does not`,
+      { key: `mmap_lock not write-held ${what}` },
+    );
+}
+
+/** A short trace object for a PTE of `mm` at `va` (formatted only when tracing). */
+export function pteTag(mm: Mm, va: number): string {
+  return mm.sim.tracing ? `${mm.name}@0x${va.toString(16)}` : mm.name;
+}

@@ -1,0 +1,83 @@
+/**
+ * The interfaces between the memory model and what it maps: files (struct file + file_operations.mmap),
+ * vm_operations_struct, the fault descriptor (struct vm_fault) and ZONE_DEVICE pagemap operations
+ * (dev_pagemap_ops.migrate_to_ram). Types only.
+ */
+import type { PteKind } from './page-table.js';
+import type { Vma } from './vma.js';
+import type { Mm } from './mm.js';
+
+/**
+ * struct vm_fault: one page fault being handled. `orig*` is the PTE as read before the handler took
+ * the page-table lock (vmf->orig_pte); handlers compare it under the lock (pte_same) and give up when
+ * it changed. `page` is the pfn a ->fault handler returns, with a reference the caller owns, or -1.
+ */
+export interface VmFault {
+  readonly mm: Mm;
+  readonly vma: Vma;
+  /** Page-aligned faulting address. */
+  readonly address: number;
+  /** FAULT_FLAG_* bits. */
+  flags: number;
+  origKind: PteKind;
+  origPfn: number;
+  origFlags: number;
+  /** vmf->page: set by ->fault (with a reference), -1 when none. */
+  page: number;
+}
+
+/**
+ * struct vm_operations_struct, the subset the model calls. A VMA with `ops` is not anonymous.
+ */
+export interface VmOperations {
+  /** For traces. */
+  readonly name: string;
+  /**
+   * ->fault: find (or create) the page backing `vmf.address`, take a reference and store its pfn in
+   * `vmf.page`. Returns 0 or VM_FAULT_* error bits (VM_FAULT_SIGBUS beyond EOF, VM_FAULT_OOM).
+   * Called with the mmap lock held for read. May sleep.
+   */
+  fault?(vmf: VmFault): Promise<number>;
+  /** ->open: a VMA was duplicated (fork, split). Atomic. */
+  open?(vma: Vma): void;
+  /** ->close: a VMA is being freed (munmap, exit). Atomic. */
+  close?(vma: Vma): void;
+}
+
+/**
+ * A mappable file (struct file with file_operations.mmap). `mmap` is call_mmap: it may set
+ * `vma.ops` and adjust `vma.flags`; it returns 0 or -errno. `get`/`put` are get_file/fput: each VMA
+ * mapping the file holds one reference.
+ */
+export interface MmapableFile {
+  readonly name: string;
+  mmap(mm: Mm, vma: Vma): number | Promise<number>;
+  get(): void;
+  put(): void;
+}
+
+/**
+ * What a CPU fault on a device-private entry hands to the owning pagemap (the relevant fields of
+ * struct vm_fault): the faulting mm, VMA and page-aligned address, the device page (locked by the
+ * fault path and referenced for the duration of the call), and whether it is a write fault.
+ */
+export interface DevicePrivateFault {
+  readonly mm: Mm;
+  readonly vma: Vma;
+  readonly address: number;
+  readonly pfn: number;
+  readonly write: boolean;
+  /** FAULT_FLAG_* of the fault. */
+  readonly flags: number;
+}
+
+/**
+ * struct dev_pagemap_ops, the part the CPU fault path calls. `migrateToRam` (migrate_to_ram) moves the
+ * faulting device-private page back to system memory, normally with migrate_vma_setup(fault_page) /
+ * migrate_vma_pages / migrate_vma_finalize, and returns a vm_fault_t: 0 means the fault is to be
+ * retried (the CPU re-executes the access), VM_FAULT_SIGBUS / VM_FAULT_OOM fail it. Called with the
+ * mmap lock held for read and the device page locked and referenced; may sleep.
+ */
+export interface DevPagemapOps {
+  migrateToRam(fault: DevicePrivateFault): Promise<number>;
+}
