@@ -14,6 +14,7 @@ import {
   lifecycleScenario,
   reaperScenario,
 } from '../toy/scenarios.js';
+import { mmMirrorScenario } from '../toy/mm-mirror.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -25,6 +26,39 @@ function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): Set
     return setup(sim);
   };
 }
+
+registerScenario({
+  name: 'mm-mirror',
+  summary: 'a device mirrors a real address space through fork, DONTNEED and munmap',
+  description:
+    'A toy device faults pages of a process (walking and faulting the CPU page table under\n' +
+    'the mmap lock) while the process forks and writes (copy-on-write: CLEAR), zaps a page\n' +
+    '(MADV_DONTNEED: CLEAR) and unmaps one (UNMAP). After every CPU page-table change, no device\n' +
+    'entry may point at a page the CPU no longer maps there.',
+  expect: 'clean',
+  setup: mmMirrorScenario(),
+  defaults: { strategy: 'pct', schedules: 3000, depth: 3 },
+});
+
+registerScenario({
+  name: 'mm-mirror-no-set-seq',
+  summary: 'the same device, its callback zapping but never calling set_seq',
+  description:
+    'A walk that raced the invalidation is programmed after the zap: the device maps a freed page.',
+  expect: 'violation',
+  setup: mmMirrorScenario({ noSetSeq: true }),
+  defaults: { strategy: 'pct', schedules: 3000, depth: 3 },
+});
+
+registerScenario({
+  name: 'mm-mirror-no-zap',
+  summary: 'the same device, its callback never zapping',
+  description:
+    'The most common mirror bug of all: the invalidation is acknowledged but the device keeps its entry.',
+  expect: 'violation',
+  setup: mmMirrorScenario({ noZap: true }),
+  defaults: { strategy: 'pct', schedules: 3000, depth: 3 },
+});
 
 registerScenario({
   name: 'seq-retry',
