@@ -1,6 +1,6 @@
 import { checkInteger, checkKnownKeys, checkOneOf, describe } from './options.js';
 import { deriveSeed } from './prng.js';
-import { Simulation, type RunResult, type SetupFn } from './simulation.js';
+import { plainRunResult, Simulation, type RunResult, type SetupFn } from './simulation.js';
 import {
   DfsStrategy,
   GuidedStrategy,
@@ -9,7 +9,7 @@ import {
   ReplayStrategy,
   type Strategy,
 } from './strategy.js';
-import { decodeToken } from './token.js';
+import { decodeToken, TOKEN_DEFAULT_MAX_STEPS, TOKEN_DEFAULT_STEP_NS } from './token.js';
 import { renderDiagram } from './trace.js';
 import { SimUsageError, type Violation } from './violation.js';
 
@@ -281,6 +281,7 @@ function diagramOf(run: RunResult, v: Violation): string {
   return renderDiagram(run.trace ?? [], {
     markStep: v.step,
     markText: `${v.kind}: ${v.message}`,
+    markThread: v.thread,
     maxSteps: 200,
   });
 }
@@ -304,11 +305,12 @@ export async function replay(
   checkSetup(setup, 'replay');
   const decoded = decodeToken(token);
   const strategy = new ReplayStrategy(decoded.choices);
+  // The token carries the run options that shape a schedule; explicit options win.
   const sim = new Simulation({
     seed: decoded.seed,
     strategy,
-    maxSteps: options.maxSteps ?? 100_000,
-    stepNs: options.stepNs ?? 10,
+    maxSteps: options.maxSteps ?? decoded.maxSteps ?? TOKEN_DEFAULT_MAX_STEPS,
+    stepNs: options.stepNs ?? decoded.stepNs ?? TOKEN_DEFAULT_STEP_NS,
     trace: true,
   });
   const run = await sim.run(setup);
@@ -321,7 +323,7 @@ export async function replay(
   const v = run.violations[0];
   for (const x of run.violations) x.diagram = diagramOf(run, x);
   const diagram = v ? v.diagram : renderDiagram(run.trace ?? []);
-  return { ...run, diagram };
+  return { ...plainRunResult(run), diagram };
 }
 
 /** Runs one schedule (random strategy seeded with `seed`), with tracing on. */

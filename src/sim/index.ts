@@ -1,12 +1,13 @@
 export * from './errno.js';
 export {
   Simulation,
+  plainRunResult,
   type RunResult,
   type RunStatus,
   type SetupFn,
   type SimulationOptions,
 } from './simulation.js';
-export { SimThread, type SpawnOptions, type Waitable, type HeldLock } from './thread.js';
+export { SimThread, type SpawnOptions, type Waitable, type HeldLock, type ResumeOp } from './thread.js';
 export {
   explore,
   replay,

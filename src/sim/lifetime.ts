@@ -17,9 +17,14 @@ interface ObjectInfo {
  * used. Kept per run, keyed weakly so the model's objects are collected as usual.
  */
 export class Lifetime {
-  private readonly info = new WeakMap<object, ObjectInfo>();
+  /** Created on the first allocation: most runs of an exploration never allocate. */
+  private infoMap: WeakMap<object, ObjectInfo> | null = null;
 
   constructor(private readonly sim: Simulation) {}
+
+  private get info(): WeakMap<object, ObjectInfo> {
+    return (this.infoMap ??= new WeakMap());
+  }
 
   private site(): Site {
     return { thread: this.sim.current?.name ?? 'setup', step: this.sim.steps };
@@ -55,7 +60,7 @@ export class Lifetime {
 
   /** A dereference of `obj`: reports `use-after-free` when it was freed. */
   use<T extends object>(obj: T, what?: string): T {
-    const info = this.info.get(obj);
+    const info = this.infoMap?.get(obj);
     if (info?.freed) {
       const use = this.site();
       const alloc = info.allocated
@@ -77,6 +82,6 @@ export class Lifetime {
 
   /** Whether `obj` has been freed. */
   isFreed(obj: object): boolean {
-    return this.info.get(obj)?.freed != null;
+    return this.infoMap?.get(obj)?.freed != null;
   }
 }

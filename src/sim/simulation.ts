@@ -1,8 +1,16 @@
+import { DecisionLog } from './decisions.js';
 import { LockDep } from './lockdep.js';
 import { Lifetime } from './lifetime.js';
 import { Prng } from './prng.js';
 import { defaultPick, RandomStrategy, type Strategy } from './strategy.js';
-import { SimThread, ThreadState, type HeldLock, type SpawnOptions, type Waitable } from './thread.js';
+import {
+  SimThread,
+  ThreadState,
+  type HeldLock,
+  type ResumeOp,
+  type SpawnOptions,
+  type Waitable,
+} from './thread.js';
 import { encodeToken } from './token.js';
 import type { TraceEntry } from './trace.js';
 import { foldNumbers, SimAbort, SimUsageError, type ReportOptions, type Violation } from './violation.js';
@@ -25,7 +33,11 @@ export interface SimulationOptions {
   stepNs?: number;
 }
 
-/** The outcome of one run. */
+/**
+ * The outcome of one run. `token` and the decision lists are computed on first use
+ * (getters): spread a result with `{ ...plainRunResult(run) }`, not `{ ...run }`;
+ * JSON.stringify sees every field.
+ */
 export interface RunResult {
   status: Exclude<RunStatus, 'running'>;
   steps: number;
@@ -92,12 +104,26 @@ export class Simulation {
   readonly violations: Violation[] = [];
   private usageError: unknown = null;
   preemptions = 0;
-  private readonly choices: number[] = [];
-  private readonly choiceThreads: number[] = [];
-  private readonly choiceDefaults: number[] = [];
+  private readonly decisions = new DecisionLog();
   private readonly traceEntries: TraceEntry[] = [];
   private finishRun: ((r: RunResult) => void) | null = null;
-  private result: RunResult | null = null;
+  private result: RunRecord | null = null;
+  /**
+   * True from the moment a thread is handed the CPU until the microtask queue reaches
+   * it: a scheduling point reached in between comes from the thread that just gave the
+   * CPU away without awaiting (a primitive called without await).
+   */
+  private handoff = false;
+  /** The thread that gave the CPU away last (named when it misbehaves). */
+  private handoffFrom: SimThread | null = null;
+  /** The thread `parkExecutor` parks; set just before each park (avoids a closure per step). */
+  private parking: SimThread | null = null;
+  private readonly parkExecutor = (resolve: () => void): void => {
+    this.parking!.resume = resolve;
+  };
+  private readonly handoffDone = (): void => {
+    this.handoff = false;
+  };
 
   constructor(options: SimulationOptions = {}) {
     this.seed = options.seed === undefined ? 1 : checkInteger('seed', options.seed, 0);
@@ -158,6 +184,13 @@ export class Simulation {
       return;
     }
     if (this.status !== 'running') return;
+    if (this.current !== t || this.handoff) {
+      this.misuse(
+        `thread ${t.name} finished while ${this.current?.name ?? 'no thread'} held the CPU: ` +
+          'a primitive was called without await, or a promise escaped the thread',
+      );
+      return;
+    }
     this.exitThread(t);
   }
 
@@ -222,16 +255,37 @@ export class Simulation {
    * shared access (READ_ONCE/WRITE_ONCE, a PTE update). Must be awaited.
    */
   point(label: string, object?: string): Promise<void> {
+    return this.preempt(label, object) ?? RESOLVED;
+  }
+
+  /**
+   * The scheduling point of `point`, for primitives on the hot path: null when the
+   * running thread keeps the CPU — its operation may then proceed at once, without an
+   * await, since no other thread can run before it — otherwise the promise to await
+   * before the operation (it never settles when the run ended at this step).
+   */
+  preempt(label: string, object?: string): Promise<void> | null {
+    return this.preemptOp(label, object, null);
+  }
+
+  /**
+   * `preempt` for an operation `op` that the runtime completes if the thread is switched
+   * out here: when the scheduler picks the thread again, `op.resumeOp(thread)` runs
+   * first, and the returned promise settles only once it returned true. Null, as for
+   * `preempt`, when the thread keeps the CPU (the caller then performs the operation).
+   */
+  preemptOp(label: string, object: string | undefined, op: ResumeOp | null): Promise<void> | null {
     const t = this.current;
-    if (t === null || t.resume !== null) return this.misplacedPoint(label);
+    if (t === null || this.handoff) return this.misplacedPoint(label);
     this.recordStep(t, label, object);
     if (this.status !== 'running') return NEVER;
     const next = this.pickNext(t);
-    if (next === t) return RESOLVED;
+    if (next === t) return null;
     if (next === null) return NEVER;
-    const parked = new Promise<void>((r) => {
-      t.resume = r;
-    });
+    t.pendingOp = op;
+    this.parking = t;
+    const parked = new Promise<void>(this.parkExecutor);
+    this.handoffFrom = t;
     this.resumeThread(next);
     return parked;
   }
@@ -243,18 +297,25 @@ export class Simulation {
 
   private misplacedPoint(label: string): Promise<never> {
     if (this.status !== 'running') return NEVER;
-    const t = this.current;
-    if (t === null) {
+    if (this.current === null) {
       throw new SimUsageError(
         `scheduling point '${label}' reached outside a simulated thread (use sim.spawn)`,
       );
     }
-    this.usageError = new SimUsageError(
-      `thread ${t.name} reached scheduling point '${label}' at step ${this.steps} while it already had one ` +
-        'pending: a primitive was called without await, or a promise escaped the thread',
+    const from = this.handoffFrom?.name ?? '?';
+    this.misuse(
+      `scheduling point '${label}' reached at step ${this.steps} after thread ${from} gave the CPU to ` +
+        `${this.current.name} and before ${this.current.name} ran: thread ${from} has two scheduling points ` +
+        'pending (a primitive was called without await, or a promise escaped the thread)',
     );
-    this.end('error');
     return NEVER;
+  }
+
+  /** Ends the run with a usage error that `run` rethrows. */
+  private misuse(message: string): void {
+    if (this.status !== 'running') return;
+    this.usageError = new SimUsageError(message);
+    this.end('error');
   }
 
   /**
@@ -262,15 +323,62 @@ export class Simulation {
    * has already queued `t` where the waker will find it.
    */
   block(t: SimThread, on: Waitable, label: string, object?: string): Promise<void> {
-    if (t !== this.current || t.resume !== null) return this.misplacedPoint(label);
+    return this.park(t, on, label, object, Infinity, null);
+  }
+
+  /**
+   * `block` for an operation `op` the runtime completes when the thread is next picked
+   * (see `preemptOp`): the returned promise settles once `op.resumeOp` returned true.
+   */
+  blockOp(
+    t: SimThread,
+    on: Waitable,
+    label: string,
+    object: string | undefined,
+    op: ResumeOp,
+  ): Promise<void> {
+    return this.park(t, on, label, object, Infinity, op);
+  }
+
+  /**
+   * From `ResumeOp.resumeOp` only: parks `t` again (recording a step) on `on`, keeping
+   * the promise its code awaits; the caller has queued `t` where the waker finds it and
+   * set `t.pendingOp` for the next attempt.
+   */
+  repark(t: SimThread, on: Waitable, label: string, object?: string): void {
+    this.recordStep(t, label, object);
+    if (this.status !== 'running') return;
+    t.state = ThreadState.Blocked;
+    t.waitingOn = on;
+    this.removeRunnable(t);
+    this.current = null;
+  }
+
+  /** block(), with a timer at virtual time `deadlineNs` (Infinity: none) armed once parked. */
+  private park(
+    t: SimThread,
+    on: Waitable,
+    label: string,
+    object: string | undefined,
+    deadlineNs: number,
+    op: ResumeOp | null,
+  ): Promise<void> {
+    if (t !== this.current || this.handoff) return this.misplacedPoint(label);
     this.recordStep(t, label, object);
     if (this.status !== 'running') return NEVER;
     t.state = ThreadState.Blocked;
     t.waitingOn = on;
+    t.pendingOp = op;
     this.removeRunnable(t);
-    const parked = new Promise<void>((r) => {
-      t.resume = r;
-    });
+    // Armed after the step (whose time may already pass the deadline), so that the
+    // timer can only fire on a parked thread.
+    if (deadlineNs !== Infinity) {
+      t.timerAtNs = deadlineNs;
+      this.addTimer(t);
+    }
+    this.parking = t;
+    const parked = new Promise<void>(this.parkExecutor);
+    this.handoffFrom = t;
     this.current = null;
     const next = this.pickNext(null);
     if (next !== null) this.resumeThread(next);
@@ -289,9 +397,7 @@ export class Simulation {
     object?: string,
   ): Promise<boolean> {
     t.timedOut = false;
-    t.timerAtNs = this.clockNs + timeoutNs;
-    this.addTimer(t);
-    await this.block(t, on, label, object);
+    await this.park(t, on, label, object, this.clockNs + timeoutNs, null);
     const expired = t.timedOut;
     t.timedOut = false;
     return expired;
@@ -352,9 +458,7 @@ export class Simulation {
       this.fail(err);
       throw new SimAbort();
     }
-    this.choices.push(v);
-    this.choiceThreads.push(-1);
-    this.choiceDefaults.push(0);
+    this.decisions.push(v, -1, 0);
     return v;
   }
 
@@ -412,10 +516,9 @@ export class Simulation {
     }
     const def = defaultPick(rq, cur);
     if (cur !== null && idx !== def && rq[def] === cur) this.preemptions++;
-    this.choices.push(idx);
-    this.choiceThreads.push(rq[idx].id);
-    this.choiceDefaults.push(def);
-    return rq[idx];
+    const next = rq[idx];
+    this.decisions.push(idx, next.id, def);
+    return next;
   }
 
   /** No thread can run: advance virtual time to the next timer, or declare deadlock. */
@@ -433,23 +536,60 @@ export class Simulation {
     return false;
   }
 
-  private resumeThread(next: SimThread): void {
-    this.current = next;
-    const r = next.resume!;
-    next.resume = null;
-    r();
+  /**
+   * Hands the CPU to `next`: first completes its pending operation, if any (which may
+   * park it again, and then the next pick runs instead), then resolves the promise
+   * its code awaits.
+   */
+  private resumeThread(next: SimThread | null): void {
+    while (next !== null) {
+      this.current = next;
+      const op = next.pendingOp;
+      if (op !== null) {
+        next.pendingOp = null;
+        let proceed: boolean;
+        try {
+          proceed = op.resumeOp(next);
+        } catch (err) {
+          this.fail(err); // a violation (SimAbort) already ended the run
+          return;
+        }
+        if (!proceed) {
+          if (this.status !== 'running') return;
+          next = this.pickNext(null);
+          continue;
+        }
+      }
+      const r = next.resume!;
+      next.resume = null;
+      // Cleared by the first microtask after this one: `next` runs only after it.
+      this.handoff = true;
+      void RESOLVED.then(this.handoffDone);
+      r();
+      return;
+    }
   }
 
   private insertRunnable(t: SimThread): void {
+    // Kept ordered by id; shifted by hand (splice is slow on the hot path).
     const rq = this.runnable;
     let i = rq.length;
-    while (i > 0 && rq[i - 1].id > t.id) i--;
-    rq.splice(i, 0, t);
+    rq.push(t);
+    while (i > 0 && rq[i - 1].id > t.id) {
+      rq[i] = rq[i - 1];
+      i--;
+    }
+    rq[i] = t;
   }
 
   private removeRunnable(t: SimThread): void {
-    const i = this.runnable.indexOf(t);
-    if (i >= 0) this.runnable.splice(i, 1);
+    const rq = this.runnable;
+    const n = rq.length;
+    let i = 0;
+    while (i < n && rq[i] !== t) i++;
+    if (i === n) return;
+    for (; i < n - 1; i++) rq[i] = rq[i + 1];
+    rq.pop();
   }
 
   private addTimer(t: SimThread): void {
@@ -496,25 +636,25 @@ export class Simulation {
 
   /**
    * might_sleep(): reports `sleep-in-atomic` when the running thread holds a spinlock
-   * or is inside a non-blockable region. Called at the top of every sleeping primitive.
+   * or is inside a non-blockable region. Called at the top of every sleeping primitive,
+   * with the operation and the object it acts on (formatted only when reporting).
    */
-  mightSleep(what: string): void {
+  mightSleep(what: string, object?: string): void {
     const t = this.current;
-    if (t === null) return;
-    if (t.atomicDepth > 0 || t.nonBlockDepth > 0) {
-      const ctx =
-        t.atomicDepth > 0
-          ? `holding spinlock ${
-              t.held
-                .filter((h) => h.spin === true)
-                .map((h) => h.name)
-                .join(', ') || '(spinlock)'
-            }`
-          : 'inside a non-blockable region';
-      this.report('sleep-in-atomic', `${what} may sleep but thread ${t.name} is ${ctx}`, {
-        key: `${what} ${t.atomicDepth > 0 ? 'atomic' : 'nonblock'}`,
-      });
-    }
+    if (t === null || (t.atomicDepth === 0 && t.nonBlockDepth === 0)) return;
+    const op = object === undefined ? what : `${what}(${object})`;
+    const ctx =
+      t.atomicDepth > 0
+        ? `holding spinlock ${
+            t.held
+              .filter((h) => h.spin === true)
+              .map((h) => h.name)
+              .join(', ') || '(spinlock)'
+          }`
+        : 'inside a non-blockable region';
+    this.report('sleep-in-atomic', `${op} may sleep but thread ${t.name} is ${ctx}`, {
+      key: `${op} ${t.atomicDepth > 0 ? 'atomic' : 'nonblock'}`,
+    });
   }
 
   /** Enters a region where sleeping is forbidden (a non-blockable notifier callback). */
@@ -537,15 +677,24 @@ export class Simulation {
 
   // ---------------------------------------------------------------- locks (for primitives)
 
-  /** Records that the running thread acquired `lock` (lockdep's lock_acquire). */
-  lockAcquired(t: SimThread, lock: HeldLock): void {
-    this.lockdep.acquired(t, lock);
+  /**
+   * Records that the running thread acquired `lock` (lockdep's lock_acquire). A
+   * trylock cannot deadlock, so, as in lockdep, it adds no dependency on the locks
+   * already held (later acquisitions under it still depend on it).
+   */
+  lockAcquired(t: SimThread, lock: HeldLock, trylock = false): void {
+    if (!trylock && t.held.length > 0) this.lockdep.acquired(t, lock);
     t.held.push(lock);
   }
 
   /** Records a release; reports `lock-misuse` when `t` does not hold it. Returns whether it did. */
   lockReleased(t: SimThread, lock: HeldLock): boolean {
-    const i = t.held.lastIndexOf(lock);
+    const held = t.held;
+    if (held.length > 0 && held[held.length - 1] === lock) {
+      held.pop();
+      return true;
+    }
+    const i = held.lastIndexOf(lock);
     if (i < 0) {
       this.report('lock-misuse', `thread ${t.name} released ${lock.name} which it does not hold`, {
         key: `release not held ${lock.lockClass}`,
@@ -701,21 +850,25 @@ export class Simulation {
         // A hook must not turn a finished run into a crash.
       }
     }
-    const token = encodeToken({ seed: this.seed, steps: this.steps, choices: this.choices });
-    for (const v of this.violations) v.token = token;
-    this.result = {
+    this.result = new RunRecord(
       status,
-      steps: this.steps,
-      timeNs: this.clockNs,
-      violations: this.violations,
-      trace: this.tracing ? this.traceEntries : undefined,
-      token,
-      preemptions: this.preemptions,
-      seed: this.seed,
-      choices: this.choices,
-      choiceThreads: this.choiceThreads,
-      choiceDefaults: this.choiceDefaults,
-    };
+      this.steps,
+      this.clockNs,
+      this.violations,
+      this.tracing ? this.traceEntries : undefined,
+      this.preemptions,
+      this.seed,
+      this.maxSteps,
+      this.stepNs,
+      this.decisions,
+    );
+    if (this.violations.length > 0) {
+      const token = this.result.token;
+      for (const v of this.violations) v.token = token;
+    }
+    // Nothing runs after the end: a straggler (a thread resumed by a foreign promise)
+    // finds no current thread and is parked for good.
+    this.current = null;
     const f = this.finishRun;
     this.finishRun = null;
     if (f !== null) f(this.result);
@@ -729,7 +882,12 @@ export class Simulation {
     if (this.finishRun !== null || this.result !== null || this.steps > 0) {
       throw new SimUsageError('a Simulation runs once; create a new one (explore does this per schedule)');
     }
-    await setup(this);
+    try {
+      await setup(this);
+    } catch (err) {
+      // sim.check/report in setup ends the run with its violation.
+      if (!(err instanceof SimAbort) || this.result === null) throw err;
+    }
     if (this.usageError !== null) throw this.usageError;
     const done = new Promise<RunResult>((resolve) => {
       this.finishRun = resolve;
@@ -753,6 +911,81 @@ export class Simulation {
 }
 
 const SLEEPING: Waitable = { describe: () => 'timer', holders: () => [] };
+
+/**
+ * A finished run. The token and the decision lists are derived from the decision log
+ * on first use: encoding a long schedule costs as much as a short run, and most runs
+ * of an exploration are never replayed. (A class with getters on its prototype: an
+ * object literal with per-run getter closures gets a hidden class of its own per run,
+ * which costs the garbage collector dearly.)
+ */
+class RunRecord implements RunResult {
+  private tokenText: string | null = null;
+  private choiceList: number[] | null = null;
+  private threadList: number[] | null = null;
+  private defaultList: number[] | null = null;
+
+  constructor(
+    readonly status: Exclude<RunStatus, 'running'>,
+    readonly steps: number,
+    readonly timeNs: number,
+    readonly violations: Violation[],
+    readonly trace: TraceEntry[] | undefined,
+    readonly preemptions: number,
+    readonly seed: number,
+    private readonly maxSteps: number,
+    private readonly stepNs: number,
+    private readonly log: DecisionLog,
+  ) {}
+
+  get token(): string {
+    return (this.tokenText ??= encodeToken({
+      seed: this.seed,
+      steps: this.steps,
+      choices: this.choices,
+      maxSteps: this.maxSteps,
+      stepNs: this.stepNs,
+    }));
+  }
+
+  get choices(): number[] {
+    return (this.choiceList ??= this.log.choices());
+  }
+
+  get choiceThreads(): number[] {
+    return (this.threadList ??= this.log.threads());
+  }
+
+  get choiceDefaults(): number[] {
+    return (this.defaultList ??= this.log.defaults());
+  }
+
+  /** The plain RunResult (JSON.stringify does not see prototype getters). */
+  toJSON(): RunResult {
+    return plainRunResult(this);
+  }
+}
+
+/**
+ * A copy of `run` as a plain object with every field an own property: run results
+ * compute their token and decision lists on demand, through getters that object spread
+ * (`{ ...run }`) does not copy.
+ */
+export function plainRunResult(run: RunResult): RunResult {
+  return {
+    status: run.status,
+    steps: run.steps,
+    timeNs: run.timeNs,
+    violations: run.violations,
+    trace: run.trace,
+    token: run.token,
+    preemptions: run.preemptions,
+    seed: run.seed,
+    choices: run.choices,
+    choiceThreads: run.choiceThreads,
+    choiceDefaults: run.choiceDefaults,
+  };
+}
 
 /** Finds a cycle in the wait-for graph (thread → holders of what it waits for). */
 function findCycle(threads: readonly SimThread[]): SimThread[] {

@@ -14,6 +14,20 @@ export const enum ThreadState {
   Done = 2,
 }
 
+/**
+ * An operation the runtime completes on behalf of a parked thread when the scheduler
+ * next picks it, before the thread's own code runs again (see `Simulation.preemptOp`).
+ * Primitives on the hot path use it so that a thread that has to wait, or to retry
+ * after a wake-up, costs no trip through its async code.
+ */
+export interface ResumeOp {
+  /**
+   * Called with `t` as the running thread. Returns true when `t` may continue (its
+   * operation completed), false when it parked `t` again with `Simulation.repark`.
+   */
+  resumeOp(t: SimThread): boolean;
+}
+
 /** Options for `sim.spawn`. */
 export interface SpawnOptions {
   /**
@@ -56,12 +70,13 @@ export class SimThread {
   fatalSignal = false;
   /** Set while the thread is in a killable wait (a fatal signal wakes it). */
   killable = false;
+  /** What the runtime completes for this thread when it is next picked (see ResumeOp). */
+  pendingOp: ResumeOp | null = null;
   /** Threads waiting in join(). */
   joiners: SimThread[] | null = null;
   /** Steps this thread has executed. */
   steps = 0;
-  /** Per-thread storage for model layers (e.g. the current process). */
-  readonly locals = new Map<unknown, unknown>();
+  private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(
     readonly sim: Simulation,
@@ -69,6 +84,11 @@ export class SimThread {
     readonly name: string,
     readonly daemon: boolean,
   ) {}
+
+  /** Per-thread storage for model layers (e.g. the current process). */
+  get locals(): Map<unknown, unknown> {
+    return (this.localsMap ??= new Map());
+  }
 
   get done(): boolean {
     return this.state === ThreadState.Done;

@@ -5,15 +5,25 @@ import { SimUsageError } from './violation.js';
  *
  * A token is the list of every scheduling decision that had more than one option
  * (which runnable thread, or which value of `sim.choose`), plus the run's seed and
- * step count so that a replay can tell when it is applied to another program.
- * Layout: `m1.<seed base36>.<steps base36>.<payload base64url>.<check base36>`, where
- * the payload is run-length encoded varints.
+ * step count so that a replay can tell when it is applied to another program, and the
+ * run options that change a schedule (step limit, virtual time per step) when they
+ * differ from replay's defaults.
+ * Layout: `m1.<seed>.<steps>[~m<maxSteps>][~n<stepNs>].<payload base64url>.<check>`,
+ * numbers in base 36, the payload run-length encoded varints.
  */
 export interface ScheduleToken {
   seed: number;
   steps: number;
   choices: number[];
+  /** The run's step limit, when not replay's default (100,000). */
+  maxSteps?: number;
+  /** The run's virtual nanoseconds per step, when not replay's default (10). */
+  stepNs?: number;
 }
+
+/** The run options a token leaves out when they have these values (replay's defaults). */
+export const TOKEN_DEFAULT_MAX_STEPS = 100_000;
+export const TOKEN_DEFAULT_STEP_NS = 10;
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -77,7 +87,14 @@ export function encodeToken(token: ScheduleToken): string {
     pushVarint(bytes, j - i - 1);
     i = j;
   }
-  const body = `m1.${token.seed.toString(36)}.${token.steps.toString(36)}.${bytesToB64(bytes)}`;
+  let steps = token.steps.toString(36);
+  if (token.maxSteps !== undefined && token.maxSteps !== TOKEN_DEFAULT_MAX_STEPS) {
+    steps += `~m${token.maxSteps.toString(36)}`;
+  }
+  if (token.stepNs !== undefined && token.stepNs !== TOKEN_DEFAULT_STEP_NS) {
+    steps += `~n${token.stepNs.toString(36)}`;
+  }
+  const body = `m1.${token.seed.toString(36)}.${steps}.${bytesToB64(bytes)}`;
   return `${body}.${fnv1a(body).toString(36)}`;
 }
 
@@ -98,11 +115,20 @@ export function decodeToken(text: unknown): ScheduleToken {
       `malformed replay token '${text}': checksum mismatch (token truncated or edited?)`,
     );
   }
-  const seed = parseInt(parts[1], 36);
-  const steps = parseInt(parts[2], 36);
+  const seed = parseBase36(parts[1]);
+  const [stepText, ...runOptions] = parts[2].split('~');
+  const steps = parseBase36(stepText);
   const bytes = b64ToBytes(parts[3]);
-  if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(steps) || bytes === undefined) {
+  if (seed === undefined || steps === undefined || bytes === undefined) {
     throw new SimUsageError(`malformed replay token '${text}': bad seed, step count or schedule`);
+  }
+  let maxSteps: number | undefined;
+  let stepNs: number | undefined;
+  for (const o of runOptions) {
+    const v = parseBase36(o.slice(1));
+    if (o[0] === 'm' && v !== undefined && v >= 1) maxSteps = v;
+    else if (o[0] === 'n' && v !== undefined) stepNs = v;
+    else throw new SimUsageError(`malformed replay token '${text}': bad run option '${o}'`);
   }
   const values: number[] = [];
   let v = 0;
@@ -124,5 +150,14 @@ export function decodeToken(text: unknown): ScheduleToken {
   for (let i = 0; i < values.length; i += 2) {
     for (let k = 0; k <= values[i + 1]; k++) choices.push(values[i]);
   }
-  return { seed, steps, choices };
+  const token: ScheduleToken = { seed, steps, choices };
+  if (maxSteps !== undefined) token.maxSteps = maxSteps;
+  if (stepNs !== undefined) token.stepNs = stepNs;
+  return token;
+}
+
+function parseBase36(text: string): number | undefined {
+  if (!/^[0-9a-z]+$/.test(text)) return undefined;
+  const v = parseInt(text, 36);
+  return Number.isSafeInteger(v) ? v : undefined;
 }

@@ -30,14 +30,14 @@ export class Completion {
   /** complete_all(): every waiter passes until reinit. Not a scheduling point. */
   completeAll(): void {
     this.done = COMPLETE_ALL;
-    for (const t of this.list.waiters.splice(0)) this.sim.wake(t);
+    for (const t of this.list.takeAll()) this.sim.wake(t);
   }
 
   /** wait_for_completion(): may sleep. */
   async wait(): Promise<void> {
     const sim = this.sim;
     const t = sim.self('wait_for_completion');
-    sim.mightSleep(`wait_for_completion(${this.name})`);
+    sim.mightSleep('wait_for_completion', this.name);
     await sim.point('wait_for_completion', this.name);
     while (this.done === 0) {
       this.list.add(t);
@@ -54,7 +54,7 @@ export class Completion {
     checkInteger('timeoutNs', timeoutNs, 0);
     const sim = this.sim;
     const t = sim.self('wait_for_completion_timeout');
-    sim.mightSleep(`wait_for_completion_timeout(${this.name})`);
+    sim.mightSleep('wait_for_completion_timeout', this.name);
     await sim.point('wait_for_completion_timeout', this.name);
     const deadline = sim.now() + timeoutNs;
     while (this.done === 0) {

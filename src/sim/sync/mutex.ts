@@ -1,14 +1,16 @@
 import type { Simulation } from '../simulation.js';
-import type { HeldLock, SimThread } from '../thread.js';
+import type { HeldLock, ResumeOp, SimThread } from '../thread.js';
 import { EINTR } from '../errno.js';
 import { WaitList } from './wait-list.js';
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * A sleeping lock (struct mutex: mutex_lock / mutex_unlock / mutex_trylock). Not
  * recursive; only the owner may unlock. An unlock wakes the first waiter, which then
  * competes with any newcomer, as optimistic spinning lets a newcomer steal the lock.
  */
-export class Mutex implements HeldLock {
+export class Mutex implements HeldLock, ResumeOp {
   readonly lockClass: string;
   owner: SimThread | null = null;
   private readonly waiters: WaitList;
@@ -22,38 +24,70 @@ export class Mutex implements HeldLock {
   }
 
   /** mutex_lock(): may sleep. */
-  async lock(): Promise<void> {
+  lock(): Promise<void> {
     const sim = this.sim;
     const t = sim.self('mutex_lock');
-    sim.mightSleep(`mutex_lock(${this.name})`);
-    await sim.point('mutex_lock', this.name);
-    while (this.owner !== null) {
-      if (this.owner === t) {
-        sim.report('deadlock', `thread ${t.name} takes mutex ${this.name} it already holds (AA deadlock)`, {
-          key: `recursive mutex ${this.lockClass}`,
-        });
-      }
-      this.waiters.add(t);
-      await sim.block(t, this.waiters, 'mutex_wait', this.name);
+    sim.mightSleep('mutex_lock', this.name);
+    // Switched out at the point: the runtime takes the mutex for us (resumeOp).
+    const parked = sim.preemptOp('mutex_lock', this.name, this);
+    if (parked !== null) return parked;
+    if (this.owner === null) {
+      this.owner = t;
+      sim.lockAcquired(t, this);
+      return RESOLVED;
     }
-    this.owner = t;
-    sim.lockAcquired(t, this);
+    this.checkRecursion(t);
+    this.waiters.add(t);
+    return sim.blockOp(t, this.waiters, 'mutex_wait', this.name, this);
   }
 
-  /** mutex_lock_killable(): 0, or -EINTR when a fatal signal arrives first. May sleep. */
+  /**
+   * The rest of mutex_lock for a thread that was switched out or woken: runs when the
+   * scheduler picks it. Runtime-internal (ResumeOp).
+   */
+  resumeOp(t: SimThread): boolean {
+    if (this.owner === null) {
+      this.owner = t;
+      this.sim.lockAcquired(t, this);
+      return true;
+    }
+    this.checkRecursion(t);
+    this.waiters.add(t);
+    t.pendingOp = this;
+    this.sim.repark(t, this.waiters, 'mutex_wait', this.name);
+    return false;
+  }
+
+  private checkRecursion(t: SimThread): void {
+    if (this.owner === t) {
+      this.sim.report(
+        'deadlock',
+        `thread ${t.name} takes mutex ${this.name} it already holds (AA deadlock)`,
+        {
+          key: `recursive mutex ${this.lockClass}`,
+        },
+      );
+    }
+  }
+
+  /**
+   * mutex_lock_killable(): 0, or -EINTR when a fatal signal is pending while it has to
+   * wait (a free mutex is taken even with a signal pending, as the kernel's fast path
+   * does). May sleep.
+   */
   async lockKillable(): Promise<number> {
     const sim = this.sim;
     const t = sim.self('mutex_lock_killable');
-    sim.mightSleep(`mutex_lock_killable(${this.name})`);
+    sim.mightSleep('mutex_lock_killable', this.name);
     await sim.point('mutex_lock_killable', this.name);
     while (this.owner !== null) {
+      this.checkRecursion(t);
       if (t.fatalSignal) return -EINTR;
       this.waiters.add(t);
       t.killable = true;
       await sim.block(t, this.waiters, 'mutex_wait', this.name);
       t.killable = false;
     }
-    if (t.fatalSignal) return -EINTR;
     this.owner = t;
     sim.lockAcquired(t, this);
     return 0;
@@ -65,7 +99,7 @@ export class Mutex implements HeldLock {
     await this.sim.point('mutex_trylock', this.name);
     if (this.owner !== null) return false;
     this.owner = t;
-    this.sim.lockAcquired(t, this);
+    this.sim.lockAcquired(t, this, true);
     return true;
   }
 

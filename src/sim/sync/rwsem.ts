@@ -2,6 +2,8 @@ import { EINTR } from '../errno.js';
 import type { Simulation } from '../simulation.js';
 import type { HeldLock, SimThread, Waitable } from '../thread.js';
 
+const ZERO: Promise<number> = Promise.resolve(0);
+
 interface RwWaiter {
   t: SimThread;
   write: boolean;
@@ -56,31 +58,48 @@ export class RwSemaphore implements HeldLock, Waitable {
   }
 
   /** down_read(): may sleep. */
-  async downRead(): Promise<void> {
-    await this.acquire(false, false, 'down_read');
+  downRead(): Promise<void> {
+    return this.acquire(false, false, 'down_read') as Promise<unknown> as Promise<void>;
   }
 
-  /** down_read_killable(): 0 or -EINTR. May sleep. */
+  /** down_read_killable(): 0, or -EINTR when a fatal signal is pending while it has to wait. May sleep. */
   downReadKillable(): Promise<number> {
     return this.acquire(false, true, 'down_read_killable');
   }
 
   /** down_write(): may sleep. */
-  async downWrite(): Promise<void> {
-    await this.acquire(true, false, 'down_write');
+  downWrite(): Promise<void> {
+    return this.acquire(true, false, 'down_write') as Promise<unknown> as Promise<void>;
   }
 
-  /** down_write_killable(): 0 or -EINTR. May sleep. */
+  /** down_write_killable(): 0, or -EINTR when a fatal signal is pending while it has to wait. May sleep. */
   downWriteKillable(): Promise<number> {
     return this.acquire(true, true, 'down_write_killable');
   }
 
-  private async acquire(write: boolean, killable: boolean, label: string): Promise<number> {
+  private acquire(write: boolean, killable: boolean, label: string): Promise<number> {
     const sim = this.sim;
     const t = sim.self(label);
-    sim.mightSleep(`${label}(${this.name})`);
-    await sim.point(label, this.name);
-    if (killable && t.fatalSignal) return -EINTR;
+    sim.mightSleep(label, this.name);
+    const parked = sim.preempt(label, this.name);
+    if (parked === null && (write ? this.canWrite() : this.canRead())) {
+      // Fast path: no other thread ran since the point and the lock is free for us
+      // (which also rules out a recursive acquisition).
+      this.take(t, write);
+      return ZERO;
+    }
+    return this.acquireSlow(t, write, killable, label, parked);
+  }
+
+  private async acquireSlow(
+    t: SimThread,
+    write: boolean,
+    killable: boolean,
+    label: string,
+    parked: Promise<void> | null,
+  ): Promise<number> {
+    const sim = this.sim;
+    if (parked !== null) await parked;
     if (this.writer === t || (write && this.readers.includes(t))) {
       sim.report('deadlock', `thread ${t.name} ${label} on ${this.name} which it already holds`, {
         key: `recursive rwsem ${this.lockClass} ${label}`,
@@ -90,6 +109,8 @@ export class RwSemaphore implements HeldLock, Waitable {
       this.take(t, write);
       return 0;
     }
+    // As the kernel's slow path: the lock is tried first, the signal checked before sleeping.
+    if (killable && t.fatalSignal) return -EINTR;
     const w: RwWaiter = { t, write, granted: false };
     this.queue.push(w);
     t.killable = killable;
@@ -100,10 +121,10 @@ export class RwSemaphore implements HeldLock, Waitable {
     return 0;
   }
 
-  private take(t: SimThread, write: boolean): void {
+  private take(t: SimThread, write: boolean, trylock = false): void {
     if (write) this.writer = t;
     else this.readers.push(t);
-    this.sim.lockAcquired(t, this);
+    this.sim.lockAcquired(t, this, trylock);
   }
 
   /** down_read_trylock(): true when acquired; never sleeps; a scheduling point. */
@@ -111,7 +132,7 @@ export class RwSemaphore implements HeldLock, Waitable {
     const t = this.sim.self('down_read_trylock');
     await this.sim.point('down_read_trylock', this.name);
     if (!this.canRead()) return false;
-    this.take(t, false);
+    this.take(t, false, true);
     return true;
   }
 
@@ -120,7 +141,7 @@ export class RwSemaphore implements HeldLock, Waitable {
     const t = this.sim.self('down_write_trylock');
     await this.sim.point('down_write_trylock', this.name);
     if (!this.canWrite()) return false;
-    this.take(t, true);
+    this.take(t, true, true);
     return true;
   }
 

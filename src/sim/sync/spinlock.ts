@@ -1,6 +1,8 @@
 import type { Simulation } from '../simulation.js';
-import type { HeldLock, SimThread } from '../thread.js';
+import type { HeldLock, ResumeOp, SimThread } from '../thread.js';
 import { WaitList } from './wait-list.js';
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * A spinning lock (spinlock_t: spin_lock / spin_unlock). Holding it makes the context
@@ -8,7 +10,7 @@ import { WaitList } from './wait-list.js';
  * the model parks the spinner until the holder unlocks, which explores the same
  * interleavings and lets deadlock detection see spinners.
  */
-export class SpinLock implements HeldLock {
+export class SpinLock implements HeldLock, ResumeOp {
   readonly lockClass: string;
   readonly spin = true;
   owner: SimThread | null = null;
@@ -23,24 +25,47 @@ export class SpinLock implements HeldLock {
   }
 
   /** spin_lock(): atomic (never sleeps); a scheduling point. */
-  async lock(): Promise<void> {
+  lock(): Promise<void> {
     const sim = this.sim;
     const t = sim.self('spin_lock');
-    await sim.point('spin_lock', this.name);
-    while (this.owner !== null) {
-      if (this.owner === t) {
-        sim.report(
-          'deadlock',
-          `thread ${t.name} takes spinlock ${this.name} it already holds (AA deadlock)`,
-          {
-            key: `recursive spinlock ${this.lockClass}`,
-          },
-        );
-      }
-      this.waiters.add(t);
-      await sim.block(t, this.waiters, 'spin_wait', this.name);
+    // Switched out at the point: the runtime takes the lock for us (resumeOp).
+    const parked = sim.preemptOp('spin_lock', this.name, this);
+    if (parked !== null) return parked;
+    if (this.owner === null) {
+      this.take(t);
+      return RESOLVED;
     }
-    this.take(t);
+    this.checkRecursion(t);
+    this.waiters.add(t);
+    return sim.blockOp(t, this.waiters, 'spin_wait', this.name, this);
+  }
+
+  /**
+   * The rest of spin_lock for a thread that was switched out or woken: runs when the
+   * scheduler picks it. Runtime-internal (ResumeOp).
+   */
+  resumeOp(t: SimThread): boolean {
+    if (this.owner === null) {
+      this.take(t);
+      return true;
+    }
+    this.checkRecursion(t);
+    this.waiters.add(t);
+    t.pendingOp = this;
+    this.sim.repark(t, this.waiters, 'spin_wait', this.name);
+    return false;
+  }
+
+  private checkRecursion(t: SimThread): void {
+    if (this.owner === t) {
+      this.sim.report(
+        'deadlock',
+        `thread ${t.name} takes spinlock ${this.name} it already holds (AA deadlock)`,
+        {
+          key: `recursive spinlock ${this.lockClass}`,
+        },
+      );
+    }
   }
 
   /** spin_trylock(): true when acquired; a scheduling point. */
@@ -48,14 +73,14 @@ export class SpinLock implements HeldLock {
     const t = this.sim.self('spin_trylock');
     await this.sim.point('spin_trylock', this.name);
     if (this.owner !== null) return false;
-    this.take(t);
+    this.take(t, true);
     return true;
   }
 
-  private take(t: SimThread): void {
+  private take(t: SimThread, trylock = false): void {
     this.owner = t;
     t.atomicDepth++;
-    this.sim.lockAcquired(t, this);
+    this.sim.lockAcquired(t, this, trylock);
   }
 
   /** spin_unlock(): releases and lets one spinner take it. Not a scheduling point. */

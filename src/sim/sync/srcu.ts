@@ -63,7 +63,7 @@ export class Srcu {
 
   /** synchronize_srcu(): waits for a full grace period. May sleep. */
   async synchronize(): Promise<void> {
-    this.sim.mightSleep(`synchronize_srcu(${this.name})`);
+    this.sim.mightSleep('synchronize_srcu', this.name);
     const target = this.epoch++;
     await this.gp.waitEvent(() => !this.readersUpTo(target), 'synchronize_srcu');
   }
@@ -100,7 +100,7 @@ export class Srcu {
 
   /** srcu_barrier(): waits until every callback queued so far has run. May sleep. */
   async barrier(): Promise<void> {
-    this.sim.mightSleep(`srcu_barrier(${this.name})`);
+    this.sim.mightSleep('srcu_barrier', this.name);
     await this.gp.waitEvent(() => this.pending.length === 0 && this.running === 0, 'srcu_barrier');
   }
 

@@ -22,7 +22,7 @@ export class WaitQueue {
   async waitEvent(cond: () => boolean, label = 'wait_event'): Promise<void> {
     const sim = this.sim;
     const t = sim.self(label);
-    sim.mightSleep(`${label}(${this.name})`);
+    sim.mightSleep(label, this.name);
     await sim.point(label, this.name);
     while (!cond()) {
       this.list.add(t);
@@ -34,7 +34,7 @@ export class WaitQueue {
   async waitEventKillable(cond: () => boolean, label = 'wait_event_killable'): Promise<number> {
     const sim = this.sim;
     const t = sim.self(label);
-    sim.mightSleep(`${label}(${this.name})`);
+    sim.mightSleep(label, this.name);
     await sim.point(label, this.name);
     while (!cond()) {
       if (t.fatalSignal) return -EINTR;
@@ -59,7 +59,7 @@ export class WaitQueue {
     checkInteger('timeoutNs', timeoutNs, 0);
     const sim = this.sim;
     const t = sim.self(label);
-    sim.mightSleep(`${label}(${this.name})`);
+    sim.mightSleep(label, this.name);
     await sim.point(label, this.name);
     const deadline = sim.now() + timeoutNs;
     while (!cond()) {
@@ -79,7 +79,7 @@ export class WaitQueue {
 
   /** wake_up_all(): wakes every waiter. Not a scheduling point. */
   wakeUpAll(): void {
-    const w = this.list.waiters.splice(0);
+    const w = this.list.takeAll();
     for (const t of w) this.sim.wake(t);
   }
 
