@@ -150,6 +150,7 @@ async function main(argv: string[]): Promise<void> {
     .description('An executable model of Linux shared virtual memory (mmu notifiers, HMM, device mirrors)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
+    .enablePositionalOptions()
     .action(async (flags: { json?: boolean }) => {
       await showcase(flags.json === true);
     });
