@@ -10,6 +10,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['interval-tree.ts', 'benchIntervalTree'],
   ['mm-heap.ts', 'benchMmHeap'],
   ['notifier.ts', 'benchNotifier'],
+  ['mm-fault.ts', 'benchMmFault'],
 ];
 
 async function main(): Promise<void> {

@@ -103,3 +103,8 @@ export {
   vmaOpenRefs,
   vmaAdjustTransHuge,
 } from './vma-modify.js';
+export * from './vmscan.js';
+export * from './migrate.js';
+export * from './huge-memory.js';
+export * from './oom-kill.js';
+export * from './rmap-walk.js';

@@ -18,6 +18,8 @@ import { MemFile } from './file.js';
 import { Process } from './process.js';
 import type { Mm } from './mm.js';
 import type { DevPagemapOps } from './vm-ops.js';
+import { installDirectReclaim, installMadvisePageout, reclaim as vmscanReclaim } from './vmscan.js';
+import { oomKill as oomKillProcess } from './oom-kill.js';
 
 export interface KernelOptions {
   /** Pages of system RAM. */
@@ -138,6 +140,26 @@ export class Kernel {
     if (!Number.isInteger(this.maxMapCount) || this.maxMapCount < 1)
       throw new RangeError(`Kernel: maxMapCount must be a positive integer, got ${this.maxMapCount}`);
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
+    installDirectReclaim(this);
+    installMadvisePageout();
+  }
+
+  /**
+   * Reclaims up to `npages` pages (try_to_free_pages / shrink_node): scans the LRU from the
+   * oldest, unmaps each folio through the reverse map with a CLEAR invalidation per mapping
+   * and swaps anonymous pages out. Resolves to the pages freed. No locks held. May sleep.
+   */
+  reclaim(npages: number): Promise<number> {
+    return vmscanReclaim(this, npages);
+  }
+
+  /**
+   * OOM-kills `p` (oom_kill_process + the OOM reaper): SIGKILL, then reaps its private
+   * anonymous memory with non-blockable UNMAP invalidations, skipping (and retrying later)
+   * a VMA whose notifiers refuse. Resolves to 0 or -ESRCH. No locks held. May sleep.
+   */
+  oomKill(p: Process): Promise<number> {
+    return oomKillProcess(this, p);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -226,12 +226,15 @@ export async function unmapSingleVma(mm: Mm, vma: Vma, start: number, end: numbe
         if (pt.isHugeAt(a)) {
           const old = await pmdpGetAndClear(mm, a);
           zapReleaseHugeEntry(mm, a, old.kind, old.pfn, old.flags);
+          mm.ptl.unlock();
+          addr = b;
+          continue;
         }
+        // Split under us since the unlocked check: zap its PTEs below, as zap_pmd_range falls through.
         mm.ptl.unlock();
-        addr = b;
-        continue;
+      } else {
+        await splitHugePmd(mm, vma, a);
       }
-      await splitHugePmd(mm, vma, a);
     }
     await mm.ptl.lock();
     entries.length = 0;

@@ -125,7 +125,7 @@ describe('faults: zero page, anonymous memory, permissions', () => {
         await p.exit();
         expect(k.phys.nrFree).toBe(k.phys.totalPages);
       },
-      { memoryPages: 16 },
+      { memoryPages: 16, swapPages: 0 },
     ));
 });
 
