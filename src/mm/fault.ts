@@ -162,6 +162,7 @@ function anonPteFlags(vma: Vma): number {
 export async function doAnonymousPage(vmf: VmFault): Promise<number> {
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
+  if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space: reaped by the OOM killer
   mm.sim.bugOn((vma.flags & VM_SHARED) !== 0, `do_anonymous_page on shared ${vma}`);
   if (!(vmf.flags & FAULT_FLAG_WRITE)) {
     await mm.ptl.lock();
@@ -288,6 +289,14 @@ export async function doFault(vmf: VmFault): Promise<number> {
   const phys = k.phys;
   const ops = vma.ops as VmOperations | undefined;
   if (ops?.fault === undefined) return VM_FAULT_SIGBUS;
+  if (
+    mm.unstable &&
+    vma.anonymous === false &&
+    (vma.flags & VM_SHARED) === 0 &&
+    vmf.flags & FAULT_FLAG_WRITE
+  ) {
+    return VM_FAULT_SIGBUS; // a private COW of a file page in a reaped mm, as finish_fault checks
+  }
   const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
   const shared = (vma.flags & VM_SHARED) !== 0;
   let cow = -1;
@@ -606,6 +615,7 @@ export async function doHugePmdAnonymousPage(
   flags: number,
 ): Promise<number> {
   const k = mm.kernel;
+  if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space
   const phys = k.phys;
   const pt = mm.pageTable;
   if (!(flags & FAULT_FLAG_WRITE)) {

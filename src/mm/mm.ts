@@ -24,6 +24,12 @@ export class Mm extends MmStruct {
   readonly vmas: VmaTree;
   /** The page-table lock (mm->page_table_lock standing in for the split PTE/PMD locks). */
   readonly ptl: SpinLock;
+  /**
+   * MMF_UNSTABLE: set by the OOM reaper once it has zapped memory behind the owner's back.
+   * Faults that would fill a page then fail with SIGBUS (check_stable_address_space), so
+   * that a victim never silently reads zeros where its data was.
+   */
+  unstable = false;
 
   constructor(
     readonly kernel: Kernel,

@@ -142,6 +142,7 @@ export async function oomReapTaskMm(mm: Mm): Promise<boolean> {
 export async function oomReapMm(mm: Mm): Promise<boolean> {
   mmapAssertLocked(mm, '__oom_reap_task_mm');
   oomFlagsOf(mm).unstable = true;
+  mm.unstable = true;
   let ret = true;
   for (const vma of mm.vmas.toArray()) {
     if (vma.flags & (VM_HUGETLB | VM_PFNMAP)) continue;
