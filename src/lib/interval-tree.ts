@@ -302,6 +302,22 @@ export class IntervalTree<T> {
   }
 
   /**
+   * The number of nodes on the longest root-to-leaf path (0 for an empty tree): the
+   * worst-case descent of a query, for benchmarks and diagnostics. O(n); not on any hot path.
+   */
+  height(): number {
+    let best = 0;
+    const stack: [ItreeNode<T>, number][] = this.root ? [[this.root, 1]] : [];
+    while (stack.length > 0) {
+      const [node, depth] = stack.pop()!;
+      if (depth > best) best = depth;
+      if (node.left) stack.push([node.left, depth + 1]);
+      if (node.right) stack.push([node.right, depth + 1]);
+    }
+    return best;
+  }
+
+  /**
    * Test-only: check every invariant and throw an Error naming the first violation. Checks: root is
    * black with no parent; no red node has a red child; every root-to-leaf path has the same number of
    * black nodes; parent pointers match child pointers; in-order starts never decrease; each

@@ -262,3 +262,15 @@ describe('IntervalTree: property test against a brute-force list', () => {
     expect(total).toBe(RUNS * OPS_PER_RUN);
   });
 });
+
+describe('IntervalTree.height', () => {
+  it('is 0 empty, 1 for one node, and within the red-black bound 2·log2(n+1)', () => {
+    const tree = new IntervalTree<number>();
+    expect(tree.height()).toBe(0);
+    tree.insert(5, 9, 0);
+    expect(tree.height()).toBe(1);
+    for (let i = 1; i < 4096; i++) tree.insert(i * 3, i * 3 + 1, i); // ascending inserts: the worst order for a plain BST
+    expect(tree.height()).toBeGreaterThanOrEqual(Math.ceil(Math.log2(4096 + 1)));
+    expect(tree.height()).toBeLessThanOrEqual(2 * Math.log2(4096 + 1));
+  });
+});
