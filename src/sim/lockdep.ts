@@ -23,6 +23,10 @@ export class LockDep {
 
   constructor(private readonly sim: Simulation) {}
 
+  /**
+   * lock_acquire(): records the dependencies of `t` taking `lock` on every lock it holds and
+   * reports `lock-order` when one closes a cycle. Called with the lock just taken; atomic.
+   */
   acquired(t: SimThread, lock: HeldLock): void {
     if (!this.enabled) return;
     const to = lock.lockClass;

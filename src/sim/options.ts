@@ -34,6 +34,7 @@ export function checkKnownKeys(what: string, options: object, known: readonly st
   }
 }
 
+/** Renders an option value for an error message (strings quoted, objects as JSON). */
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
