@@ -43,8 +43,8 @@ export class MmuNotifierSubscriptions {
   itreeVersion = 0;
 
   constructor(readonly mm: MmStruct) {
-    this.lock = new SpinLock(mm.sim, 'mmu_notifier_subscriptions.lock');
-    this.wq = new WaitQueue(mm.sim, 'mmu_notifier_subscriptions.wq');
+    this.lock = new SpinLock(mm.sim, 'subscriptions->lock');
+    this.wq = new WaitQueue(mm.sim, 'subscriptions->wq');
     mm.sim.kalloc(this, `mmu_notifier_subscriptions of ${mm.name}`);
   }
 
