@@ -84,18 +84,23 @@ export async function mnHlistInvalidateRangeStart(
       ret = r;
     }
   }
-  if (ret !== 0) {
-    // Some notifiers may have succeeded: give every one that has an end its end.
-    for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
-      const ops = sub.ops;
-      if (!ops.invalidateRangeEnd) continue;
-      await sim.point('mn_hlist_invalidate_end', sub.name);
-      const s = sub;
-      await mnCallClassic(s, blockable, 'invalidate_range_end', () => ops.invalidateRangeEnd!(range, s));
-    }
-  }
+  // Some notifiers may have succeeded: give every one that has an end its end.
+  if (ret !== 0) await mnHlistCallEnds(subs, range);
   srcu.readUnlock(idx);
   return ret;
+}
+
+/** Calls every classic `invalidateRangeEnd`. Caller is inside the notifier SRCU read section. */
+async function mnHlistCallEnds(subs: MmuNotifierSubscriptions, range: MmuNotifierRange): Promise<void> {
+  const sim = subs.sim;
+  const blockable = range.blockable;
+  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+    const ops = sub.ops;
+    if (!ops.invalidateRangeEnd) continue;
+    await sim.point('mn_hlist_invalidate_end', sub.name);
+    const s = sub;
+    await mnCallClassic(s, blockable, 'invalidate_range_end', () => ops.invalidateRangeEnd!(range, s));
+  }
 }
 
 /**
@@ -106,17 +111,9 @@ export async function mnHlistInvalidateRangeEnd(
   subs: MmuNotifierSubscriptions,
   range: MmuNotifierRange,
 ): Promise<void> {
-  const sim = subs.sim;
-  const srcu = mmuNotifierSrcu(sim);
+  const srcu = mmuNotifierSrcu(subs.sim);
   const idx = srcu.readLock();
-  const blockable = range.blockable;
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
-    const ops = sub.ops;
-    if (!ops.invalidateRangeEnd) continue;
-    await sim.point('mn_hlist_invalidate_end', sub.name);
-    const s = sub;
-    await mnCallClassic(s, blockable, 'invalidate_range_end', () => ops.invalidateRangeEnd!(range, s));
-  }
+  await mnHlistCallEnds(subs, range);
   srcu.readUnlock(idx);
 }
 

@@ -92,24 +92,7 @@ export class MmuIntervalNotifier {
    * and holds a user reference on the mm. May sleep.
    */
   async insert(mm: MmStruct, start: number, length: number): Promise<number> {
-    const sim = mm.sim;
-    const t = sim.self('mmu_interval_notifier_insert');
-    sim.mightSleep('mmu_interval_notifier_insert');
-    if (mm.mmapLock.isHeldBy(t)) {
-      sim.report(
-        'lock-misuse',
-        `mmu_interval_notifier_insert on ${mm.name} while holding its mmap_lock (use insertLocked)`,
-        { key: 'mmu_interval_notifier_insert holding mmap_lock' },
-      );
-    }
-    mnIntervalCheckArgs('mmu_interval_notifier_insert', start, length);
-    let subs = mm.notifierSubscriptions;
-    if (subs === null || !subs.hasItree) {
-      const ret = await mmuNotifierRegisterSub(null, mm);
-      if (ret !== 0) return ret;
-      subs = mm.notifierSubscriptions!;
-    }
-    return mnIntervalNotifierInsert(this, mm, start, length, subs);
+    return this.mnInsert(mm, start, length, false);
   }
 
   /**
@@ -118,20 +101,31 @@ export class MmuIntervalNotifier {
    * locks of the mm).
    */
   async insertLocked(mm: MmStruct, start: number, length: number): Promise<number> {
+    return this.mnInsert(mm, start, length, true);
+  }
+
+  /**
+   * The shared body of both inserts: checks the caller's mmap lock (none for insert, write
+   * for insertLocked), enables interval mode on the mm if needed, then inserts.
+   */
+  private async mnInsert(mm: MmStruct, start: number, length: number, locked: boolean): Promise<number> {
+    const what = locked ? 'mmu_interval_notifier_insert_locked' : 'mmu_interval_notifier_insert';
     const sim = mm.sim;
-    const t = sim.self('mmu_interval_notifier_insert_locked');
-    sim.mightSleep('mmu_interval_notifier_insert_locked');
-    if (!mm.mmapLock.isWriteHeldBy(t)) {
+    const t = sim.self(what);
+    sim.mightSleep(what);
+    if (locked ? !mm.mmapLock.isWriteHeldBy(t) : mm.mmapLock.isHeldBy(t)) {
       sim.report(
         'lock-misuse',
-        `mmu_interval_notifier_insert_locked on ${mm.name} without mmap_lock held for write`,
-        { key: 'mmu_interval_notifier_insert_locked without mmap write lock' },
+        locked
+          ? `${what} on ${mm.name} without mmap_lock held for write`
+          : `${what} on ${mm.name} while holding its mmap_lock (use insertLocked)`,
+        { key: locked ? `${what} without mmap write lock` : `${what} holding mmap_lock` },
       );
     }
-    mnIntervalCheckArgs('mmu_interval_notifier_insert_locked', start, length);
+    mnIntervalCheckArgs(what, start, length);
     let subs = mm.notifierSubscriptions;
     if (subs === null || !subs.hasItree) {
-      const ret = await mmuNotifierRegisterLocked(null, mm);
+      const ret = locked ? await mmuNotifierRegisterLocked(null, mm) : await mmuNotifierRegisterSub(null, mm);
       if (ret !== 0) return ret;
       subs = mm.notifierSubscriptions!;
     }
