@@ -4,7 +4,9 @@
  */
 import { expect } from 'vitest';
 
-import { Simulation, type RunResult } from '../../src/sim/simulation.js';
+import { Simulation, type RunResult, type SetupFn } from '../../src/sim/simulation.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
+import type { Process } from '../../src/mm/process.js';
 import { Kernel, type KernelOptions } from '../../src/mm/kernel.js';
 import { mmuNotifierEventName, type MmuNotifierRange } from '../../src/notifier/types.js';
 import { mmuNotifierRegister } from '../../src/notifier/classic.js';
@@ -75,4 +77,51 @@ export function starts(seen: Seen[]): Array<[string, number, number, boolean, un
 /** `n` bytes of `value`. */
 export function fill(n: number, value: number): Uint8Array {
   return new Uint8Array(n).fill(value);
+}
+
+/**
+ * The race both reclaim and migration tests explore: a process writes two pages at `addr`,
+ * then a CPU thread rewrites and rereads page 0 (values 3..5) while `kernelThread` (named
+ * `name`) works on the range. Afterwards page 0 must read 5, page 1 its original 2, and the
+ * exit must leave no page (and no swap slot) behind.
+ */
+export function writerRacing(
+  options: Partial<KernelOptions>,
+  addr: number,
+  name: string,
+  kernelThread: (k: Kernel, p: Process) => Promise<void>,
+): SetupFn {
+  return (sim) => {
+    const k = new Kernel(sim, { memoryPages: 4096, swapPages: 256, ...options });
+    sim.spawn('main', async () => {
+      const p = k.createProcess('app');
+      const got = await p.mmap({
+        addr,
+        length: 2 * PAGE,
+        prot: PROT_READ | PROT_WRITE,
+        flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+      });
+      sim.check(got === addr, 'mmap');
+      await p.write(addr, fill(8, 1));
+      await p.write(addr + PAGE, fill(8, 2));
+      const cpu = sim.spawn('cpu', async () => {
+        for (let v = 3; v < 6; v++) {
+          sim.check((await p.write(addr, fill(8, v))) === 0, 'write failed');
+          const bytes = (await p.read(addr, 8)) as Uint8Array;
+          sim.check(bytes[0] === v && bytes[7] === v, `read ${bytes[0]} after writing ${v}`);
+        }
+      });
+      const worker = sim.spawn(name, () => kernelThread(k, p));
+      await sim.join(cpu);
+      await sim.join(worker);
+      const last = (await p.read(addr, 8)) as Uint8Array;
+      sim.check(last[0] === 5, `final read ${last[0]}`);
+      const other = (await p.read(addr + PAGE, 8)) as Uint8Array;
+      sim.check(other[0] === 2, `untouched page reads ${other[0]}`);
+      await p.exit(0);
+      sim.check(k.phys.nrAllocated === 0, `leak: ${k.phys.nrAllocated} pages`);
+      sim.check(k.swap.nrUsed === 0, `leak: ${k.swap.nrUsed} swap slots`);
+      k.phys.validate();
+    });
+  };
 }

@@ -15,12 +15,11 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '../../src/mm/constants.js';
-import { Kernel } from '../../src/mm/kernel.js';
 import { migrateRange } from '../../src/mm/migrate.js';
 import { reclaim } from '../../src/mm/vmscan.js';
 import { PTE_KIND_SWAP } from '../../src/mm/page-table.js';
 import type { Process } from '../../src/mm/process.js';
-import { expectOk, fill, PAGE, recordNotifier, runKernel, starts } from './helpers.js';
+import { writerRacing, expectOk, fill, PAGE, recordNotifier, runKernel, starts } from './helpers.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const A = 0x40000000;
@@ -170,41 +169,10 @@ describe('migration racing the CPU', () => {
     let migrated = 0;
     const result = await explore(
       { strategy: 'pct', depth: 3, schedules: 300, seed: 5, maxSteps: 200_000, shrink: false },
-      (sim) => {
-        const k = new Kernel(sim, { memoryPages: 2048, swapPages: 0, nodes: 2 });
-        sim.spawn('main', async () => {
-          const p = k.createProcess('app');
-          const addr = await p.mmap({
-            addr: A,
-            length: 2 * PAGE,
-            prot: RW,
-            flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-          });
-          sim.check(addr === A, 'mmap');
-          await p.write(A, fill(8, 1));
-          await p.write(A + PAGE, fill(8, 2));
-          const cpu = sim.spawn('cpu', async () => {
-            for (let v = 3; v < 6; v++) {
-              sim.check((await p.write(A, fill(8, v))) === 0, 'write failed');
-              const got = (await p.read(A, 8)) as Uint8Array;
-              sim.check(got[0] === v && got[7] === v, `read ${got[0]} after writing ${v}`);
-            }
-          });
-          const numa = sim.spawn('numa', async () => {
-            migrated += Math.max(0, await migrateRange(p, A, A + 2 * PAGE, 1));
-            migrated += Math.max(0, await migrateRange(p, A, A + 2 * PAGE, 0));
-          });
-          await sim.join(cpu);
-          await sim.join(numa);
-          const last = (await p.read(A, 8)) as Uint8Array;
-          sim.check(last[0] === 5, `final read ${last[0]}`);
-          const other = (await p.read(A + PAGE, 8)) as Uint8Array;
-          sim.check(other[0] === 2, `untouched page reads ${other[0]}`);
-          await p.exit(0);
-          sim.check(k.phys.nrAllocated === 0, `leak: ${k.phys.nrAllocated} pages`);
-          k.phys.validate();
-        });
-      },
+      writerRacing({ memoryPages: 2048, swapPages: 0, nodes: 2 }, A, 'numa', async (_k, p) => {
+        migrated += Math.max(0, await migrateRange(p, A, A + 2 * PAGE, 1));
+        migrated += Math.max(0, await migrateRange(p, A, A + 2 * PAGE, 0));
+      }),
     );
     expect(result.violations.map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
     expect(result.statuses.ok).toBe(300);

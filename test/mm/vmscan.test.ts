@@ -30,7 +30,7 @@ import { madviseReclaimHooks } from '../../src/mm/madvise.js';
 import { PTE_KIND_PRESENT, PTE_KIND_SWAP } from '../../src/mm/page-table.js';
 import type { Process } from '../../src/mm/process.js';
 import { installDirectReclaim, installMadvisePageout, reclaim, shrinkNode } from '../../src/mm/vmscan.js';
-import { expectOk, fill, PAGE, recordNotifier, runKernel, starts } from './helpers.js';
+import { writerRacing, expectOk, fill, PAGE, recordNotifier, runKernel, starts } from './helpers.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const A = 0x40000000;
@@ -222,42 +222,10 @@ describe('reclaim racing the CPU', () => {
     let reclaimed = 0;
     const result = await explore(
       { strategy: 'pct', depth: 3, schedules: 300, seed: 11, maxSteps: 200_000, shrink: false },
-      (sim) => {
-        const k = new Kernel(sim, { memoryPages: 64, swapPages: 16 });
-        sim.spawn('main', async () => {
-          const p = k.createProcess('app');
-          const addr = await p.mmap({
-            addr: A,
-            length: 2 * PAGE,
-            prot: RW,
-            flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-          });
-          sim.check(addr === A, 'mmap');
-          await p.write(A, fill(8, 1));
-          await p.write(A + PAGE, fill(8, 2));
-          const cpu = sim.spawn('cpu', async () => {
-            for (let v = 3; v < 6; v++) {
-              sim.check((await p.write(A, fill(8, v))) === 0, 'write failed');
-              const got = (await p.read(A, 8)) as Uint8Array;
-              sim.check(got[0] === v && got[7] === v, `read ${got[0]} after writing ${v}`);
-            }
-          });
-          const kswapd = sim.spawn('kswapd', async () => {
-            reclaimed += await reclaim(k, 2);
-            reclaimed += await reclaim(k, 2);
-          });
-          await sim.join(cpu);
-          await sim.join(kswapd);
-          const last = (await p.read(A, 8)) as Uint8Array;
-          sim.check(last[0] === 5, `final read ${last[0]}`);
-          const other = (await p.read(A + PAGE, 8)) as Uint8Array;
-          sim.check(other[0] === 2, `untouched page reads ${other[0]}`);
-          await p.exit(0);
-          sim.check(k.phys.nrAllocated === 0, `leak: ${k.phys.nrAllocated} pages`);
-          sim.check(k.swap.nrUsed === 0, `leak: ${k.swap.nrUsed} swap slots`);
-          k.phys.validate();
-        });
-      },
+      writerRacing({ memoryPages: 64, swapPages: 16 }, A, 'kswapd', async (k, _p) => {
+        reclaimed += await reclaim(k, 2);
+        reclaimed += await reclaim(k, 2);
+      }),
     );
     expect(result.violations.map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
     expect(result.statuses.ok).toBe(300);
