@@ -11,6 +11,7 @@
  */
 import { mmuIntervalNotifierInsert, type MmuIntervalNotifier } from '../../notifier/index.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
+import { EFAULT } from '../../sim/errno.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { Mutex } from '../../sim/sync/mutex.js';
 import type { Simulation, SetupFn } from '../../sim/simulation.js';
@@ -118,7 +119,7 @@ export class MmMirror {
   async fault(va: number, write: boolean): Promise<number> {
     const mm = this.mm;
     const sub = this.sub;
-    if (sub === null || !mm.mmgetNotZero()) return -14;
+    if (sub === null || !mm.mmgetNotZero()) return -EFAULT;
     try {
       for (let tries = 0; tries < MAX_TRIES; tries++) {
         const seq = await sub.readBegin();
@@ -126,7 +127,7 @@ export class MmMirror {
         const vma = mm.vmas.find(va);
         if (vma === undefined || vma.start > va) {
           mm.mmapLock.upRead();
-          return -14;
+          return -EFAULT;
         }
         const want: DeviceEntry = { pfn: -1, write };
         const pt = mm.pageTable;
@@ -135,7 +136,7 @@ export class MmMirror {
           const ret = await handleMmFault(mm, vma, va, write ? FAULT_FLAG_WRITE : 0);
           if (ret & VM_FAULT_ERROR) {
             mm.mmapLock.upRead();
-            return -14;
+            return -EFAULT;
           }
         }
         await this.sim.point('device_walk', `0x${va.toString(16)}`);
@@ -154,7 +155,7 @@ export class MmMirror {
         return 0;
       }
       this.sim.check(false, `${this.name}: fault on 0x${va.toString(16)} did not converge`);
-      return -14;
+      return -EFAULT;
     } finally {
       await mm.mmput();
     }
