@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { IntervalTree, type IntervalNode } from '../../src/lib/interval-tree.js';
+import { IntervalTree, intervalTreeQueryVisits, type IntervalNode } from '../../src/lib/interval-tree.js';
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
@@ -273,4 +273,66 @@ describe('IntervalTree.height', () => {
     expect(tree.height()).toBeGreaterThanOrEqual(Math.ceil(Math.log2(4096 + 1)));
     expect(tree.height()).toBeLessThanOrEqual(2 * Math.log2(4096 + 1));
   });
+});
+
+describe('IntervalTree: query cost', () => {
+  /** A seeded uniform integer source (mulberry32), as the benchmark uses; fast-check biases small values. */
+  function uniform(seed: number): (bits: number) => number {
+    let a = seed >>> 0;
+    const next32 = (): number => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (t ^ (t >>> 14)) >>> 0;
+    };
+    return (bits) =>
+      bits <= 32 ? Math.floor(next32() / 2 ** (32 - bits)) : (next32() >>> (64 - bits)) * 2 ** 32 + next32();
+  }
+
+  /** The benchmark's workload: start U[0, 2^40), length U[1, 2^22). */
+  function build(n: number, seed: number): IntervalTree<number> {
+    const rand = uniform(seed);
+    const tree = new IntervalTree<number>();
+    for (let i = 0; i < n; i++) {
+      const start = rand(40);
+      tree.insert(start, start + Math.max(1, rand(22)) - 1, i);
+    }
+    return tree;
+  }
+
+  /** Nodes examined and overlaps found by `queries` seeded queries [s, s+4095], s U[0, 2^40). */
+  function measure(
+    tree: IntervalTree<number>,
+    queries: number,
+    seed: number,
+  ): { visits: number[]; found: number[] } {
+    const rand = uniform(seed);
+    const visits: number[] = [];
+    const found: number[] = [];
+    for (let q = 0; q < queries; q++) {
+      const s = rand(40);
+      const before = intervalTreeQueryVisits();
+      found.push(overlaps(tree, s, s + 4095).length);
+      visits.push(intervalTreeQueryVisits() - before);
+    }
+    return { visits, found };
+  }
+
+  it('examines at most height·(2k+3) nodes for a query reporting k overlaps', () => {
+    for (const n of [1, 10, 1_000, 50_000]) {
+      const tree = build(n, n);
+      const height = tree.height();
+      const { visits, found } = measure(tree, 2_000, 7);
+      visits.forEach((v, i) => expect(v).toBeLessThanOrEqual(height * (2 * found[i] + 3)));
+    }
+  });
+
+  it('costs at N=1e6 within 3x of N=1e3, in nodes examined per query (the bench workload)', () => {
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const small = mean(measure(build(1_000, 1), 20_000, 2).visits);
+    const large = mean(measure(build(1_000_000, 1), 20_000, 2).visits);
+    expect(large / small).toBeGreaterThan(1.5); // the descent does grow with log n
+    expect(large / small).toBeLessThanOrEqual(3);
+  }, 60_000);
 });
