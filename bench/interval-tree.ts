@@ -18,18 +18,18 @@ import { pathToFileURL } from 'node:url';
 import FlattenIntervalTree from '@flatten-js/interval-tree';
 import { IntervalTree as NitIntervalTree } from 'node-interval-tree';
 
-import { IntervalTree, type IntervalNode } from '../src/lib/interval-tree.js';
+import { IntervalTree, intervalTreeQueryVisits, type IntervalNode } from '../src/lib/interval-tree.js';
 
 const SEED = 0x5eed1e55;
 const START_BITS = 40;
 const LENGTH_BITS = 22;
-const QUERY_LENGTH = 4096;
-const QUERIES = 100_000;
+export const QUERY_LENGTH = 4096;
+export const QUERIES = 100_000;
 /** Skip a peer at a size if its projected time for one phase exceeds this. */
 const PEER_LIMIT_NS = 60e9;
 
 /** mulberry32: a tiny seeded 32-bit PRNG, so every run measures the same workload. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -46,7 +46,7 @@ function randBits(rng: () => number, bits: number): number {
   return (rng() >>> (64 - bits)) * 2 ** 32 + rng();
 }
 
-interface Workload {
+export interface Workload {
   n: number;
   starts: Float64Array;
   lasts: Float64Array;
@@ -54,7 +54,7 @@ interface Workload {
   removeOrder: Uint32Array;
 }
 
-function makeWorkload(n: number): Workload {
+export function makeWorkload(n: number): Workload {
   const rng = mulberry32(SEED ^ n);
   const starts = new Float64Array(n);
   const lasts = new Float64Array(n);
@@ -86,6 +86,10 @@ interface PassResult {
   overlaps: number;
   /** Longest root-to-leaf path after the inserts (ours only): the query's worst-case descent. */
   height?: number;
+  /** Tree nodes the queries examined (ours only): the query cost independent of the machine. */
+  visits?: number;
+  /** Bytes the built tree adds to the JS heap (ours only, measured when gc is exposed). */
+  heapBytes?: number;
 }
 
 interface Subject {
@@ -105,15 +109,20 @@ const ours: Subject = {
   name: 'mirrorlab',
   run(w) {
     const { n, starts, lasts, queryStarts, removeOrder } = w;
-    const tree = new IntervalTree<number>();
     const nodes: IntervalNode<number>[] = new Array(n);
+    gc();
+    const heapBefore = process.memoryUsage().heapUsed;
+    const tree = new IntervalTree<number>();
     let t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) nodes[i] = tree.insert(starts[i], lasts[i], i);
     const insertNs = elapsedNs(t0);
+    gc();
+    const heapBytes = hasGc() ? process.memoryUsage().heapUsed - heapBefore : undefined;
     assertSize(this.name, 'insert', tree.size, n);
     const height = tree.height();
 
     let overlaps = 0;
+    const visitsBefore = intervalTreeQueryVisits();
     t0 = process.hrtime.bigint();
     for (let q = 0; q < QUERIES; q++) {
       const s = queryStarts[q];
@@ -121,12 +130,13 @@ const ours: Subject = {
       for (let it = tree.iterFirst(s, l); it !== undefined; it = tree.iterNext(it, s, l)) overlaps++;
     }
     const queryNs = elapsedNs(t0);
+    const visits = intervalTreeQueryVisits() - visitsBefore;
 
     t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) tree.remove(nodes[removeOrder[i]]);
     const removeNs = elapsedNs(t0);
     assertSize(this.name, 'remove', tree.size, 0);
-    return { insertNs, queryNs, removeNs, overlaps, height };
+    return { insertNs, queryNs, removeNs, overlaps, height, visits, heapBytes };
   },
 };
 
@@ -210,6 +220,40 @@ function gc(): void {
   if (g !== undefined) g();
 }
 
+function hasGc(): boolean {
+  return (globalThis as { gc?: () => void }).gc !== undefined;
+}
+
+/**
+ * The machine's floor for one dependent load from a working set of `bytes`: a random cyclic walk,
+ * one load per 64-byte line, through a typed array of that size. A query's descent is a chain of
+ * such loads, so its time ratio between two tree sizes is bounded below by the ratio of these.
+ */
+function dependentLoadNs(bytes: number): number {
+  const lines = Math.max(2, Math.floor(bytes / 64));
+  const next = new Int32Array(lines * 16);
+  const order = new Int32Array(lines);
+  for (let i = 0; i < lines; i++) order[i] = i;
+  const rng = mulberry32(SEED ^ lines);
+  for (let i = lines - 1; i > 0; i--) {
+    const j = rng() % (i + 1);
+    const t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  for (let i = 0; i < lines; i++) next[order[i] * 16] = order[(i + 1) % lines] * 16;
+  const loads = 2_000_000;
+  let best = Infinity;
+  let at = 0;
+  for (let r = 0; r < 3; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < loads; i++) at = next[at];
+    best = Math.min(best, elapsedNs(t0) / loads);
+  }
+  if (at < 0) throw new Error('unreachable'); // keeps the walk observable
+  return best;
+}
+
 function fmtRate(opsPerSec: number | undefined): string {
   if (opsPerSec === undefined) return 'skipped';
   if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(2)} M/s`;
@@ -268,6 +312,7 @@ export async function benchIntervalTree(opts?: { sizes?: number[] }): Promise<vo
         best.insertNs = Math.min(best.insertNs, res.insertNs);
         best.queryNs = Math.min(best.queryNs, res.queryNs);
         best.removeNs = Math.min(best.removeNs, res.removeNs);
+        if (res.visits !== best.visits) throw new Error(`${subject.name}: query visits changed between runs`);
       }
     }
     results.set(n, bySubject);
@@ -310,20 +355,44 @@ export async function benchIntervalTree(opts?: { sizes?: number[] }): Promise<vo
   for (const r of rows) console.log(line(r));
   for (const note of notes) console.log(note);
 
+  // Where the query time goes, per size: nodes examined (the algorithm) and the cost of one dependent
+  // load over the tree's footprint (the machine).
+  const floorNs = new Map<number, number>();
+  for (const n of sizes) {
+    const r = results.get(n)?.get(ours.name);
+    if (r === undefined) continue;
+    const perQuery = r.queryNs / QUERIES;
+    const visits = (r.visits ?? 0) / QUERIES;
+    let memory = '';
+    if (r.heapBytes !== undefined) {
+      const load = dependentLoadNs(r.heapBytes);
+      floorNs.set(n, load);
+      memory = `; tree ${(r.heapBytes / 2 ** 20).toFixed(1)} MiB, one dependent load over it ${load.toFixed(1)} ns`;
+    }
+    console.log(
+      `ours N=${n}: ${perQuery.toFixed(0)} ns per query, ${visits.toFixed(1)} nodes examined per query, ` +
+        `${(r.overlaps / QUERIES).toFixed(3)} overlaps per query, height ${r.height}${memory}`,
+    );
+  }
   const lo = results.get(Math.min(...sizes))?.get(ours.name);
   const hi = results.get(Math.max(...sizes))?.get(ours.name);
   if (lo !== undefined && hi !== undefined && sizes.length > 1) {
-    const ratio = hi.queryNs / lo.queryNs;
+    const nLo = Math.min(...sizes);
+    const nHi = Math.max(...sizes);
+    const timeRatio = hi.queryNs / lo.queryNs;
+    const visitRatio = (hi.visits ?? 0) / Math.max(1, lo.visits ?? 0);
     console.log(
-      `query cost ratio ours N=${Math.max(...sizes)} / N=${Math.min(...sizes)}: ${ratio.toFixed(2)}x ` +
-        `(${(lo.queryNs / QUERIES).toFixed(0)} ns -> ${(hi.queryNs / QUERIES).toFixed(0)} ns per query)`,
+      `query cost ratio ours N=${nHi} / N=${nLo}: nodes examined ${visitRatio.toFixed(2)}x, time ${timeRatio.toFixed(2)}x`,
     );
-    if (lo.height !== undefined && hi.height !== undefined) {
-      // The algorithmic part of the cost: nodes on the descent. The rest of the time ratio is
-      // memory latency (the 1e3 tree sits in L1, the 1e6 one spans ~150 MB).
+    const fLo = floorNs.get(nLo);
+    const fHi = floorNs.get(nHi);
+    if (fLo !== undefined && fHi !== undefined) {
+      // The time ratio lies between two bounds: the nodes ratio (every load a cache hit) and the nodes
+      // ratio times the load-latency ratio (every load a miss). The top of a big tree stays cached.
       console.log(
-        `tree height ours N=${Math.max(...sizes)} / N=${Math.min(...sizes)}: ` +
-          `${(hi.height / lo.height).toFixed(2)}x (${lo.height} -> ${hi.height} levels)`,
+        `  memory: a dependent load costs ${(fHi / fLo).toFixed(1)}x more over the N=${nHi} tree than over ` +
+          `the N=${nLo} one, so time may scale anywhere from ${visitRatio.toFixed(1)}x (all hits) to ` +
+          `${(visitRatio * (fHi / fLo)).toFixed(0)}x (all misses)`,
       );
     }
   }
@@ -344,8 +413,17 @@ export async function benchIntervalTree(opts?: { sizes?: number[] }): Promise<vo
     }
   }
   if (lo !== undefined && hi !== undefined && sizes.includes(1_000) && sizes.includes(1_000_000)) {
-    const ratio = hi.queryNs / lo.queryNs;
-    console.log(`target query cost N=1e6 <= 3x N=1e3: ${ratio.toFixed(2)}x ${ratio <= 3 ? 'met' : 'MISSED'}`);
+    // The issue's "query cost" read two ways. Nodes examined is the algorithm's cost (O(log n + k));
+    // wall time also carries the machine's memory hierarchy, which no layout escapes at 1e6 (see the
+    // memory line above and the note on issue 3).
+    const visitRatio = (hi.visits ?? 0) / Math.max(1, lo.visits ?? 0);
+    const timeRatio = hi.queryNs / lo.queryNs;
+    console.log(
+      `target query cost N=1e6 <= 3x N=1e3 (nodes examined): ${visitRatio.toFixed(2)}x ${visitRatio <= 3 ? 'met' : 'MISSED'}`,
+    );
+    console.log(
+      `target query cost N=1e6 <= 3x N=1e3 (wall time): ${timeRatio.toFixed(2)}x ${timeRatio <= 3 ? 'met' : 'MISSED'}`,
+    );
   }
   if (mismatch) throw new Error('interval tree benchmark: the trees disagree on the overlap count');
 }

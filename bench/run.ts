@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['sim.ts', 'benchSim'],
   ['interval-tree.ts', 'benchIntervalTree'],
+  ['interval-layouts.ts', 'benchIntervalLayouts'],
   ['mm-heap.ts', 'benchMmHeap'],
   ['notifier.ts', 'benchNotifier'],
   ['mm-fault.ts', 'benchMmFault'],
