@@ -15,6 +15,7 @@ import type { HeldLock } from '../sim/thread.js';
 import { SimUsageError } from '../sim/violation.js';
 import type { IntervalNode } from '../lib/interval-tree.js';
 import type { MmStruct } from '../mm/mm-struct.js';
+import { mnLockMapTouch } from './lockdep-map.js';
 import { mnAssert, mnWarn, notifierMutations } from './debug.js';
 import { mmuNotifierRegisterLocked, mmuNotifierRegisterSub } from './register.js';
 import { mnIntervalNotifierReleased, mnItreeInsert, mnItreeRemove } from './itree.js';
@@ -142,8 +143,9 @@ export class MmuIntervalNotifier {
    * (with panicOnWarn off the model then returns at once, where the kernel would go on to
    * corrupt the tree); removing it again while its removal is pending is a kernel BUG.
    *
-   * Locks: none held that an invalidate callback takes; never from a callback of this mm
-   * (it would wait for itself: use removeDeferred there). May sleep.
+   * Locks: none held that an invalidate callback takes (checked through the lockdep map
+   * mmu_notifier_invalidate_range_start); never from a callback of this mm (it would wait
+   * for itself: reported as recursive locking; use removeDeferred there). May sleep.
    */
   async remove(): Promise<void> {
     const mm = this.mnMm('mmu_interval_notifier_remove');
@@ -152,6 +154,8 @@ export class MmuIntervalNotifier {
     const subs = sim.use(mm.notifierSubscriptions!, 'mmu_interval_notifier_remove');
     const seq = await mnIntervalNotifierUnlink(this, subs, false);
     if (seq < 0) return;
+    // The wait below is for callbacks to finish: the caller must hold none of their locks.
+    mnLockMapTouch(sim, 'mmu_interval_notifier_remove');
     if (seq !== 0 && !notifierMutations.removeNoWait) {
       // The predicate reads G atomically (the 2022 fix reads it under the lock).
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_notifier_remove');
@@ -195,8 +199,9 @@ export class MmuIntervalNotifier {
    * its sequence (S as read). When S == G the subscription was invalidated or inserted
    * inside the open exclusion window: sleeps until G changes (once; the caller's
    * readRetry and retry loop handle later windows). Locks: the caller holds no lock an
-   * invalidate callback takes (in particular not the user lock: reported when known, as
-   * the kernel's lockdep map on the invalidate path would). May sleep.
+   * invalidate callback takes. The user lock, when declared, is checked at once; any other
+   * such lock is caught through the lockdep map mmu_notifier_invalidate_range_start, as the
+   * kernel's lockdep does, once a callback has been seen taking it. May sleep.
    */
   async readBegin(): Promise<number> {
     const mm = this.mnMm('mmu_interval_read_begin');
@@ -217,6 +222,8 @@ export class MmuIntervalNotifier {
     const seq = this.invalidateSeq;
     const isInvalidating = seq === subs.invalidateSeq;
     subs.lock.unlock();
+    // Unconditional, as upstream: the caller's locks are ordered before every callback's.
+    mnLockMapTouch(sim, 'mmu_interval_read_begin');
     mnAssert(sim, (seq & 1) === 1, `${this.name}: invalidate_seq ${seq} is even`, 'subscription seq even');
     if (isInvalidating) {
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_read_begin');

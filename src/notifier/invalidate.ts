@@ -15,6 +15,7 @@ import {
 } from './hlist.js';
 import { mnAssert } from './debug.js';
 import { mnItreeInvalidate, mnItreeInvEnd, mnItreeRelease } from './itree.js';
+import { mnLockMapAcquire, mnLockMapRelease } from './lockdep-map.js';
 import { mnHlistEmpty, type MmuNotifierSubscriptions } from './subscriptions.js';
 import { MMU_NOTIFIER_RANGE_BLOCKABLE, type MmuNotifierRange } from './types.js';
 
@@ -49,36 +50,52 @@ async function mnInvalidateRangeStart(
  *
  * Locks: the caller holds what excludes registration in the kernel (mmap lock or an rmap
  * lock); the model's registration gate waits here while a registration is in progress.
- * No spinlock. May sleep.
+ * No spinlock. The callbacks run inside the lockdep map mmu_notifier_invalidate_range_start
+ * (see lockdep-map.ts), so the locks they take are ordered after the caller's. May sleep.
  */
 export async function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): Promise<void> {
   const mm = range.mm;
-  mm.sim.mightSleep('mmu_notifier_invalidate_range_start');
+  const sim = mm.sim;
+  sim.mightSleep('mmu_notifier_invalidate_range_start');
   await mnRangeEnter(mm, true);
-  const subs = mm.notifierSubscriptions;
-  if (subs === null) return;
-  range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
-  await mnInvalidateRangeStart(subs, range);
+  const taken = mnLockMapAcquire(sim, 'mmu_notifier_invalidate_range_start');
+  try {
+    const subs = mm.notifierSubscriptions;
+    if (subs === null) return;
+    range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+    await mnInvalidateRangeStart(subs, range);
+  } finally {
+    mnLockMapRelease(sim, taken);
+  }
 }
 
 /**
  * Models mmu_notifier_invalidate_range_start_nonblock(range): as the blocking start with
- * the blockable bit cleared; callbacks run in a non-blockable context (sleeping there is
- * reported) and may refuse. Returns 0, or -EAGAIN when a callback refused: the caller
- * must then leave the page tables alone and must NOT call the end (interval state was
- * already unwound, and classic notifiers with an end got it as compensation).
+ * the blockable bit cleared; callbacks may refuse. Classic callbacks run in a non-blockable
+ * context (sleeping there is reported, as the kernel's non_block_start does); interval
+ * callbacks too, which is stricter than the kernel (it only trusts them to test
+ * mmu_notifier_range_blockable()). Returns 0, or -EAGAIN when a callback refused: the caller
+ * must then leave the page tables alone and must NOT call the end. When an interval
+ * callback refused, the interval state was unwound and no classic callback ran; when a
+ * classic one refused, the ones before it got their end as compensation but the interval
+ * part is NOT unwound (the upstream edge case described at mnInvalidateRangeStart above).
  *
  * Locks: the caller holds the mmap lock for read (the OOM reaper). Never sleeps by itself.
  */
 export async function mmuNotifierInvalidateRangeStartNonblock(range: MmuNotifierRange): Promise<number> {
   const mm = range.mm;
   await mnRangeEnter(mm, false);
-  const subs = mm.notifierSubscriptions;
-  if (subs === null) return 0;
-  range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
-  const ret = await mnInvalidateRangeStart(subs, range);
-  if (ret !== 0) mnRangeLeave(mm);
-  return ret;
+  const taken = mnLockMapAcquire(mm.sim, 'mmu_notifier_invalidate_range_start_nonblock');
+  try {
+    const subs = mm.notifierSubscriptions;
+    if (subs === null) return 0;
+    range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
+    const ret = await mnInvalidateRangeStart(subs, range);
+    if (ret !== 0) mnRangeLeave(mm);
+    return ret;
+  } finally {
+    mnLockMapRelease(mm.sim, taken);
+  }
 }
 
 /**
@@ -93,8 +110,13 @@ export async function mmuNotifierInvalidateRangeEnd(range: MmuNotifierRange): Pr
   if (range.blockable) mm.sim.mightSleep('mmu_notifier_invalidate_range_end');
   const subs = mm.notifierSubscriptions;
   if (subs !== null) {
-    if (subs.hasItree) await mnItreeInvEnd(subs);
-    if (!mnHlistEmpty(subs)) await mnHlistInvalidateRangeEnd(subs, range);
+    const taken = mnLockMapAcquire(mm.sim, 'mmu_notifier_invalidate_range_end');
+    try {
+      if (subs.hasItree) await mnItreeInvEnd(subs);
+      if (!mnHlistEmpty(subs)) await mnHlistInvalidateRangeEnd(subs, range);
+    } finally {
+      mnLockMapRelease(mm.sim, taken);
+    }
   }
   mnRangeLeave(mm);
 }

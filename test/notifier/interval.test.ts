@@ -295,7 +295,7 @@ describe('mmu_interval_notifier_remove', () => {
     );
   });
 
-  it('from an invalidate callback of the same mm deadlocks (use removeDeferred)', async () => {
+  it('from an invalidate callback of the same mm is recursive locking (it would wait for itself)', async () => {
     const run = await runMain(async ({ mm }) => {
       const a = await mmuIntervalNotifierInsert(mm, 0, PAGE, {
         async invalidate(sub) {
@@ -306,7 +306,91 @@ describe('mmu_interval_notifier_remove', () => {
       void a;
       await mmuNotifierInvalidateRangeStart(range(mm, 0, PAGE));
     });
-    expect(run.status).toBe('deadlock');
+    expectViolation(
+      run,
+      'lock-order',
+      /recursive locking: main calls mmu_interval_notifier_remove from inside/,
+    );
+  });
+});
+
+describe('lockdep map mmu_notifier_invalidate_range_start', () => {
+  /** A driver lock its invalidate callback takes, not declared to the subscription as its user lock. */
+  async function driver(mm: MmStruct, lock: Mutex): Promise<MmuIntervalNotifier> {
+    return mmuIntervalNotifierInsert(mm, 0, PAGE, {
+      async invalidate(sub, _r, curSeq) {
+        await lock.lock();
+        sub.setSeq(curSeq);
+        lock.unlock();
+        return true;
+      },
+    });
+  }
+
+  it('reports read_begin under a lock the callback takes, in a run that did not deadlock', async () => {
+    const run = await runMain(async ({ sim, mm }) => {
+      const lock = new Mutex(sim, 'driver->lock');
+      const sub = await driver(mm, lock);
+      const r = range(mm, 0, PAGE);
+      await mmuNotifierInvalidateRangeStart(r); // the callback takes driver->lock inside the map
+      await mmuNotifierInvalidateRangeEnd(r);
+      await lock.lock();
+      await sub.readBegin(); // driver->lock -> map closes the cycle; nothing was invalidating
+      lock.unlock();
+    });
+    expectViolation(
+      run,
+      'lock-order',
+      /main takes mmu_notifier_invalidate_range_start while holding driver->lock/,
+    );
+  });
+
+  it('reports remove under such a lock in the other order too (remove first, callback later)', async () => {
+    const run = await runMain(async ({ sim, mm }) => {
+      const lock = new Mutex(sim, 'driver->lock');
+      const first = await driver(mm, lock);
+      await lock.lock();
+      await first.remove();
+      lock.unlock();
+      await driver(mm, lock);
+      const r = range(mm, 0, PAGE);
+      await mmuNotifierInvalidateRangeStart(r); // map -> driver->lock closes it here
+      await mmuNotifierInvalidateRangeEnd(r);
+    });
+    expectViolation(
+      run,
+      'lock-order',
+      /main takes driver->lock while holding mmu_notifier_invalidate_range_start/,
+    );
+  });
+
+  it('is silent on the documented pattern: read_begin, then the lock around read_retry', async () => {
+    const run = await runMain(async ({ sim, mm }) => {
+      const lock = new Mutex(sim, 'driver->lock');
+      const sub = await driver(mm, lock);
+      const r = range(mm, 0, PAGE);
+      await mmuNotifierInvalidateRangeStart(r);
+      await mmuNotifierInvalidateRangeEnd(r);
+      const seq = await sub.readBegin();
+      await lock.lock();
+      expect(sub.readRetry(seq)).toBe(false);
+      lock.unlock();
+      await sub.remove();
+    });
+    expectOk(run);
+  });
+
+  it('reports read_begin from inside an invalidate callback as recursive', async () => {
+    const run = await runMain(async ({ mm }) => {
+      await mmuIntervalNotifierInsert(mm, 0, PAGE, {
+        async invalidate(sub) {
+          await sub.readBegin();
+          return true;
+        },
+      });
+      await mmuNotifierInvalidateRangeStart(range(mm, 0, PAGE));
+    });
+    expectViolation(run, 'lock-order', /recursive locking: main calls mmu_interval_read_begin/);
   });
 });
 
