@@ -7,6 +7,7 @@ import { EINVAL } from '../sim/errno.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuNotifier } from './classic.js';
 import { mmDropAllLocks, mmTakeAllLocks } from './all-locks.js';
+import { mnWarn } from './debug.js';
 import { MmuNotifierSubscriptions, mnHlistAddHead } from './subscriptions.js';
 
 /**
@@ -39,7 +40,16 @@ export async function mmuNotifierRegisterLocked(sub: MmuNotifier | null, mm: MmS
       `registering mmu notifier ${sub.name} which is already registered`,
     );
     const ops = sub.ops;
-    if (ops.archInvalidateSecondaryTlbs && (ops.invalidateRangeStart || ops.invalidateRangeEnd)) {
+    const both =
+      ops.archInvalidateSecondaryTlbs !== undefined && (ops.invalidateRangeStart || ops.invalidateRangeEnd);
+    if (
+      mnWarn(
+        sim,
+        !!both,
+        `mmu notifier ${sub.name} has both arch_invalidate_secondary_tlbs and invalidate_range callbacks`,
+        'register with arch TLB and range callbacks',
+      )
+    ) {
       return -EINVAL;
     }
   }

@@ -87,6 +87,19 @@ describe('register / unregister', () => {
     });
     expectViolation(run, 'kernel-bug', /registration on test with mm_users 0/);
 
+    // Both kinds of callback is a kernel WARN (fatal under panic_on_warn, the default) ...
+    expectViolation(
+      await runMain(async ({ mm }) => {
+        await new MmuNotifier({
+          archInvalidateSecondaryTlbs: () => {},
+          invalidateRangeEnd: () => {},
+        }).register(mm);
+      }),
+      'kernel-warning',
+      /has both arch_invalidate_secondary_tlbs and invalidate_range callbacks/,
+    );
+    // ... after which the kernel returns -EINVAL and registers nothing.
+    notifierDebug.panicOnWarn = false;
     expectOk(
       await runMain(async ({ mm }) => {
         const sub = new MmuNotifier({ archInvalidateSecondaryTlbs: () => {}, invalidateRangeEnd: () => {} });
