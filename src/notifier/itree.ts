@@ -7,6 +7,7 @@
 import { EAGAIN } from '../sim/errno.js';
 import type { Simulation } from '../sim/simulation.js';
 import type { MmStruct } from '../mm/mm-struct.js';
+import type { IntervalNode, IntervalTree } from '../lib/interval-tree.js';
 import { mnAssert, mnWarn } from './debug.js';
 import type { MmuIntervalNotifier } from './interval.js';
 import { mnSubscriptionsCheck, type MmuNotifierSubscriptions } from './subscriptions.js';
@@ -80,6 +81,40 @@ async function mnItreeCallInvalidate(
 }
 
 /**
+ * The tree lookup mn_itree_inv_start_range makes for `range`: [start, end - 1] with the
+ * kernel's unsigned arithmetic. For an empty range [a, a) that is not empty: end - 1 wraps
+ * below start, and the kernel's lookup then still matches every subscription that starts
+ * before `a` and ends at or after it (for a = 0 the wrap gives ULONG_MAX: every
+ * subscription). The model reproduces that with a query and a filter.
+ */
+interface MnItreeQuery {
+  start: number;
+  last: number;
+  /** Empty range at `a` > 0: keep only subscriptions with start < a <= last. */
+  straddling: number | null;
+}
+
+function mnItreeQuery(range: MmuNotifierRange): MnItreeQuery {
+  const { start, end } = range;
+  if (end > start) return { start, last: end - 1, straddling: null };
+  if (start === 0) return { start: 0, last: ULONG_MAX, straddling: null };
+  return { start: start - 1, last: start, straddling: start };
+}
+
+/** `node`, or the first one after it in tree order, that the kernel's lookup matches. */
+function mnItreeMatch(
+  q: MnItreeQuery,
+  tree: IntervalTree<MmuIntervalNotifier>,
+  node: IntervalNode<MmuIntervalNotifier> | undefined,
+): IntervalNode<MmuIntervalNotifier> | undefined {
+  const a = q.straddling;
+  if (a === null) return node;
+  while (node !== undefined && !(node.start < a && node.last >= a))
+    node = tree.iterNext(node, q.start, q.last);
+  return node;
+}
+
+/**
  * mn_itree_invalidate: the interval part of __mmu_notifier_invalidate_range_start.
  * Start-range step under the lock (N += 1; G |= 1 when some subscription overlaps;
  * cur_seq = G), then each overlapping subscription's invalidate in tree order, without
@@ -92,11 +127,10 @@ export async function mnItreeInvalidate(
   range: MmuNotifierRange,
 ): Promise<number> {
   const sim = subs.sim;
-  const start = range.start;
-  const last = range.end - 1;
+  const q = mnItreeQuery(range);
   await subs.lock.lock();
   subs.activeInvalidateRanges++;
-  let node = last >= start ? subs.itree.iterFirst(start, last) : undefined;
+  let node = mnItreeMatch(q, subs.itree, subs.itree.iterFirst(q.start, q.last));
   if (node !== undefined) subs.invalidateSeq |= 1;
   const curSeq = subs.invalidateSeq;
   mnSubscriptionsCheck(subs, 'mn_itree_inv_start_range');
@@ -104,7 +138,7 @@ export async function mnItreeInvalidate(
   if (node === undefined) return 0;
 
   const version = subs.itreeVersion;
-  for (; node !== undefined; node = subs.itree.iterNext(node, start, last)) {
+  for (; node !== undefined; node = mnItreeMatch(q, subs.itree, subs.itree.iterNext(node, q.start, q.last))) {
     const sub = node.value;
     await sim.point('mn_itree_invalidate', sub.name);
     const ok = await mnItreeCallInvalidate(sim, sub, range, curSeq);

@@ -638,3 +638,35 @@ describe('read_begin contract', () => {
     expectViolation(run, 'lock-misuse', /mmu_interval_read_begin on .* holding driver/);
   });
 });
+
+describe('invalidating an empty range [a, a) (mn_itree_inv_start_range with end - 1 < start)', () => {
+  it('hits the subscriptions that start before a and end at or after it; [0, 0) hits every one', async () => {
+    expectOk(
+      await runMain(async ({ mm }) => {
+        const log: string[] = [];
+        await mmuIntervalNotifierInsert(mm, 0, 2 * PAGE, recorder(log, 'straddles'));
+        await mmuIntervalNotifierInsert(mm, PAGE, PAGE, recorder(log, 'starts-at-a'));
+        await mmuIntervalNotifierInsert(mm, 0, PAGE, recorder(log, 'ends-before-a'));
+        await mmuIntervalNotifierInsert(mm, 3 * PAGE, PAGE, recorder(log, 'after'));
+
+        const r = range(mm, PAGE, PAGE);
+        await mmuNotifierInvalidateRangeStart(r);
+        expect(log).toEqual([`straddles:${PAGE}-${PAGE}:${MMU_NOTIFY_CLEAR}:3`]);
+        expect([G(mm), N(mm)]).toEqual([3, 1]); // a hit opens a full exclusion, as for any range
+        await mmuNotifierInvalidateRangeEnd(r);
+        expect(G(mm)).toBe(4);
+
+        log.length = 0;
+        const zero = range(mm, 0, 0);
+        await mmuNotifierInvalidateRangeStart(zero); // end - 1 wraps to ULONG_MAX
+        await mmuNotifierInvalidateRangeEnd(zero);
+        expect(log.map((l) => l.split(':')[0])).toEqual([
+          'straddles',
+          'ends-before-a',
+          'starts-at-a',
+          'after',
+        ]);
+      }),
+    );
+  });
+});
