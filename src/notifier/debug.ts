@@ -17,10 +17,21 @@ export const notifierMutations = {
   insertNotDeferred: false,
   /**
    * mmu_interval_notifier_remove queues a deferred removal but returns without waiting for
-   * the exclusion window to close (upstream bug fixed in 2022): a callback may still be
-   * running, or run later, after remove returned.
+   * the exclusion window to close: a callback may still be running, or run later, after
+   * remove returned. A coarse version of the real bug below; no kernel shipped it.
    */
   removeNoWait: false,
+  /**
+   * The race upstream fixed in 2022 (mm/mmu_notifier.c: "fix race in
+   * mmu_interval_notifier_remove()", the fix that added mmu_interval_seq_released()):
+   * remove waited on a lockless read of invalidate_seq, and the final invalidate end bumps
+   * G before it applies the deferred list, both under the lock. Another CPU could see the
+   * new G early, return from remove and let the owner free a subscription still on the
+   * deferred list. The switch opens that window: a scheduling point inside the final end
+   * between the bump and the deferred list, and one before the remover's lockless read of G
+   * (the fixed model's end is atomic, so its lockless read equals upstream's locked one).
+   */
+  removeSeqReadUnlocked: false,
 };
 
 /**

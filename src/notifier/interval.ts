@@ -156,6 +156,11 @@ export class MmuIntervalNotifier {
     if (seq < 0) return;
     // The wait below is for callbacks to finish: the caller must hold none of their locks.
     mnLockMapTouch(sim, 'mmu_interval_notifier_remove');
+    if (seq !== 0 && notifierMutations.removeSeqReadUnlocked) {
+      // The pre-2022 lockless read of G may land anywhere after the unlock (only this planted
+      // race can observe the difference, so the point is not there in the fixed model).
+      await sim.point('mmu_interval_notifier_remove', 'reads invalidate_seq without the lock');
+    }
     if (seq !== 0 && !notifierMutations.removeNoWait) {
       // The predicate reads G atomically (the 2022 fix reads it under the lock).
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_notifier_remove');

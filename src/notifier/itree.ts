@@ -8,7 +8,7 @@ import { EAGAIN } from '../sim/errno.js';
 import type { Simulation } from '../sim/simulation.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import type { IntervalNode, IntervalTree } from '../lib/interval-tree.js';
-import { mnAssert, mnWarn } from './debug.js';
+import { mnAssert, mnWarn, notifierMutations } from './debug.js';
 import type { MmuIntervalNotifier } from './interval.js';
 import { mnSubscriptionsCheck, type MmuNotifierSubscriptions } from './subscriptions.js';
 import { MMU_NOTIFIER_RANGE_BLOCKABLE, MMU_NOTIFY_RELEASE, MmuNotifierRange, ULONG_MAX } from './types.js';
@@ -181,6 +181,9 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
     return;
   }
   subs.invalidateSeq++;
+  if (notifierMutations.removeSeqReadUnlocked) {
+    await sim.point('mn_itree_inv_end', 'invalidate_seq bumped, deferred list not yet applied');
+  }
   let released: MmuIntervalNotifier[] | null = null;
   const deferred = subs.deferredList;
   while (deferred.length > 0) {

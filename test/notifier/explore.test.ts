@@ -34,6 +34,7 @@ const summary: string[] = [];
 afterEach(() => {
   notifierMutations.insertNotDeferred = false;
   notifierMutations.removeNoWait = false;
+  notifierMutations.removeSeqReadUnlocked = false;
 });
 
 afterAll(() => {
@@ -62,7 +63,7 @@ describe('exploration: the correct protocol', () => {
   }
 });
 
-describe('exploration: planted mistakes are found within 20,000 pct schedules', () => {
+describe('exploration: planted mistakes are found within 20,000 schedules', () => {
   const driverMistakes: (keyof DriverMistakes)[] = [
     'noSetSeq',
     'setSeqOutsideLock',
@@ -118,5 +119,27 @@ describe('exploration: planted mistakes are found within 20,000 pct schedules', 
     // violation of the run and look for the callback running past remove.
     const all = await explore({ ...PCT, schedules: 3000 }, classicScenario());
     expect(all.violations.some((v) => /invalidate callback is running/.test(v.message))).toBe(true);
+  });
+
+  it('core: removeSeqReadUnlocked (the race fixed in 2022) → remove returns while still on the deferred list', async () => {
+    notifierMutations.removeSeqReadUnlocked = true;
+    // PCT with depth 3 misses this one (it needs the remover and the final end each preempted
+    // at one exact point); uniform random scheduling finds it in a handful of schedules.
+    for (const [name, scenario] of [
+      ['lifecycle', lifecycleScenario],
+      ['classic', classicScenario],
+    ] as const) {
+      const r = await explore(
+        { strategy: 'random', schedules: 20_000, seed: 1, stopOnFirst: true },
+        scenario(),
+      );
+      summary.push(
+        `removeSeqReadUnlocked (${name}): found after ${r.schedules} random schedules: ${describeViolations(r)[0]}`,
+      );
+      expect(r.violations[0]?.kind).toBe('notifier-invariant');
+      expect(r.violations[0].message).toMatch(
+        /remove of dev. returns while it is still on the deferred list/,
+      );
+    }
   });
 });

@@ -142,6 +142,19 @@ registerScenario({
 });
 
 registerScenario({
+  name: 'core-remove-race-2022',
+  summary: 'a real upstream bug: remove read invalidate_seq without the lock (fixed in 2022)',
+  description:
+    'Before mmu_interval_seq_released(), remove waited on a lockless read of invalidate_seq. The\n' +
+    'final invalidate end bumps it and then, still under the lock, applies the deferred list: a\n' +
+    'remover on another CPU could see the bump first and return while its subscription was still\n' +
+    'queued for removal, and its owner free it under the end that is about to unlink it.',
+  expect: 'violation',
+  setup: withMutation('removeSeqReadUnlocked', lifecycleScenario()),
+  defaults: { strategy: 'random', schedules: 2000 },
+});
+
+registerScenario({
   name: 'oom-reaper-nonblock',
   summary: "the OOM reaper's non-blockable invalidation against a faulting device",
   description:
