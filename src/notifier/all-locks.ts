@@ -18,6 +18,8 @@ import { mnAssert } from './debug.js';
 interface MmAllLocks {
   /** Invalidation ranges between their start and their end. */
   inflight: number;
+  /** The same, per thread that opened them (a thread may nest ranges). */
+  byThread: Map<SimThread, number>;
   /** The thread inside mm_take_all_locks .. mm_drop_all_locks, if any. */
   holder: SimThread | null;
   wq: WaitQueue;
@@ -28,7 +30,12 @@ const gates = new WeakMap<MmStruct, MmAllLocks>();
 function mmAllLocksOf(mm: MmStruct): MmAllLocks {
   let g = gates.get(mm);
   if (g === undefined) {
-    g = { inflight: 0, holder: null, wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`) };
+    g = {
+      inflight: 0,
+      byThread: new Map(),
+      holder: null,
+      wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`),
+    };
     gates.set(mm, g);
   }
   return g;
@@ -37,7 +44,8 @@ function mmAllLocksOf(mm: MmStruct): MmAllLocks {
 /**
  * mm_take_all_locks(): waits until no invalidation range of `mm` is in flight and holds
  * new ones off until {@link mmDropAllLocks}. Returns 0, or -EINTR when a fatal signal is
- * pending (nothing held then). Caller holds `mm.mmapLock` for write. May sleep.
+ * pending (nothing held then; the kernel tests signal_pending(), any signal, but the
+ * simulation delivers only SIGKILL). Caller holds `mm.mmapLock` for write. May sleep.
  */
 export async function mmTakeAllLocks(mm: MmStruct): Promise<number> {
   const sim = mm.sim;
@@ -73,11 +81,15 @@ export function mmDropAllLocks(mm: MmStruct): void {
  * Marks the start of an invalidation range of `mm` (the moment the kernel's caller already
  * holds the mmap or rmap lock that excludes registration). A blockable range waits while
  * a registration holds all locks; a non-blockable one (OOM reaper, which holds the mmap
- * lock for read) can never meet one, so meeting one is reported as a kernel bug.
+ * lock for read) can never meet one, so meeting one is reported as a kernel bug. A thread
+ * that already has a range of `mm` open never waits: it holds the lock the registration is
+ * itself waiting for, so in the kernel the registration waits for it, not the reverse.
  */
 export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<void> {
   const g = mmAllLocksOf(mm);
-  if (g.holder !== null) {
+  const t = mm.sim.current;
+  const nested = t !== null && (g.byThread.get(t) ?? 0) > 0;
+  if (g.holder !== null && !nested) {
     if (!blockable) {
       mm.sim.report(
         'kernel-bug',
@@ -89,6 +101,7 @@ export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<vo
     await g.wq.waitEvent(() => g.holder === null, 'mm_all_locks_wait');
   }
   g.inflight++;
+  if (t !== null) g.byThread.set(t, (g.byThread.get(t) ?? 0) + 1);
 }
 
 /** Marks the end of an invalidation range of `mm`. Atomic. */
@@ -101,6 +114,10 @@ export function mnRangeLeave(mm: MmStruct): void {
     'invalidate_range_end without start',
   );
   g.inflight--;
+  const t = mm.sim.current;
+  const mine = t === null ? 0 : (g.byThread.get(t) ?? 0);
+  if (mine > 1) g.byThread.set(t!, mine - 1);
+  else if (mine === 1) g.byThread.delete(t!);
   if (g.inflight === 0 && g.holder !== null) g.wq.wakeUpAll();
 }
 

@@ -391,3 +391,37 @@ describe('aging broadcasts and secondary TLBs', () => {
     );
   });
 });
+
+describe('registration (mm_take_all_locks) against ranges in flight', () => {
+  it('lets a thread that holds a range open a nested one while a registration waits', async () => {
+    // In the kernel the nested start runs under the rmap lock the registration is waiting
+    // for, so the registration waits for it. A gate that parked the nested start would
+    // deadlock: the registration waits for the outer range, which waits for the nested one.
+    for (const seed of [1, 2, 3, 4, 5]) {
+      expectOk(
+        await runWorld(({ sim, mm }) => {
+          const opened = new Flag(sim, 'outer range open');
+          let registering = false;
+          sim.spawn('cpu', async () => {
+            const outer = range(mm);
+            await mmuNotifierInvalidateRangeStart(outer);
+            opened.set();
+            await until(sim, () => registering, 'registration');
+            for (let i = 0; i < 5; i++) await sim.yield(); // let it reach its wait
+            const nested = range(mm);
+            await mmuNotifierInvalidateRangeStart(nested);
+            await mmuNotifierInvalidateRangeEnd(nested);
+            await mmuNotifierInvalidateRangeEnd(outer);
+          });
+          sim.spawn('register', async () => {
+            await opened.wait();
+            await mm.mmapLock.downWrite();
+            registering = true;
+            expect(await new MmuNotifier({}).registerLocked(mm)).toBe(0);
+            mm.mmapLock.upWrite();
+          });
+        }, seed),
+      );
+    }
+  });
+});
