@@ -50,6 +50,12 @@ export async function mnCallClassic<T>(
  * fails; when one failed, calls every `invalidateRangeEnd` once to compensate, and returns
  * the last error. A failure on a blockable range, an error other than -EAGAIN, or a
  * failing notifier that has an end callback is a kernel warning. May sleep if blockable.
+ *
+ * Upstream edge cases kept: the blocking wrapper ignores the error, so after a (warned)
+ * failure on a blockable range its caller still calls the end and every end callback runs
+ * twice for one start. Deviation: the compensating ends of a non-blockable range run
+ * non-block marked, where upstream calls them without non_block_start (stricter: a
+ * compensating end that sleeps is reported).
  */
 export async function mnHlistInvalidateRangeStart(
   subs: MmuNotifierSubscriptions,

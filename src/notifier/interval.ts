@@ -140,8 +140,9 @@ export class MmuIntervalNotifier {
    * invalidate end has then taken it out of the tree and no callback of it can run).
    * After return no callback of it runs or will run: the owner may free it. Drops the mm
    * pin taken by insert. Removing a subscription that is not inserted is a kernel warning
-   * (with panicOnWarn off the model then returns at once, where the kernel would go on to
-   * corrupt the tree); removing it again while its removal is pending is a kernel BUG.
+   * (with panicOnWarn off the model then returns at once, keeping the mm pin, where the
+   * kernel would go on to corrupt the tree and drop the pin a second time); removing it
+   * again while its removal is pending is a kernel BUG.
    *
    * Locks: none held that an invalidate callback takes (checked through the lockdep map
    * mmu_notifier_invalidate_range_start); never from a callback of this mm (it would wait

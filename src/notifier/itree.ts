@@ -68,6 +68,8 @@ async function mnItreeCallInvalidate(
   );
   sub.callbacksRunning++;
   const blockable = range.blockable;
+  // Stricter than upstream, which trusts interval callbacks to test the blockable flag:
+  // sleeping in one on a non-blockable range is reported as it is for classic callbacks.
   if (!blockable) sim.enterNonBlock();
   try {
     const r = sub.ops.invalidate(sub, range, curSeq);

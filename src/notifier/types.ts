@@ -177,7 +177,8 @@ export interface MmuNotifierOps {
   allocNotifier?(mm: MmStruct): MmuNotifier | number;
   /**
    * For mmuNotifierPut(): free the notifier. Runs from an SRCU callback after a grace
-   * period and must not sleep. When absent the core kfree()s the notifier.
+   * period and must not sleep. Deviation: upstream requires it for get/put (a missing one
+   * would be a NULL call); when absent the model kfree()s the notifier instead.
    */
   freeNotifier?(sub: MmuNotifier): void;
 }
