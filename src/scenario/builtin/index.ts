@@ -112,6 +112,18 @@ registerScenario({
 });
 
 registerScenario({
+  name: 'seq-retry-lock-across-read-begin',
+  summary: 'the driver lock held across read_begin',
+  description:
+    'The fault path takes its lock first and calls read_begin under it. read_begin may sleep for an\n' +
+    'invalidation whose callback needs that lock: lockdep orders the lock before and after the\n' +
+    'invalidate map and reports the cycle, whether or not this schedule deadlocked.',
+  expect: 'violation',
+  setup: faultScenario({ lockAcrossReadBegin: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
   name: 'subscriptions-come-and-go',
   summary: 'inserts and removes during invalidations, then exit',
   description:

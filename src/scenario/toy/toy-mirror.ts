@@ -46,6 +46,12 @@ export interface DriverMistakes {
   readRetryOutsideLock?: boolean;
   /** The device entry is programmed before readRetry is checked. */
   programBeforeRetry?: boolean;
+  /**
+   * The fault path takes the driver lock first and holds it across readBegin (one lock for
+   * the whole fault): readBegin may sleep for an invalidation whose callback waits for that
+   * lock. Lockdep's map reports the inversion even in runs where the deadlock did not happen.
+   */
+  lockAcrossReadBegin?: boolean;
 }
 
 /** Retries of one fault before it is reported as not converging (a limit on everything). */
@@ -256,6 +262,16 @@ export class ModelDriver {
     const va = page * PAGE;
     const m = this.mistakes;
     for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      if (m.lockAcrossReadBegin) {
+        await this.lock.lock();
+        const seq = await sub.readBegin();
+        const value = this.world.read(va);
+        const retry = sub.readRetry(seq);
+        if (!retry) this.program(va, value);
+        this.lock.unlock();
+        if (retry) continue;
+        return;
+      }
       const seq = await sub.readBegin();
       await sim.point('cpu_pte_read', `0x${va.toString(16)}`);
       const value = this.world.read(va); // the speculative walk (hmm_range_fault)
