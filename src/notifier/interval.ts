@@ -69,8 +69,20 @@ export class MmuIntervalNotifier {
     readonly ops: MmuIntervalNotifierOps,
     options: MmuIntervalNotifierOptions = {},
   ) {
-    if (ops === null || typeof ops !== 'object' || typeof ops.invalidate !== 'function') {
-      throw new TypeError('MmuIntervalNotifier: ops must have an invalidate(sub, range, curSeq) function');
+    if (ops === null || typeof ops !== 'object') {
+      throw new TypeError('MmuIntervalNotifier: ops must be an object of callbacks');
+    }
+    if (typeof ops.invalidateStart === 'function') {
+      if (typeof ops.invalidateFinish !== 'function') {
+        throw new TypeError(
+          'MmuIntervalNotifier: ops.invalidateStart needs ops.invalidateFinish (a queued finish token ' +
+            'would call a NULL invalidate_finish in the kernel)',
+        );
+      }
+    } else if (typeof ops.invalidate !== 'function') {
+      throw new TypeError(
+        'MmuIntervalNotifier: ops must have invalidate(sub, range, curSeq), or invalidateStart and invalidateFinish',
+      );
     }
     this.userLock = options.userLock ?? null;
     this.name = options.name ?? 'mmu_interval_notifier';

@@ -11,7 +11,13 @@ import type { IntervalNode, IntervalTree } from '../lib/interval-tree.js';
 import { mnAssert, mnWarn, notifierMutations } from './debug.js';
 import type { MmuIntervalNotifier } from './interval.js';
 import { mnSubscriptionsCheck, type MmuNotifierSubscriptions } from './subscriptions.js';
-import { MMU_NOTIFIER_RANGE_BLOCKABLE, MMU_NOTIFY_RELEASE, MmuNotifierRange, ULONG_MAX } from './types.js';
+import {
+  MMU_NOTIFIER_RANGE_BLOCKABLE,
+  MMU_NOTIFY_RELEASE,
+  MmuNotifierRange,
+  ULONG_MAX,
+  type MmuIntervalNotifierFinish,
+} from './types.js';
 
 /** Puts `sub` in the tree. Caller holds subs.lock; G must be even (the tree is not iterated). */
 export function mnItreeInsert(subs: MmuNotifierSubscriptions, sub: MmuIntervalNotifier): void {
@@ -52,33 +58,99 @@ export function mnIntervalNotifierReleased(sub: MmuIntervalNotifier, mm: MmStruc
   mm.mmdrop();
 }
 
-/** Calls one interval subscription's invalidate, checking that it may still run. */
-async function mnItreeCallInvalidate(
+/**
+ * Runs `fn`, one callback of `sub` (a first pass or a finish pass), checking that it may
+ * still run and counting it as running for remove's postcondition.
+ */
+async function mnItreeCall<R>(
   sim: Simulation,
   sub: MmuIntervalNotifier,
-  range: MmuNotifierRange,
-  curSeq: number,
-): Promise<boolean> {
-  sim.use(sub, 'invalidate callback');
+  blockable: boolean,
+  what: string,
+  fn: () => R | Promise<R>,
+): Promise<R> {
+  sim.use(sub, `${what} callback`);
   mnAssert(
     sim,
     sub.state !== 'removed',
-    `invalidate callback of ${sub.name} after mmu_interval_notifier_remove returned`,
+    `${what} callback of ${sub.name} after mmu_interval_notifier_remove returned`,
     'interval callback after remove',
   );
   sub.callbacksRunning++;
-  const blockable = range.blockable;
   // Stricter than upstream, which trusts interval callbacks to test the blockable flag:
   // sleeping in one on a non-blockable range is reported as it is for classic callbacks.
   if (!blockable) sim.enterNonBlock();
   try {
-    const r = sub.ops.invalidate(sub, range, curSeq);
+    const r = fn();
     return r instanceof Promise ? await r : r;
   } finally {
     if (sim.status === 'running') {
       if (!blockable) sim.exitNonBlock();
       sub.callbacksRunning--;
     }
+  }
+}
+
+/** Finish tokens queued by an invalidation and not yet finished (the kernel's llist links). */
+const queuedFinishes = new WeakSet<MmuIntervalNotifierFinish>();
+
+/**
+ * The first pass for one subscription: `invalidateStart` when it has one (a returned token
+ * is queued on `finishes`), else `invalidate`. Returns the callback's verdict.
+ */
+async function mnItreeCallInvalidate(
+  sim: Simulation,
+  sub: MmuIntervalNotifier,
+  range: MmuNotifierRange,
+  curSeq: number,
+  finishes: MmuIntervalNotifierFinish[],
+): Promise<boolean> {
+  const ops = sub.ops;
+  if (ops.invalidateStart === undefined) {
+    return mnItreeCall(sim, sub, range.blockable, 'invalidate', () => ops.invalidate!(sub, range, curSeq));
+  }
+  const r = await mnItreeCall(sim, sub, range.blockable, 'invalidate_start', () =>
+    ops.invalidateStart!(sub, range, curSeq),
+  );
+  if (typeof r === 'boolean') return r;
+  if (r === null || typeof r !== 'object') {
+    sim.report(
+      'kernel-bug',
+      `${sub.name} invalidate_start returned ${String(r)}, not a boolean or a finish token`,
+      {
+        key: 'invalidate_start bad return',
+      },
+    );
+    return true;
+  }
+  sim.bugOn(
+    queuedFinishes.has(r),
+    `list corruption: ${sub.name} queued a finish token that another invalidation has queued and not yet ` +
+      'finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)',
+  );
+  r.notifier = sub;
+  queuedFinishes.add(r);
+  finishes.push(r);
+  return true;
+}
+
+/**
+ * mn_itree_finish_pass: the second pass, every queued token in the order it was returned.
+ * Runs after the first pass of every overlapping subscription, also when the walk stopped
+ * on a refusal. May sleep if the range is blockable.
+ */
+async function mnItreeFinishPass(
+  sim: Simulation,
+  range: MmuNotifierRange,
+  finishes: MmuIntervalNotifierFinish[],
+): Promise<void> {
+  for (const finish of finishes) {
+    const sub = finish.notifier!;
+    await sim.point('mn_itree_finish_pass', sub.name);
+    queuedFinishes.delete(finish);
+    await mnItreeCall(sim, sub, range.blockable, 'invalidate_finish', () =>
+      sub.ops.invalidateFinish!(finish),
+    );
   }
 }
 
@@ -119,10 +191,11 @@ function mnItreeMatch(
 /**
  * mn_itree_invalidate: the interval part of __mmu_notifier_invalidate_range_start.
  * Start-range step under the lock (N += 1; G |= 1 when some subscription overlaps;
- * cur_seq = G), then each overlapping subscription's invalidate in tree order, without
- * the lock (the tree cannot change while G is odd). A false return on a non-blockable
- * range stops the walk, runs the end step now and gives -EAGAIN; on a blockable range it
- * is a kernel warning. May sleep if the range is blockable.
+ * cur_seq = G), then each overlapping subscription's invalidate (or first pass) in tree
+ * order, without the lock (the tree cannot change while G is odd), then the finish pass
+ * of the two-pass subscriptions. A false return on a non-blockable range stops the walk;
+ * the finish pass still runs, then the end step, and the start gives -EAGAIN. On a
+ * blockable range a false return is a kernel warning. May sleep if the range is blockable.
  */
 export async function mnItreeInvalidate(
   subs: MmuNotifierSubscriptions,
@@ -140,10 +213,12 @@ export async function mnItreeInvalidate(
   if (node === undefined) return 0;
 
   const version = subs.itreeVersion;
+  const finishes: MmuIntervalNotifierFinish[] = [];
+  let ret = 0;
   for (; node !== undefined; node = mnItreeMatch(q, subs.itree, subs.itree.iterNext(node, q.start, q.last))) {
     const sub = node.value;
     await sim.point('mn_itree_invalidate', sub.name);
-    const ok = await mnItreeCallInvalidate(sim, sub, range, curSeq);
+    const ok = await mnItreeCallInvalidate(sim, sub, range, curSeq, finishes);
     mnAssert(
       sim,
       subs.itreeVersion === version && node.inTree,
@@ -152,8 +227,8 @@ export async function mnItreeInvalidate(
     );
     if (!ok) {
       if (!range.blockable) {
-        await mnItreeInvEnd(subs);
-        return -EAGAIN;
+        ret = -EAGAIN;
+        break;
       }
       mnWarn(
         sim,
@@ -163,7 +238,10 @@ export async function mnItreeInvalidate(
       );
     }
   }
-  return 0;
+  if (finishes.length > 0) await mnItreeFinishPass(sim, range, finishes);
+  // A refused non-blockable start must not be ended by its caller: end it here.
+  if (ret !== 0) await mnItreeInvEnd(subs);
+  return ret;
 }
 
 /**

@@ -184,7 +184,21 @@ export interface MmuNotifierOps {
 }
 
 /**
- * struct mmu_interval_notifier_ops.
+ * struct mmu_interval_notifier_finish: the token a two-pass callback hands back from its
+ * first pass to be called again in the second (see
+ * {@link MmuIntervalNotifierOps.invalidateStart}). Drivers extend it with what the second
+ * pass needs, as the kernel's embed it in a larger struct. Each in-flight invalidation
+ * needs its own token: queueing one that another invalidation has queued and not yet
+ * finished corrupts the kernel's list, and is reported as a kernel bug.
+ */
+export interface MmuIntervalNotifierFinish {
+  /** Set by the core when it queues the token: the subscription whose pass it finishes. */
+  notifier?: MmuIntervalNotifier;
+}
+
+/**
+ * struct mmu_interval_notifier_ops. A subscription has `invalidate`, or the two-pass pair
+ * `invalidateStart` + `invalidateFinish` (which wins when both are given, as upstream).
  */
 export interface MmuIntervalNotifierOps {
   /**
@@ -194,7 +208,27 @@ export interface MmuIntervalNotifierOps {
    * `range.blockable`; returns false only if it would have had to sleep on a non-blockable
    * range.
    */
-  invalidate(sub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): MaybePromise<boolean>;
+  invalidate?(sub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): MaybePromise<boolean>;
+  /**
+   * The first pass of a two-pass invalidation (invalidate_start, from the 2026 two-pass
+   * series for multi-GPU drivers; newest tree only). As `invalidate`, but the callback may
+   * start the device work and return a finish token instead of `true`: once every
+   * overlapping subscription had its first pass, the core calls `invalidateFinish(token)`
+   * for each queued token in the order they were returned, before the invalidation start
+   * returns. Returning `true` means the whole invalidation was done here; `false` refuses a
+   * non-blockable range as `invalidate` does (the tokens already queued are still finished).
+   */
+  invalidateStart?(
+    sub: MmuIntervalNotifier,
+    range: MmuNotifierRange,
+    curSeq: number,
+  ): MaybePromise<boolean | MmuIntervalNotifierFinish>;
+  /**
+   * The second pass (invalidate_finish) for a token `invalidateStart` returned; on return the
+   * device must no longer use SPTEs in the overlap. Cannot fail. Runs in the same context as
+   * the first pass (it may sleep only when the range is blockable).
+   */
+  invalidateFinish?(finish: MmuIntervalNotifierFinish): MaybePromise<void>;
   /**
    * Only for {@link MmuIntervalNotifier.removeDeferred} (the proposed
    * mmu_interval_notifier_put, seed 002): called once the subscription has left the tree
