@@ -27,6 +27,9 @@ const scenarios: [string, (m?: DriverMistakes) => SetupFn][] = [
   ['reaper', reaperScenario],
   ['classic', classicScenario],
   ['gpu', gpuScenario],
+  ['fault (two-pass driver)', (m) => faultScenario({ ...m, twoPass: true })],
+  ['lifecycle (two-pass driver)', (m) => lifecycleScenario({ ...m, twoPass: true })],
+  ['reaper (two-pass driver)', (m) => reaperScenario({ ...m, twoPass: true })],
 ];
 
 const summary: string[] = [];
@@ -107,6 +110,24 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
     );
     expect(withLockdep.statuses.violation ?? 0).toBeGreaterThan(250);
     expect(withLockdep.statuses.violation ?? 0).toBeGreaterThan(10 * (without.statuses.deadlock ?? 0));
+  });
+
+  it('driver: sharedFinishToken → the core reports the token queued twice', async () => {
+    const setup = faultScenario({ twoPass: true, sharedFinishToken: true });
+    const r = await explore({ ...PCT, stopOnFirst: true }, setup);
+    summary.push(`sharedFinishToken: found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`);
+    expect(r.violations[0]?.kind).toBe('kernel-bug');
+    expect(r.violations[0].message).toMatch(/list corruption: devA queued a finish token/);
+  });
+
+  it('driver: finishOnNonblock → the finish pass sleeps in the OOM reaper', async () => {
+    const r = await explore(
+      { ...PCT, stopOnFirst: true },
+      reaperScenario({ twoPass: true, finishOnNonblock: true }),
+    );
+    summary.push(`finishOnNonblock: found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`);
+    expect(r.violations[0]?.kind).toBe('sleep-in-atomic');
+    expect(r.violations[0].message).toMatch(/mutex_lock\(devA.lock\) may sleep but thread reaper/);
   });
 
   it('driver: readRetry/setSeq outside the lock are caught at once when the core knows the lock', async () => {

@@ -124,6 +124,41 @@ registerScenario({
 });
 
 registerScenario({
+  name: 'two-pass',
+  summary: 'two-pass callbacks (invalidate_start / invalidate_finish) against overlapping invalidations',
+  description:
+    'The multi-GPU form of the callback (xe): the first pass takes the lock, calls set_seq and\n' +
+    'starts the device flush, handing back a finish token of its own; the finish pass waits for\n' +
+    'the flush and zaps. Non-blockable ranges are refused up front. No entry may ever be stale.',
+  expect: 'clean',
+  setup: faultScenario({ twoPass: true }),
+  defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
+});
+
+registerScenario({
+  name: 'two-pass-shared-finish-token',
+  summary: 'two-pass driver returning one embedded finish token from every first pass',
+  description:
+    'Each in-flight invalidation needs its own token. Two overlapping invalidations queue the\n' +
+    "same one: the kernel's lock-free list is corrupted, and the second overwrites the range the\n" +
+    "first one's finish pass was to zap.",
+  expect: 'violation',
+  setup: faultScenario({ twoPass: true, sharedFinishToken: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
+  name: 'two-pass-finish-on-nonblock',
+  summary: 'two-pass driver accepting an OOM-reaper range and sleeping in its finish pass',
+  description:
+    'The finish pass cannot fail, so it cannot trylock: a driver whose finish takes its mutex\n' +
+    'must refuse non-blockable ranges in the first pass. This one accepts them.',
+  expect: 'violation',
+  setup: reaperScenario({ twoPass: true, finishOnNonblock: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
   name: 'subscriptions-come-and-go',
   summary: 'inserts and removes during invalidations, then exit',
   description:

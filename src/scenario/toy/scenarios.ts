@@ -17,13 +17,13 @@ function newMm(sim: Simulation, name = 'app'): MmStruct {
   };
   return mm;
 }
-import { CpuWorld, GpuDriver, ModelDriver, type DriverMistakes } from './toy-mirror.js';
+import { CpuWorld, GpuDriver, ModelDriver, type DriverOptions } from './toy-mirror.js';
 
 /**
  * One driver over pages 0-1 faulting both pages while two CPU threads invalidate
  * overlapping ranges (so windows overlap: partial and full exclusion).
  */
-export function faultScenario(m: DriverMistakes = {}, assertLocks = false): SetupFn {
+export function faultScenario(m: DriverOptions = {}, assertLocks = false): SetupFn {
   return (sim) => {
     const world = new CpuWorld(sim, newMm(sim), 2);
     const a = new ModelDriver(world, 'devA', 0, 2, m, assertLocks);
@@ -48,7 +48,7 @@ export function faultScenario(m: DriverMistakes = {}, assertLocks = false): Setu
  * an uncovered page (partial exclusion), then pages 1-2, then exits (RELEASE); a second
  * CPU thread invalidates page 0.
  */
-export function lifecycleScenario(m: DriverMistakes = {}): SetupFn {
+export function lifecycleScenario(m: DriverOptions = {}): SetupFn {
   return (sim) => {
     const world = new CpuWorld(sim, newMm(sim), 4);
     const a = new ModelDriver(world, 'devA', 0, 2, m);
@@ -78,7 +78,7 @@ export function lifecycleScenario(m: DriverMistakes = {}): SetupFn {
  * The OOM reaper's non-blockable invalidation (retried when refused) against a faulting
  * driver and a CPU thread.
  */
-export function reaperScenario(m: DriverMistakes = {}): SetupFn {
+export function reaperScenario(m: DriverOptions = {}): SetupFn {
   return (sim) => {
     const world = new CpuWorld(sim, newMm(sim), 2);
     const a = new ModelDriver(world, 'devA', 0, 2, m);
@@ -106,7 +106,7 @@ export function reaperScenario(m: DriverMistakes = {}): SetupFn {
  * unregistered, and its owner freed right after unregister returns, which the SRCU fence
  * makes safe) while the CPU invalidates and an interval driver faults.
  */
-export function classicScenario(m: DriverMistakes = {}): SetupFn {
+export function classicScenario(m: DriverOptions = {}): SetupFn {
   return (sim) => {
     const world = new CpuWorld(sim, newMm(sim), 2);
     const a = new ModelDriver(world, 'devA', 0, 2, m);

@@ -7,7 +7,9 @@
  * in a Map guarded by its mutex; it fills them with the fault loop
  *   seq = readBegin(); read the CPU value; lock; if readRetry(seq) { unlock; retry }
  *   program the device entry; unlock
- * and its invalidate callback does lock; setSeq(curSeq); zap the range; unlock.
+ * and its invalidate callback does lock; setSeq(curSeq); zap the range; unlock. The
+ * two-pass variant splits that callback: lock; setSeq; start the device flush; unlock, then,
+ * once every subscription had its first pass, wait for the flush; lock; zap; unlock.
  *
  * Planted mistakes (FoundationDB BUGGIFY style, off by default) change exactly one step.
  */
@@ -27,6 +29,7 @@ import {
   mmuNotifierRangeInit,
   mmuNotifierRelease,
   type MmuIntervalNotifier,
+  type MmuIntervalNotifierFinish,
   type MmuIntervalNotifierOps,
   type MmuNotifierRange,
 } from '../../notifier/index.js';
@@ -52,6 +55,36 @@ export interface DriverMistakes {
    * lock. Lockdep's map reports the inversion even in runs where the deadlock did not happen.
    */
   lockAcrossReadBegin?: boolean;
+  /**
+   * With `twoPass`: one finish token embedded in the driver and returned by every first
+   * pass, where each in-flight invalidation needs its own. Two overlapping invalidations
+   * queue it twice (the kernel's list corruption), and the second overwrites the range the
+   * first one's finish pass zaps.
+   */
+  sharedFinishToken?: boolean;
+  /**
+   * With `twoPass`: the first pass accepts a non-blockable range (OOM reaper) and leaves the
+   * zap to the finish pass, which cannot fail and so takes the driver mutex: it may sleep
+   * where the reaper must not (the victim may hold that lock while it waits for memory).
+   * The correct driver refuses non-blockable ranges in its first pass, as xe does.
+   */
+  finishOnNonblock?: boolean;
+}
+
+/** How a model driver is built, and what it gets wrong. */
+export interface DriverOptions extends DriverMistakes {
+  /**
+   * Use the two-pass callbacks (invalidate_start / invalidate_finish, as xe does for
+   * multi-GPU): the first pass takes the lock, sets the sequence and starts the device's
+   * TLB flush; the finish pass waits for the flush and zaps the entries.
+   */
+  twoPass?: boolean;
+}
+
+/** The finish token of the two-pass model driver: the range its finish pass zaps. */
+interface ModelFinish extends MmuIntervalNotifierFinish {
+  start: number;
+  end: number;
 }
 
 /** Retries of one fault before it is reported as not converging (a limit on everything). */
@@ -186,7 +219,7 @@ export class ModelDriver {
     readonly name: string,
     readonly firstPage: number,
     readonly npages: number,
-    readonly mistakes: DriverMistakes = {},
+    readonly mistakes: DriverOptions = {},
     /** Pass the lock to the core so readRetry/setSeq assert it (off to let the race show). */
     readonly assertLocks = false,
   ) {
@@ -205,13 +238,16 @@ export class ModelDriver {
     const mm = this.world.mm;
     if (!mm.mmgetNotZero()) return false;
     this.world.drivers.push(this);
-    this.sub = await mmuIntervalNotifierInsert(
-      mm,
-      this.firstPage * PAGE,
-      this.npages * PAGE,
-      { invalidate: (sub, range, curSeq) => this.invalidate(sub, range, curSeq) },
-      { name: this.name, userLock: this.assertLocks ? this.lock : undefined },
-    );
+    const ops: MmuIntervalNotifierOps = this.mistakes.twoPass
+      ? {
+          invalidateStart: (sub, range, curSeq) => this.invalidateStart(sub, range, curSeq),
+          invalidateFinish: (finish) => this.invalidateFinish(finish as ModelFinish),
+        }
+      : { invalidate: (sub, range, curSeq) => this.invalidate(sub, range, curSeq) };
+    this.sub = await mmuIntervalNotifierInsert(mm, this.firstPage * PAGE, this.npages * PAGE, ops, {
+      name: this.name,
+      userLock: this.assertLocks ? this.lock : undefined,
+    });
     await mm.mmput();
     return true;
   }
@@ -236,6 +272,46 @@ export class ModelDriver {
       sub.setSeq(curSeq);
     }
     return true;
+  }
+
+  /** The token a correct two-pass driver returns is per call; the mistaken one is shared. */
+  private readonly sharedFinish: ModelFinish = { start: 0, end: 0 };
+
+  /**
+   * First pass: set the sequence under the lock and start the device's flush. Refuses a
+   * non-blockable range: the finish pass has to sleep, and cannot refuse.
+   */
+  private async invalidateStart(
+    sub: MmuIntervalNotifier,
+    range: MmuNotifierRange,
+    curSeq: number,
+  ): Promise<boolean | ModelFinish> {
+    const sim = this.sim;
+    sim.use(this, 'invalidate_start callback');
+    if (!range.blockable) {
+      // The finish pass must wait for the device and take the lock: refuse up front.
+      if (!this.mistakes.finishOnNonblock) return false;
+      if (!(await this.lock.trylock())) return false;
+    } else {
+      await this.lock.lock();
+    }
+    sub.setSeq(curSeq);
+    const finish = this.mistakes.sharedFinishToken ? this.sharedFinish : { start: 0, end: 0 };
+    finish.start = range.start;
+    finish.end = range.end;
+    this.lock.unlock();
+    return finish;
+  }
+
+  /** Finish pass: wait for the device's flush, then zap under the lock. */
+  private async invalidateFinish(finish: ModelFinish): Promise<void> {
+    const sim = this.sim;
+    sim.use(this, 'invalidate_finish callback');
+    await sim.point('device_tlb_flush_wait', this.name);
+    await this.lock.lock();
+    for (const va of [...this.entries.keys()])
+      if (va >= finish.start && va < finish.end) this.entries.delete(va);
+    this.lock.unlock();
   }
 
   private program(va: number, value: number): void {
