@@ -135,6 +135,9 @@ export class MmuIntervalNotifier {
         { key: locked ? `${what} without mmap write lock` : `${what} holding mmap_lock` },
       );
     }
+    // Upstream: might_lock(&mm->mmap_lock) in the unlocked form, which registers with the
+    // mmap lock taken when the mm is not in interval mode yet; checked as if it always did.
+    if (!locked) sim.mightLock(mm.mmapLock);
     mnIntervalCheckArgs(what, start, length);
     let subs = mm.notifierSubscriptions;
     if (subs === null || !subs.hasItree) {

@@ -705,6 +705,18 @@ export class Simulation {
     return true;
   }
 
+  /**
+   * might_lock(): lockdep records the dependencies of the running thread taking `lock` now
+   * (every lock it holds before `lock`), without taking it, so a path that only sometimes
+   * takes a lock is checked as if it always did. Nothing when the thread holds `lock`
+   * already or holds nothing. Atomic.
+   */
+  mightLock(lock: HeldLock): void {
+    const t = this.current;
+    if (t === null || this.status !== 'running' || t.held.length === 0 || t.held.includes(lock)) return;
+    this.lockdep.acquired(t, lock);
+  }
+
   /** lockdep_assert_held(): reports `lock-misuse` unless the running thread holds `lock`. */
   assertHeld(lock: HeldLock, what = 'caller'): void {
     const t = this.current;

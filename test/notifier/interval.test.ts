@@ -670,3 +670,30 @@ describe('invalidating an empty range [a, a) (mn_itree_inv_start_range with end 
     );
   });
 });
+
+describe('mmu_interval_notifier_insert: might_lock(mmap_lock)', () => {
+  it("orders the caller's locks before mmap_lock even when this insert does not take it", async () => {
+    const run = await runMain(async ({ sim, mm }) => {
+      const lock = new Mutex(sim, 'driver->lock');
+      await mmuIntervalNotifierInsert(mm, 0, PAGE, {
+        async invalidate(sub, _r, curSeq) {
+          await lock.lock();
+          sub.setSeq(curSeq);
+          lock.unlock();
+          return true;
+        },
+      });
+      // munmap-like: the invalidation runs under the mmap lock, the callback takes driver->lock.
+      await mm.mmapLock.downWrite();
+      const r = range(mm, 0, PAGE);
+      await mmuNotifierInvalidateRangeStart(r);
+      await mmuNotifierInvalidateRangeEnd(r);
+      mm.mmapLock.upWrite();
+      // The mm is in interval mode already, so this insert takes no mmap lock; it could have.
+      await lock.lock();
+      await mmuIntervalNotifierInsert(mm, PAGE, PAGE, recorder([], 'b'));
+      lock.unlock();
+    });
+    expectViolation(run, 'lock-order', /main takes mmap_lock while holding driver->lock/);
+  });
+});

@@ -259,3 +259,23 @@ describe('explore: shrinking', () => {
     expect(decodeToken(b.token).choices.length).toBeLessThanOrEqual(decodeToken(a.token).choices.length);
   });
 });
+
+describe('sim.mightLock (might_lock)', () => {
+  it('records the dependency without taking the lock, so a path that skips it still closes the cycle', async () => {
+    const r = await simulate({ seed: 1 }, (sim) => {
+      const a = new Mutex(sim, 'A');
+      const b = new Mutex(sim, 'B');
+      sim.spawn('t', async () => {
+        await a.lock();
+        await b.lock(); // A -> B
+        b.unlock();
+        a.unlock();
+        await b.lock();
+        sim.mightLock(a); // B -> A, though A is not taken here
+        expect(a.isLocked()).toBe(false);
+        b.unlock();
+      });
+    });
+    expect(r.violations.map((v) => v.signature)).toEqual(['lock-order: inversion A <-> B']);
+  });
+});
