@@ -63,6 +63,16 @@ export class MmuNotifier {
     return mmuNotifierUnregister(this, this.mm);
   }
 
+  /**
+   * mmu_notifier_unregister_no_release(this, this.mm); see
+   * {@link mmuNotifierUnregisterNoRelease}. Not a fence. Atomic.
+   */
+  unregisterNoRelease(): Promise<void> {
+    if (this.mm === null)
+      throw new TypeError(`unregisterNoRelease of ${this.name}, which was never registered`);
+    return mmuNotifierUnregisterNoRelease(this, this.mm);
+  }
+
   /** mmu_notifier_put(this); see {@link mmuNotifierPut}. Atomic. */
   put(): Promise<void> {
     return mmuNotifierPut(this);
@@ -212,6 +222,31 @@ export async function mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): Pro
     'classic callback running after unregister fence',
   );
   sub.fenced = true;
+  mm.mmdrop();
+}
+
+/**
+ * Models mmu_notifier_unregister_no_release(sub, mm), since removed upstream (its users
+ * moved to get/put); kept to reproduce the bugs it invited. Unhashes the
+ * notifier and drops the mm pin, without calling `release` and WITHOUT waiting for an SRCU
+ * grace period: a callback that the invalidate walk already picked up may still run after
+ * this returns. The owner must wait (mmuNotifierSynchronize, or a free deferred past a
+ * grace period) before freeing what the callbacks use; "mm/hmm: fix use after free with
+ * struct hmm in the mmu notifiers" (2019) is the bug of freeing at once.
+ * Takes the container spinlock only; atomic.
+ */
+export async function mmuNotifierUnregisterNoRelease(sub: MmuNotifier, mm: MmStruct): Promise<void> {
+  const sim = mm.sim;
+  sim.bugOn(
+    sub.mm !== mm,
+    `mmu_notifier_unregister_no_release of ${sub.name} on an mm it is not registered on`,
+  );
+  sim.bugOn(sub.fenced, `mmu_notifier_unregister_no_release of ${sub.name} after it was unregistered`);
+  const subs = sim.use(mm.notifierSubscriptions!, 'mmu_notifier_unregister_no_release');
+  await subs.lock.lock();
+  mnHlistDelInit(subs, sub);
+  subs.lock.unlock();
+  sim.bugOn(mm.count <= 0, `mmu_notifier_unregister_no_release on ${mm.name} with mm_count ${mm.count}`);
   mm.mmdrop();
 }
 

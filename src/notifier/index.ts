@@ -5,6 +5,7 @@
  *   mmu_notifier_register / __mmu_notifier_register → mmuNotifierRegister(mm, ops) (throws),
  *     sub.register(mm) / mmuNotifierRegisterSub(sub, mm), sub.registerLocked(mm) / mmuNotifierRegisterLocked
  *   mmu_notifier_unregister        → sub.unregister() / mmuNotifierUnregister(sub, mm)
+ *   mmu_notifier_unregister_no_release (since removed upstream) → sub.unregisterNoRelease()
  *   mmu_notifier_get(_locked)      → mmuNotifierGet(ops, mm) / mmuNotifierGetLocked (notifier or -errno)
  *   mmu_notifier_put               → sub.put() / mmuNotifierPut(sub)
  *   mmu_notifier_synchronize       → mmuNotifierSynchronize(sim)
@@ -43,6 +44,7 @@ export {
   mmuNotifierGetLocked,
   mmuNotifierPut,
   mmuNotifierUnregister,
+  mmuNotifierUnregisterNoRelease,
   mmuNotifierSynchronize,
 } from './classic.js';
 export {

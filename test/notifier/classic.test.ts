@@ -22,6 +22,7 @@ import {
   mmuNotifierState,
   mmuNotifierSynchronize,
   mmuNotifierTestYoung,
+  mmuNotifierSrcu,
   notifierDebug,
   type MmuNotifierOps,
 } from '../../src/notifier/index.js';
@@ -423,5 +424,27 @@ describe('registration (mm_take_all_locks) against ranges in flight', () => {
         }, seed),
       );
     }
+  });
+});
+
+describe('mmu_notifier_unregister_no_release (since removed upstream)', () => {
+  it('unhashes and drops the mm pin without calling release and without a grace period', async () => {
+    expectOk(
+      await runMain(async ({ sim, mm }) => {
+        const log: string[] = [];
+        const sub = await mmuNotifierRegister(mm, logging(log, 'a'));
+        expect(mm.count).toBe(2);
+        const srcu = mmuNotifierSrcu(sim);
+        const idx = srcu.readLock(); // a reader in flight: unregister() would wait for it
+        await sub.unregisterNoRelease();
+        srcu.readUnlock(idx);
+        expect(log).toEqual([]); // no release
+        expect([mm.count, mmuNotifierState(mm)!.classic]).toEqual([1, 0]);
+        const r = range(mm);
+        await mmuNotifierInvalidateRangeStart(r);
+        await mmuNotifierInvalidateRangeEnd(r);
+        expect(log).toEqual([]); // no longer listed
+      }),
+    );
   });
 });

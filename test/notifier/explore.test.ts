@@ -130,6 +130,20 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
     expect(r.violations[0].message).toMatch(/mutex_lock\(devA.lock\) may sleep but thread reaper/);
   });
 
+  it('legacy: unregister_no_release then free at once → use-after-free (the 2019 hmm bug)', async () => {
+    const r = await explore({ ...PCT, stopOnFirst: true }, classicScenario({}, 'no-release'));
+    summary.push(
+      `unregister_no_release + free: found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`,
+    );
+    expect(r.violations[0]?.kind).toBe('use-after-free');
+    expect(r.violations[0].message).toMatch(/legacy (start|end|release)/);
+    // The fix, a grace period before the free, is clean over every schedule within the bound.
+    const fixed = await explore(DFS, classicScenario({}, 'no-release-then-synchronize'));
+    summary.push(`unregister_no_release + synchronize: dfs PB2 ${fixed.schedules} schedules`);
+    expect(describeViolations(fixed)).toEqual([]);
+    expect(fixed.exhausted).toBe(true);
+  });
+
   it('driver: readRetry/setSeq outside the lock are caught at once when the core knows the lock', async () => {
     for (const mistake of ['setSeqOutsideLock', 'readRetryOutsideLock'] as const) {
       const r = await explore({ ...PCT, stopOnFirst: true }, faultScenario({ [mistake]: true }, true));

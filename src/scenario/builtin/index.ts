@@ -222,6 +222,19 @@ registerScenario({
 });
 
 registerScenario({
+  name: 'classic-unregister-no-release-uaf',
+  summary: 'a real 2019 bug: freed right after mmu_notifier_unregister_no_release',
+  description:
+    'unregister_no_release unhashes the notifier but waits for no grace period: an invalidate or\n' +
+    'release walk that already picked it up still calls it. hmm freed its struct hmm at once\n' +
+    '("mm/hmm: fix use after free with struct hmm in the mmu notifiers"); the fix deferred the\n' +
+    'free past an SRCU grace period.',
+  expect: 'violation',
+  setup: classicScenario({}, 'no-release'),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
   name: 'gpu-subscribe-on-fault',
   summary: 'seed 002: subscriptions created on GPU fault, dropped on UNMAP',
   description:

@@ -4,7 +4,12 @@
  */
 import type { SetupFn } from '../../sim/simulation.js';
 import { EAGAIN } from '../../sim/errno.js';
-import { MMU_NOTIFY_UNMAP, mmuNotifierRegister, type MmuNotifier } from '../../notifier/index.js';
+import {
+  MMU_NOTIFY_UNMAP,
+  mmuNotifierRegister,
+  mmuNotifierSynchronize,
+  type MmuNotifier,
+} from '../../notifier/index.js';
 import { MmStruct } from '../../mm/mm-struct.js';
 import { mmuNotifierRelease } from '../../notifier/index.js';
 import type { Simulation } from '../../sim/simulation.js';
@@ -102,11 +107,18 @@ export function reaperScenario(m: DriverOptions = {}): SetupFn {
 }
 
 /**
+ * How the legacy classic notifier of {@link classicScenario} goes away: the fenced
+ * `unregister`, the since-removed `unregisterNoRelease` followed by a free at once (the
+ * 2019 hmm use-after-free), or followed by a grace period first (the fix).
+ */
+export type LegacyUnregister = 'unregister' | 'no-release' | 'no-release-then-synchronize';
+
+/**
  * A classic notifier comes and goes (registered inside an mmget_not_zero reference,
  * unregistered, and its owner freed right after unregister returns, which the SRCU fence
  * makes safe) while the CPU invalidates and an interval driver faults.
  */
-export function classicScenario(m: DriverOptions = {}): SetupFn {
+export function classicScenario(m: DriverOptions = {}, legacy: LegacyUnregister = 'unregister'): SetupFn {
   return (sim) => {
     const world = new CpuWorld(sim, newMm(sim), 2);
     const a = new ModelDriver(world, 'devA', 0, 2, m);
@@ -121,7 +133,12 @@ export function classicScenario(m: DriverOptions = {}): SetupFn {
           release: () => void sim.use(owner, 'legacy release'),
         });
         await mm.mmput();
-        await mn.unregister();
+        if (legacy === 'unregister') {
+          await mn.unregister();
+        } else {
+          await mn.unregisterNoRelease();
+          if (legacy === 'no-release-then-synchronize') await mmuNotifierSynchronize(sim);
+        }
       }
       sim.kfree(owner);
       mm.mmdrop();
