@@ -18,8 +18,8 @@ import { mnAssert } from './debug.js';
 interface MmAllLocks {
   /** Invalidation ranges between their start and their end. */
   inflight: number;
-  /** The same, per thread that opened them (a thread may nest ranges). */
-  byThread: Map<SimThread, number>;
+  /** The thread that opened each of them, once per range (a thread may nest ranges). */
+  openers: SimThread[];
   /** The thread inside mm_take_all_locks .. mm_drop_all_locks, if any. */
   holder: SimThread | null;
   wq: WaitQueue;
@@ -32,7 +32,7 @@ function mmAllLocksOf(mm: MmStruct): MmAllLocks {
   if (g === undefined) {
     g = {
       inflight: 0,
-      byThread: new Map(),
+      openers: [],
       holder: null,
       wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`),
     };
@@ -88,7 +88,7 @@ export function mmDropAllLocks(mm: MmStruct): void {
 export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<void> {
   const g = mmAllLocksOf(mm);
   const t = mm.sim.current;
-  const nested = t !== null && (g.byThread.get(t) ?? 0) > 0;
+  const nested = t !== null && g.openers.includes(t);
   if (g.holder !== null && !nested) {
     if (!blockable) {
       mm.sim.report(
@@ -101,7 +101,7 @@ export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<vo
     await g.wq.waitEvent(() => g.holder === null, 'mm_all_locks_wait');
   }
   g.inflight++;
-  if (t !== null) g.byThread.set(t, (g.byThread.get(t) ?? 0) + 1);
+  if (t !== null) g.openers.push(t);
 }
 
 /** Marks the end of an invalidation range of `mm`. Atomic. */
@@ -115,9 +115,8 @@ export function mnRangeLeave(mm: MmStruct): void {
   );
   g.inflight--;
   const t = mm.sim.current;
-  const mine = t === null ? 0 : (g.byThread.get(t) ?? 0);
-  if (mine > 1) g.byThread.set(t!, mine - 1);
-  else if (mine === 1) g.byThread.delete(t!);
+  const at = t === null ? -1 : g.openers.lastIndexOf(t);
+  if (at >= 0) g.openers.splice(at, 1);
   if (g.inflight === 0 && g.holder !== null) g.wq.wakeUpAll();
 }
 

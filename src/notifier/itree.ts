@@ -95,16 +95,16 @@ async function mnItreeCall<R>(
 const queuedFinishes = new WeakSet<MmuIntervalNotifierFinish>();
 
 /**
- * The first pass for one subscription: `invalidateStart` when it has one (a returned token
- * is queued on `finishes`), else `invalidate`. Returns the callback's verdict.
+ * The first pass for one subscription: `invalidateStart` when it has one, else
+ * `invalidate`. Returns the callback's verdict, or the finish token to queue (marked
+ * queued, its `notifier` set).
  */
 async function mnItreeCallInvalidate(
   sim: Simulation,
   sub: MmuIntervalNotifier,
   range: MmuNotifierRange,
   curSeq: number,
-  finishes: MmuIntervalNotifierFinish[],
-): Promise<boolean> {
+): Promise<boolean | MmuIntervalNotifierFinish> {
   const ops = sub.ops;
   if (ops.invalidateStart === undefined) {
     return mnItreeCall(sim, sub, range.blockable, 'invalidate', () => ops.invalidate!(sub, range, curSeq));
@@ -130,8 +130,7 @@ async function mnItreeCallInvalidate(
   );
   r.notifier = sub;
   queuedFinishes.add(r);
-  finishes.push(r);
-  return true;
+  return r;
 }
 
 /**
@@ -155,36 +154,18 @@ async function mnItreeFinishPass(
 }
 
 /**
- * The tree lookup mn_itree_inv_start_range makes for `range`: [start, end - 1] with the
- * kernel's unsigned arithmetic. For an empty range [a, a) that is not empty: end - 1 wraps
- * below start, and the kernel's lookup then still matches every subscription that starts
- * before `a` and ends at or after it (for a = 0 the wrap gives ULONG_MAX: every
- * subscription). The model reproduces that with a query and a filter.
+ * The tree lookup mn_itree_inv_start_range makes is [start, end - 1] in the kernel's unsigned
+ * arithmetic. For an empty range [a, a) that is not empty: end - 1 wraps below start, and
+ * the lookup then still matches every subscription that starts before `a` and ends at or
+ * after it (for a = 0 the wrap gives ULONG_MAX: every subscription). The model queries
+ * [a - 1, a] and keeps the straddling subscriptions with this filter.
  */
-interface MnItreeQuery {
-  start: number;
-  last: number;
-  /** Empty range at `a` > 0: keep only subscriptions with start < a <= last. */
-  straddling: number | null;
-}
-
-function mnItreeQuery(range: MmuNotifierRange): MnItreeQuery {
-  const { start, end } = range;
-  if (end > start) return { start, last: end - 1, straddling: null };
-  if (start === 0) return { start: 0, last: ULONG_MAX, straddling: null };
-  return { start: start - 1, last: start, straddling: start };
-}
-
-/** `node`, or the first one after it in tree order, that the kernel's lookup matches. */
-function mnItreeMatch(
-  q: MnItreeQuery,
+function mnItreeStraddling(
+  a: number,
   tree: IntervalTree<MmuIntervalNotifier>,
   node: IntervalNode<MmuIntervalNotifier> | undefined,
 ): IntervalNode<MmuIntervalNotifier> | undefined {
-  const a = q.straddling;
-  if (a === null) return node;
-  while (node !== undefined && !(node.start < a && node.last >= a))
-    node = tree.iterNext(node, q.start, q.last);
+  while (node !== undefined && !(node.start < a && node.last >= a)) node = tree.iterNext(node, a - 1, a);
   return node;
 }
 
@@ -202,10 +183,16 @@ export async function mnItreeInvalidate(
   range: MmuNotifierRange,
 ): Promise<number> {
   const sim = subs.sim;
-  const q = mnItreeQuery(range);
+  const tree = subs.itree;
+  // The lookup (see mnItreeStraddling for the empty range); plain locals, no allocation.
+  const empty = range.end === range.start;
+  const straddling = empty && range.start > 0;
+  const qStart = straddling ? range.start - 1 : range.start;
+  const qLast = !empty ? range.end - 1 : straddling ? range.start : ULONG_MAX;
   await subs.lock.lock();
   subs.activeInvalidateRanges++;
-  let node = mnItreeMatch(q, subs.itree, subs.itree.iterFirst(q.start, q.last));
+  let node = tree.iterFirst(qStart, qLast);
+  if (straddling) node = mnItreeStraddling(range.start, tree, node);
   if (node !== undefined) subs.invalidateSeq |= 1;
   const curSeq = subs.invalidateSeq;
   mnSubscriptionsCheck(subs, 'mn_itree_inv_start_range');
@@ -213,12 +200,14 @@ export async function mnItreeInvalidate(
   if (node === undefined) return 0;
 
   const version = subs.itreeVersion;
-  const finishes: MmuIntervalNotifierFinish[] = [];
+  let finishes: MmuIntervalNotifierFinish[] | null = null;
   let ret = 0;
-  for (; node !== undefined; node = mnItreeMatch(q, subs.itree, subs.itree.iterNext(node, q.start, q.last))) {
+  while (node !== undefined) {
     const sub = node.value;
     await sim.point('mn_itree_invalidate', sub.name);
-    const ok = await mnItreeCallInvalidate(sim, sub, range, curSeq, finishes);
+    const r = await mnItreeCallInvalidate(sim, sub, range, curSeq);
+    const ok = r !== false;
+    if (r !== true && r !== false) (finishes ??= []).push(r);
     mnAssert(
       sim,
       subs.itreeVersion === version && node.inTree,
@@ -237,8 +226,10 @@ export async function mnItreeInvalidate(
         'interval invalidate false on blockable range',
       );
     }
+    node = tree.iterNext(node, qStart, qLast);
+    if (straddling) node = mnItreeStraddling(range.start, tree, node);
   }
-  if (finishes.length > 0) await mnItreeFinishPass(sim, range, finishes);
+  if (finishes !== null) await mnItreeFinishPass(sim, range, finishes);
   // A refused non-blockable start must not be ended by its caller: end it here.
   if (ret !== 0) await mnItreeInvEnd(subs);
   return ret;
