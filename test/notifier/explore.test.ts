@@ -72,6 +72,7 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
     'setSeqOutsideLock',
     'readRetryOutsideLock',
     'programBeforeRetry',
+    'walkBeforeInsert',
   ];
   for (const mistake of driverMistakes) {
     it(`driver: ${mistake} → stale mapping`, async () => {

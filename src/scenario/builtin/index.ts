@@ -112,6 +112,18 @@ registerScenario({
 });
 
 registerScenario({
+  name: 'seq-retry-walk-before-insert',
+  summary: 'pages read before the subscription exists (hfi1 TID setup, fixed in 2023)',
+  description:
+    'Setup pins the pages, then inserts the interval notifier, then programs the device. An\n' +
+    'invalidation between the two is seen by nobody: read_begin after the insert starts clean.\n' +
+    'The fix subscribes first (hfi1 inserts a temporary covering notifier before pinning).',
+  expect: 'violation',
+  setup: faultScenario({ walkBeforeInsert: true }),
+  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+});
+
+registerScenario({
   name: 'seq-retry-lock-across-read-begin',
   summary: 'the driver lock held across read_begin',
   description:

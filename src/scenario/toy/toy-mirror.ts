@@ -69,6 +69,13 @@ export interface DriverMistakes {
    * The correct driver refuses non-blockable ranges in its first pass, as xe does.
    */
   finishOnNonblock?: boolean;
+  /**
+   * Setup reads (pins) the pages and programs them, but subscribes only in between: the
+   * collision check after the insert cannot see an invalidation that hit the pages before
+   * the subscription existed. hfi1's TID setup had this race (fixed in 2023 with a covering
+   * notifier inserted before the pages are pinned).
+   */
+  walkBeforeInsert?: boolean;
 }
 
 /** How a model driver is built, and what it gets wrong. */
@@ -244,12 +251,31 @@ export class ModelDriver {
           invalidateFinish: (finish) => this.invalidateFinish(finish as ModelFinish),
         }
       : { invalidate: (sub, range, curSeq) => this.invalidate(sub, range, curSeq) };
+    const early = this.mistakes.walkBeforeInsert ? await this.pinAll() : null;
     this.sub = await mmuIntervalNotifierInsert(mm, this.firstPage * PAGE, this.npages * PAGE, ops, {
       name: this.name,
       userLock: this.assertLocks ? this.lock : undefined,
     });
+    if (early !== null) {
+      // The collision check opens only now, after the pages were read: it passes.
+      const seq = await this.sub.readBegin();
+      await this.lock.lock();
+      if (!this.sub.readRetry(seq)) for (const [va, value] of early) this.program(va, value);
+      this.lock.unlock();
+    }
     await mm.mmput();
     return true;
+  }
+
+  /** Reads every page of the driver's span, one scheduling point apart (get_user_pages). */
+  private async pinAll(): Promise<Map<number, number>> {
+    const values = new Map<number, number>();
+    for (let page = this.firstPage; page < this.firstPage + this.npages; page++) {
+      const va = page * PAGE;
+      await this.sim.point('cpu_pte_read', `0x${va.toString(16)}`);
+      values.set(va, this.world.read(va));
+    }
+    return values;
   }
 
   private async invalidate(
