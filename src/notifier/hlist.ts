@@ -5,6 +5,7 @@
  * visits notifiers added before it began; one unhashed meanwhile may still be called
  * until the grace period ends (which is why unregister and put fence through SRCU).
  */
+import { mnRunCallback } from './callback.js';
 import { EAGAIN } from '../sim/errno.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuNotifier } from './classic.js';
@@ -17,7 +18,7 @@ import type { MaybePromise, MmuNotifierRange } from './types.js';
  * Runs one classic callback: checks it may run at all (not fenced, not freed), counts it
  * as running, and marks a non-blockable context around it.
  */
-export async function mnCallClassic<T>(
+export function mnCallClassic<T>(
   sub: MmuNotifier,
   blockable: boolean,
   what: string,
@@ -31,17 +32,7 @@ export async function mnCallClassic<T>(
     `${what} callback of ${sub.name} after unregister returned or after it was freed`,
     `classic ${what} after fence`,
   );
-  sub.callbacksRunning++;
-  if (!blockable) sim.enterNonBlock();
-  try {
-    const r = fn();
-    return r instanceof Promise ? await r : r;
-  } finally {
-    if (sim.status === 'running') {
-      if (!blockable) sim.exitNonBlock();
-      sub.callbacksRunning--;
-    }
-  }
+  return mnRunCallback(sim, sub, blockable, fn);
 }
 
 /**

@@ -4,6 +4,7 @@
  * closes an exclusion window and applies deferred updates, and the RELEASE walk of mm
  * teardown. Internal to the core.
  */
+import { mnRunCallback } from './callback.js';
 import { EAGAIN } from '../sim/errno.js';
 import type { Simulation } from '../sim/simulation.js';
 import type { MmStruct } from '../mm/mm-struct.js';
@@ -62,7 +63,7 @@ export function mnIntervalNotifierReleased(sub: MmuIntervalNotifier, mm: MmStruc
  * Runs `fn`, one callback of `sub` (a first pass or a finish pass), checking that it may
  * still run and counting it as running for remove's postcondition.
  */
-async function mnItreeCall<R>(
+function mnItreeCall<R>(
   sim: Simulation,
   sub: MmuIntervalNotifier,
   blockable: boolean,
@@ -76,19 +77,9 @@ async function mnItreeCall<R>(
     `${what} callback of ${sub.name} after mmu_interval_notifier_remove returned`,
     'interval callback after remove',
   );
-  sub.callbacksRunning++;
   // Stricter than upstream, which trusts interval callbacks to test the blockable flag:
   // sleeping in one on a non-blockable range is reported as it is for classic callbacks.
-  if (!blockable) sim.enterNonBlock();
-  try {
-    const r = fn();
-    return r instanceof Promise ? await r : r;
-  } finally {
-    if (sim.status === 'running') {
-      if (!blockable) sim.exitNonBlock();
-      sub.callbacksRunning--;
-    }
-  }
+  return mnRunCallback(sim, sub, blockable, fn);
 }
 
 /** Finish tokens queued by an invalidation and not yet finished (the kernel's llist links). */
