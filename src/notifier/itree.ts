@@ -82,8 +82,12 @@ function mnItreeCall<R>(
   return mnRunCallback(sim, sub, blockable, fn);
 }
 
-/** Finish tokens queued by an invalidation and not yet finished (the kernel's llist links). */
-const queuedFinishes = new WeakSet<MmuIntervalNotifierFinish>();
+/**
+ * Finish tokens queued by an invalidation and not yet finished (the kernel's llist links),
+ * with the simulation that queued them: a token left queued by a run that ended early does
+ * not count in the next one.
+ */
+const queuedFinishes = new WeakMap<MmuIntervalNotifierFinish, Simulation>();
 
 /**
  * The first pass for one subscription: `invalidateStart` when it has one, else
@@ -115,12 +119,12 @@ async function mnItreeCallInvalidate(
     return true;
   }
   sim.bugOn(
-    queuedFinishes.has(r),
+    queuedFinishes.get(r) === sim,
     `list corruption: ${sub.name} queued a finish token that another invalidation has queued and not yet ` +
       'finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)',
   );
   r.notifier = sub;
-  queuedFinishes.add(r);
+  queuedFinishes.set(r, sim);
   return r;
 }
 
