@@ -205,6 +205,10 @@ export async function mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): Pro
   const srcu = mmuNotifierSrcu(sim);
   const subs = sim.use(mm.notifierSubscriptions!, 'mmu_notifier_unregister');
   if (sub.hashed) {
+    // Upstream tests the list and enters SRCU in two steps: mm teardown may run its release
+    // walk, unhash everything and pass its grace period in between, and this release then
+    // runs after exit_mmap has moved on. Kept, as upstream has it.
+    await sim.point('mmu_notifier_unregister', 'listed; entering SRCU');
     const idx = srcu.readLock();
     const ops = sub.ops;
     if (ops.release) await mnCallClassic(sub, true, 'release', () => ops.release!(mm, sub));

@@ -536,3 +536,42 @@ describe('has_itree gates the sequence words', () => {
     );
   });
 });
+
+/**
+ * mmu_notifier_unregister: the "still listed?" test and srcu_read_lock are two steps, so
+ * teardown's mn_hlist_release can call release, unhash and pass its grace period in between;
+ * unregister's own release then runs after exit_mmap has gone on. The model keeps the window.
+ */
+describe('mmu_notifier_unregister racing exit_mmap (the window before srcu_read_lock)', () => {
+  it('lets unregister call release after teardown finished, in some schedule', async () => {
+    let late = 0;
+    const r = await explore({ strategy: 'random', schedules: 2000, seed: 3 }, (sim) => {
+      const mm = newMm(sim);
+      let tornDown = false;
+      const prev = mm.exitMmap;
+      mm.exitMmap = async (m) => {
+        await prev?.(m);
+        tornDown = true; // exit_mmap went on past mmu_notifier_release: pages are being freed
+      };
+      const registered = new Flag(sim, 'registered');
+      let mn: MmuNotifier | undefined;
+      sim.spawn('driver', async () => {
+        mm.mmgrab();
+        mn = await mmuNotifierRegister(mm, {
+          release: () => {
+            if (tornDown) late++;
+          },
+        });
+        registered.set();
+        await mn.unregister();
+        mm.mmdrop();
+      });
+      sim.spawn('exit', async () => {
+        await registered.wait();
+        await mm.mmput();
+      });
+    });
+    expect(r.violations).toEqual([]);
+    expect(late).toBeGreaterThan(0);
+  });
+});
