@@ -210,7 +210,7 @@ export interface MmuIntervalNotifierOps {
    */
   invalidate?(sub: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): MaybePromise<boolean>;
   /**
-   * The first pass of a two-pass invalidation (invalidate_start, from the 2026 two-pass
+   * The first pass of a two-pass invalidation (invalidate_start, from the two-pass
    * series for multi-GPU drivers; newest tree only). As `invalidate`, but the callback may
    * start the device work and return a finish token instead of `true`: once every
    * overlapping subscription had its first pass, the core calls `invalidateFinish(token)`

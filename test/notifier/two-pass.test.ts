@@ -1,5 +1,5 @@
 /**
- * Two-pass interval callbacks (invalidate_start / invalidate_finish, the 2026 series for
+ * Two-pass interval callbacks (invalidate_start / invalidate_finish, the newest tree's series for
  * multi-GPU drivers): the first pass of every overlapping subscription, then the finish
  * pass of every queued token in the order returned, before the start returns; also on a
  * refused non-blockable start and at mm teardown.
