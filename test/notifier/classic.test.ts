@@ -27,25 +27,12 @@ import {
   type MmuNotifierOps,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
-import { expectOk, expectViolation, Flag, newMm, runMain, runWorld, until } from './helpers.js';
+import { expectOk, expectViolation, Flag, newMm, runMain, runWorld, until, logging } from './helpers.js';
 
 const PAGE = 4096;
 
 function range(mm: MmStruct, start = 0, end = PAGE) {
   return mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, start, end);
-}
-
-/** Classic ops that log "name:callback" for every call. */
-function logging(log: string[], name: string, extra: Partial<MmuNotifierOps> = {}): MmuNotifierOps {
-  return {
-    release: () => void log.push(`${name}:release`),
-    invalidateRangeStart: () => {
-      log.push(`${name}:start`);
-      return 0;
-    },
-    invalidateRangeEnd: () => void log.push(`${name}:end`),
-    ...extra,
-  };
 }
 
 afterEach(() => {

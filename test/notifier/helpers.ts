@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import { Simulation, type RunResult } from '../../src/sim/simulation.js';
 import { Completion } from '../../src/sim/sync/completion.js';
 import { MmStruct } from '../../src/mm/mm-struct.js';
-import { mmuNotifierRelease } from '../../src/notifier/index.js';
+import { mmuNotifierRelease, type MmuNotifierOps } from '../../src/notifier/index.js';
 
 /** A world for one run: the simulation and one mm whose exit_mmap calls the notifier release. */
 export interface World {
@@ -76,4 +76,17 @@ export async function until(sim: Simulation, cond: () => boolean, what: string, 
     await sim.yield();
   }
   sim.check(false, `timed out waiting for ${what}`);
+}
+
+/** Classic ops logging every call as "name:start", "name:end", "name:release"; `extra` overrides. */
+export function logging(log: string[], name: string, extra: Partial<MmuNotifierOps> = {}): MmuNotifierOps {
+  return {
+    release: () => void log.push(`${name}:release`),
+    invalidateRangeStart: () => {
+      log.push(`${name}:start`);
+      return 0;
+    },
+    invalidateRangeEnd: () => void log.push(`${name}:end`),
+    ...extra,
+  };
 }

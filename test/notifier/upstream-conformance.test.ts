@@ -34,7 +34,7 @@ import {
   type MmuNotifierOps,
   type MmuNotifierRange,
 } from '../../src/notifier/index.js';
-import { expectOk, Flag, newMm, runMain, runWorld, until } from './helpers.js';
+import { expectOk, Flag, newMm, runMain, runWorld, until, logging } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -56,18 +56,6 @@ function recorder(log: string[], name: string): MmuIntervalNotifierOps {
       log.push(`${name}:${r.start}-${r.end}:${r.event}:${curSeq}:${r.blockable}`);
       return true;
     },
-  };
-}
-
-/** Classic ops logging "name:start", "name:end" and "name:release". */
-function logging(log: string[], name: string): MmuNotifierOps {
-  return {
-    release: () => void log.push(`${name}:release`),
-    invalidateRangeStart: () => {
-      log.push(`${name}:start`);
-      return 0;
-    },
-    invalidateRangeEnd: () => void log.push(`${name}:end`),
   };
 }
 
