@@ -19,7 +19,14 @@
 import { pathToFileURL } from 'node:url';
 
 import { IntervalTree } from '../src/lib/interval-tree.js';
-import { makeWorkload, mulberry32, QUERIES, QUERY_LENGTH, type Workload } from './interval-tree.js';
+import {
+  makeWorkload,
+  mulberry32,
+  permutation,
+  QUERIES,
+  QUERY_LENGTH,
+  type Workload,
+} from './interval-tree.js';
 
 /** Runs every query of the workload and returns the total overlap count. Each layout has its own loop, so
  * the query code is inlined into it (one shared loop calling three layouts would be megamorphic). */
@@ -33,16 +40,8 @@ function sortedOrder(w: Workload): Int32Array {
 }
 
 /** A random permutation of [0, n): where each record lands in memory. */
-function scatter(n: number, seed: number): Int32Array {
-  const slot = Int32Array.from({ length: n }, (_, i) => i);
-  const rng = mulberry32(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng() % (i + 1);
-    const t = slot[i];
-    slot[i] = slot[j];
-    slot[j] = t;
-  }
-  return slot;
+function scatter(n: number, seed: number): Uint32Array {
+  return permutation(n, mulberry32(seed));
 }
 
 function ourTree(w: Workload): Query {

@@ -40,6 +40,19 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** A uniformly random permutation of [0, n) drawn from `rng` (Fisher-Yates). */
+export function permutation(n: number, rng: () => number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng() % (i + 1);
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
 /** Uniform integer in [0, 2^bits), bits <= 52. */
 function randBits(rng: () => number, bits: number): number {
   if (bits <= 32) return Math.floor(rng() / 2 ** (32 - bits));
@@ -67,14 +80,7 @@ export function makeWorkload(n: number): Workload {
   }
   const queryStarts = new Float64Array(QUERIES);
   for (let i = 0; i < QUERIES; i++) queryStarts[i] = randBits(rng, START_BITS);
-  const removeOrder = new Uint32Array(n);
-  for (let i = 0; i < n; i++) removeOrder[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng() % (i + 1);
-    const t = removeOrder[i];
-    removeOrder[i] = removeOrder[j];
-    removeOrder[j] = t;
-  }
+  const removeOrder = permutation(n, rng);
   return { n, starts, lasts, queryStarts, removeOrder };
 }
 
@@ -232,15 +238,7 @@ function hasGc(): boolean {
 function dependentLoadNs(bytes: number): number {
   const lines = Math.max(2, Math.floor(bytes / 64));
   const next = new Int32Array(lines * 16);
-  const order = new Int32Array(lines);
-  for (let i = 0; i < lines; i++) order[i] = i;
-  const rng = mulberry32(SEED ^ lines);
-  for (let i = lines - 1; i > 0; i--) {
-    const j = rng() % (i + 1);
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
+  const order = permutation(lines, mulberry32(SEED ^ lines));
   for (let i = 0; i < lines; i++) next[order[i] * 16] = order[(i + 1) % lines] * 16;
   const loads = 2_000_000;
   let best = Infinity;
