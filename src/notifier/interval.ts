@@ -243,6 +243,13 @@ export class MmuIntervalNotifier {
     const seq = this.invalidateSeq;
     const isInvalidating = seq === subs.invalidateSeq;
     subs.lock.unlock();
+    if (sim.tracing) {
+      sim.traceEvent(
+        'read_begin',
+        this.name,
+        `seq ${seq}${isInvalidating ? ' = invalidate_seq: waits' : ''}`,
+      );
+    }
     // Unconditional, as upstream: the caller's locks are ordered before every callback's.
     mnLockMapTouch(sim, 'mmu_interval_read_begin');
     mnAssert(sim, (seq & 1) === 1, `${this.name}: invalidate_seq ${seq} is even`, 'subscription seq even');
@@ -261,7 +268,11 @@ export class MmuIntervalNotifier {
    */
   readRetry(seq: number, userLock: HeldLock | null = this.userLock): boolean {
     if (userLock !== null) this.mnSim().assertHeld(userLock, 'mmu_interval_read_retry');
-    return this.invalidateSeq !== seq;
+    const retry = this.invalidateSeq !== seq;
+    const sim = this.mm?.sim;
+    if (sim?.tracing)
+      sim.traceEvent('read_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
+    return retry;
   }
 
   /**
@@ -269,7 +280,11 @@ export class MmuIntervalNotifier {
    * reliable (a later readRetry is true too); false is only a hint. Atomic, lockless.
    */
   checkRetry(seq: number): boolean {
-    return this.invalidateSeq !== seq;
+    const retry = this.invalidateSeq !== seq;
+    const sim = this.mm?.sim;
+    if (sim?.tracing)
+      sim.traceEvent('check_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
+    return retry;
   }
 
   /**
@@ -282,6 +297,7 @@ export class MmuIntervalNotifier {
     const sim = this.mnSim();
     if (userLock !== null) sim.assertHeld(userLock, 'mmu_interval_set_seq');
     mnAssert(sim, (curSeq & 1) === 1, `mmu_interval_set_seq(${this.name}, ${curSeq}): cur_seq is even`);
+    if (sim.tracing) sim.traceEvent('set_seq', this.name, `${this.invalidateSeq} → ${curSeq}`);
     this.invalidateSeq = curSeq;
   }
 

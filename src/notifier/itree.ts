@@ -200,6 +200,7 @@ export async function mnItreeInvalidate(
   while (node !== undefined) {
     const sub = node.value;
     await sim.point('mn_itree_invalidate', sub.name);
+    if (sim.tracing) sim.note(`invalidate_seq ${curSeq}`);
     const r = await mnItreeCallInvalidate(sim, sub, range, curSeq);
     const ok = r !== false;
     if (r !== true && r !== false) (finishes ??= []).push(r);
@@ -247,6 +248,7 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
     return;
   }
   subs.invalidateSeq++;
+  if (sim.tracing) sim.traceEvent('invalidate_seq', undefined, `→ ${subs.invalidateSeq}: window closed`);
   if (notifierMutations.removeSeqReadUnlocked) {
     await sim.point('mn_itree_inv_end', 'invalidate_seq bumped, deferred list not yet applied');
   }

@@ -11,6 +11,7 @@ import {
 } from './strategy.js';
 import { decodeToken, TOKEN_DEFAULT_MAX_STEPS, TOKEN_DEFAULT_STEP_NS } from './token.js';
 import { renderDiagram } from './trace.js';
+import { renderRaceDiagram } from '../explore/diagram.js';
 import { SimUsageError, type Violation } from './violation.js';
 
 export type StrategyName = 'random' | 'pct' | 'dfs';
@@ -309,12 +310,7 @@ async function explain(run: RunResult, signature: string, setup: SetupFn, o: Nor
 }
 
 function diagramOf(run: RunResult, v: Violation): string {
-  return renderDiagram(run.trace ?? [], {
-    markStep: v.step,
-    markText: `${v.kind}: ${v.message}`,
-    markThread: v.thread,
-    maxSteps: 200,
-  });
+  return renderRaceDiagram(run.trace ?? [], v);
 }
 
 /** Options of `replay` and `simulate`. */

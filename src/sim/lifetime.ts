@@ -50,12 +50,13 @@ export class Lifetime {
       this.sim.report(
         'double-free',
         `${prev.label} freed twice: first by ${prev.freed.thread} at step ${prev.freed.step}, again by ${this.site().thread}`,
-        { key: `double free ${prev.label}` },
+        { key: `double free ${prev.label}`, objects: [prev.label], conflictStep: prev.freed.step },
       );
     }
     const info = prev ?? { label: this.labelOf(obj), allocated: null, freed: null };
     info.freed = this.site();
     this.info.set(obj, info);
+    if (this.sim.tracing) this.sim.traceEvent('kfree', info.label);
   }
 
   /** A dereference of `obj`: reports `use-after-free` when it was freed. */
@@ -74,6 +75,8 @@ export class Lifetime {
           key: `uaf ${info.label}${what ? ` ${what}` : ''}`,
           threads: [...new Set([use.thread, info.freed.thread])],
           details: { allocated: info.allocated, freed: info.freed, used: use },
+          objects: [info.label],
+          conflictStep: info.freed.step,
         },
       );
     }

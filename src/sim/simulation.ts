@@ -472,7 +472,9 @@ export class Simulation {
     t.steps++;
     this.clockNs += this.stepNs;
     if (this.tracing) {
-      this.traceEntries.push({ step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs });
+      const e: TraceEntry = { step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs };
+      if (t.held.length > 0) e.held = t.held.map((h) => h.name);
+      this.traceEntries.push(e);
     }
     if (step > this.maxSteps) {
       this.recordViolation(
@@ -485,6 +487,29 @@ export class Simulation {
       return;
     }
     if (this.clockNs >= this.nextTimerNs) this.fireTimers();
+  }
+
+  /**
+   * Records a model event in the trace for the reader of a diagram (a sequence read, a
+   * set_seq, a device page-table update): not a scheduling point, so it costs nothing when
+   * tracing is off and never changes a schedule. Callers that build strings should test
+   * `sim.tracing` first.
+   */
+  traceEvent(label: string, object?: string, note?: string): void {
+    const t = this.current;
+    if (!this.tracing || t === null) return;
+    const e: TraceEntry = {
+      step: this.steps,
+      tid: t.id,
+      thread: t.name,
+      label,
+      object,
+      timeNs: this.clockNs,
+      event: true,
+    };
+    if (note !== undefined) e.note = note;
+    if (t.held.length > 0) e.held = t.held.map((h) => h.name);
+    this.traceEntries.push(e);
   }
 
   /** Attaches a note to the running thread's latest trace entry (shown in diagrams). */
@@ -785,6 +810,8 @@ export class Simulation {
       diagram: '',
       details: options?.details,
     };
+    if (options?.objects !== undefined) v.objects = options.objects;
+    if (options?.conflictStep !== undefined) v.conflictStep = options.conflictStep;
     this.violations.push(v);
     const status =
       kind === 'deadlock' || kind === 'step-limit'

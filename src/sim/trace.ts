@@ -11,6 +11,13 @@ export interface TraceEntry {
   timeNs: number;
   /** Values the model attached (sequence numbers, pfns...). */
   note?: string;
+  /** Names of the locks the thread held when it reached this point (tracing only). */
+  held?: string[];
+  /**
+   * A model event recorded for the reader (`sim.traceEvent`), not a scheduling point: it
+   * shares the step number of the thread's latest step and never changes the schedule.
+   */
+  event?: true;
 }
 
 /** Options of the diagram renderer. */

@@ -149,6 +149,8 @@ export class MmMirror {
           this.lock.unlock();
           continue;
         }
+        if (this.sim.tracing)
+          this.sim.traceEvent('device_map', `0x${va.toString(16)}`, `${this.name} → pfn ${want.pfn}`);
         this.entries.set(va, want);
         this.checkCoherent(va);
         this.lock.unlock();

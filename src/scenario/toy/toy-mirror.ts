@@ -114,6 +114,8 @@ export class CpuWorld {
   private readonly values = new Map<number, number>();
   /** va → number of invalidations between "start returned" and "end called". */
   private readonly windows = new Map<number, number>();
+  /** va → the step at which the CPU last changed it (the step a stale mapping conflicts with). */
+  private readonly changedAt = new Map<number, number>();
   readonly drivers: DeviceMirror[] = [];
   private nextValue = 1000;
 
@@ -169,11 +171,13 @@ export class CpuWorld {
         if (d.entries.has(va)) {
           sim.report(KIND_STALE, `${d.name} still maps 0x${va.toString(16)} while the CPU changes it`, {
             key: 'device maps page inside an invalidation',
+            objects: [d.name, `0x${va.toString(16)}`],
           });
         }
       }
       await sim.point('cpu_pte_write', `0x${va.toString(16)}`);
       this.values.set(va, this.nextValue++);
+      this.changedAt.set(va, sim.steps);
     }
     for (let va = range.start; va < range.end; va += PAGE) this.windows.set(va, this.windows.get(va)! - 1);
     await mmuNotifierInvalidateRangeEnd(range);
@@ -186,13 +190,18 @@ export class CpuWorld {
     if (open > 0) {
       this.sim.report(KIND_STALE, `${d.name} maps 0x${va.toString(16)} inside an open invalidation`, {
         key: 'device maps page inside an invalidation',
+        objects: [d.name, `0x${va.toString(16)}`],
       });
     }
     if (value !== this.read(va)) {
       this.sim.report(
         KIND_STALE,
         `${d.name} maps 0x${va.toString(16)} to ${value} but the CPU has ${this.read(va)}`,
-        { key: 'device maps stale value' },
+        {
+          key: 'device maps stale value',
+          objects: [d.name, `0x${va.toString(16)}`],
+          conflictStep: this.changedAt.get(va),
+        },
       );
     }
   }
@@ -205,7 +214,11 @@ export class CpuWorld {
           this.sim.report(
             KIND_STALE,
             `${d.name} holds 0x${va.toString(16)} → ${value} but the CPU has ${this.read(va)}`,
-            { key: 'device holds stale value' },
+            {
+              key: 'device holds stale value',
+              objects: [d.name, `0x${va.toString(16)}`],
+              conflictStep: this.changedAt.get(va),
+            },
           );
         }
       }
@@ -341,6 +354,8 @@ export class ModelDriver {
   }
 
   private program(va: number, value: number): void {
+    if (this.sim.tracing)
+      this.sim.traceEvent('device_map', `0x${va.toString(16)}`, `${this.name} → ${value}`);
     this.world.checkProgram(this, va, value);
     this.entries.set(va, value);
   }
@@ -487,6 +502,7 @@ export class GpuDriver implements DeviceMirror {
         this.lock.unlock();
         continue;
       }
+      if (sim.tracing) sim.traceEvent('device_map', `0x${va.toString(16)}`, `${this.name} → ${value}`);
       this.world.checkProgram(this, va, value);
       this.entries.set(va, value);
       this.lock.unlock();

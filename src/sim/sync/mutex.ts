@@ -106,6 +106,7 @@ export class Mutex implements HeldLock, ResumeOp {
   /** mutex_unlock(): owner only; wakes one waiter. Not a scheduling point. */
   unlock(): void {
     const t = this.sim.self('mutex_unlock');
+    if (this.sim.tracing) this.sim.traceEvent('mutex_unlock', this.name);
     if (this.owner !== t) {
       this.sim.report(
         'lock-misuse',

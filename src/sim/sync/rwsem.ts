@@ -148,6 +148,7 @@ export class RwSemaphore implements HeldLock, Waitable {
   /** up_read(). Not a scheduling point. */
   upRead(): void {
     const t = this.sim.self('up_read');
+    if (this.sim.tracing) this.sim.traceEvent('up_read', this.name);
     const i = this.readers.indexOf(t);
     if (i < 0) {
       this.sim.report('lock-misuse', `thread ${t.name} up_read on ${this.name} without holding it for read`, {
@@ -162,6 +163,7 @@ export class RwSemaphore implements HeldLock, Waitable {
   /** up_write(). Not a scheduling point. */
   upWrite(): void {
     const t = this.sim.self('up_write');
+    if (this.sim.tracing) this.sim.traceEvent('up_write', this.name);
     if (this.writer !== t) {
       this.sim.report(
         'lock-misuse',

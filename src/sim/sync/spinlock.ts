@@ -86,6 +86,7 @@ export class SpinLock implements HeldLock, ResumeOp {
   /** spin_unlock(): releases and lets one spinner take it. Not a scheduling point. */
   unlock(): void {
     const t = this.sim.self('spin_unlock');
+    if (this.sim.tracing) this.sim.traceEvent('spin_unlock', this.name);
     if (this.owner !== t) {
       this.sim.report(
         'lock-misuse',
