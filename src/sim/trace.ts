@@ -39,6 +39,7 @@ export interface DiagramOptions {
 
 function cell(e: TraceEntry): string {
   let s = e.object !== undefined ? `${e.label} ${e.object}` : e.label;
+  if (e.event) s = `· ${s}`;
   if (e.note !== undefined) s += ` [${e.note}]`;
   return s;
 }
