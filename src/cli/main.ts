@@ -12,6 +12,7 @@ import { SimUsageError } from '../sim/violation.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
+import { registerReport } from './report.js';
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -211,6 +212,7 @@ async function main(argv: string[]): Promise<void> {
     });
 
   registerExplain(program, intArg);
+  registerReport(program, intArg, exploreOptionsFor);
 
   await program.parseAsync(argv);
 }
