@@ -14,6 +14,19 @@ export default tseslint.config(
     },
   },
   {
+    // Typed lint: every call that can switch threads returns a promise. A missing await (or a
+    // promise used as a condition: `if (rw.downReadTrylock())`) compiles and is wrong at run time.
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     // The model must never read real time or randomness: replays would diverge.
     files: ['src/sim/**/*.ts', 'src/lib/**/*.ts', 'src/mm/**/*.ts', 'src/notifier/**/*.ts'],
     rules: {
