@@ -9,8 +9,9 @@
  *   mmu_notifier_get(_locked)      → mmuNotifierGet(ops, mm) / mmuNotifierGetLocked (notifier or -errno)
  *   mmu_notifier_put               → sub.put() / mmuNotifierPut(sub)
  *   mmu_notifier_synchronize       → mmuNotifierSynchronize(sim)
- *   mmu_interval_notifier_insert(_locked) → new MmuIntervalNotifier(ops).insert(mm, start, length) (0/-errno),
- *     mmuIntervalNotifierInsert(mm, start, length, ops) (throws NotifierError), ...Locked variants
+ *   mmu_interval_notifier_insert(_locked) → new MmuIntervalNotifier(ops).insert(mm, start, length) /
+ *     insertLocked (0/-errno); the sketch's mmuIntervalNotifierInsert(mm, start, length, ops) returns the
+ *     subscription and throws NotifierError
  *   mmu_interval_notifier_remove   → sub.remove();  proposed _put/remove_deferred → sub.removeDeferred()
  *   proposed _find / _synchronize  → mmuIntervalNotifierFind(mm, ops, start, last) / mmuIntervalNotifierSynchronize(mm)
  *   mmu_interval_read_begin / read_retry / check_retry / set_seq → sub.readBegin() / readRetry(seq) /
@@ -50,7 +51,6 @@ export {
 export {
   MmuIntervalNotifier,
   mmuIntervalNotifierInsert,
-  mmuIntervalNotifierInsertLocked,
   mmuIntervalNotifierFind,
   mmuIntervalNotifierSynchronize,
   type IntervalNotifierState,

@@ -336,25 +336,6 @@ export async function mmuIntervalNotifierInsert(
 }
 
 /**
- * The public-API form of mmu_interval_notifier_insert_locked(): as
- * {@link mmuIntervalNotifierInsert} for a caller holding `mm.mmapLock` for write.
- */
-export async function mmuIntervalNotifierInsertLocked(
-  mm: MmStruct,
-  start: number,
-  length: number,
-  ops: MmuIntervalNotifierOps,
-  options?: MmuIntervalNotifierOptions,
-): Promise<MmuIntervalNotifier> {
-  const sub = new MmuIntervalNotifier(ops, options);
-  const ret = await sub.insertLocked(mm, start, length);
-  if (ret !== 0) {
-    throw new NotifierError(ret, `mmu_interval_notifier_insert_locked(start=${start}, length=${length})`);
-  }
-  return sub;
-}
-
-/**
  * Models the proposed mmu_interval_notifier_synchronize(mm) (seed 002): when an exclusion
  * window is open, sleeps until it closes, so every deferred insertion and removal queued
  * before the call has been applied and the `release` callbacks of removeDeferred have

@@ -12,7 +12,6 @@ import {
   mmInflightInvalidations,
   mmuIntervalNotifierFind,
   mmuIntervalNotifierInsert,
-  mmuIntervalNotifierInsertLocked,
   mmuIntervalNotifierSynchronize,
   mmuNotifierInvalidateRangeEnd,
   mmuNotifierInvalidateRangeStart,
@@ -170,7 +169,8 @@ describe('mmu_interval_notifier_insert', () => {
     expectOk(
       await runMain(async ({ mm }) => {
         await mm.mmapLock.downWrite();
-        const sub = await mmuIntervalNotifierInsertLocked(mm, 0, PAGE, recorder([], 'x'));
+        const sub = new MmuIntervalNotifier(recorder([], 'x'));
+        expect(await sub.insertLocked(mm, 0, PAGE)).toBe(0);
         mm.mmapLock.upWrite();
         expect(sub.inTree).toBe(true);
         await sub.remove();
