@@ -7,21 +7,24 @@
  * `mirrorlab/notifier`); everything else is internal. api/mirrorlab.api.md lists every exported name
  * and test/api-report.test.ts fails when it is stale (`npm run api:report` regenerates it).
  *
- * Error convention, one per kind of call:
+ * Error convention, one per kind of call (README "Errors"):
  * - System calls and the operations a user program or device file performs (`p.mmap`, `p.munmap`,
  *   `p.mprotect`, `p.madvise`, `p.mremap`, `p.read`/`p.write`, `p.exit`, `p.kill`, `f.pwrite`,
- *   `fd.command`, `fd.close`) return -errno, as the kernel's system calls do: the errno constants
- *   (`EFAULT`, `ENOMEM`, ...) are exported here and `errnoName(-14)` prints `-EFAULT`.
+ *   `fd.command`, `fd.close`) return -errno, as the kernel's system calls do; they never throw for a
+ *   condition the kernel reports. `errnoName(-14)` prints `-EFAULT`.
  * - Kernel-internal functions return what their kernel function returns: 0 or -errno, or an object
- *   or -errno where the kernel returns ERR_PTR (`mmuNotifierGet`, `sub.insert`).
- * - Three calls of the sketch return the object they create and throw an error carrying `.errno` when
- *   the kernel operation they wrap fails: `mmuNotifierRegister` and `mmuIntervalNotifierInsert`
- *   (NotifierError) and `p.fork()` (MmError). Their -errno forms are `sub.register(mm)`,
- *   `new MmuIntervalNotifier(ops).insert(mm, start, length)` and `p.forkOrErrno()`.
- * - Everything else throws only for a bug in the caller's model code, never for a condition the
- *   kernel reports: a SimUsageError for misuse of the runtime (a call outside a simulated thread, a bad
- *   token), a TypeError or RangeError naming the argument that is wrong, and a kernel-bug violation
- *   for a broken kernel contract (a lock the caller must hold is not held).
+ *   or -errno where the kernel returns an ERR_PTR (`mmuNotifierGet`).
+ * - Three calls of the API sketch return the object they create and throw an error carrying `.errno`
+ *   when the kernel operation they wrap fails: `mmuNotifierRegister` and `mmuIntervalNotifierInsert`
+ *   (NotifierError) and `p.fork()` (MmError). Their kernel forms sit beside them: `sub.register(mm)`
+ *   on a `new MmuNotifier(ops)`, `new MmuIntervalNotifier(ops).insert(mm, start, length)` and
+ *   `p.forkOrErrno()`. No other operation has both a throwing and an errno form.
+ * - Everything else throws only for a bug in the caller's model code: SimUsageError for misuse of the
+ *   runtime (a call outside a simulated thread, a token of another program, an unknown option),
+ *   TypeError or RangeError naming the argument that is wrong, Error naming the structure whose
+ *   internal invariant broke. Broken kernel contracts the kernel itself catches (a lock the caller must
+ *   hold, a use after free, sleeping in atomic context) are not thrown: they end the run as a
+ *   violation, with its diagram and replay token.
  *
  * Every call that can switch threads returns a promise and must be awaited, trylocks included:
  * `if (rw.downReadTrylock())` is always true. Run typed lint (`no-floating-promises`,
