@@ -21,8 +21,8 @@ export interface ApiEntry {
   name: string;
   kind: 'function' | 'class' | 'const' | 'let' | 'enum' | 'namespace' | 'interface' | 'type';
   typeOnly: boolean;
-  /** Call signatures of a function, the type of a constant; '' otherwise. */
-  type: string;
+  /** The report lines: the declaration, then (root only) one indented line per public member. */
+  lines: string[];
 }
 
 /** An entry point: the subpath users import and the source file that implements it. */
@@ -56,7 +56,65 @@ function isTypeOnlyAlias(sym: ts.Symbol): boolean {
   );
 }
 
-function describe(checker: ts.TypeChecker, exported: ts.Symbol, decl: ts.Node): ApiEntry {
+const FMT =
+  ts.TypeFormatFlags.NoTruncation |
+  ts.TypeFormatFlags.UseFullyQualifiedType |
+  ts.TypeFormatFlags.WriteArrowStyleSignature;
+const clean = (s: string): string => s.replace(/import\("[^"]*"\)\./g, '');
+/** A type as written in the source, on one line. */
+const sourceText = (node: ts.Node): string =>
+  node.getText().replace(/\s+/g, ' ').replace(/^\| /, '').replace(/\( /g, '(').replace(/ \)/g, ')');
+
+function isHidden(member: ts.Symbol): boolean {
+  if (member.getName().startsWith('#') || member.getName().startsWith('__')) return true;
+  // Members inherited from the platform (Error's stack, captureStackTrace...) are not ours.
+  const decls = member.declarations ?? [];
+  if (decls.length > 0 && decls.every((d) => d.getSourceFile().isDeclarationFile)) return true;
+  return (member.declarations ?? []).some(
+    (d) =>
+      (ts.getCombinedModifierFlags(d as ts.Declaration) &
+        (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) !==
+      0,
+  );
+}
+
+/** One line per public member of a class instance, its static side, or an interface. */
+function memberLines(checker: ts.TypeChecker, type: ts.Type, at: ts.Node, prefix: string): string[] {
+  const out: string[] = [];
+  for (const m of checker.getPropertiesOfType(type)) {
+    if (isHidden(m) || m.getName() === 'prototype') continue;
+    const name = `${prefix}${m.getName()}`;
+    const mt = checker.getTypeOfSymbolAtLocation(m, at);
+    const decls = m.declarations ?? [];
+    const readonly = decls.some(
+      (d) => (ts.getCombinedModifierFlags(d as ts.Declaration) & ts.ModifierFlags.Readonly) !== 0,
+    );
+    if (m.flags & ts.SymbolFlags.Method) {
+      const opt = m.flags & ts.SymbolFlags.Optional ? '?' : '';
+      for (const sig of checker.getNonNullableType(mt).getCallSignatures())
+        out.push(
+          `  ${name}${opt}${clean(checker.signatureToString(sig, at, FMT & ~ts.TypeFormatFlags.WriteArrowStyleSignature))}`,
+        );
+    } else if (m.flags & ts.SymbolFlags.GetAccessor && !(m.flags & ts.SymbolFlags.SetAccessor)) {
+      out.push(`  get ${name}: ${clean(checker.typeToString(mt, at, FMT))}`);
+    } else {
+      const opt = m.flags & ts.SymbolFlags.Optional ? '?' : '';
+      // What the author wrote, when there is an annotation: stable, and as readable as the source.
+      const annotated = decls.find(
+        (d): d is ts.PropertySignature | ts.PropertyDeclaration | ts.ParameterDeclaration =>
+          (ts.isPropertySignature(d) || ts.isPropertyDeclaration(d) || ts.isParameter(d)) &&
+          d.type !== undefined,
+      );
+      let text =
+        annotated?.type !== undefined ? sourceText(annotated.type) : clean(checker.typeToString(mt, at, FMT));
+      if (opt !== '') text = text.replace(/ \| undefined$/, '');
+      out.push(`  ${readonly ? 'readonly ' : ''}${name}${opt}: ${text}`);
+    }
+  }
+  return out;
+}
+
+function describe(checker: ts.TypeChecker, exported: ts.Symbol, at: ts.Node, detail: boolean): ApiEntry {
   let sym = exported;
   let typeOnly = false;
   // Follow the chain of re-exports; any type-only link makes the name type-only.
@@ -68,14 +126,34 @@ function describe(checker: ts.TypeChecker, exported: ts.Symbol, decl: ts.Node): 
   }
   const f = sym.flags;
   const name = exported.getName();
-  const fmt = ts.TypeFormatFlags.NoTruncation | ts.TypeFormatFlags.UseFullyQualifiedType;
-  const clean = (s: string): string => s.replace(/import\("[^"]*"\)\./g, '');
-  if (f & ts.SymbolFlags.Class) return { name, kind: 'class', typeOnly, type: '' };
-  if (f & ts.SymbolFlags.Enum) return { name, kind: 'enum', typeOnly, type: '' };
+  const head = (kind: ApiEntry['kind'], only: boolean, rest = ''): string =>
+    `${only ? 'type-only ' : ''}${kind} ${name}${rest}`;
+  if (f & ts.SymbolFlags.Class) {
+    const lines = [head('class', typeOnly)];
+    if (detail) {
+      const staticSide = checker.getTypeOfSymbolAtLocation(sym, at);
+      for (const c of staticSide.getConstructSignatures())
+        lines.push(
+          `  new${clean(checker.signatureToString(c, at, FMT & ~ts.TypeFormatFlags.WriteArrowStyleSignature))}`,
+        );
+      lines.push(...memberLines(checker, staticSide, at, 'static '));
+      lines.push(...memberLines(checker, checker.getDeclaredTypeOfSymbol(sym), at, ''));
+    }
+    return { name, kind: 'class', typeOnly, lines };
+  }
+  if (f & ts.SymbolFlags.Enum) return { name, kind: 'enum', typeOnly, lines: [head('enum', typeOnly)] };
   if (f & ts.SymbolFlags.Function) {
-    const type = checker.getTypeOfSymbolAtLocation(sym, decl);
-    const sigs = type.getCallSignatures().map((s) => clean(checker.signatureToString(s, decl, fmt)));
-    return { name, kind: 'function', typeOnly, type: sigs.join(`\n  function ${name}`) };
+    const type = checker.getTypeOfSymbolAtLocation(sym, at);
+    const lines = type
+      .getCallSignatures()
+      .map((s) =>
+        head(
+          'function',
+          typeOnly,
+          clean(checker.signatureToString(s, at, FMT & ~ts.TypeFormatFlags.WriteArrowStyleSignature)),
+        ),
+      );
+    return { name, kind: 'function', typeOnly, lines };
   }
   if (f & ts.SymbolFlags.Variable) {
     const vd = sym.valueDeclaration;
@@ -83,13 +161,24 @@ function describe(checker: ts.TypeChecker, exported: ts.Symbol, decl: ts.Node): 
       vd !== undefined &&
       ts.isVariableDeclaration(vd) &&
       (ts.getCombinedNodeFlags(vd) & ts.NodeFlags.Const) !== 0;
-    const type = clean(checker.typeToString(checker.getTypeOfSymbolAtLocation(sym, decl), decl, fmt));
-    return { name, kind: isConst ? 'const' : 'let', typeOnly, type };
+    const kind = isConst ? 'const' : 'let';
+    const type = clean(checker.typeToString(checker.getTypeOfSymbolAtLocation(sym, at), at, FMT));
+    return { name, kind, typeOnly, lines: [head(kind, typeOnly, `: ${type}`)] };
   }
   if (f & (ts.SymbolFlags.ValueModule | ts.SymbolFlags.NamespaceModule))
-    return { name, kind: 'namespace', typeOnly, type: '' };
-  if (f & ts.SymbolFlags.Interface) return { name, kind: 'interface', typeOnly: true, type: '' };
-  return { name, kind: 'type', typeOnly: true, type: '' };
+    return { name, kind: 'namespace', typeOnly, lines: [head('namespace', typeOnly)] };
+  if (f & ts.SymbolFlags.Interface) {
+    const lines = [head('interface', true)];
+    if (detail) lines.push(...memberLines(checker, checker.getDeclaredTypeOfSymbol(sym), at, ''));
+    return { name, kind: 'interface', typeOnly: true, lines };
+  }
+  const lines = [head('type', true)];
+  const alias = (sym.declarations ?? []).find(ts.isTypeAliasDeclaration);
+  if (detail && alias !== undefined) {
+    const params = alias.typeParameters?.map((t) => sourceText(t)).join(', ');
+    lines[0] += `${params === undefined ? '' : `<${params}>`} = ${sourceText(alias.type)}`;
+  }
+  return { name, kind: 'type', typeOnly: true, lines };
 }
 
 /** Reads every entry point's exports from the sources. */
@@ -113,13 +202,17 @@ export function collectApi(): ApiEntryPoint[] {
     const moduleSymbol = checker.getSymbolAtLocation(file);
     const exports = moduleSymbol === undefined ? [] : checker.getExportsOfModule(moduleSymbol);
     const entries = exports
-      .map((s) => describe(checker, s, file))
+      .map((s) => describe(checker, s, file, subpath === points[0].subpath))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { subpath, source, entries };
   });
 }
 
-/** The report text: one section per entry point, runtime names first, then type-only names. */
+/**
+ * The report text: one section per entry point, runtime names first, then type-only names. The root's
+ * classes and interfaces list their public members and its type aliases their definition: that is the
+ * surface the sketch promises; the subpaths list names, kinds and types of functions and constants.
+ */
 export function renderReport(points: ApiEntryPoint[]): string {
   const lines = [
     '# mirrorlab public API',
@@ -134,12 +227,9 @@ export function renderReport(points: ApiEntryPoint[]): string {
     lines.push(`## ${p.subpath}`, '');
     lines.push(`Source: ${p.source}. ${runtime.length} runtime names, ${types.length} type-only names.`, '');
     lines.push('```ts');
-    for (const e of runtime) {
-      if (e.kind === 'function') lines.push(`function ${e.name}${e.type}`);
-      else lines.push(e.type === '' ? `${e.kind} ${e.name}` : `${e.kind} ${e.name}: ${e.type}`);
-    }
+    for (const e of runtime) lines.push(...e.lines);
     if (types.length > 0 && runtime.length > 0) lines.push('');
-    for (const e of types) lines.push(`type-only ${e.kind} ${e.name}`);
+    for (const e of types) lines.push(...e.lines);
     lines.push('```', '');
   }
   return lines.join('\n');
