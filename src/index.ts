@@ -42,7 +42,8 @@ export {
   type StrategyName,
 } from './sim/explore.js';
 export type { Simulation, RunResult, RunStatus, SetupFn, SimulationOptions } from './sim/simulation.js';
-export type { SpawnOptions } from './sim/thread.js';
+export type { SimThread, SpawnOptions, HeldLock } from './sim/thread.js';
+export type { TraceEntry } from './sim/trace.js';
 export {
   SimUsageError,
   type Violation,
@@ -134,6 +135,7 @@ export {
   type MmuNotifierRange,
   type MmuNotifierOps,
   type MmuIntervalNotifierOps,
+  type MmuIntervalNotifierFinish,
   type MaybePromise,
 } from './notifier/types.js';
 export { mmuNotifierRegister, MmuNotifier } from './notifier/classic.js';
