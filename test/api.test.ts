@@ -486,6 +486,73 @@ describe('public API sketch', () => {
     expect(v.token).toBe(run.token);
   });
 
+  it('runs the forms of "More of the surface": files, mremap, exit codes, kill, spawn from a thread', async () => {
+    const seen: Record<string, unknown> = {};
+    const run = await simulate({ seed: 11 }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 1 << 10, swapPages: 1 << 8, hugetlbPages: 1 });
+      seen.sizes = [k.pageSize, k.pmdSize, k.hugePageSize];
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const f = k.createFile('data', 2 * k.pageSize);
+        expect(await f.pwrite(new Uint8Array([1, 2, 3]), 10)).toBe(3);
+        const fa = await p.mmap({
+          length: 2 * k.pageSize,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_SHARED,
+          file: f,
+          offset: 0,
+        });
+        seen.mappedFile = bytes(await p.read(fa + 10, 3));
+        await p.write(fa + k.pageSize, new Uint8Array([42]));
+        seen.fileAfterStore = bytes(await f.pread(1, k.pageSize));
+
+        const a = await p.mmap({
+          length: k.pageSize,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_PRIVATE | MAP_ANONYMOUS,
+        });
+        await p.write(a, new Uint8Array([7, 8]));
+        const target = a + 64 * k.pageSize;
+        const moved = await p.mremap(
+          a,
+          k.pageSize,
+          2 * k.pageSize,
+          api.MREMAP_MAYMOVE | api.MREMAP_FIXED,
+          target,
+        );
+        seen.moved = moved === target;
+        seen.movedBytes = bytes(await p.read(target, 2));
+        seen.oldGone = await p.read(a, 1);
+
+        const t0 = sim.now();
+        const child = await p.fork();
+        const killer = sim.spawn('killer', async () => {
+          seen.kill = await child.kill(SIGKILL);
+          seen.killAgain = await child.kill(SIGKILL);
+        });
+        seen.killed = await child.wait();
+        await sim.join(killer);
+        seen.timePassed = sim.now() > t0;
+        expect(await p.exit(3)).toBe(0);
+        seen.pid = child.pid;
+      });
+    });
+    expect(run.violations).toEqual([]);
+    expect(seen).toEqual({
+      sizes: [4096, 2 << 20, 2 << 20],
+      mappedFile: [1, 2, 3],
+      fileAfterStore: [42],
+      moved: true,
+      movedBytes: [7, 8],
+      oldGone: -EFAULT,
+      kill: 0,
+      killAgain: -ESRCH,
+      killed: { pid: seen.pid, code: 0, signal: SIGKILL },
+      timePassed: true,
+      pid: seen.pid,
+    });
+  });
+
   it('offers the kernel errno forms next to the three throwing forms of the sketch', async () => {
     const seen: Record<string, unknown> = {};
     const run = await simulate({ seed: 10 }, (sim) => {
