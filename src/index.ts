@@ -19,12 +19,14 @@
  *   (NotifierError) and `p.fork()` (MmError). Their kernel forms sit beside them: `sub.register(mm)`
  *   on a `new MmuNotifier(ops)`, `new MmuIntervalNotifier(ops).insert(mm, start, length)` and
  *   `p.forkOrErrno()`. No other operation has both a throwing and an errno form.
- * - Everything else throws only for a bug in the caller's model code: SimUsageError for misuse of the
- *   runtime (a call outside a simulated thread, a token of another program, an unknown option),
- *   TypeError or RangeError naming the argument that is wrong, Error naming the structure whose
- *   internal invariant broke. Broken kernel contracts the kernel itself catches (a lock the caller must
- *   hold, a use after free, sleeping in atomic context) are not thrown: they end the run as a
- *   violation, with its diagram and replay token.
+ * - Apart from those three, a call throws only for a bug in the caller's model code: SimUsageError
+ *   for misuse of the runtime (a call outside a simulated thread, a token of another program, an
+ *   unknown option); TypeError or RangeError naming the argument that is wrong (a value no C
+ *   `unsigned long` could hold, such as a negative or fractional length, while a well-formed value
+ *   the kernel rejects is -EINVAL); Error naming the structure whose internal invariant broke.
+ *   Broken kernel contracts the kernel itself catches (a lock the caller must hold, a use after free,
+ *   sleeping in atomic context) are not thrown: they end the run as a violation, with its diagram and
+ *   replay token.
  *
  * Every call that can switch threads returns a promise and must be awaited, trylocks included:
  * `if (rw.downReadTrylock())` is always true. Run typed lint (`no-floating-promises`,

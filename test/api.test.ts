@@ -553,6 +553,47 @@ describe('public API sketch', () => {
     });
   });
 
+  it('system calls give -errno for what the kernel rejects and throw only for values no C caller could pass', async () => {
+    const seen: string[] = [];
+    const run = await simulate({ seed: 12 }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 256 });
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const calls: [string, () => Promise<unknown>][] = [
+          ['mmap flags 0', () => p.mmap({ length: 4096, prot: PROT_READ, flags: 0 })],
+          ['madvise 999', () => p.madvise(0x10000, 4096, 999)],
+          ['munmap unaligned', () => p.munmap(0x10001, 4096)],
+          ['read above TASK_SIZE', () => p.read(2 ** 52, 1)],
+          ['kill 15', () => p.kill(15)],
+          [
+            'mmap length -1',
+            () => p.mmap({ length: -1, prot: PROT_READ, flags: MAP_PRIVATE | MAP_ANONYMOUS }),
+          ],
+          ['munmap start 1.5', () => p.munmap(1.5, 4096)],
+        ];
+        for (const [what, call] of calls) {
+          try {
+            const r = await call();
+            seen.push(`${what}: ${typeof r === 'number' ? api.errnoName(r) : typeof r}`);
+          } catch (e) {
+            seen.push(`${what}: throws ${(e as Error).name}: ${(e as Error).message}`);
+          }
+        }
+        await p.exit();
+      });
+    });
+    expect(run.violations).toEqual([]);
+    expect(seen).toEqual([
+      'mmap flags 0: -EINVAL',
+      'madvise 999: -EINVAL',
+      'munmap unaligned: -EINVAL',
+      'read above TASK_SIZE: -EFAULT',
+      'kill 15: -EINVAL',
+      'mmap length -1: throws RangeError: mmap: length must be a non-negative integer, got -1',
+      'munmap start 1.5: throws RangeError: munmap: start and length must be non-negative integers, got 1.5, 4096',
+    ]);
+  });
+
   it('offers the kernel errno forms next to the three throwing forms of the sketch', async () => {
     const seen: Record<string, unknown> = {};
     const run = await simulate({ seed: 10 }, (sim) => {
