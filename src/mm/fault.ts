@@ -247,6 +247,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
   const phys = k.phys;
   const old = vmf.origPfn;
   const oldIsZero = (vmf.origFlags & (PTE_SPECIAL | PTE_ZERO)) !== 0;
+  mm.sim.mark('cow break');
   anonVmaPrepare(k, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) {
@@ -357,6 +358,7 @@ export async function doSwapPage(vmf: VmFault): Promise<number> {
   const phys = k.phys;
   switch (vmf.origKind) {
     case PTE_KIND_MIGRATION: {
+      mm.sim.mark('migration entry waited on');
       await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteSame(vmf));
       return 0;
     }
@@ -467,6 +469,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
   const k = mm.kernel;
   const phys = k.phys;
   const slot = vmf.origPfn;
+  mm.sim.mark('swap-in');
   let pfn = -1;
   for (let loop = 0; pfn < 0; loop++) {
     if (loop > MAX_FAULT_LOOPS)
@@ -577,6 +580,7 @@ async function faultHugePmd(mm: Mm, vma: Vma, va: number, flags: number): Promis
       }
     }
   }
+  mm.sim.mark('fault split a huge pmd');
   await splitHugePmd(mm, vma, haddr);
   return -1;
 }
