@@ -122,6 +122,7 @@ export class MmMirror {
     if (sub === null || !mm.mmgetNotZero()) return -EFAULT;
     try {
       for (let tries = 0; tries < MAX_TRIES; tries++) {
+        if (tries > 0) this.sim.mark('device fault retried');
         const seq = await sub.readBegin();
         await mm.mmapLock.downRead();
         const vma = mm.vmas.find(va);

@@ -379,6 +379,7 @@ export class ModelDriver {
     const va = page * PAGE;
     const m = this.mistakes;
     for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      if (tries > 0) sim.mark('device fault retried');
       if (m.lockAcrossReadBegin) {
         await this.lock.lock();
         const seq = await sub.readBegin();
@@ -481,6 +482,7 @@ export class GpuDriver implements DeviceMirror {
     const va = page * PAGE;
     if (!mm.mmgetNotZero()) return false;
     for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      if (tries > 0) sim.mark('device fault retried');
       await this.lock.lock();
       let sub = await mmuIntervalNotifierFind(mm, this.ops, va, va);
       if (sub !== null && !this.live.has(sub)) sub = null; // being dropped by an UNMAP
