@@ -141,6 +141,11 @@ export class MmMirror {
           }
         }
         await this.sim.point('device_walk', `0x${va.toString(16)}`);
+        if (sub.checkRetry(seq)) {
+          // hmm_range_fault gives -EBUSY once the range collided: the walk is not trusted.
+          mm.mmapLock.upRead();
+          continue;
+        }
         const present = ok();
         want.pfn = pt.pfnAt(va);
         mm.mmapLock.upRead();
