@@ -87,10 +87,12 @@ registerScenario({
   summary: 'set_seq called after the driver lock is dropped',
   description:
     'The seed 001 review: set_seq must be under the same lock as read_retry. Here the callback\n' +
-    'zaps under the lock but bumps the sequence after unlocking; a fault slips in between.',
+    'zaps under the lock but bumps the sequence after unlocking; a fault slips in between.\n' +
+    'The fault must run read_begin, the walk, the lock and read_retry inside that one gap: PCT\n' +
+    'at depth 3 finds it in about 1 schedule in 1,000, uniform random in about 1 in 10.',
   expect: 'violation',
   setup: faultScenario({ setSeqOutsideLock: true }),
-  defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
+  defaults: { strategy: 'random', schedules: 2000 },
 });
 
 registerScenario({
