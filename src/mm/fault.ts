@@ -176,6 +176,7 @@ export async function doAnonymousPage(vmf: VmFault): Promise<number> {
   if (pfn < 0) return VM_FAULT_OOM;
   await mm.ptl.lock();
   if (mm.pageTable.kindAt(address) !== PTE_KIND_NONE) {
+    mm.sim.mark('anonymous fault lost the race');
     mm.ptl.unlock();
     k.phys.putPage(pfn);
     return 0;
@@ -268,6 +269,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
       folioPutAfterUnmap(k, old);
     }
   } else {
+    mm.sim.mark('cow break lost the race');
     phys.clearFlag(pfn, PG_anon | PG_anon_exclusive);
     phys.setMapping(pfn, undefined, 0);
     phys.putPage(pfn);
@@ -476,6 +478,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
       mm.sim.report('livelock', `swap-in of slot ${slot} at 0x${address.toString(16)} never settles`);
     const cached = lookupSwapCache(k, slot);
     if (cached !== undefined) {
+      mm.sim.mark('swap-in found the folio in the swap cache');
       phys.getPage(cached);
       pfn = cached;
       break;
@@ -525,6 +528,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
   await mm.ptl.lock();
   if (!faultPteSame(vmf) || !phys.testFlag(pfn, PG_swapcache) || phys.swapSlotOf(pfn) !== slot) {
     mm.ptl.unlock();
+    mm.sim.mark('swap-in lost the race');
     // The entry went away meanwhile (zapped, or swapped in by another thread). Model hygiene: a
     // folio left in the swap cache with nothing referencing its slot is dropped now (the kernel
     // leaves it to reclaim), so that racing swap-ins leak nothing.
