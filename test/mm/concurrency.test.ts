@@ -35,6 +35,8 @@ type Scenario = (
 ) => Promise<{
   workers: Array<() => Promise<void>>;
   check: () => Promise<void>;
+  /** Coverage marks (race windows) the exploration must reach. */
+  windows?: string[];
 }>;
 
 /** Explores `scenario`: setup, the workers in parallel, then the check, exit and a leak check. */
@@ -43,12 +45,14 @@ async function exploreScenario(
   strategy: StrategyName = 'random',
   schedules = 150,
 ): Promise<void> {
+  let windows: string[] = [];
   const result = await explore({ strategy, schedules, seed: 7, maxSteps: 400_000, shrink: false }, (sim) => {
     const k = new Kernel(sim, { memoryPages: 256, swapPages: 16 });
     sim.spawn('main', async () => {
       const free0 = k.phys.nrFree;
       const p = k.createProcess('app');
-      const { workers, check } = await scenario(k, sim, p);
+      const { workers, check, windows: w } = await scenario(k, sim, p);
+      windows = w ?? [];
       const threads = workers.map((w, i) => sim.spawn(`cpu${i}`, w));
       for (const t of threads) await sim.join(t);
       await check();
@@ -60,6 +64,7 @@ async function exploreScenario(
   });
   expect(result.violations.map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
   expect(result.schedules).toBeGreaterThan(0);
+  expect(windows.filter((m) => !(result.marks[m] > 0))).toEqual([]);
 }
 
 /** Reclaim's end state for the (once-mapped) anonymous page at `va`: a swap entry, the page freed. */
@@ -95,6 +100,7 @@ describe('racing operations', () => {
       await mapAt(p, A, 1);
       let read: Uint8Array | number = -1;
       return {
+        windows: ['anonymous fault lost the race'],
         workers: [
           async () => void (await p.write(A, fill(8, 3))),
           async () => void (read = await p.read(A, 8)),
@@ -152,6 +158,7 @@ describe('racing operations', () => {
       let child: Process | null = null;
       let seen = -1;
       return {
+        windows: ['cow break'],
         workers: [
           async () => {
             child = await p.fork();
@@ -208,6 +215,7 @@ describe('racing operations', () => {
       const slot = await swapOut(k, p, A);
       const got: number[] = [];
       return {
+        windows: ['swap-in found the folio in the swap cache'],
         workers: [
           async () => void got.push(((await p.read(A, 1)) as Uint8Array)[0]),
           async () => void got.push(((await p.read(A + 1, 1)) as Uint8Array)[0]),
@@ -252,6 +260,7 @@ describe('racing operations', () => {
         await swapOut(k, p, A + PAGE);
         const got: number[] = [];
         return {
+          windows: ['swap-in found the folio in the swap cache', 'swap-in lost the race'],
           workers: [
             async () => void got.push(((await p.read(A, 1)) as Uint8Array)[0]),
             async () => void got.push(((await p.read(A + PAGE, 1)) as Uint8Array)[0]),
