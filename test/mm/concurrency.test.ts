@@ -215,7 +215,7 @@ describe('racing operations', () => {
       const slot = await swapOut(k, p, A);
       const got: number[] = [];
       return {
-        windows: ['swap-in found the folio in the swap cache'],
+        windows: ['swap-in', 'swap-in found the folio in the swap cache'],
         workers: [
           async () => void got.push(((await p.read(A, 1)) as Uint8Array)[0]),
           async () => void got.push(((await p.read(A + 1, 1)) as Uint8Array)[0]),

@@ -31,6 +31,11 @@ const LIFECYCLE_WINDOWS = [
   'read_begin slept',
   'read_retry collided',
 ];
+/** Windows that only the systematic search reaches (too narrow for 20,000 pct schedules). */
+const DFS_ONLY_WINDOWS: Record<string, string[]> = {
+  lifecycle: ['remove cancelled pending insert'],
+  'lifecycle (two-pass driver)': ['remove cancelled pending insert'],
+};
 const REAPER_WINDOWS = ['nonblock invalidate refused', 'read_retry collided'];
 
 const scenarios: [string, (m?: DriverMistakes) => SetupFn, string[]][] = [
@@ -87,7 +92,7 @@ describe('exploration: the correct protocol', () => {
       expect(describeViolations(r)).toEqual([]);
       expect(r.exhausted).toBe(true);
       expect(r.statuses.ok).toBe(r.schedules);
-      expect(missed(r, windows)).toEqual([]);
+      expect(missed(r, [...windows, ...(DFS_ONLY_WINDOWS[name] ?? [])])).toEqual([]);
     });
 
     it(`${name}: 20,000 pct schedules without a violation, every window reached`, async () => {

@@ -190,6 +190,18 @@ describe('built-in scenarios', () => {
   }
 });
 
+describe('set_seq', () => {
+  it('the correct callback calls it once per invalidation that hits its subscription; the planted one never', async () => {
+    const options = { strategy: 'random', schedules: 200, seed: 1, shrink: false } as const;
+    const right = await explore(options, getScenario('seq-retry').setup);
+    expect(right.marks['invalidate hit a subscription']).toBeGreaterThan(100);
+    expect(right.marks['set_seq']).toBe(right.marks['invalidate hit a subscription']);
+    const wrong = await explore(options, getScenario('seq-retry-no-set-seq').setup);
+    expect(wrong.marks['invalidate hit a subscription']).toBeGreaterThan(100);
+    expect(wrong.marks['set_seq']).toBeUndefined();
+  });
+});
+
 /**
  * seq-retry-set-seq-outside-lock needs the fault's whole read_begin, walk, lock and
  * read_retry to fit in the gap between the callback's unlock and its late set_seq. PCT at
