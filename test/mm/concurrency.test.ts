@@ -180,6 +180,26 @@ describe('racing operations', () => {
       };
     }, 'pct'));
 
+  it('two CPUs breaking COW on the same page after fork: one copy, both writes kept', () =>
+    exploreScenario(async (_k, sim, p) => {
+      await mapAt(p, A, 1);
+      await p.write(A, fill(8, 1));
+      const child = await p.fork();
+      return {
+        windows: ['cow break', 'cow break lost the race'],
+        workers: [
+          async () => void (await p.write(A, fill(1, 2))),
+          async () => void (await p.write(A + 1, fill(1, 3))),
+        ],
+        check: async () => {
+          const got = (await p.read(A, 3)) as Uint8Array;
+          sim.check(got[0] === 2 && got[1] === 3 && got[2] === 1, `parent has ${got}`);
+          const c = (await child.read(A, 2)) as Uint8Array;
+          sim.check(c[0] === 1 && c[1] === 1, `child has ${c}`);
+        },
+      };
+    }, 'pct'));
+
   it('mprotect and mremap racing CPU accesses', () =>
     exploreScenario(async (_k, sim, p) => {
       await mapAt(p, A, 2);

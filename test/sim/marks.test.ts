@@ -2,9 +2,18 @@
  * Coverage marks (sim.mark): counted per run, fresh in every run, summed by explore over
  * the schedules it ran and only those (not the shrinker's or the diagram's replays).
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { explore, Simulation, simulate, type SetupFn } from '../../src/sim/index.js';
+
+/** Every .ts file under `dir`, recursively. */
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
 
 /**
  * Two threads race to a shared flag: each reads it, yields, then sets it. The one that finds
@@ -94,5 +103,24 @@ describe('coverage marks', () => {
     expect(r.marks['lost the race'] + r.marks['read twice']).toBe(r.schedules);
     expect(r.marks['read twice']).toBeGreaterThan(0);
     expect(r.marks['lost the race']).toBeGreaterThan(0);
+  });
+
+  it('every mark the model places is a literal that some test asserts', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const placed = new Set<string>();
+    for (const f of sources(join(root, 'src'))) {
+      const text = readFileSync(f, 'utf8');
+      // A mark name built at run time could not be asserted (and would cost a string per call).
+      expect(text.match(/\.mark\((?!')/g), `${f}: sim.mark with a non-literal name`).toBeNull();
+      for (const m of text.matchAll(/\.mark\('([^']+)'\)/g)) placed.add(m[1]);
+    }
+    expect(placed.size).toBeGreaterThan(20);
+    const self = join(root, 'test', 'sim', 'marks.test.ts');
+    const tests = sources(join(root, 'test'))
+      .filter((f) => f !== self)
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    const unasserted = [...placed].filter((name) => !tests.includes(`'${name}'`)).sort();
+    expect(unasserted).toEqual([]);
   });
 });
