@@ -495,37 +495,23 @@ describe('race diagrams of the planted bugs', () => {
 
   it('classic-unregister-no-release-uaf', async () => {
     expect(await diagramOf('classic-unregister-no-release-uaf')).toMatchInlineSnapshot(`
-      "use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 27: allocated by setup at step 0, freed by legacy at step 26
-             legacy                             | dev                                | cpu
-             -----------------------------------+------------------------------------+---------------------------------------
-         1   down_write mmap_lock               |                                    |
-         2   mm_take_all_locks mm_all_locks app |                                    |
-         3                                      | down_write mmap_lock               |
-         4                                      | down_write_wait mmap_lock          |
-         5   spin_lock subscriptions->lock      |                                    |
-         6   spin_lock subscriptions->lock      |                                    |
-         7                                      | mm_take_all_locks mm_all_locks app |
-         8                                      | spin_lock subscriptions->lock      |
-         9                                      | spin_lock subscriptions->lock      |
-        10                                      | cpu_pte_read 0x0                   |
-        11                                      | mutex_lock devA.lock               |
-        12                                      | device_pte_write 0x0               |
-        13                                      | mutex_lock devA.lock               |
-        14                                      | spin_lock subscriptions->lock      |
-        15                                      | exit                               |
-        16                                      |                                    | spin_lock subscriptions->lock
-        17                                      |                                    | mn_hlist_invalidate_range_start mmu_n…
-        18                                      |                                    | cpu_pte_write 0x0
-        19                                      |                                    | spin_lock subscriptions->lock
-        20                                      |                                    | mn_hlist_invalidate_end mmu_notifier
-        21                                      |                                    | spin_lock subscriptions->lock
-        22                                      |                                    | mn_hlist_invalidate_range_start mmu_n…
-        23                                      |                                    | cpu_pte_write 0x0
-        24                                      |                                    | cpu_pte_write 0x1000
-        25                                      |                                    | spin_lock subscriptions->lock
-        26                                      |                                    | mn_hlist_invalidate_end mmu_notifier
-        27 >>exit                               |                                    |
-           >>                                   |                                    | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 27: allocated by setup at step 0, freed by legacy at step 26"
+      "use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12
+             legacy                             | dev                                    | cpu
+             -----------------------------------+----------------------------------------+---------------------------------------
+         1   down_write mmap_lock               |                                        |
+         2   mm_take_all_locks mm_all_locks app |                                        |
+         3                                      |                                        | mm_all_locks_wait mm_all_locks app
+         4                                      | down_write mmap_lock                   |
+         5                                      | down_write_wait mmap_lock              |
+         6   spin_lock subscriptions->lock      |                                        |
+         7   spin_lock subscriptions->lock      |                                        |
+         8                                      |                                        | mn_hlist_invalidate_range_start mmu_n…
+         9                                      | mm_take_all_locks mm_all_locks app     |
+        10                                      |                                        | cpu_pte_write 0x0
+        11                                      |                                        | mn_hlist_invalidate_end mmu_notifier
+        12                                      | mm_take_all_locks_sleep mm_all_locks … |
+        13 >>exit                               |                                        |
+           >>                                   |                                        | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12"
     `);
   });
 });

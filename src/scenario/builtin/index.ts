@@ -242,10 +242,11 @@ registerScenario({
     'unregister_no_release unhashes the notifier but waits for no grace period: an invalidate or\n' +
     'release walk that already picked it up still calls it. hmm freed its struct hmm at once\n' +
     '("mm/hmm: fix use after free with struct hmm in the mmu notifiers"); the fix deferred the\n' +
-    'free past an SRCU grace period.',
+    'free past an SRCU grace period. (PCT at depth 3 finds it in 1 to 4 of 2,000 schedules,\n' +
+    'uniform random in about 1 in 10.)',
   expect: 'violation',
   setup: classicScenario({}, 'no-release'),
-  defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+  defaults: { strategy: 'random', schedules: 2000 },
 });
 
 registerScenario({
