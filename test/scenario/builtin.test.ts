@@ -121,7 +121,7 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
     {
       kind: 'use-after-free',
       message:
-        /use-after-free of Object legacy owner \(legacy (start|end|release)\) by cpu at step \d+: allocated by setup at step 0, freed by legacy at step \d+/,
+        /use-after-free of Object legacy owner \(legacy (start|end|release)\) by (cpu|dev) at step \d+: allocated by setup at step 0, freed by legacy at step \d+/,
     },
   ],
 };
