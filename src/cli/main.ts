@@ -95,6 +95,8 @@ function printResult(s: Scenario, r: ExploreResult, seconds: number): void {
   const rate = seconds > 0 ? Math.round(r.schedules / seconds) : r.schedules;
   const how = r.exhausted ? 'every schedule within the bound' : `${r.schedules} schedules`;
   console.log(`  ${how} (${r.strategy}, seed ${r.seed}) in ${seconds.toFixed(2)} s — ${rate} schedules/s`);
+  const marks = Object.entries(r.marks).sort((a, b) => b[1] - a[1]);
+  if (marks.length > 0) console.log(`  coverage marks: ${marks.map(([m, n]) => `${m} ×${n}`).join(', ')}`);
   if (r.violations.length === 0) {
     console.log('  no violation');
     return;

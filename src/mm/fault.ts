@@ -176,6 +176,7 @@ export async function doAnonymousPage(vmf: VmFault): Promise<number> {
   if (pfn < 0) return VM_FAULT_OOM;
   await mm.ptl.lock();
   if (mm.pageTable.kindAt(address) !== PTE_KIND_NONE) {
+    mm.sim.mark('anonymous fault lost the race');
     mm.ptl.unlock();
     k.phys.putPage(pfn);
     return 0;
@@ -247,6 +248,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
   const phys = k.phys;
   const old = vmf.origPfn;
   const oldIsZero = (vmf.origFlags & (PTE_SPECIAL | PTE_ZERO)) !== 0;
+  mm.sim.mark('cow break');
   anonVmaPrepare(k, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) {
@@ -267,6 +269,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
       folioPutAfterUnmap(k, old);
     }
   } else {
+    mm.sim.mark('cow break lost the race');
     phys.clearFlag(pfn, PG_anon | PG_anon_exclusive);
     phys.setMapping(pfn, undefined, 0);
     phys.putPage(pfn);
@@ -357,6 +360,7 @@ export async function doSwapPage(vmf: VmFault): Promise<number> {
   const phys = k.phys;
   switch (vmf.origKind) {
     case PTE_KIND_MIGRATION: {
+      mm.sim.mark('migration entry waited on');
       await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteSame(vmf));
       return 0;
     }
@@ -467,12 +471,14 @@ export async function swapIn(vmf: VmFault): Promise<number> {
   const k = mm.kernel;
   const phys = k.phys;
   const slot = vmf.origPfn;
+  mm.sim.mark('swap-in');
   let pfn = -1;
   for (let loop = 0; pfn < 0; loop++) {
     if (loop > MAX_FAULT_LOOPS)
       mm.sim.report('livelock', `swap-in of slot ${slot} at 0x${address.toString(16)} never settles`);
     const cached = lookupSwapCache(k, slot);
     if (cached !== undefined) {
+      mm.sim.mark('swap-in found the folio in the swap cache');
       phys.getPage(cached);
       pfn = cached;
       break;
@@ -522,6 +528,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
   await mm.ptl.lock();
   if (!faultPteSame(vmf) || !phys.testFlag(pfn, PG_swapcache) || phys.swapSlotOf(pfn) !== slot) {
     mm.ptl.unlock();
+    mm.sim.mark('swap-in lost the race');
     // The entry went away meanwhile (zapped, or swapped in by another thread). Model hygiene: a
     // folio left in the swap cache with nothing referencing its slot is dropped now (the kernel
     // leaves it to reclaim), so that racing swap-ins leak nothing.
@@ -577,6 +584,7 @@ async function faultHugePmd(mm: Mm, vma: Vma, va: number, flags: number): Promis
       }
     }
   }
+  mm.sim.mark('fault split a huge pmd');
   await splitHugePmd(mm, vma, haddr);
   return -1;
 }

@@ -123,6 +123,7 @@ export async function splitHugePage(k: Kernel, pfn: number, list?: number[]): Pr
     await removeMigrationPtes(k, head, head, nr);
     return ret;
   }
+  sim.mark('thp split');
   for (let p = head; p < head + nr; p++)
     if (p !== pfn) sim.bugOn(!phys.trylockPage(p), `split_huge_page: tail ${p} locked by someone else`);
   await removeMigrationPtes(k, head, head, nr);

@@ -149,6 +149,7 @@ export async function oomReapMm(mm: Mm): Promise<boolean> {
     if (!vma.anonymous && vma.flags & VM_SHARED) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, vma.start, vma.end);
     if ((await mmuNotifierInvalidateRangeStartNonblock(range)) !== 0) {
+      mm.sim.mark('oom reaper skipped a vma');
       ret = false;
       continue;
     }

@@ -79,6 +79,7 @@ export async function mnHlistInvalidateRangeStart(
         'failing invalidate_range_start with invalidate_range_end',
       );
       ret = r;
+      sim.mark('nonblock invalidate refused');
     }
   }
   // Some notifiers may have succeeded: give every one that has an end its end.

@@ -178,6 +178,7 @@ export class MmuIntervalNotifier {
       await sim.point('mmu_interval_notifier_remove', 'reads invalidate_seq without the lock');
     }
     if (seq !== 0 && !notifierMutations.removeNoWait) {
+      sim.mark('remove waited');
       // The predicate reads G atomically (the 2022 fix reads it under the lock).
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_notifier_remove');
     }
@@ -254,6 +255,7 @@ export class MmuIntervalNotifier {
     mnLockMapTouch(sim, 'mmu_interval_read_begin');
     mnAssert(sim, (seq & 1) === 1, `${this.name}: invalidate_seq ${seq} is even`, 'subscription seq even');
     if (isInvalidating) {
+      sim.mark('read_begin slept');
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_read_begin');
     }
     return seq;
@@ -270,6 +272,7 @@ export class MmuIntervalNotifier {
     if (userLock !== null) this.mnSim().assertHeld(userLock, 'mmu_interval_read_retry');
     const retry = this.invalidateSeq !== seq;
     const sim = this.mm?.sim;
+    if (retry) sim?.mark('read_retry collided');
     if (sim?.tracing)
       sim.traceEvent('read_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
     return retry;
@@ -282,6 +285,7 @@ export class MmuIntervalNotifier {
   checkRetry(seq: number): boolean {
     const retry = this.invalidateSeq !== seq;
     const sim = this.mm?.sim;
+    if (retry) sim?.mark('check_retry collided');
     if (sim?.tracing)
       sim.traceEvent('check_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
     return retry;
@@ -297,6 +301,7 @@ export class MmuIntervalNotifier {
     const sim = this.mnSim();
     if (userLock !== null) sim.assertHeld(userLock, 'mmu_interval_set_seq');
     mnAssert(sim, (curSeq & 1) === 1, `mmu_interval_set_seq(${this.name}, ${curSeq}): cur_seq is even`);
+    sim.mark('set_seq');
     if (sim.tracing) sim.traceEvent('set_seq', this.name, `${this.invalidateSeq} → ${curSeq}`);
     this.invalidateSeq = curSeq;
   }
@@ -436,12 +441,14 @@ async function mnIntervalNotifierInsert(
         mnItreeInsert(subs, sub);
       } else {
         // The tree is under iteration: the final invalidate end inserts it.
+        sim.mark('insert deferred');
         subs.deferredList.push(sub);
         sub.deferred = true;
       }
     } else {
       // Partially excluded: an in-flight range may cover it unseen. Enter full exclusion
       // so readers of the new subscription wait until every in-flight range has ended.
+      sim.mark('insert raised full exclusion');
       mnItreeInsert(subs, sub);
       subs.invalidateSeq = g | 1;
     }
@@ -478,10 +485,12 @@ async function mnIntervalNotifierUnlink(
         `removing ${sub.name}, which is neither in the interval tree nor pending insertion (removed twice?)`,
       );
       // Its insertion is still pending: cancel it.
+      sim.mark('remove cancelled pending insert');
       subs.deferredList.splice(subs.deferredList.lastIndexOf(sub), 1);
       sub.deferred = false;
     } else {
       sim.bugOn(sub.deferred, `removing ${sub.name} twice while its removal is pending`);
+      sim.mark('remove deferred');
       subs.deferredList.push(sub);
       sub.deferred = true;
       sub.releaseOnRemoval = deferredRemove;

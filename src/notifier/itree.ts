@@ -193,6 +193,7 @@ export async function mnItreeInvalidate(
   mnSubscriptionsCheck(subs, 'mn_itree_inv_start_range');
   subs.lock.unlock();
   if (node === undefined) return 0;
+  sim.mark('invalidate hit a subscription');
 
   const version = subs.itreeVersion;
   let finishes: MmuIntervalNotifierFinish[] | null = null;
@@ -213,6 +214,7 @@ export async function mnItreeInvalidate(
     if (!ok) {
       if (!range.blockable) {
         ret = -EAGAIN;
+        sim.mark('nonblock invalidate refused');
         break;
       }
       mnWarn(
@@ -258,6 +260,7 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
     const sub = deferred.pop()!;
     sim.use(sub, 'deferred interval tree update');
     sub.deferred = false;
+    sim.mark('deferred tree update applied');
     if (sub.inTree) {
       mnItreeRemove(subs, sub);
       if (sub.releaseOnRemoval) (released ??= []).push(sub);

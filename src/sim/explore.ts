@@ -59,6 +59,8 @@ export interface ExploreResult {
   maxSteps: number;
   /** Total scheduling steps executed. */
   totalSteps: number;
+  /** Coverage marks summed over the schedules run (see `Simulation.mark`). */
+  marks: Record<string, number>;
   strategy: StrategyName;
   seed: number;
 }
@@ -157,6 +159,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
   checkSetup(setup, 'explore');
   const found = new Map<string, { violation: Violation; run: RunResult }>();
   const statuses: Record<string, number> = {};
+  const marks: Record<string, number> = {};
   let runs = 0;
   let maxSteps = 0;
   let totalSteps = 0;
@@ -183,6 +186,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     // PCT's k: the longest run seen so far estimates the run length.
     if (run.steps > expected) expected = run.steps;
     statuses[run.status] = (statuses[run.status] ?? 0) + 1;
+    for (const name in run.marks) marks[name] = (marks[name] ?? 0) + run.marks[name];
     for (const v of run.violations) {
       if (!found.has(v.signature)) found.set(v.signature, { violation: v, run });
     }
@@ -208,6 +212,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     statuses,
     maxSteps,
     totalSteps,
+    marks,
     strategy: o.strategy,
     seed: o.seed,
   };

@@ -57,6 +57,8 @@ export interface RunResult {
   choiceThreads: number[];
   /** Per decision: the index a non-preemptive scheduler would have chosen. */
   choiceDefaults: number[];
+  /** Coverage marks the run reached: mark name → times (see {@link Simulation.mark}). */
+  marks: Record<string, number>;
 }
 
 export type SetupFn = (sim: Simulation) => void | Promise<void>;
@@ -106,6 +108,8 @@ export class Simulation {
   preemptions = 0;
   private readonly decisions = new DecisionLog();
   private readonly traceEntries: TraceEntry[] = [];
+  /** Coverage marks reached so far in this run (see {@link mark}). */
+  private readonly markCounts = new Map<string, number>();
   private finishRun: ((r: RunResult) => void) | null = null;
   private result: RunRecord | null = null;
   /**
@@ -512,6 +516,17 @@ export class Simulation {
     this.traceEntries.push(e);
   }
 
+  /**
+   * A coverage mark, as TigerBeetle's testing/marks.zig: model code calls it at an
+   * interesting branch (`sim.mark('read_retry collided')`), the run counts it in
+   * `RunResult.marks`, explore sums it over the schedules, and a test asserts that the race
+   * windows it meant to exercise were reached: a clean result that never got there proves
+   * nothing. One map update per call; pass a string literal, never a built string.
+   */
+  mark(name: string): void {
+    this.markCounts.set(name, (this.markCounts.get(name) ?? 0) + 1);
+  }
+
   /** Attaches a note to the running thread's latest trace entry (shown in diagrams). */
   note(text: string): void {
     if (!this.tracing || this.current === null) return;
@@ -901,6 +916,7 @@ export class Simulation {
       this.stepNs,
       this.decisions,
     );
+    if (this.markCounts.size > 0) this.result.marks = Object.fromEntries(this.markCounts);
     if (this.violations.length > 0) {
       const token = this.result.token;
       for (const v of this.violations) v.token = token;
@@ -949,6 +965,9 @@ export class Simulation {
   }
 }
 
+/** The marks of a run that reached none (shared: a run result is read-only). */
+const NO_MARKS: Record<string, number> = Object.freeze({});
+
 const SLEEPING: Waitable = { describe: () => 'timer', holders: () => [] };
 
 /**
@@ -963,6 +982,7 @@ class RunRecord implements RunResult {
   private choiceList: number[] | null = null;
   private threadList: number[] | null = null;
   private defaultList: number[] | null = null;
+  marks: Record<string, number> = NO_MARKS;
 
   constructor(
     readonly status: Exclude<RunStatus, 'running'>,
@@ -1023,6 +1043,7 @@ export function plainRunResult(run: RunResult): RunResult {
     choices: run.choices,
     choiceThreads: run.choiceThreads,
     choiceDefaults: run.choiceDefaults,
+    marks: run.marks,
   };
 }
 

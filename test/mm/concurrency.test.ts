@@ -35,6 +35,8 @@ type Scenario = (
 ) => Promise<{
   workers: Array<() => Promise<void>>;
   check: () => Promise<void>;
+  /** Coverage marks (race windows) the exploration must reach. */
+  windows?: string[];
 }>;
 
 /** Explores `scenario`: setup, the workers in parallel, then the check, exit and a leak check. */
@@ -43,12 +45,14 @@ async function exploreScenario(
   strategy: StrategyName = 'random',
   schedules = 150,
 ): Promise<void> {
+  let windows: string[] = [];
   const result = await explore({ strategy, schedules, seed: 7, maxSteps: 400_000, shrink: false }, (sim) => {
     const k = new Kernel(sim, { memoryPages: 256, swapPages: 16 });
     sim.spawn('main', async () => {
       const free0 = k.phys.nrFree;
       const p = k.createProcess('app');
-      const { workers, check } = await scenario(k, sim, p);
+      const { workers, check, windows: w } = await scenario(k, sim, p);
+      windows = w ?? [];
       const threads = workers.map((w, i) => sim.spawn(`cpu${i}`, w));
       for (const t of threads) await sim.join(t);
       await check();
@@ -60,6 +64,7 @@ async function exploreScenario(
   });
   expect(result.violations.map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
   expect(result.schedules).toBeGreaterThan(0);
+  expect(windows.filter((m) => !(result.marks[m] > 0))).toEqual([]);
 }
 
 /** Reclaim's end state for the (once-mapped) anonymous page at `va`: a swap entry, the page freed. */
@@ -95,6 +100,7 @@ describe('racing operations', () => {
       await mapAt(p, A, 1);
       let read: Uint8Array | number = -1;
       return {
+        windows: ['anonymous fault lost the race'],
         workers: [
           async () => void (await p.write(A, fill(8, 3))),
           async () => void (read = await p.read(A, 8)),
@@ -152,6 +158,7 @@ describe('racing operations', () => {
       let child: Process | null = null;
       let seen = -1;
       return {
+        windows: ['cow break'],
         workers: [
           async () => {
             child = await p.fork();
@@ -169,6 +176,26 @@ describe('racing operations', () => {
           sim.check(((await p.read(A, 1)) as Uint8Array)[0] === 3, 'parent keeps its write');
           sim.check(((await p.read(A + PAGE, 1)) as Uint8Array)[0] === 9, 'shared page shared');
           sim.check(((await child!.read(A, 1)) as Uint8Array)[0] === 9, 'child keeps its write');
+        },
+      };
+    }, 'pct'));
+
+  it('two CPUs breaking COW on the same page after fork: one copy, both writes kept', () =>
+    exploreScenario(async (_k, sim, p) => {
+      await mapAt(p, A, 1);
+      await p.write(A, fill(8, 1));
+      const child = await p.fork();
+      return {
+        windows: ['cow break', 'cow break lost the race'],
+        workers: [
+          async () => void (await p.write(A, fill(1, 2))),
+          async () => void (await p.write(A + 1, fill(1, 3))),
+        ],
+        check: async () => {
+          const got = (await p.read(A, 3)) as Uint8Array;
+          sim.check(got[0] === 2 && got[1] === 3 && got[2] === 1, `parent has ${got}`);
+          const c = (await child.read(A, 2)) as Uint8Array;
+          sim.check(c[0] === 1 && c[1] === 1, `child has ${c}`);
         },
       };
     }, 'pct'));
@@ -208,6 +235,7 @@ describe('racing operations', () => {
       const slot = await swapOut(k, p, A);
       const got: number[] = [];
       return {
+        windows: ['swap-in', 'swap-in found the folio in the swap cache'],
         workers: [
           async () => void got.push(((await p.read(A, 1)) as Uint8Array)[0]),
           async () => void got.push(((await p.read(A + 1, 1)) as Uint8Array)[0]),
@@ -252,6 +280,7 @@ describe('racing operations', () => {
         await swapOut(k, p, A + PAGE);
         const got: number[] = [];
         return {
+          windows: ['swap-in found the folio in the swap cache', 'swap-in lost the race'],
           workers: [
             async () => void got.push(((await p.read(A, 1)) as Uint8Array)[0]),
             async () => void got.push(((await p.read(A + PAGE, 1)) as Uint8Array)[0]),

@@ -277,7 +277,10 @@ describe('migration entries', () => {
       k.phys.putPage(pfn);
       await sim.join(reader);
       expect(got).toEqual(fill(2, 8));
-    }).then(expectOk));
+    }).then((run) => {
+      expectOk(run);
+      expect(run.marks['migration entry waited on']).toBe(1);
+    }));
 });
 
 describe('PMD-mapped THP', () => {
@@ -347,7 +350,12 @@ describe('PMD-mapped THP', () => {
       await p.exit();
       expect(k.phys.nrFree).toBe(free0);
       k.phys.validate();
-    }).then(expectOk));
+    }).then((run) => {
+      expectOk(run);
+      // Each process's first write split its own PMD; the child's copied its page.
+      expect(run.marks['fault split a huge pmd']).toBe(2);
+      expect(run.marks['cow break']).toBeGreaterThanOrEqual(1);
+    }));
 
   it('MADV_HUGEPAGE: a read maps the huge zero page, a write replaces it by a THP (CLEAR over the PMD)', () =>
     runKernel(async (k) => {

@@ -230,5 +230,8 @@ describe('THP split racing the CPU', () => {
     expect(result.violations.map((v) => `${v.kind}: ${v.message}`)).toEqual([]);
     expect(result.statuses.ok).toBe(100);
     expect(split).toBeGreaterThan(50);
+    // The race window: the CPU faulted on the migration entries of a split in progress.
+    expect(result.marks['thp split']).toBe(split);
+    expect(result.marks['migration entry waited on']).toBeGreaterThan(0);
   });
 });

@@ -122,6 +122,7 @@ describe('OOM reaper', () => {
       k.phys.validate();
     });
     expectOk(run);
+    expect(run.marks['oom reaper skipped a vma']).toBe(MAX_OOM_REAP_RETRIES);
   });
 
   it('does nothing more when the kill was the last user (exit already tore it down)', async () => {

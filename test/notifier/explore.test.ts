@@ -21,15 +21,46 @@ import {
 const PCT = { strategy: 'pct', depth: 3, schedules: 20_000, seed: 1 } as const;
 const DFS = { strategy: 'dfs', preemptionBound: 2, schedules: 100_000 } as const;
 
-const scenarios: [string, (m?: DriverMistakes) => SetupFn][] = [
-  ['fault', faultScenario],
-  ['lifecycle', lifecycleScenario],
-  ['reaper', reaperScenario],
-  ['classic', classicScenario],
-  ['gpu', gpuScenario],
-  ['fault (two-pass driver)', (m) => faultScenario({ ...m, twoPass: true })],
-  ['lifecycle (two-pass driver)', (m) => lifecycleScenario({ ...m, twoPass: true })],
-  ['reaper (two-pass driver)', (m) => reaperScenario({ ...m, twoPass: true })],
+/** The race windows (coverage marks) each scenario is there to exercise. */
+const FAULT_WINDOWS = ['read_begin slept', 'read_retry collided', 'insert raised full exclusion'];
+const LIFECYCLE_WINDOWS = [
+  'insert deferred',
+  'remove deferred',
+  'remove waited',
+  'deferred tree update applied',
+  'read_begin slept',
+  'read_retry collided',
+];
+/** Windows that only the systematic search reaches (too narrow for 20,000 pct schedules). */
+const DFS_ONLY_WINDOWS: Record<string, string[]> = {
+  lifecycle: ['remove cancelled pending insert'],
+  'lifecycle (two-pass driver)': ['remove cancelled pending insert'],
+};
+const REAPER_WINDOWS = ['nonblock invalidate refused', 'read_retry collided'];
+
+const scenarios: [string, (m?: DriverMistakes) => SetupFn, string[]][] = [
+  ['fault', faultScenario, FAULT_WINDOWS],
+  ['lifecycle', lifecycleScenario, LIFECYCLE_WINDOWS],
+  ['reaper', reaperScenario, REAPER_WINDOWS],
+  [
+    'classic',
+    classicScenario,
+    ['synchronize_srcu waited for a reader', 'remove waited', 'read_retry collided'],
+  ],
+  [
+    'gpu',
+    gpuScenario,
+    [
+      'insert deferred',
+      'remove deferred',
+      'deferred tree update applied',
+      'read_begin slept',
+      'read_retry collided',
+    ],
+  ],
+  ['fault (two-pass driver)', (m) => faultScenario({ ...m, twoPass: true }), FAULT_WINDOWS],
+  ['lifecycle (two-pass driver)', (m) => lifecycleScenario({ ...m, twoPass: true }), LIFECYCLE_WINDOWS],
+  ['reaper (two-pass driver)', (m) => reaperScenario({ ...m, twoPass: true }), REAPER_WINDOWS],
 ];
 
 const summary: string[] = [];
@@ -48,39 +79,52 @@ function describeViolations(r: ExploreResult): string[] {
   return r.violations.map((v) => `${v.kind}: ${v.message}`);
 }
 
+/** The windows of `windows` that no schedule of `r` reached. */
+function missed(r: ExploreResult, windows: string[]): string[] {
+  return windows.filter((m) => !(r.marks[m] > 0));
+}
+
 describe('exploration: the correct protocol', () => {
-  for (const [name, scenario] of scenarios) {
-    it(`${name}: dfs with preemption bound 2 is exhausted without a violation`, async () => {
+  for (const [name, scenario, windows] of scenarios) {
+    it(`${name}: dfs with preemption bound 2 is exhausted without a violation, every window reached`, async () => {
       const r = await explore(DFS, scenario());
       summary.push(`${name}: dfs PB2 ${r.schedules} schedules, exhausted=${r.exhausted}`);
       expect(describeViolations(r)).toEqual([]);
       expect(r.exhausted).toBe(true);
       expect(r.statuses.ok).toBe(r.schedules);
+      expect(missed(r, [...windows, ...(DFS_ONLY_WINDOWS[name] ?? [])])).toEqual([]);
     });
 
-    it(`${name}: 20,000 pct schedules without a violation`, async () => {
+    it(`${name}: 20,000 pct schedules without a violation, every window reached`, async () => {
       const r = await explore(PCT, scenario());
       expect(describeViolations(r)).toEqual([]);
       expect(r.schedules).toBe(20_000);
+      expect(missed(r, windows)).toEqual([]);
     });
   }
 });
 
 describe('exploration: planted mistakes are found within 20,000 schedules', () => {
-  const driverMistakes: (keyof DriverMistakes)[] = [
-    'noSetSeq',
-    'setSeqOutsideLock',
-    'readRetryOutsideLock',
-    'programBeforeRetry',
-    'walkBeforeInsert',
+  // What the checker says: the device took a value the CPU has since changed, or holds an
+  // entry the CPU is changing, or programs one inside an open invalidation.
+  const stale =
+    /^devA (maps 0x(0|1000) to \d+ but the CPU has \d+|still maps 0x(0|1000) while the CPU changes it|maps 0x(0|1000) inside an open invalidation)$/;
+  const driverMistakes: [keyof DriverMistakes, RegExp][] = [
+    ['noSetSeq', stale],
+    ['setSeqOutsideLock', stale],
+    ['readRetryOutsideLock', stale],
+    ['programBeforeRetry', stale],
+    // The early walk's value, programmed after an invalidation the subscription never saw.
+    ['walkBeforeInsert', /^devA maps 0x(0|1000) to [12] but the CPU has 10\d\d$/],
   ];
-  for (const mistake of driverMistakes) {
+  for (const [mistake, words] of driverMistakes) {
     it(`driver: ${mistake} → stale mapping`, async () => {
       const setup = faultScenario({ [mistake]: true });
       const r = await explore({ ...PCT, stopOnFirst: true }, setup);
       summary.push(`${mistake}: found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`);
       expect(r.violations.length).toBeGreaterThan(0);
       expect(r.violations[0].kind).toBe('stale-mapping');
+      expect(r.violations[0].message).toMatch(words);
       // The shrunk schedule replays to the same violation, with its race diagram.
       const again = await replay(r.violations[0].token, setup);
       expect(again.violations[0]?.signature).toBe(r.violations[0].signature);
@@ -146,12 +190,22 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
   });
 
   it('driver: readRetry/setSeq outside the lock are caught at once when the core knows the lock', async () => {
-    for (const mistake of ['setSeqOutsideLock', 'readRetryOutsideLock'] as const) {
+    for (const [mistake, words] of [
+      [
+        'setSeqOutsideLock',
+        /^mmu_interval_set_seq requires devA\.lock held, but thread cpu\d does not hold it$/,
+      ],
+      [
+        'readRetryOutsideLock',
+        /^mmu_interval_read_retry requires devA\.lock held, but thread dev does not hold it$/,
+      ],
+    ] as const) {
       const r = await explore({ ...PCT, stopOnFirst: true }, faultScenario({ [mistake]: true }, true));
       summary.push(
         `${mistake} (lock known to the core): found after ${r.schedules}: ${describeViolations(r)[0]}`,
       );
       expect(r.violations[0]?.kind).toBe('lock-misuse');
+      expect(r.violations[0].message).toMatch(words);
     }
   });
 

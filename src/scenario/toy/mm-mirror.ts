@@ -122,6 +122,7 @@ export class MmMirror {
     if (sub === null || !mm.mmgetNotZero()) return -EFAULT;
     try {
       for (let tries = 0; tries < MAX_TRIES; tries++) {
+        if (tries > 0) this.sim.mark('device fault retried');
         const seq = await sub.readBegin();
         await mm.mmapLock.downRead();
         const vma = mm.vmas.find(va);
@@ -140,6 +141,11 @@ export class MmMirror {
           }
         }
         await this.sim.point('device_walk', `0x${va.toString(16)}`);
+        if (sub.checkRetry(seq)) {
+          // hmm_range_fault gives -EBUSY once the range collided: the walk is not trusted.
+          mm.mmapLock.upRead();
+          continue;
+        }
         const present = ok();
         want.pfn = pt.pfnAt(va);
         mm.mmapLock.upRead();

@@ -273,7 +273,7 @@ export class ModelDriver {
       // The collision check opens only now, after the pages were read: it passes.
       const seq = await this.sub.readBegin();
       await this.lock.lock();
-      if (!this.sub.readRetry(seq)) for (const [va, value] of early) this.program(va, value);
+      if (!this.sub.readRetry(seq)) for (const [va, value] of early) await this.program(va, value);
       this.lock.unlock();
     }
     await mm.mmput();
@@ -353,7 +353,12 @@ export class ModelDriver {
     this.lock.unlock();
   }
 
-  private program(va: number, value: number): void {
+  /**
+   * Writes a device page-table entry: a scheduling point (another CPU may run while the
+   * device is being programmed, the driver lock held), then the checker sees the entry.
+   */
+  private async program(va: number, value: number): Promise<void> {
+    await this.sim.point('device_pte_write', `0x${va.toString(16)}`);
     if (this.sim.tracing)
       this.sim.traceEvent('device_map', `0x${va.toString(16)}`, `${this.name} → ${value}`);
     this.world.checkProgram(this, va, value);
@@ -379,12 +384,13 @@ export class ModelDriver {
     const va = page * PAGE;
     const m = this.mistakes;
     for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      if (tries > 0) sim.mark('device fault retried');
       if (m.lockAcrossReadBegin) {
         await this.lock.lock();
         const seq = await sub.readBegin();
         const value = this.world.read(va);
         const retry = sub.readRetry(seq);
-        if (!retry) this.program(va, value);
+        if (!retry) await this.program(va, value);
         this.lock.unlock();
         if (retry) continue;
         return;
@@ -395,17 +401,17 @@ export class ModelDriver {
       if (m.readRetryOutsideLock) {
         if (sub.readRetry(seq)) continue;
         await this.lock.lock();
-        this.program(va, value);
+        await this.program(va, value);
         this.lock.unlock();
         return;
       }
       await this.lock.lock();
-      if (m.programBeforeRetry) this.program(va, value);
+      if (m.programBeforeRetry) await this.program(va, value);
       if (sub.readRetry(seq)) {
         this.lock.unlock();
         continue;
       }
-      if (!m.programBeforeRetry) this.program(va, value);
+      if (!m.programBeforeRetry) await this.program(va, value);
       this.lock.unlock();
       return;
     }
@@ -481,6 +487,7 @@ export class GpuDriver implements DeviceMirror {
     const va = page * PAGE;
     if (!mm.mmgetNotZero()) return false;
     for (let tries = 0; tries < MAX_FAULT_TRIES; tries++) {
+      if (tries > 0) sim.mark('device fault retried');
       await this.lock.lock();
       let sub = await mmuIntervalNotifierFind(mm, this.ops, va, va);
       if (sub !== null && !this.live.has(sub)) sub = null; // being dropped by an UNMAP

@@ -65,6 +65,7 @@ export class Srcu {
   async synchronize(): Promise<void> {
     this.sim.mightSleep('synchronize_srcu', this.name);
     const target = this.epoch++;
+    if (this.readersUpTo(target)) this.sim.mark('synchronize_srcu waited for a reader');
     await this.gp.waitEvent(() => !this.readersUpTo(target), 'synchronize_srcu');
   }
 

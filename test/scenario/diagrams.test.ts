@@ -1,0 +1,388 @@
+/**
+ * One race diagram per planted bug, pinned. The diagrams are what a user reads first: a
+ * change to the model, the shrinker or the rendering that alters one shows here as a diff.
+ * Regenerate after an intended change with `npx vitest run test/scenario/diagrams.test.ts -u`
+ * and read the diff.
+ */
+import { describe, expect, it } from 'vitest';
+import { explore } from '../../src/sim/explore.js';
+import { getScenario } from '../../src/scenario/registry.js';
+import '../../src/scenario/builtin/index.js';
+
+/** The first violation of a planted scenario at seed 1 under its defaults, shrunk, as drawn. */
+async function diagramOf(name: string): Promise<string> {
+  const s = getScenario(name);
+  const d = s.defaults ?? {};
+  const r = await explore(
+    {
+      strategy: d.strategy ?? 'pct',
+      schedules: d.schedules ?? 2000,
+      depth: d.depth ?? 3,
+      seed: 1,
+      stopOnFirst: true,
+    },
+    s.setup,
+  );
+  const v = r.violations[0];
+  expect(v, `${name}: no violation found`).toBeDefined();
+  return `${v.kind}: ${v.message}\n${v.diagram ?? ''}`;
+}
+
+describe('race diagrams of the planted bugs', () => {
+  it('mm-mirror-no-set-seq', async () => {
+    expect(await diagramOf('mm-mirror-no-set-seq')).toMatchInlineSnapshot(`
+      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none
+             app                                         | dev0
+             --------------------------------------------+------------------------------------------
+         …   (37 earlier steps: set-up, and steps on other objects)
+        38   mutex_lock dev0.lock                        |
+         ·   mutex_unlock dev0.lock                      |
+         ·   invalidate_seq [→ 6: window closed]         |
+        44   mn_itree_invalidate dev0 [invalidate_seq 7] |
+        45   mutex_lock dev0.lock                        |
+         ·   mutex_unlock dev0.lock                      |
+        47   clear_pte app[1]@0x7effffffd000             |
+         ·                                               | read_begin dev0 [seq 1]
+         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
+        52                                               | mutex_lock dev0.lock
+         ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
+         ·                                               | mutex_unlock dev0.lock
+         ·                                               | read_begin dev0 [seq 1]
+        55                                               | device_walk 0x7effffffd000
+         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
+        56                                               | mutex_lock dev0.lock
+         ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
+         ·                                               | device_map 0x7effffffd000 [dev0 → pfn 1]
+         ·                                               | mutex_unlock dev0.lock
+         ·                                               | read_begin dev0 [seq 1]
+        60 >>                                            | spin_wait page_table_lock
+           >>!! detected                                 |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none"
+    `);
+  });
+
+  it('mm-mirror-no-zap', async () => {
+    expect(await diagramOf('mm-mirror-no-zap')).toMatchInlineSnapshot(`
+      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none
+             app                                         | dev0
+             --------------------------------------------+---------------------------------------------
+         …   (38 earlier steps: set-up, and steps on other objects)
+         ·   set_seq dev0 [3 → 5] {mmap_lock, dev0.lock} |
+         ·   mutex_unlock dev0.lock                      |
+         ·                                               | read_begin dev0 [seq 5 = invalidate_seq: wa…
+         ·   invalidate_seq [→ 6: window closed]         |
+         ·                                               | check_retry dev0 [5 vs 5: ok] {mmap_lock}
+        49                                               | mutex_lock dev0.lock
+         ·                                               | read_retry dev0 [5 vs 5: ok] {dev0.lock}
+         ·                                               | mutex_unlock dev0.lock
+         ·                                               | read_begin dev0 [seq 5]
+        52                                               | device_walk 0x7effffffd000
+         ·                                               | check_retry dev0 [5 vs 5: ok] {mmap_lock}
+        53                                               | mutex_lock dev0.lock
+         ·                                               | read_retry dev0 [5 vs 5: ok] {dev0.lock}
+         ·                                               | device_map 0x7effffffd000 [dev0 → pfn 1]
+         ·                                               | mutex_unlock dev0.lock
+         ·                                               | read_begin dev0 [seq 5]
+        57   mn_itree_invalidate dev0 [invalidate_seq 7] |
+        58   mutex_lock dev0.lock                        |
+         ·   set_seq dev0 [5 → 7] {mmap_lock, dev0.lock} |
+         ·   mutex_unlock dev0.lock                      |
+        60 >>clear_pte app[1]@0x7effffffd000             |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none"
+    `);
+  });
+
+  it('seq-retry-no-set-seq', async () => {
+    expect(await diagramOf('seq-retry-no-set-seq')).toMatchInlineSnapshot(`
+      "stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003
+             dev                                      | cpu0                                        | cpu1
+             -----------------------------------------+---------------------------------------------+---------------------
+         1                                            |                                             | cpu_pte_write 0x1000
+         ·   read_begin devA [seq 1]                  |                                             |
+         8   mutex_lock devA.lock                     |                                             |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
+         ·   mutex_unlock devA.lock                   |                                             |
+         ·   read_begin devA [seq 1]                  |                                             |
+        11   cpu_pte_read 0x1000                      |                                             |
+        12   mutex_lock devA.lock                     |                                             |
+        14                                            | mn_itree_invalidate devA [invalidate_seq 3] |
+        15                                            | mutex_lock devA.lock                        |
+         ·                                            | mutex_unlock devA.lock                      |
+         ·                                            | invalidate_seq [→ 4: window closed]         |
+        19                                            | mn_itree_invalidate devA [invalidate_seq 5] |
+        20                                            | mutex_lock devA.lock                        |
+         ·                                            | mutex_unlock devA.lock                      |
+        22 *>                                         | cpu_pte_write 0x1000                        |   <-- conflicting step
+         ·                                            | invalidate_seq [→ 6: window closed]         |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
+        25   device_pte_write 0x1000                  |                                             |
+         · >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+    `);
+  });
+
+  it('seq-retry-set-seq-outside-lock', async () => {
+    expect(await diagramOf('seq-retry-set-seq-outside-lock')).toMatchInlineSnapshot(`
+      "stale-mapping: devA maps 0x0 inside an open invalidation
+             dev                                      | cpu0
+             -----------------------------------------+--------------------------------------------
+         …   (1 earlier steps: set-up, and steps on other objects)
+         2                                            | cpu_pte_write 0x0
+         ·   read_begin devA [seq 1]                  |
+        10   cpu_pte_read 0x0                         |
+        11                                            | mn_itree_invalidate devA [invalidate_seq 3]
+        12                                            | mutex_lock devA.lock
+        13   mutex_lock devA.lock                     |
+         ·                                            | mutex_unlock devA.lock
+        14                                            | set_seq devA {no lock}
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+        15   device_pte_write 0x0                     |
+         ·                                            | set_seq devA [1 → 3] {no lock}
+        16                                            | cpu_pte_write 0x0
+         · >>device_map 0x0 [devA → 1000]             |   <-- stale-mapping: devA maps 0x0 inside an open invalidation"
+    `);
+  });
+
+  it('seq-retry-retry-outside-lock', async () => {
+    expect(await diagramOf('seq-retry-retry-outside-lock')).toMatchInlineSnapshot(`
+      "stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003
+             dev                                    | cpu0
+             ---------------------------------------+--------------------------------------------
+         …   (6 earlier steps: set-up, and steps on other objects)
+         ·   read_begin devA [seq 1]                |
+         ·   read_retry devA [1 vs 1: ok] {no lock} |
+         8   mutex_lock devA.lock                   |
+         ·   mutex_unlock devA.lock                 |
+         ·   read_begin devA [seq 1]                |
+        11   cpu_pte_read 0x1000                    |
+         ·   read_retry devA [1 vs 1: ok] {no lock} |
+        12   mutex_lock devA.lock                   |
+        14                                          | mn_itree_invalidate devA [invalidate_seq 3]
+        15                                          | mutex_lock devA.lock
+         ·                                          | set_seq devA [1 → 3] {devA.lock}
+         ·                                          | mutex_unlock devA.lock
+         ·                                          | invalidate_seq [→ 4: window closed]
+        19                                          | mn_itree_invalidate devA [invalidate_seq 5]
+        20                                          | mutex_lock devA.lock
+         ·                                          | set_seq devA [3 → 5] {devA.lock}
+         ·                                          | mutex_unlock devA.lock
+        22 *>                                       | cpu_pte_write 0x1000   <-- conflicting step
+         ·                                          | invalidate_seq [→ 6: window closed]
+        25   device_pte_write 0x1000                |
+         · >>device_map 0x1000 [devA → 1000]        |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+    `);
+  });
+
+  it('seq-retry-program-before-retry', async () => {
+    expect(await diagramOf('seq-retry-program-before-retry')).toMatchInlineSnapshot(`
+      "stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003
+             dev                                      | cpu0                                        | cpu1
+             -----------------------------------------+---------------------------------------------+---------------------
+         1                                            |                                             | cpu_pte_write 0x1000
+         ·   read_begin devA [seq 1]                  |                                             |
+         8   mutex_lock devA.lock                     |                                             |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
+         ·   mutex_unlock devA.lock                   |                                             |
+         ·   read_begin devA [seq 1]                  |                                             |
+        11   cpu_pte_read 0x1000                      |                                             |
+        12   mutex_lock devA.lock                     |                                             |
+        14                                            | mn_itree_invalidate devA [invalidate_seq 3] |
+        15                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [1 → 3] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+         ·                                            | invalidate_seq [→ 4: window closed]         |
+        19                                            | mn_itree_invalidate devA [invalidate_seq 5] |
+        20                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [3 → 5] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+        22 *>                                         | cpu_pte_write 0x1000                        |   <-- conflicting step
+         ·                                            | invalidate_seq [→ 6: window closed]         |
+        25   device_pte_write 0x1000                  |                                             |
+         · >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+    `);
+  });
+
+  it('seq-retry-walk-before-insert', async () => {
+    expect(await diagramOf('seq-retry-walk-before-insert')).toMatchInlineSnapshot(`
+      "stale-mapping: devA maps 0x1000 to 2 but the CPU has 1000
+             dev                                      | cpu1
+             -----------------------------------------+---------------------
+         …   (1 earlier steps: set-up, and steps on other objects)
+         2   cpu_pte_read 0x1000                      |
+         4 *>                                         | cpu_pte_write 0x1000   <-- conflicting step
+         …   (3 steps)
+         ·   read_begin devA [seq 1]                  |
+         9   mutex_lock devA.lock                     |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+        11   device_pte_write 0x1000                  |
+         · >>device_map 0x1000 [devA → 2]             |   <-- stale-mapping: devA maps 0x1000 to 2 but the CPU has 1000"
+    `);
+  });
+
+  it('seq-retry-lock-across-read-begin', async () => {
+    expect(await diagramOf('seq-retry-lock-across-read-begin')).toMatchInlineSnapshot(`
+      "lock-order: possible circular locking: cpu0 takes devA.lock while holding mmu_notifier_invalidate_range_start, but earlier dev took mmu_notifier_invalidate_range_start while holding devA.lock (step 5)
+             dev                                      | cpu0
+             -----------------------------------------+--------------------------------------------
+         …   (3 earlier steps: set-up, and steps on other objects)
+         4   mutex_lock devA.lock                     |
+         ·   read_begin devA [seq 1]                  |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+         ·   mutex_unlock devA.lock                   |
+         7   mutex_lock devA.lock                     |
+         ·   read_begin devA [seq 1]                  |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+         ·   mutex_unlock devA.lock                   |
+        10   exit                                     |
+        12                                            | mn_itree_invalidate devA [invalidate_seq 3]
+        13 >>                                         | mutex_lock devA.lock   <-- lock-order: possible circular locking: cpu0 takes devA.lock while holding mmu_notifier_invalidate_range_start, but earlier dev took mmu_notifier_invalidate_range_start while holding devA.lock (step 5)"
+    `);
+  });
+
+  it('two-pass-shared-finish-token', async () => {
+    expect(await diagramOf('two-pass-shared-finish-token')).toMatchInlineSnapshot(`
+      "kernel-bug: list corruption: devA queued a finish token that another invalidation has queued and not yet finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)
+             dev                                      | cpu0                                        | cpu1
+             -----------------------------------------+---------------------------------------------+--------------------------------------------
+         …   (9 earlier steps: set-up, and steps on other objects)
+        10   mutex_lock devA.lock                     |                                             |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
+         ·   mutex_unlock devA.lock                   |                                             |
+        14                                            | mn_itree_invalidate devA [invalidate_seq 3] |
+        15                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [1 → 3] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+        16                                            | mn_itree_finish_pass devA                   |
+        17                                            | device_tlb_flush_wait devA                  |
+        18                                            | mutex_lock devA.lock                        |
+         ·                                            | mutex_unlock devA.lock                      |
+         ·                                            | invalidate_seq [→ 4: window closed]         |
+        22                                            | mn_itree_invalidate devA [invalidate_seq 5] |
+        23                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [3 → 5] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+        24                                            | mn_itree_finish_pass devA                   |
+        26                                            |                                             | mn_itree_invalidate devA [invalidate_seq 5]
+        27                                            |                                             | mutex_lock devA.lock
+         ·                                            |                                             | set_seq devA [5 → 5] {devA.lock}
+         · >>                                         |                                             | mutex_unlock devA.lock   <-- kernel-bug: list corruption: devA queued a finish token that another invalidation has queued and not yet finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)"
+    `);
+  });
+
+  it('two-pass-finish-on-nonblock', async () => {
+    expect(await diagramOf('two-pass-finish-on-nonblock')).toMatchInlineSnapshot(`
+      "sleep-in-atomic: mutex_lock(devA.lock) may sleep but thread reaper is inside a non-blockable region
+             dev                                      | reaper
+             -----------------------------------------+--------------------------------------------
+         …   (4 earlier steps: set-up, and steps on other objects)
+         ·   read_begin devA [seq 1]                  |
+         6   mutex_lock devA.lock                     |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+         ·   mutex_unlock devA.lock                   |
+         ·   read_begin devA [seq 1]                  |
+        10   mutex_lock devA.lock                     |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |
+         ·   mutex_unlock devA.lock                   |
+        15                                            | mn_itree_invalidate devA [invalidate_seq 3]
+        16                                            | mutex_trylock devA.lock
+         ·                                            | set_seq devA [1 → 3] {mmap_lock, devA.lock}
+         ·                                            | mutex_unlock devA.lock
+        17                                            | mn_itree_finish_pass devA
+        18 >>                                         | device_tlb_flush_wait devA   <-- sleep-in-atomic: mutex_lock(devA.lock) may sleep but thread reaper is inside a non-blockable region"
+    `);
+  });
+
+  it('core-insert-not-deferred', async () => {
+    expect(await diagramOf('core-insert-not-deferred')).toMatchInlineSnapshot(`
+      "notifier-invariant: interval tree insert while invalidate_seq 3 is odd (the tree may be under iteration)
+             devA                                         | devB                          | cpu1
+             ---------------------------------------------+-------------------------------+--------------------------------------------
+         …   (3 earlier steps: set-up, and steps on other objects)
+         4   spin_lock subscriptions->lock                |                               |
+         ·   spin_unlock subscriptions->lock              |                               |
+         ·   read_begin devA [seq 1]                      |                               |
+         5   cpu_pte_read 0x1000                          |                               |
+         6   mutex_lock devA.lock                         |                               |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock}     |                               |
+         7   device_pte_write 0x1000                      |                               |
+         8                                                |                               | spin_lock subscriptions->lock
+         ·                                                |                               | spin_unlock subscriptions->lock
+         9                                                |                               | mn_itree_invalidate devA [invalidate_seq 3]
+        10                                                |                               | mutex_lock devA.lock
+        11                                                |                               | mutex_wait devA.lock
+         ·   device_map 0x1000 [devA → 2]                 |                               |
+         ·   mutex_unlock devA.lock                       |                               |
+        12   mutex_lock devA.lock                         |                               |
+         ·   mutex_unlock devA.lock                       |                               |
+        13   spin_lock subscriptions->lock                |                               |
+         ·   spin_unlock subscriptions->lock              |                               |
+        14   mmu_interval_notifier_remove subscriptions-… |                               |
+        15   mmu_interval_notifier_remove_sleep subscrip… |                               |
+        16 >>                                             | spin_lock subscriptions->lock |   <-- notifier-invariant: interval tree insert while invalidate_seq 3 is odd (the tree may be under iteration)"
+    `);
+  });
+
+  it('core-remove-no-wait', async () => {
+    expect(await diagramOf('core-remove-no-wait')).toMatchInlineSnapshot(`
+      "notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list
+             devA                                     | cpu                                         | cpu1
+             -----------------------------------------+---------------------------------------------+--------------------------------------------
+         …   (5 earlier steps: set-up, and steps on other objects)
+         6   mutex_lock devA.lock                     |                                             |
+         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
+         ·   mutex_unlock devA.lock                   |                                             |
+         8   mutex_lock devA.lock                     |                                             |
+         ·   mutex_unlock devA.lock                   |                                             |
+         9   spin_lock subscriptions->lock            |                                             |
+        14                                            | mn_itree_invalidate devA [invalidate_seq 3] |
+        15                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [1 → 3] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+         ·                                            | invalidate_seq [→ 4: window closed]         |
+        20                                            | mn_itree_invalidate devA [invalidate_seq 5] |
+        21                                            | mutex_lock devA.lock                        |
+         ·                                            | set_seq devA [3 → 5] {devA.lock}            |
+         ·                                            | mutex_unlock devA.lock                      |
+         ·                                            | invalidate_seq [→ 6: window closed]         |
+        25                                            |                                             | mn_itree_invalidate devA [invalidate_seq 7]
+        26                                            |                                             | mutex_lock devA.lock
+         ·                                            |                                             | set_seq devA [5 → 7] {devA.lock}
+         ·                                            |                                             | mutex_unlock devA.lock
+         · >>spin_unlock subscriptions->lock          |                                             |   <-- notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list"
+    `);
+  });
+
+  it('core-remove-race-2022', async () => {
+    expect(await diagramOf('core-remove-race-2022')).toMatchInlineSnapshot(`
+      "notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list
+             devB                                         | cpu
+             ---------------------------------------------+---------------------------------------------
+         …   (17 earlier steps: set-up, and steps on other objects)
+        18                                                | mn_itree_invalidate devB [invalidate_seq 3]
+         ·   read_begin devB [seq 1]                      |
+        21   mutex_lock devB.lock                         |
+         ·   read_retry devB [1 vs 1: ok] {devB.lock}     |
+        23                                                | mutex_lock devB.lock
+        24                                                | mutex_wait devB.lock
+         ·   mutex_unlock devB.lock                       |
+        25   mutex_lock devB.lock                         |
+         ·   mutex_unlock devB.lock                       |
+         ·                                                | set_seq devB [1 → 3] {devB.lock}
+         ·                                                | mutex_unlock devB.lock
+        30   mmu_interval_notifier_remove subscriptions-… |
+         ·                                                | invalidate_seq [→ 4: window closed]
+        32 >>                                             | mn_itree_inv_end invalidate_seq bumped, def…
+           >>!! detected                                  |   <-- notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list"
+    `);
+  });
+
+  it('classic-unregister-no-release-uaf', async () => {
+    expect(await diagramOf('classic-unregister-no-release-uaf')).toMatchInlineSnapshot(`
+      "use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12
+             legacy                    | cpu
+             --------------------------+-------------------------------------
+         …   (10 earlier steps: set-up, and steps on other objects)
+        11                             | mn_hlist_invalidate_end mmu_notifier
+         · *>kfree Object legacy owner |   <-- conflicting step
+        13 >>exit                      |
+           >>                          | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12"
+    `);
+  });
+});
