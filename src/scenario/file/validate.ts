@@ -360,7 +360,10 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
       if (arg.process !== undefined && arg.process !== dev.process)
         add([...path, 'process'], `device '${acc.device}' is attached to process '${dev.process}'`);
       else if (dev.mapping !== undefined && arg.at !== dev.mapping)
-        add([...path, 'at'], `device '${acc.device}' is attached to mapping '${dev.mapping}' only`);
+        add(
+          [...path, 'at'],
+          `device '${acc.device}' is attached to mapping '${dev.mapping}' only, not '${arg.at}'`,
+        );
       else checkPlace(arg as unknown as Place, path, dev.process);
     });
   });
