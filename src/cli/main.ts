@@ -11,8 +11,9 @@ import { explore, replay, type ExploreOptions, type ExploreResult } from '../sim
 import { SimUsageError } from '../sim/violation.js';
 import { listScenarios, type Scenario } from '../scenario/registry.js';
 import { DriverUnavailableError, ScenarioFileError } from '../scenario/file/errors.js';
-import { listRows, printRows, resolveScenario } from './scenarios.js';
+import { listRows, printRows, resolveScenario, scenarioRef } from './scenarios.js';
 import { registerRunCommand } from './run.js';
+import { registerSchemaCommand } from './schema.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
 import { registerReport } from './report.js';
@@ -108,7 +109,7 @@ function printResult(s: Scenario, r: ExploreResult, seconds: number): void {
   for (const v of r.violations) {
     console.log(`\n  ${v.kind}: ${v.message}`);
     console.log(v.diagram.replace(/^/gm, '    '));
-    console.log(`\n  replay: mirrorlab replay ${s.name} ${v.token}`);
+    console.log(`\n  replay: mirrorlab replay ${scenarioRef(s)} ${v.token}`);
   }
 }
 
@@ -225,6 +226,7 @@ async function main(argv: string[]): Promise<void> {
   registerExplain(program, intArg);
   registerReport(program, intArg, exploreOptionsFor);
   registerRunCommand(program, intArg);
+  registerSchemaCommand(program);
 
   await program.parseAsync(argv);
 }

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { Simulation, plainRunResult } from '../sim/simulation.js';
 import { replay } from '../sim/explore.js';
 import { runStats, type RunStats } from '../scenario/file/stats.js';
-import { resolveScenario } from './scenarios.js';
+import { resolveScenario, scenarioRef } from './scenarios.js';
 
 interface RunFlags {
   seed?: number;
@@ -95,7 +95,7 @@ export function registerRunCommand(
           console.log(`\n  ${v.kind}: ${v.message}`);
           console.log(v.diagram.replace(/^/gm, '    '));
         }
-        console.log(`\n  replay: mirrorlab replay ${name} ${run.token}`);
+        console.log(`\n  replay: mirrorlab replay ${scenarioRef(s)} ${run.token}`);
         if (flags.trace !== undefined) console.log(`  trace written to ${flags.trace}`);
       }
       if (run.violations.length > 0) process.exitCode = 1;

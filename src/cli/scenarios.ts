@@ -91,6 +91,12 @@ export async function resolveScenario(arg: string, dir?: string): Promise<Scenar
   }
 }
 
+/** How to name `s` on a command line: its file when it came from one, else its name. */
+export function scenarioRef(s: Scenario): string {
+  const file = (s as Partial<FileScenario>).file;
+  return typeof file === 'string' ? file : s.name;
+}
+
 /** Rows of `mirrorlab list`: built-in scenarios, then the directory's files. */
 export interface ListRow {
   name: string;

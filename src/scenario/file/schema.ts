@@ -315,7 +315,7 @@ const exploreDef: JSONSchemaType<ExploreDef> = {
 
 /** The JSON Schema of a scenario file (draft-07, as ajv's default). */
 export const scenarioJsonSchema: JSONSchemaType<ScenarioFile> = {
-  $id: 'https://mirrorlab.dev/scenario.schema.json',
+  $id: 'mirrorlab/scenario.schema.json',
   title: 'mirrorlab scenario',
   type: 'object',
   properties: {
