@@ -21,6 +21,9 @@ export function formatIssue(i: ScenarioIssue): string {
   return `${where}: ${path}: ${i.message}`;
 }
 
+/** Issues shown in an error's message (all of them stay in `issues`). */
+const MAX_SHOWN = 20;
+
 /** A scenario file that cannot be loaded: every issue found, in document order. */
 export class ScenarioFileError extends Error {
   constructor(readonly issues: readonly ScenarioIssue[]) {
@@ -28,7 +31,11 @@ export class ScenarioFileError extends Error {
       issues.length === 1
         ? `invalid scenario file: ${formatIssue(issues[0])}`
         : `invalid scenario file (${issues.length} problems):\n` +
-            issues.map((i) => `  ${formatIssue(i)}`).join('\n'),
+            issues
+              .slice(0, MAX_SHOWN)
+              .map((i) => `  ${formatIssue(i)}`)
+              .join('\n') +
+            (issues.length > MAX_SHOWN ? `\n  ... and ${issues.length - MAX_SHOWN} more` : ''),
     );
     this.name = 'ScenarioFileError';
   }

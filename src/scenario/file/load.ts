@@ -110,10 +110,19 @@ export function scenarioFromDocument(
 /** Parses and validates YAML text; `file` names it in errors. Throws ScenarioFileError. */
 export function loadScenarioText(text: string, file: string): FileScenario {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false, strict: true });
-  if (doc.errors.length > 0) {
+  // resolveKnownTags: false keeps YAML 1.1 tags (!!binary, !!timestamp, !!set...) from turning
+  // values into Buffers, Dates or Sets: a scenario is plain data.
+  const doc = parseDocument(text, {
+    lineCounter: lc,
+    uniqueKeys: true,
+    prettyErrors: false,
+    strict: true,
+    resolveKnownTags: false,
+  });
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
     throw new ScenarioFileError(
-      doc.errors.map((e): ScenarioIssue => {
+      problems.map((e): ScenarioIssue => {
         const p = lc.linePos(e.pos[0]);
         return { file, line: p.line, column: p.col, path: '', message: `YAML: ${e.message.split('\n')[0]}` };
       }),

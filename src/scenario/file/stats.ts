@@ -65,6 +65,7 @@ export function runStats(sim: Simulation, run: RunResult): RunStats {
   const notifierCallbacks: Record<string, number> = {};
   for (const e of trace) {
     tids.add(e.tid);
+    if (e.event) continue; // recorded for the reader within a step, not a scheduling point
     if (e.label === 'cpu_read' || e.label === 'cpu_write') cpuAccesses++;
     else if (e.label.startsWith('mn_')) notifierCallbacks[e.label] = (notifierCallbacks[e.label] ?? 0) + 1;
   }

@@ -255,11 +255,14 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
       ),
     );
   };
-  eachOp((op, _path, own) => {
+  const declared = new Set(procs.keys());
+  eachOp((op, path, own) => {
     const [kind, arg] = opParts(op);
     if (kind === 'fork' && typeof arg?.child === 'string') {
       const parent = (arg.process as string | undefined) ?? own;
-      if (!procs.has(arg.child)) procs.set(arg.child, { mappings: new Map(), parent });
+      if (declared.has(arg.child))
+        add([...path, 'fork', 'child'], `fork child '${arg.child}' has the name of a declared process`);
+      else if (!procs.has(arg.child)) procs.set(arg.child, { mappings: new Map(), parent });
     }
   });
   // Children see their parents' mappings (resolved after every child is known).

@@ -193,3 +193,30 @@ describe('scenario file schema and loader', () => {
     expect(clean).toBeGreaterThan(0);
   });
 });
+
+describe('scenario files are plain data', () => {
+  it('refuses YAML 1.1 tags that would make Buffers, dates or sets', () => {
+    const [i] = issuesOf('description: !!binary aGVsbG8=\nprocesses: [{ name: app }]\n');
+    expect(i.message).toMatch(/^YAML: Unresolved tag/);
+  });
+
+  it('refuses a fork child named like a declared process', () => {
+    const [i] = issuesOf(base('          - { fork: { child: app } }'));
+    expect(i).toMatchObject({ line: 9, path: 'processes[0].threads[0].ops[0].fork.child' });
+    expect(i.message).toBe("fork child 'app' has the name of a declared process");
+  });
+
+  it('shows at most 20 problems in the message and keeps them all', () => {
+    const keys = Array.from({ length: 30 }, (_, i) => `k${i}: 1`).join('\n');
+    const err = (() => {
+      try {
+        loadScenarioText(`description: x\nprocesses: [{ name: a }]\n${keys}\n`, 'many.yaml');
+      } catch (e) {
+        return e as ScenarioFileError;
+      }
+      throw new Error('expected an error');
+    })();
+    expect(err.issues).toHaveLength(30);
+    expect(err.message).toContain('... and 10 more');
+  });
+});
