@@ -1,7 +1,7 @@
 /**
- * Statistics of one run, for `mirrorlab run`: what the runtime and the scenario builder count
- * exactly, plus what registered providers add (drivers: device faults, retries, collisions; the
- * memory model: CPU faults, invalidations by event). A figure no provider supplies is `null`
+ * Statistics of one run, for `mirrorlab run`: what the runtime, the trace and the scenario
+ * builder count exactly, plus what registered providers add (drivers: device faults; the memory
+ * model: CPU faults, invalidations by event). A figure no provider supplies is `null`
  * ("not observable in this build"), never a guess.
  */
 import type { RunResult, Simulation } from '../../sim/simulation.js';
@@ -28,14 +28,20 @@ export interface RunStats {
   deviceFaults: number | null;
   /** Invalidations by event name (UNMAP, CLEAR, ...). */
   invalidations: Record<string, number> | null;
+  /**
+   * Retries: mmu_interval_read_retry / check_retry calls that found the sequence moved (the
+   * reader must start over). From the trace's read_retry / check_retry events.
+   */
   retries: number | null;
+  /**
+   * Collisions: invalidations that hit a subscription's range and moved its sequence
+   * (mmu_interval_set_seq calls). From the trace's set_seq events.
+   */
   collisions: number | null;
 }
 
 /** Figures a provider may supply. */
-export type ProvidedStats = Partial<
-  Pick<RunStats, 'cpuFaults' | 'deviceFaults' | 'invalidations' | 'retries' | 'collisions'>
->;
+export type ProvidedStats = Partial<Pick<RunStats, 'cpuFaults' | 'deviceFaults' | 'invalidations'>>;
 
 /** Called when a run ends; returns the figures it can observe for `sim`. */
 export type StatsProvider = (sim: Simulation) => ProvidedStats;
@@ -63,9 +69,17 @@ export function runStats(sim: Simulation, run: RunResult): RunStats {
   const tids = new Set<number>();
   let cpuAccesses = 0;
   const notifierCallbacks: Record<string, number> = {};
+  let retries = 0;
+  let collisions = 0;
   for (const e of trace) {
     tids.add(e.tid);
-    if (e.event) continue; // recorded for the reader within a step, not a scheduling point
+    if (e.event) {
+      // Recorded for the reader within a step, not a scheduling point.
+      if ((e.label === 'read_retry' || e.label === 'check_retry') && e.note?.endsWith(': retry') === true)
+        retries++;
+      else if (e.label === 'set_seq') collisions++;
+      continue;
+    }
     if (e.label === 'cpu_read' || e.label === 'cpu_write') cpuAccesses++;
     else if (e.label.startsWith('mn_')) notifierCallbacks[e.label] = (notifierCallbacks[e.label] ?? 0) + 1;
   }
@@ -86,12 +100,12 @@ export function runStats(sim: Simulation, run: RunResult): RunStats {
     cpuFaults: null,
     deviceFaults: null,
     invalidations: null,
-    retries: null,
-    collisions: null,
+    retries: run.trace !== undefined ? retries : null,
+    collisions: run.trace !== undefined ? collisions : null,
   };
   for (const p of providers) {
     const got = p(sim);
-    for (const k of ['cpuFaults', 'deviceFaults', 'retries', 'collisions'] as const) {
+    for (const k of ['cpuFaults', 'deviceFaults'] as const) {
       const v = got[k];
       if (typeof v === 'number') s[k] = (s[k] ?? 0) + v;
     }
