@@ -5,11 +5,15 @@
  * machine-readable output. Real time is read here only to report speed; nothing
  * inside a simulation sees it.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { explore, replay, type ExploreOptions, type ExploreResult } from '../sim/explore.js';
 import { SimUsageError } from '../sim/violation.js';
-import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
+import { listScenarios, type Scenario } from '../scenario/registry.js';
+import { DriverUnavailableError, ScenarioFileError } from '../scenario/file/errors.js';
+import { listRows, printRows, resolveScenario, scenarioRef } from './scenarios.js';
+import { registerRunCommand } from './run.js';
+import { registerSchemaCommand } from './schema.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
 import { registerReport } from './report.js';
@@ -48,16 +52,19 @@ interface ExploreFlags {
   shard?: { index: number; count: number };
   json?: boolean;
   progress?: boolean;
+  dir?: string;
 }
 
 function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
   return {
     strategy: f.strategy ?? s.defaults?.strategy ?? 'pct',
     schedules: f.schedules ?? s.defaults?.schedules ?? 2000,
-    seed: f.seed ?? 1,
+    seed: f.seed ?? s.defaults?.seed ?? 1,
     depth: f.depth ?? s.defaults?.depth ?? 3,
     preemptionBound: f.preemptionBound ?? s.defaults?.preemptionBound ?? 2,
-    ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
+    ...((f.maxSteps ?? s.defaults?.maxSteps) !== undefined
+      ? { maxSteps: f.maxSteps ?? s.defaults?.maxSteps }
+      : {}),
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
   };
 }
@@ -104,7 +111,7 @@ function printResult(s: Scenario, r: ExploreResult, seconds: number): void {
   for (const v of r.violations) {
     console.log(`\n  ${v.kind}: ${v.message}`);
     console.log(v.diagram.replace(/^/gm, '    '));
-    console.log(`\n  replay: mirrorlab replay ${s.name} ${v.token}`);
+    console.log(`\n  replay: mirrorlab replay ${scenarioRef(s)} ${v.token}`);
   }
 }
 
@@ -154,6 +161,7 @@ async function main(argv: string[]): Promise<void> {
     .description('An executable model of Linux shared virtual memory (mmu notifiers, HMM, device mirrors)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
+    .exitOverride()
     .enablePositionalOptions()
     .action(async (flags: { json?: boolean }) => {
       await showcase(flags.json === true);
@@ -161,18 +169,21 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('list')
-    .description('list the built-in scenarios')
+    .description('list the built-in scenarios and the scenario files (scenarios/ or --dir)')
     .option('--json', 'machine-readable output')
-    .action((flags: { json?: boolean }) => {
-      const items = listScenarios().map((s) => ({ name: s.name, expect: s.expect, summary: s.summary }));
-      if (flags.json) console.log(JSON.stringify(items, null, 2));
-      else for (const s of items) console.log(`${s.name.padEnd(32)} ${s.expect.padEnd(10)} ${s.summary}`);
+    .option('--dir <path>', 'scenarios directory')
+    .action(async (flags: { json?: boolean; dir?: string }) => {
+      const { rows, invalid } = await listRows(flags.dir);
+      if (flags.json) console.log(JSON.stringify(rows, null, 2));
+      else printRows(rows);
+      if (invalid > 0) process.exitCode = 2;
     });
 
   program
     .command('explore')
-    .description('explore the schedules of a built-in scenario')
-    .argument('<scenario>', 'scenario name (see `mirrorlab list`)')
+    .description('explore the schedules of a scenario (built-in name or file)')
+    .argument('<scenario>', 'scenario name (see `mirrorlab list`) or file (.yaml, .ts, .js)')
+    .option('--dir <path>', 'scenarios directory')
     .addOption(new Option('--strategy <name>', 'scheduling strategy').choices(['random', 'pct', 'dfs']))
     .option('--schedules <n>', 'schedule budget', intArg('--schedules', 1))
     .option('--seed <n>', 'seed', intArg('--seed', 0))
@@ -183,7 +194,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')
     .action(async (name: string, flags: ExploreFlags) => {
-      const s = getScenario(name);
+      const s = await resolveScenario(name, flags.dir);
       const options = exploreOptionsFor(s, flags);
       const t0 = process.hrtime.bigint();
       const showProgress = flags.progress !== false && !flags.json && process.stderr.isTTY === true;
@@ -196,12 +207,13 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('replay')
-    .description('replay one schedule of a built-in scenario from its token')
-    .argument('<scenario>', 'scenario name')
+    .description('replay one schedule of a scenario (built-in name or file) from its token')
+    .argument('<scenario>', 'scenario name or file')
     .argument('<token>', 'replay token printed by explore')
     .option('--json', 'machine-readable output')
-    .action(async (name: string, token: string, flags: { json?: boolean }) => {
-      const s = getScenario(name);
+    .option('--dir <path>', 'scenarios directory')
+    .action(async (name: string, token: string, flags: { json?: boolean; dir?: string }) => {
+      const s = await resolveScenario(name, flags.dir);
       const r = await replay(token, s.setup);
       if (flags.json) {
         console.log(JSON.stringify(r, null, 2));
@@ -215,11 +227,23 @@ async function main(argv: string[]): Promise<void> {
 
   registerExplain(program, intArg);
   registerReport(program, intArg, exploreOptionsFor);
+  registerRunCommand(program, intArg);
+  registerSchemaCommand(program);
 
   await program.parseAsync(argv);
 }
 
 main(process.argv).catch((err: unknown) => {
+  // commander printed its own message; help and --version exit 0, parse errors 2.
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
+  if (err instanceof ScenarioFileError || err instanceof DriverUnavailableError) {
+    console.error(`mirrorlab: ${err.message}`);
+    process.exitCode = 2;
+    return;
+  }
   if (err instanceof SimUsageError || (err instanceof Error && /^unknown scenario/.test(err.message))) {
     console.error(`mirrorlab: ${err.message}`);
     process.exitCode = 2;

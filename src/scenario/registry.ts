@@ -16,6 +16,8 @@ export interface Scenario {
     schedules?: number;
     depth?: number;
     preemptionBound?: number;
+    seed?: number;
+    maxSteps?: number;
   };
 }
 
