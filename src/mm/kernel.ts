@@ -20,6 +20,7 @@ import type { Mm } from './mm.js';
 import type { DevPagemapOps } from './vm-ops.js';
 import { installDirectReclaim, installMadvisePageout, reclaim as vmscanReclaim } from './vmscan.js';
 import { oomKill as oomKillProcess } from './oom-kill.js';
+import { gupTest, type GupTestArgs, type GupTestCommand } from './gup.js';
 
 export interface KernelOptions {
   /** Pages of system RAM. */
@@ -160,6 +161,14 @@ export class Kernel {
    */
   oomKill(p: Process): Promise<number> {
     return oomKillProcess(this, p);
+  }
+
+  /**
+   * The gup_test debugfs device (mm/gup_test.c): gets or pins [addr, addr + size) of `p` with
+   * `gupFlags` (FOLL_WRITE, FOLL_LONGTERM), then releases the pages. 0 or -errno. May sleep.
+   */
+  gupTest(p: Process, cmd: GupTestCommand, args: GupTestArgs): Promise<number> {
+    return gupTest(this, p, cmd, args);
   }
 
   // -------------------------------------------------------------------------------------------
