@@ -1,0 +1,90 @@
+/**
+ * The coherence rule between a device page table and the CPU's: a device mapping of VA → page with
+ * permission P may exist only while the CPU translation of VA yields that page with at least P.
+ *
+ * What a CPU entry yields (the kernel's definitions):
+ *   - present: its page, readable, writable with PTE_WRITE, if the VMA still grants the access
+ *     (the model's PTEs carry no PROT_NONE bit; the VMA's flags stand in, as in cpuTranslate);
+ *   - migration entry: its source page, read-only (whatever the entry's write bit: the page is
+ *     being copied). A mapping of another page under a migration entry is the migration's
+ *     destination programmed before finalize (test_hmm's finalize_and_map): allowed while that page
+ *     is locked, i.e. still a migration destination; finalize's PTE change re-checks it;
+ *   - device-private entry: its device page, writable with the entry's write bit;
+ *   - device-exclusive entry: its page, to the device holding it (atomic), writable with the entry's
+ *     write bit;
+ *   - none, swap: nothing.
+ * An atomic (exclusive) device mapping needs a device-exclusive entry for its page.
+ */
+import type { Kernel } from '../mm/kernel.js';
+import type { Mm } from '../mm/mm.js';
+import { VM_ACCESS_FLAGS, VM_WRITE } from '../mm/constants.js';
+import { PG_locked } from '../mm/physical.js';
+import {
+  PTE_KIND_DEVICE_EXCLUSIVE,
+  PTE_KIND_DEVICE_PRIVATE,
+  PTE_KIND_MIGRATION,
+  PTE_KIND_PRESENT,
+  PTE_WRITE,
+} from '../mm/page-table.js';
+
+/** One device page-table entry as the checkers see it. */
+export interface DeviceEntry {
+  /** The page as the CPU page table names it (a device-private page, not its backing store). */
+  pfn: number;
+  write: boolean;
+  /** Mapped for atomic access (test_hmm's DPT_XA_TAG_ATOMIC after make_device_exclusive). */
+  atomic: boolean;
+  /** The scheduling step that installed it, and by which thread, for violation messages. */
+  step: number;
+  thread: string;
+}
+
+/**
+ * Whether `mm`'s CPU translation of page-aligned `va` covers `e`: null when it does, else a short
+ * reason. Reads the page table without locks (the caller is a hook at a scheduling point). Atomic.
+ */
+export function coherenceProblem(k: Kernel, mm: Mm, va: number, e: DeviceEntry): string | null {
+  const pt = mm.pageTable;
+  const kind = pt.kindAt(va);
+  if (kind === 0) return 'the CPU has no entry';
+  const pfn = pt.pfnAt(va);
+  const flags = pt.flagsAt(va);
+  if (e.atomic) {
+    if (kind !== PTE_KIND_DEVICE_EXCLUSIVE || pfn !== e.pfn) return 'the page is no longer device-exclusive';
+    return null;
+  }
+  switch (kind) {
+    case PTE_KIND_PRESENT: {
+      if (pfn !== e.pfn) return 'the CPU maps another page';
+      const vma = mm.vmas.lookup(va);
+      if (vma === undefined) return 'no VMA covers the address';
+      if (!(vma.flags & VM_ACCESS_FLAGS)) return 'the VMA grants no access';
+      if (e.write && (!(flags & PTE_WRITE) || !(vma.flags & VM_WRITE))) return 'the CPU entry is read-only';
+      return null;
+    }
+    case PTE_KIND_MIGRATION:
+      if (pfn === e.pfn) return e.write ? 'the page is being migrated (read-only)' : null;
+      if (k.phys.isFree(e.pfn) || !k.phys.testFlag(e.pfn, PG_locked))
+        return 'the CPU entry is a migration entry of another page';
+      return null;
+    case PTE_KIND_DEVICE_PRIVATE:
+      if (pfn !== e.pfn) return 'the CPU maps another device page';
+      if (e.write && !(flags & PTE_WRITE)) return 'the device-private entry is read-only';
+      return null;
+    case PTE_KIND_DEVICE_EXCLUSIVE:
+      if (pfn !== e.pfn) return 'the CPU maps another page';
+      if (e.write && !(flags & PTE_WRITE)) return 'the device-exclusive entry is read-only';
+      return null;
+    default:
+      return 'the CPU entry is not present';
+  }
+}
+
+/**
+ * Page lifetime: null while `e.pfn` is allocated, else 'the page was freed'. Reuse of a freed page is
+ * seen by this check while the page is free and by the coherence check once it is mapped again
+ * (the CPU translation of VA no longer yields it). Atomic.
+ */
+export function lifetimeProblem(k: Kernel, e: DeviceEntry): string | null {
+  return k.phys.isFree(e.pfn) ? 'the page was freed' : null;
+}
