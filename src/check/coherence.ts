@@ -5,10 +5,13 @@
  * What a CPU entry yields (the kernel's definitions):
  *   - present: its page, readable, writable with PTE_WRITE, if the VMA still grants the access
  *     (the model's PTEs carry no PROT_NONE bit; the VMA's flags stand in, as in cpuTranslate);
- *   - migration entry: its source page, read-only (whatever the entry's write bit: the page is
- *     being copied). A mapping of another page under a migration entry is the migration's
- *     destination programmed before finalize (test_hmm's finalize_and_map): allowed while that page
- *     is locked, i.e. still a migration destination; finalize's PTE change re-checks it;
+ *   - migration entry: its source page, read-only for device accesses (a device write to a page
+ *     being copied is a lost write); a mapping may keep the write permission the entry records
+ *     (test_hmm skips its own MIGRATE invalidations and keeps such entries until it reprograms
+ *     them). A mapping of another page under a migration entry (or over an empty entry a migration
+ *     is about to fill) is the migration's destination programmed before finalize (test_hmm's
+ *     finalize_and_map): allowed while that device page is locked, i.e. still a migration
+ *     destination; the PTE change that ends the migration re-checks it;
  *   - device-private entry: its device page, writable with the entry's write bit;
  *   - device-exclusive entry: its page, to the device holding it (atomic), writable with the entry's
  *     write bit;
@@ -43,10 +46,19 @@ export interface DeviceEntry {
  * Whether `mm`'s CPU translation of page-aligned `va` covers `e`: null when it does, else a short
  * reason. Reads the page table without locks (the caller is a hook at a scheduling point). Atomic.
  */
-export function coherenceProblem(k: Kernel, mm: Mm, va: number, e: DeviceEntry): string | null {
+export function coherenceProblem(
+  k: Kernel,
+  mm: Mm,
+  va: number,
+  e: DeviceEntry,
+  writeAccess = false,
+): string | null {
   const pt = mm.pageTable;
   const kind = pt.kindAt(va);
-  if (kind === 0) return 'the CPU has no entry';
+  if (kind === 0) {
+    if (!writeAccess && isPendingDestination(k, e.pfn)) return null;
+    return 'the CPU has no entry';
+  }
   const pfn = pt.pfnAt(va);
   const flags = pt.flagsAt(va);
   if (e.atomic) {
@@ -63,9 +75,12 @@ export function coherenceProblem(k: Kernel, mm: Mm, va: number, e: DeviceEntry):
       return null;
     }
     case PTE_KIND_MIGRATION:
-      if (pfn === e.pfn) return e.write ? 'the page is being migrated (read-only)' : null;
-      if (k.phys.isFree(e.pfn) || !k.phys.testFlag(e.pfn, PG_locked))
-        return 'the CPU entry is a migration entry of another page';
+      if (pfn === e.pfn) {
+        if (writeAccess) return 'the device writes a page that is being migrated';
+        if (e.write && !(flags & PTE_WRITE)) return 'the migration entry is read-only';
+        return null;
+      }
+      if (!isPendingDestination(k, e.pfn)) return 'the CPU entry is a migration entry of another page';
       return null;
     case PTE_KIND_DEVICE_PRIVATE:
       if (pfn !== e.pfn) return 'the CPU maps another device page';
@@ -87,4 +102,10 @@ export function coherenceProblem(k: Kernel, mm: Mm, va: number, e: DeviceEntry):
  */
 export function lifetimeProblem(k: Kernel, e: DeviceEntry): string | null {
   return k.phys.isFree(e.pfn) ? 'the page was freed' : null;
+}
+
+/** A locked device page: a migration destination not yet finalized. */
+function isPendingDestination(k: Kernel, pfn: number): boolean {
+  const phys = k.phys;
+  return !phys.isFree(pfn) && phys.zoneOf(pfn) === 'device' && phys.testFlag(pfn, PG_locked);
 }

@@ -62,14 +62,20 @@ class MirrorChecker {
   }
 
   /** Checks one entry; `when` says which event asked. Reports (and ends the run) on a problem. */
-  check(m: CheckedMirror, va: number, e: DeviceEntry, when: 'map' | 'access' | 'cpu'): void {
+  check(
+    m: CheckedMirror,
+    va: number,
+    e: DeviceEntry,
+    when: 'map' | 'access' | 'cpu',
+    writeAccess = false,
+  ): void {
     const k = this.k;
     if (this.lifetime) {
       const why = lifetimeProblem(k, e);
       if (why !== null) this.report(m, va, e, when, 'device-use-after-free', why);
     }
     if (this.coherence) {
-      const why = coherenceProblem(k, m.mm, va, e);
+      const why = coherenceProblem(k, m.mm, va, e, writeAccess);
       if (why !== null) this.report(m, va, e, when, 'stale-mapping', why);
     }
   }
@@ -154,9 +160,15 @@ export function checkDeviceMap(k: Kernel, m: CheckedMirror, va: number, e: Devic
   checkerOf(k).check(m, va, e, 'map');
 }
 
-/** A device accessed memory through its entry for `va`: checks it. Atomic. */
-export function checkDeviceAccess(k: Kernel, m: CheckedMirror, va: number, e: DeviceEntry): void {
-  checkerOf(k).check(m, va, e, 'access');
+/** A device reads (or, with `write`, writes) memory through its entry for `va`: checks it. Atomic. */
+export function checkDeviceAccess(
+  k: Kernel,
+  m: CheckedMirror,
+  va: number,
+  e: DeviceEntry,
+  write: boolean,
+): void {
+  checkerOf(k).check(m, va, e, 'access', write);
 }
 
 /** Whether the checkers of `k`'s run are on (for tests and reports). */

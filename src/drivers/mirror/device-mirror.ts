@@ -169,6 +169,14 @@ export abstract class DeviceMirror implements CheckedMirror {
   }
 
   /**
+   * For drivers that copy through their table themselves (test_hmm's do_read / do_write): the
+   * access check of entry `e` at page `va`. Atomic.
+   */
+  protected checkEntry(va: number, e: DeviceEntry, write: boolean): void {
+    if (this.watched) checkDeviceAccess(this.kernel, this, va, e, write);
+  }
+
+  /**
    * Stops the checkers watching this device and empties its page table (the device is gone). The
    * driver calls it after its notifier was removed. Atomic.
    */
@@ -184,7 +192,7 @@ export abstract class DeviceMirror implements CheckedMirror {
       await this.sim.point('device_access', `${this.name} ${hex(pva)}`);
       const e = this.entries.get(pva);
       if (e !== undefined && (!write || e.write || (atomic && e.atomic))) {
-        if (this.watched) checkDeviceAccess(this.kernel, this, pva, e);
+        if (this.watched) checkDeviceAccess(this.kernel, this, pva, e, write);
         return e;
       }
       if (faults >= MAX_DEVICE_FAULTS_PER_ACCESS)
