@@ -1,8 +1,51 @@
 /**
  * Device memory migration (mm/migrate_device.c): migrate_vma_setup / migrate_vma_pages /
  * migrate_vma_finalize and the migrate-pfn encoding.
+ *
+ * Per entry: collection (under a MIGRATE invalidation carrying pgmapOwner) locks each selected page,
+ * takes a reference and replaces its PTE by a migration entry; the unmap step isolates system pages
+ * from the LRU, unmaps other mappings (try_to_migrate) and drops pinned pages; the driver allocates
+ * and copies; migrateVmaPages populates holes and moves page state; migrateVmaFinalize points every
+ * migration entry at the winner (the destination, or the source when migration failed).
  */
-import type { MigrateVma } from './types.js';
+import { EINVAL } from '../sim/errno.js';
+import { VM_HUGETLB, VM_SPECIAL, VM_WRITE } from '../mm/constants.js';
+import {
+  PTE_DIRTY,
+  PTE_EXCLUSIVE,
+  PTE_KIND_DEVICE_PRIVATE,
+  PTE_KIND_MIGRATION,
+  PTE_KIND_NONE,
+  PTE_KIND_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_SPECIAL,
+  PTE_UFFD_WP,
+  PTE_WRITE,
+  PTE_YOUNG,
+  PTE_ZERO,
+} from '../mm/page-table.js';
+import {
+  LRU_INACTIVE_ANON,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_dirty,
+  PG_locked,
+  PG_referenced,
+  PG_swapbacked,
+  PG_swapcache,
+  PG_uptodate,
+  PG_workingset,
+  type LruList,
+} from '../mm/physical.js';
+import { ptepGetAndClear, ptepSet } from '../mm/memory.js';
+import { anonVmaPrepare, folioPrepareNewAnon, migrationEntryAdd, migrationEntryRemove } from '../mm/rmap.js';
+import { tryToMigrate } from '../mm/rmap-walk.js';
+import { splitHugePage } from '../mm/huge-memory.js';
+import { mmapAssertLocked, type Mm } from '../mm/mm.js';
+import type { Kernel } from '../mm/kernel.js';
+import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, mmuNotifierRangeInit } from '../notifier/types.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '../notifier/invalidate.js';
+import type { MigrateVma, PfnArray } from './types.js';
 
 /** The entry names a source or destination page (pfn above MIGRATE_PFN_SHIFT). */
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -45,31 +88,437 @@ export function migratePfnFlags(word: number): number {
   return (word >>> 0) & (MIGRATE_PFN_MUL - 1);
 }
 
+/** Folio flags that move from source to destination (folio_migrate_flags). */
+const MOVE_FLAGS = PG_anon | PG_swapbacked | PG_uptodate | PG_dirty | PG_referenced | PG_workingset;
+
+/** What setup remembers for pages and finalize: the LRU list of each isolated system page. */
+interface MigrateState {
+  lru: Map<number, LruList>;
+}
+const states = new WeakMap<MigrateVma, MigrateState>();
+
+function clearMigrate(src: PfnArray, i: number): void {
+  if (src[i] & MIGRATE_PFN_MIGRATE) src[i] -= MIGRATE_PFN_MIGRATE;
+}
+
+/** The migration-entry flags for a cleared PTE (make_{writable,readable_exclusive,readable}_migration_entry). */
+function migrationFlagsOf(pteFlags: number, anonExclusive: boolean): number {
+  const keep = pteFlags & (PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY | PTE_UFFD_WP);
+  if (pteFlags & PTE_WRITE) return keep | PTE_WRITE;
+  return keep | (anonExclusive ? PTE_EXCLUSIVE : 0);
+}
+
 /**
- * migrate_vma_setup(args): validate, collect [start, end) under a blockable MMU_NOTIFY_MIGRATE
- * invalidation carrying args.pgmapOwner, lock and unmap the selected pages (migration entries).
- * Returns 0 or -EINVAL. Caller holds the mmap lock (asserted). May sleep.
+ * migrate_vma_setup(args): validates the arguments (-EINVAL: no page in [start, end), a VMA that is
+ * detached, hugetlb or special (VM_IO, VM_DONTEXPAND, VM_PFNMAP, VM_MIXEDMAP), a range outside it,
+ * src / dst shorter than the range, unknown selection flags, a faultPage that is not a locked
+ * device-private page), then collects [start, end) inside a blockable MMU_NOTIFY_MIGRATE invalidation
+ * whose owner is args.pgmapOwner, and unmaps what it collected. Afterwards every src entry with
+ * MIGRATE_PFN_MIGRATE is a hole (no VALID: an empty or zero-page PTE of an anonymous VMA) or a locked,
+ * referenced page whose mappings are migration entries and that nobody else holds; args.cpages counts
+ * them, args.npages the entries. Returns 0 (even when nothing is migratable) or -EINVAL (nothing done).
+ *
+ * PMD-mapped THPs in the range are split first (without MIGRATE_VMA_SELECT_COMPOUND the kernel splits
+ * them during collection; a compound collection is not modelled: device memory is allocated in base
+ * pages, so a compound source would be split in migrate_vma_pages anyway).
+ *
+ * Locks: the caller holds the mmap lock of args.mm (read or write; asserted). May sleep.
+ * Deviation: the THP split happens before the MIGRATE invalidation opens, not nested inside it.
  */
 export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
-  void args;
-  return Promise.reject(new Error('migrateVmaSetup: not yet'));
+  const mm = args.mm;
+  const vma = args.vma;
+  const k = mm.kernel;
+  const ps = k.pageSize;
+  mm.sim.mightSleep('migrate_vma_setup');
+  mmapAssertLocked(mm, 'migrate_vma_setup');
+  const nr = Math.floor((args.end - args.start) / ps);
+  if (!Number.isSafeInteger(args.start) || !Number.isSafeInteger(args.end) || nr <= 0) return -EINVAL;
+  const start = Math.floor(args.start / ps) * ps;
+  const end = Math.floor(args.end / ps) * ps;
+  if (vma === null || typeof vma !== 'object' || vma.detached || mm.vmas.lookup(vma.start) !== vma)
+    return -EINVAL;
+  if (vma.flags & (VM_HUGETLB | VM_SPECIAL)) return -EINVAL;
+  if (start < vma.start || start >= vma.end || end <= vma.start || end > vma.end) return -EINVAL;
+  const npages = (end - start) / ps;
+  if (args.src == null || args.dst == null || args.src.length < npages || args.dst.length < npages)
+    return -EINVAL;
+  if (!Number.isInteger(args.flags) || args.flags & ~MIGRATE_VMA_SELECT_ALL || args.flags < 0) return -EINVAL;
+  const fp = args.faultPage ?? -1;
+  if (fp >= 0 && (!k.phys.isDevicePrivate(fp) || !k.phys.testFlag(fp, PG_locked))) return -EINVAL;
+  args.start = start;
+  args.end = end;
+  for (let i = 0; i < npages; i++) {
+    args.src[i] = 0;
+    args.dst[i] = 0;
+  }
+  args.cpages = 0;
+  args.npages = 0;
+  const state: MigrateState = { lru: new Map() };
+  states.set(args, state);
+
+  if (args.flags & MIGRATE_VMA_SELECT_SYSTEM) await migrateSplitThps(mm, start, end);
+
+  // migrate_vma_collect.
+  const range = mmuNotifierRangeInit(
+    MMU_NOTIFY_MIGRATE,
+    MMU_NOTIFIER_RANGE_BLOCKABLE,
+    mm,
+    start,
+    end,
+    args.pgmapOwner,
+  );
+  await mmuNotifierInvalidateRangeStart(range);
+  await mm.ptl.lock();
+  for (let i = 0; i < npages; i++) await migrateCollectPte(args, i, fp);
+  mm.ptl.unlock();
+  args.npages = npages;
+  await mmuNotifierInvalidateRangeEnd(range);
+
+  if (args.cpages > 0) await migrateDeviceUnmap(args, state, fp);
+  return 0;
+}
+
+/** Splits every PMD-mapped THP folio in [start, end) (split_huge_page under the folio lock). */
+async function migrateSplitThps(mm: Mm, start: number, end: number): Promise<void> {
+  const k = mm.kernel;
+  const pt = mm.pageTable;
+  for (let a = pt.pmdStart(start); a < end; a += pt.pmdSize) {
+    if (!pt.isHugeAt(a) || pt.kindAt(a) !== PTE_KIND_PRESENT || pt.flagsAt(a) & PTE_ZERO) continue;
+    const head = pt.pfnAt(a);
+    if (!k.phys.tryGetPage(head)) continue;
+    if (k.folioTrylock(head)) {
+      await splitHugePage(k, head);
+      k.folioUnlock(head);
+    }
+    k.phys.putPage(head);
+  }
+}
+
+/** migrate_vma_collect_pmd for one PTE (entry i). Caller holds mm.ptl. */
+async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number): Promise<void> {
+  const mm = args.mm;
+  const k = mm.kernel;
+  const phys = k.phys;
+  const pt = mm.pageTable;
+  const va = args.start + i * k.pageSize;
+  const anonVma = args.vma.anonymous;
+  const sel = args.flags;
+  if (pt.isHugeAt(va)) {
+    // A huge zero PMD or a THP that could not be split: treated as a hole only when empty-equivalent.
+    if (
+      pt.kindAt(va) === PTE_KIND_PRESENT &&
+      pt.flagsAt(va) & PTE_ZERO &&
+      anonVma &&
+      sel & MIGRATE_VMA_SELECT_SYSTEM
+    ) {
+      args.src[i] = MIGRATE_PFN_MIGRATE;
+      args.cpages++;
+    }
+    return;
+  }
+  const kind = pt.kindAt(va);
+  const flags = pt.flagsAt(va);
+  if (kind === PTE_KIND_NONE) {
+    if (anonVma) {
+      args.src[i] = MIGRATE_PFN_MIGRATE;
+      args.cpages++;
+    }
+    return;
+  }
+  let pfn: number;
+  if (kind === PTE_KIND_DEVICE_PRIVATE) {
+    pfn = pt.pfnAt(va);
+    if (!(sel & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || phys.deviceOwnerOf(pfn) !== args.pgmapOwner) return;
+  } else if (kind === PTE_KIND_PRESENT) {
+    if (flags & PTE_ZERO) {
+      if (sel & MIGRATE_VMA_SELECT_SYSTEM && anonVma) {
+        args.src[i] = MIGRATE_PFN_MIGRATE;
+        args.cpages++;
+      }
+      return;
+    }
+    if (flags & PTE_SPECIAL) return;
+    pfn = pt.pfnAt(va);
+    if (phys.isDeviceCoherent(pfn)) {
+      if (!(sel & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || phys.deviceOwnerOf(pfn) !== args.pgmapOwner) return;
+    } else if (!(sel & MIGRATE_VMA_SELECT_SYSTEM)) return;
+    if (phys.mappingOf(pfn) === undefined || phys.folioOrder(pfn) !== 0) return;
+  } else return; // swap, migration, device-exclusive: skipped
+  // The locking step.
+  phys.getPage(pfn);
+  if (pfn !== faultPage && !k.folioTrylock(pfn)) {
+    phys.putPage(pfn);
+    return;
+  }
+  const anonExclusive = phys.testFlag(pfn, PG_anon) && phys.testFlag(pfn, PG_anon_exclusive);
+  if (anonExclusive && phys.maybeDmaPinned(pfn)) {
+    // folio_try_share_anon_rmap fails for a pinned page: leave it mapped.
+    if (pfn !== faultPage) k.folioUnlock(pfn);
+    phys.putPage(pfn);
+    return;
+  }
+  const old = await ptepGetAndClear(mm, va);
+  if (old.kind === PTE_KIND_PRESENT && old.flags & PTE_DIRTY) phys.setFlag(pfn, PG_dirty);
+  phys.clearFlag(pfn, PG_anon_exclusive);
+  await ptepSet(mm, va, PTE_KIND_MIGRATION, pfn, migrationFlagsOf(old.flags, anonExclusive));
+  migrationEntryAdd(k, pfn, mm, va);
+  phys.rmapRemovePte(pfn, mm, va);
+  phys.putPage(pfn); // the mapping's reference; the collection reference keeps the page
+  args.src[i] = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (old.flags & PTE_WRITE ? MIGRATE_PFN_WRITE : 0);
+  args.cpages++;
+}
+
+/** The references a collected source page may have: ours, the fault path's, the swap or page cache's. */
+function expectedRefs(k: Kernel, pfn: number, faultPage: number): number {
+  const phys = k.phys;
+  let n = 1;
+  if (pfn === faultPage) n++;
+  if (phys.testFlag(pfn, PG_swapcache)) n++;
+  else if (!phys.testFlag(pfn, PG_anon) && phys.mappingOf(pfn) !== undefined) n++;
+  return n;
 }
 
 /**
- * migrate_vma_pages(args): commit — populate holes with the driver's destination pages and move
- * page state from source to destination; entries that cannot be migrated lose MIGRATE_PFN_MIGRATE.
- * Caller holds the mmap lock. May sleep.
+ * migrate_device_unmap: isolate system pages from the LRU, try_to_migrate pages still mapped elsewhere
+ * (CLEAR invalidations through the rmap walk), and give up pages still mapped or holding unexpected
+ * references (pinned); the given-up ones are restored. Recomputes args.cpages.
+ */
+async function migrateDeviceUnmap(args: MigrateVma, state: MigrateState, faultPage: number): Promise<void> {
+  const k = args.mm.kernel;
+  const phys = k.phys;
+  const src = args.src;
+  let cpages = 0;
+  const restore: number[] = [];
+  for (let i = 0; i < args.npages; i++) {
+    const pfn = migratePfnToPage(src[i]);
+    if (pfn < 0) {
+      if (src[i] & MIGRATE_PFN_MIGRATE) cpages++;
+      continue;
+    }
+    if (phys.zoneOf(pfn) === 'normal') {
+      const lru = phys.lruListOf(pfn);
+      if (lru === -1 || !phys.lruIsolate(pfn)) {
+        clearMigrate(src, i);
+        restore.push(i);
+        continue;
+      }
+      state.lru.set(pfn, lru);
+    }
+    if (phys.folioMapped(pfn)) await tryToMigrate(k, pfn);
+    if (
+      phys.folioMapped(pfn) ||
+      phys.refcountOf(pfn) !== expectedRefs(k, pfn, faultPage) ||
+      phys.maybeDmaPinned(pfn)
+    ) {
+      const lru = state.lru.get(pfn);
+      if (lru !== undefined) {
+        phys.lruAdd(pfn, lru);
+        state.lru.delete(pfn);
+      }
+      clearMigrate(src, i);
+      restore.push(i);
+      continue;
+    }
+    cpages++;
+  }
+  for (const i of restore) {
+    const pfn = migratePfnToPage(src[i]);
+    await migrateRestoreEntries(k, pfn, pfn);
+    if (pfn !== faultPage) k.folioUnlock(pfn);
+    phys.putPage(pfn);
+    src[i] = 0;
+  }
+  args.cpages = cpages;
+}
+
+/**
+ * remove_migration_ptes(src, winner) for device migration: every recorded migration entry of `src`
+ * becomes an entry for `winner` — a device-private entry (writable if the migration entry was) for a
+ * device-private page, a present PTE otherwise; the winner gains the rmap and a reference, and
+ * PageAnonExclusive when the entry was writable or readable-exclusive. Takes each mm's ptl. May sleep.
+ */
+async function migrateRestoreEntries(k: Kernel, src: number, winner: number): Promise<void> {
+  const phys = k.phys;
+  const privateDst = phys.isDevicePrivate(winner);
+  for (;;) {
+    const r = k.migrationEntries.get(src)?.[0];
+    if (r === undefined) return;
+    const mm = r.mm;
+    const pt = mm.pageTable;
+    mm.mmgrab();
+    await mm.ptl.lock();
+    const live =
+      !r.pmd && !pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_MIGRATION && pt.pfnAt(r.va) === src;
+    migrationEntryRemove(k, src, mm, r.va, r.pmd);
+    if (live) {
+      const f = pt.flagsAt(r.va);
+      const exclusive = (f & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0;
+      phys.rmapAddPte(winner, mm, r.va);
+      phys.getPage(winner);
+      if (phys.testFlag(winner, PG_anon) && exclusive) phys.setFlag(winner, PG_anon_exclusive);
+      if (privateDst)
+        await ptepSet(
+          mm,
+          r.va,
+          PTE_KIND_DEVICE_PRIVATE,
+          winner,
+          f & (PTE_WRITE | PTE_SOFT_DIRTY | PTE_UFFD_WP),
+        );
+      else
+        await ptepSet(
+          mm,
+          r.va,
+          PTE_KIND_PRESENT,
+          winner,
+          f & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY | PTE_UFFD_WP),
+        );
+    }
+    mm.ptl.unlock();
+    mm.mmdrop();
+  }
+}
+
+/**
+ * migrate_vma_pages(args): for each entry still marked MIGRATE_PFN_MIGRATE — without a destination
+ * (dst 0) the mark is cleared; a hole gets the destination page inserted (anonymous VMAs only, and
+ * only if the PTE is still empty or the zero page: a device-private entry, writable iff VM_WRITE, for
+ * a device-private page, else a present PTE, writable and dirty iff VM_WRITE) inside one blockable
+ * MMU_NOTIFY_MIGRATE invalidation from the first hole to the end, owner args.pgmapOwner; a page moves
+ * its state (anon, mapping, index, flags) to the destination, failing (mark cleared) when it has
+ * unexpected references or, for a device destination, is in the swap or page cache. Contents are the
+ * driver's copy. Caller holds the mmap lock (asserted). May sleep.
  */
 export async function migrateVmaPages(args: MigrateVma): Promise<void> {
-  void args;
-  return Promise.reject(new Error('migrateVmaPages: not yet'));
+  const mm = args.mm;
+  const k = mm.kernel;
+  const phys = k.phys;
+  mm.sim.mightSleep('migrate_vma_pages');
+  mmapAssertLocked(mm, 'migrate_vma_pages');
+  const fp = args.faultPage ?? -1;
+  const { src, dst } = args;
+  let range: ReturnType<typeof mmuNotifierRangeInit> | null = null;
+  for (let i = 0; i < args.npages; i++) {
+    if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    const d = migratePfnToPage(dst[i]);
+    if (d < 0) {
+      clearMigrate(src, i);
+      continue;
+    }
+    const s = migratePfnToPage(src[i]);
+    const va = args.start + i * k.pageSize;
+    if (s < 0) {
+      if (range === null) {
+        range = mmuNotifierRangeInit(
+          MMU_NOTIFY_MIGRATE,
+          MMU_NOTIFIER_RANGE_BLOCKABLE,
+          mm,
+          va,
+          args.end,
+          args.pgmapOwner,
+        );
+        await mmuNotifierInvalidateRangeStart(range);
+      }
+      if (!(await migrateVmaInsertPage(args, va, d))) clearMigrate(src, i);
+      continue;
+    }
+    const toDevice = phys.zoneOf(d) === 'device';
+    const file = !phys.testFlag(s, PG_anon) && phys.mappingOf(s) !== undefined;
+    if (
+      (toDevice && (phys.testFlag(s, PG_swapcache) || file)) ||
+      phys.refcountOf(s) !== expectedRefs(k, s, fp)
+    ) {
+      clearMigrate(src, i);
+      continue;
+    }
+    // folio_migrate_mapping + folio_migrate_flags (no copy: the driver copied).
+    phys.setMapping(d, phys.mappingOf(s), phys.indexOf(s));
+    for (const f of [PG_anon, PG_swapbacked, PG_uptodate, PG_dirty, PG_referenced, PG_workingset])
+      if (phys.testFlag(s, f) && MOVE_FLAGS & f) phys.setFlag(d, f);
+    phys.clearFlag(s, PG_dirty);
+  }
+  if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
+}
+
+/** migrate_vma_insert_page: a new page at the empty (or zero-page) PTE `va`. Takes mm.ptl. */
+async function migrateVmaInsertPage(args: MigrateVma, va: number, d: number): Promise<boolean> {
+  const { mm, vma } = args;
+  const k = mm.kernel;
+  const phys = k.phys;
+  const pt = mm.pageTable;
+  if (!vma.anonymous) return false;
+  const kindOk = phys.zoneOf(d) === 'normal' || phys.isDevicePrivate(d) || phys.isDeviceCoherent(d);
+  if (!kindOk) return false;
+  anonVmaPrepare(k, vma);
+  await mm.ptl.lock();
+  let ok = false;
+  if (!pt.isHugeAt(va)) {
+    const kind = pt.kindAt(va);
+    if (kind === PTE_KIND_NONE || (kind === PTE_KIND_PRESENT && pt.flagsAt(va) & PTE_ZERO)) {
+      const write = (vma.flags & VM_WRITE) !== 0;
+      folioPrepareNewAnon(k, vma, d, va);
+      phys.rmapAddPte(d, mm, va);
+      phys.getPage(d);
+      if (phys.isDevicePrivate(d)) {
+        await ptepSet(mm, va, PTE_KIND_DEVICE_PRIVATE, d, write ? PTE_WRITE : 0);
+      } else {
+        if (phys.zoneOf(d) === 'normal') phys.lruAdd(d, LRU_INACTIVE_ANON);
+        await ptepSet(mm, va, PTE_KIND_PRESENT, d, (write ? PTE_WRITE | PTE_DIRTY : 0) | PTE_YOUNG);
+      }
+      ok = true;
+    }
+  }
+  mm.ptl.unlock();
+  return ok;
 }
 
 /**
- * migrate_vma_finalize(args): replace migration entries by the destination (migrated) or the source
- * (not migrated), unlock and release pages. Caller holds the mmap lock. May sleep.
+ * migrate_vma_finalize(args): for each collected page the winner is the destination when the entry is
+ * still MIGRATE with a destination, else the source; the winner (if a system page) goes on the LRU,
+ * every migration entry of the source is replaced by an entry for the winner, the source is unlocked
+ * (unless it is faultPage) and released, a distinct destination unlocked and released. Destinations
+ * of holes are unlocked and released (a populated hole keeps its mapping's reference). Caller holds
+ * the mmap lock (asserted). May sleep.
  */
 export async function migrateVmaFinalize(args: MigrateVma): Promise<void> {
-  void args;
-  return Promise.reject(new Error('migrateVmaFinalize: not yet'));
+  const mm = args.mm;
+  const k = mm.kernel;
+  const phys = k.phys;
+  mm.sim.mightSleep('migrate_vma_finalize');
+  mmapAssertLocked(mm, 'migrate_vma_finalize');
+  const fp = args.faultPage ?? -1;
+  const state = states.get(args);
+  const { src, dst } = args;
+  for (let i = 0; i < args.npages; i++) {
+    const s = migratePfnToPage(src[i]);
+    const d = migratePfnToPage(dst[i]);
+    if (s < 0) {
+      if (d >= 0) {
+        if (phys.testFlag(d, PG_locked)) k.folioUnlock(d);
+        phys.putPage(d);
+      }
+      continue;
+    }
+    let winner = s;
+    if (!(src[i] & MIGRATE_PFN_MIGRATE) || d < 0) {
+      if (d >= 0) {
+        if (phys.testFlag(d, PG_locked)) k.folioUnlock(d);
+        phys.putPage(d);
+      }
+    } else winner = d;
+    if (phys.zoneOf(winner) === 'normal') {
+      const lru = winner === s ? (state?.lru.get(s) ?? LRU_INACTIVE_ANON) : LRU_INACTIVE_ANON;
+      if (phys.lruListOf(winner) < 0) phys.lruAdd(winner, lru);
+    }
+    state?.lru.delete(s);
+    await migrateRestoreEntries(k, s, winner);
+    if (s !== fp) k.folioUnlock(s);
+    if (winner !== s) phys.setMapping(s, undefined, 0);
+    phys.putPage(s);
+    if (winner !== s) {
+      if (phys.testFlag(winner, PG_locked)) k.folioUnlock(winner);
+      phys.putPage(winner);
+    }
+  }
+  states.delete(args);
 }

@@ -3,6 +3,7 @@
  */
 import type { MmuIntervalNotifier } from '../notifier/interval.js';
 import type { Vma } from '../mm/vma.js';
+import type { Mm } from '../mm/mm.js';
 
 /** An hmm_pfns / src / dst array: one number per base page. */
 export type PfnArray = number[] | Float64Array;
@@ -31,10 +32,12 @@ export interface HmmRange {
 }
 
 /**
- * struct migrate_vma. The caller fills vma, start, end, src, dst, pgmapOwner, flags (and faultPage
+ * struct migrate_vma. The caller fills mm, vma, start, end, src, dst, pgmapOwner, flags (and faultPage
  * from migrateToRam); migrateVmaSetup fills src, cpages and npages; the driver fills dst.
  */
 export interface MigrateVma {
+  /** The address space (vma->vm_mm: the model's Vma has no back pointer). */
+  mm: Mm;
   vma: Vma;
   start: number;
   end: number;

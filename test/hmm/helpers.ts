@@ -73,3 +73,111 @@ export async function rangeFaultOnce(
     mm.mmapLock.upRead();
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A minimal device with device memory, following the migrate_vma protocol (as a driver would).
+// ---------------------------------------------------------------------------------------------
+
+import type { Kernel } from '../../src/mm/kernel.js';
+import { createDevicePagemap, type DevicePagemap } from '../../src/hmm/pagemap.js';
+import {
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  migratePfn,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../src/hmm/migrate-device.js';
+import type { MigrateVma } from '../../src/hmm/types.js';
+import type { DeviceMemoryKind } from '../../src/mm/physical.js';
+
+export interface TestDevice {
+  pagemap: DevicePagemap;
+  /** Calls of migrateToRam. */
+  faults: number;
+  /** Migrates [start, end) of mm to device memory; the args after finalize. */
+  toDevice(mm: Mm, start: number, end: number, options?: { skip?: Set<number> }): Promise<MigrateVma>;
+  /** Migrates this device's pages in [start, end) back to system memory. */
+  toSystem(mm: Mm, start: number, end: number): Promise<MigrateVma>;
+}
+
+/** A device with `npages` of `kind` memory whose migrateToRam migrates the faulting page back. */
+export function testDevice(k: Kernel, kind: DeviceMemoryKind, npages = 64): TestDevice {
+  const owner = { name: `dev-${kind}` };
+  const sel = kind === 'private' ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+  const run = async (
+    mm: Mm,
+    start: number,
+    end: number,
+    flags: number,
+    alloc: () => Promise<number>,
+    faultPage = -1,
+    skip?: Set<number>,
+  ): Promise<MigrateVma> => {
+    const n = (end - start) / k.pageSize;
+    const vma = mm.vmas.lookup(start)!;
+    const args: MigrateVma = {
+      mm,
+      vma,
+      start,
+      end,
+      src: new Array<number>(n).fill(0),
+      dst: new Array<number>(n).fill(0),
+      cpages: 0,
+      npages: 0,
+      pgmapOwner: owner,
+      flags,
+      faultPage,
+    };
+    const ret = await migrateVmaSetup(args);
+    if (ret !== 0) throw new Error(`migrateVmaSetup: ${ret}`);
+    for (let i = 0; i < n; i++) {
+      if (!(args.src[i] & MIGRATE_PFN_MIGRATE) || skip?.has(i)) continue;
+      const d = await alloc();
+      if (d < 0) continue;
+      k.phys.trylockPage(d);
+      const s = migratePfnToPage(args.src[i]);
+      if (s >= 0) k.phys.copyPage(d, s);
+      args.dst[i] = migratePfn(d) + (args.src[i] & MIGRATE_PFN_WRITE);
+    }
+    await migrateVmaPages(args);
+    await migrateVmaFinalize(args);
+    return args;
+  };
+  const dev: TestDevice = {
+    faults: 0,
+    pagemap: createDevicePagemap(k, {
+      kind,
+      npages,
+      owner,
+      migrateToRam: async (f) => {
+        dev.faults++;
+        const args = await run(
+          f.mm,
+          f.address,
+          f.address + k.pageSize,
+          MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+          () => k.allocUserPage(),
+          f.pfn,
+        );
+        return args.cpages > 0 || args.src[0] === 0 ? 0 : 0;
+      },
+    }),
+    toDevice: (mm, start, end, options) =>
+      run(
+        mm,
+        start,
+        end,
+        MIGRATE_VMA_SELECT_SYSTEM,
+        () => Promise.resolve(dev.pagemap.allocPage()),
+        -1,
+        options?.skip,
+      ),
+    toSystem: (mm, start, end) => run(mm, start, end, sel, () => k.allocUserPage()),
+  };
+  return dev;
+}
