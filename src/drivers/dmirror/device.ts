@@ -201,6 +201,7 @@ export class DmirrorDevice {
     const file = this.migratedBy.get(fault.pfn);
     const ps = this.kernel.pageSize;
     const args: MigrateVma = {
+      mm: fault.mm,
       vma: fault.vma,
       start: fault.address,
       end: fault.address + ps,
@@ -270,6 +271,7 @@ export class DmirrorDevice {
       if (vma !== undefined) {
         const ps = this.kernel.pageSize;
         const args: MigrateVma = {
+          mm,
           vma,
           start: va,
           end: va + ps,

@@ -465,6 +465,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       const next = Math.min(end, start + DMIRROR_MIGRATE_BATCH * ps, vma.end);
       const n = (next - start) / ps;
       const args: MigrateVma = {
+        mm,
         vma,
         start,
         end: next,
@@ -574,6 +575,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       const next = Math.min(end, start + DMIRROR_MIGRATE_BATCH * ps, vma.end);
       const n = (next - start) / ps;
       const args: MigrateVma = {
+        mm,
         vma,
         start,
         end: next,
