@@ -21,6 +21,7 @@ import type { DevPagemapOps } from './vm-ops.js';
 import { installDirectReclaim, installMadvisePageout, reclaim as vmscanReclaim } from './vmscan.js';
 import { oomKill as oomKillProcess } from './oom-kill.js';
 import { gupTest, type GupTestArgs, type GupTestCommand } from './gup.js';
+import { hugetlbInit } from './hugetlb.js';
 
 export interface KernelOptions {
   /** Pages of system RAM. */
@@ -31,7 +32,7 @@ export interface KernelOptions {
   nodes?: number;
   /** Base page shift; 12 (4 KiB) by default. */
   pageShift?: number;
-  /** nr_hugepages of the hugetlb pool (recorded; hugetlb mappings are not modelled yet). */
+  /** nr_hugepages: PMD-sized pages set aside for MAP_HUGETLB at construction (see hugetlb.ts). */
   hugetlbPages?: number;
   /** vm.max_map_count; 65530 by default. */
   maxMapCount?: number;
@@ -143,6 +144,7 @@ export class Kernel {
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
     installDirectReclaim(this);
     installMadvisePageout();
+    hugetlbInit(this);
   }
 
   /**
