@@ -15,7 +15,9 @@
  *   - device-private entry: its device page, writable with the entry's write bit;
  *   - device-exclusive entry: its page, to the device holding it (atomic), writable with the entry's
  *     write bit;
- *   - none, swap: nothing.
+ *   - none, swap: nothing; a read-only use of a locked page over an empty entry is in flight (a
+ *     migration collector clears the PTE under the page lock before it installs the migration
+ *     entry; a destination is locked until finalize) and is judged when the entry settles.
  * An atomic (exclusive) device mapping needs a device-exclusive entry for its page.
  */
 import type { Kernel } from '../mm/kernel.js';
@@ -56,7 +58,7 @@ export function coherenceProblem(
   const pt = mm.pageTable;
   const kind = pt.kindAt(va);
   if (kind === 0) {
-    if (!writeAccess && isPendingDestination(k, e.pfn)) return null;
+    if (!writeAccess && isLockedInFlight(k, e.pfn)) return null;
     return 'the CPU has no entry';
   }
   const pfn = pt.pfnAt(va);
@@ -80,7 +82,8 @@ export function coherenceProblem(
         if (e.write && !(flags & PTE_WRITE)) return 'the migration entry is read-only';
         return null;
       }
-      if (!isPendingDestination(k, e.pfn)) return 'the CPU entry is a migration entry of another page';
+      if (writeAccess || !isLockedInFlight(k, e.pfn))
+        return 'the CPU entry is a migration entry of another page';
       return null;
     case PTE_KIND_DEVICE_PRIVATE:
       if (pfn !== e.pfn) return 'the CPU maps another device page';
@@ -104,8 +107,12 @@ export function lifetimeProblem(k: Kernel, e: DeviceEntry): string | null {
   return k.phys.isFree(e.pfn) ? 'the page was freed' : null;
 }
 
-/** A locked device page: a migration destination not yet finalized. */
-function isPendingDestination(k: Kernel, pfn: number): boolean {
+/**
+ * A locked page whose CPU entry is in flight: a migration destination not yet finalized, or a
+ * source whose PTE the collector cleared under the page lock and is about to turn into a
+ * migration entry. The entry the CPU ends with is checked when it is installed.
+ */
+function isLockedInFlight(k: Kernel, pfn: number): boolean {
   const phys = k.phys;
-  return !phys.isFree(pfn) && phys.zoneOf(pfn) === 'device' && phys.testFlag(pfn, PG_locked);
+  return !phys.isFree(pfn) && phys.testFlag(pfn, PG_locked);
 }

@@ -11,6 +11,7 @@ import { explore, replay, type ExploreOptions, type ExploreResult } from '../sim
 import { SimUsageError } from '../sim/violation.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
+import { registerSelftestCommand } from './selftest.js';
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -208,6 +209,8 @@ async function main(argv: string[]): Promise<void> {
       }
       if (r.violations.length > 0) process.exitCode = 1;
     });
+
+  registerSelftestCommand(program);
 
   await program.parseAsync(argv);
 }

@@ -29,7 +29,7 @@ import {
 } from '../../hmm/migrate-device.js';
 import type { MigrateVma } from '../../hmm/types.js';
 import { DEVMEM_CHUNK_PAGES } from './constants.js';
-import { Dmirror } from './file.js';
+import { Dmirror, wouldBeCompound } from './file.js';
 
 /** Mistakes the device can be built with (off by default), for the explorer to find. */
 export interface DmirrorMistakes {
@@ -227,7 +227,8 @@ export class DmirrorDevice {
   /**
    * dmirror_devmem_fault_alloc_and_copy: for each collected device page, a locked system page with
    * the device page's data; the file's device page-table entry for that address is erased first.
-   * -ENOMEM when an allocation fails (FAIL_ALLOC included). May sleep (allocation).
+   * -ENOMEM when an allocation fails (FAIL_ALLOC included, except on an entry that stands for a
+   * compound one: see wouldBeCompound; the kernel falls back to base pages there). May sleep.
    */
   async allocAndCopyToSys(args: MigrateVma, file: Dmirror | undefined): Promise<number> {
     const k = this.kernel;
@@ -238,7 +239,7 @@ export class DmirrorDevice {
       const spfn = migratePfnToPage(word);
       if (spfn < 0 || !this.owns(spfn)) continue;
       const owner = this.migratedBy.get(spfn) ?? file;
-      if (owner !== undefined && owner.consumeFailAlloc()) return -ENOMEM;
+      if (owner?.consumeFailAlloc() && !wouldBeCompound(args, i, k.pmdSize)) return -ENOMEM;
       const dpfn = await k.allocUserPage(0);
       if (dpfn < 0) return -ENOMEM;
       if (!k.folioTrylock(dpfn)) throw new Error(`${this.name}: a fresh system page ${dpfn} is locked`);

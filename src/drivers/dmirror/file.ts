@@ -106,6 +106,15 @@ interface Bounce {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/**
+ * Whether src entry `i` starts a whole PMD-aligned PMD of the batch: where the kernel's compound
+ * collection would have put one MIGRATE_PFN_COMPOUND entry (see dmAllocAndCopyToDevice).
+ */
+export function wouldBeCompound(args: MigrateVma, i: number, pmdSize: number): boolean {
+  const ps = pmdSize / (1 << HPAGE_PMD_ORDER);
+  return (args.start + i * ps) % pmdSize === 0 && i + (1 << HPAGE_PMD_ORDER) <= args.src.length;
+}
+
 /** An open file of the HMM test device: `await dev.open(p)`. */
 export class Dmirror extends DeviceMirror implements MmapableFile {
   /** dmirror->mutex: the driver's update lock (invalidate callback, device page-table programming). */
@@ -503,6 +512,9 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
    * data (or zeros for a hole); FAIL_ALLOC makes one allocation fail (an order-0 entry then stays in
    * system memory; a compound one falls back to order-0 pages). Device folios are not modelled: a
    * compound source always gets order-0 destinations (the fallback path), and the core splits it.
+   * Deviation: the model's migrate_vma collects no compound entries, so an entry that starts a whole
+   * PMD-aligned PMD of the batch stands for the compound entry the kernel would have collected there:
+   * FAIL_ALLOC consumed on it takes the fallback (every page still migrates), as the kernel's does.
    */
   private dmAllocAndCopyToDevice(args: MigrateVma): void {
     const phys = this.kernel.phys;
@@ -515,7 +527,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       const nr = compound ? 1 << HPAGE_PMD_ORDER : 1;
       const spfn = migratePfnToPage(word);
       if (spfn >= 0 && phys.zoneOf(spfn) === 'device') continue;
-      if (this.consumeFailAlloc() && !compound) continue;
+      if (this.consumeFailAlloc() && !compound && !wouldBeCompound(args, i, this.kernel.pmdSize)) continue;
       for (let j = 0; j < nr && i + j < args.src.length; j++) {
         const dpfn = dev.allocPage();
         if (dpfn < 0) break;
