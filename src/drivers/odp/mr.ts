@@ -335,7 +335,7 @@ export class OdpMr extends DeviceMirror {
     const umem = this.sim.use(this.umem, 'free_implicit_child_mr');
     await umem.umemMutex.lock();
     await this.umrPost('revoke');
-    this.keyRevoked = true;
+    this.revokeKey();
     umem.private_ = null;
     umem.umemMutex.unlock();
     await this.umemRelease();
@@ -380,6 +380,15 @@ export class OdpMr extends DeviceMirror {
     return 0;
   }
 
+  /**
+   * The UMR that disables the key has completed: the device can no longer translate through any
+   * MTT entry of this MR, so they are dropped from the device page table. Atomic.
+   */
+  private revokeKey(): void {
+    this.keyRevoked = true;
+    this.unmapRange(this.start, this.end);
+  }
+
   /** `mirror.detach()`: deregisters the MR. */
   async detach(): Promise<void> {
     await this.dereg();
@@ -405,12 +414,12 @@ export class OdpMr extends DeviceMirror {
     if (!dev.bugs.deregRevokeRace) {
       await umem.umemMutex.lock();
       await this.umrPost('revoke');
-      this.keyRevoked = true;
+      this.revokeKey();
       umem.private_ = null;
       umem.umemMutex.unlock();
     } else {
       await this.umrPost('revoke');
-      this.keyRevoked = true;
+      this.revokeKey();
     }
     await this.umemRelease();
     this.deregistered = true;
