@@ -24,6 +24,7 @@ import {
   PTE_SPECIAL,
   PTE_WRITE,
   PTE_ZERO,
+  type PageTableVisitor,
   type PteKind,
 } from '../mm/page-table.js';
 import { Mm, mmapAssertLocked } from '../mm/mm.js';
@@ -73,7 +74,13 @@ interface HmmWalk {
   faultFlags: number;
   waitPfn: number;
   pageShift: number;
+  /** 1 / PAGE_SIZE (exact: a power of two). */
+  invPageSize: number;
   pmdSize: number;
+  /** End of the PMD segment the PTE visitor is in. */
+  segEnd: number;
+  /** The PTE visitor bound to this walk (created once per call). */
+  pteVisitor: PageTableVisitor;
 }
 
 /**
@@ -154,7 +161,7 @@ function hmmRangeCheck(range: HmmRange): HmmWalk | number {
     throw new TypeError('hmmRangeFault: range.hmmPfns must be a number[] or Float64Array');
   if (pfns.length < n)
     throw new RangeError(`hmmRangeFault: hmmPfns has ${pfns.length} entries, the range needs ${n}`);
-  return {
+  const w: HmmWalk = {
     range,
     mm,
     pfns,
@@ -169,8 +176,13 @@ function hmmRangeCheck(range: HmmRange): HmmWalk | number {
     faultFlags: 0,
     waitPfn: -1,
     pageShift: mm.kernel.pageShift,
+    invPageSize: 1 / ps,
     pmdSize: mm.kernel.pmdSize,
+    segEnd: 0,
+    pteVisitor: () => 0,
   };
+  w.pteVisitor = (va, kind, pfn, flags) => hmmPteEntry(w, va, kind, pfn, flags);
+  return w;
 }
 
 /** hmm_pte_need_fault for one entry: NEED_FAULT / NEED_WRITE_FAULT bits given the CPU's `cpu` flags. */
@@ -332,61 +344,60 @@ function hmmFillPfns(w: HmmWalk, from: number, to: number, pfn: number, cpu: num
     pfns[i] = pfn * HMM_PFN_PFN_MUL + (((pfns[i] >>> 0) & HMM_PFN_INOUT_FLAGS) | low);
 }
 
-/** hmm_vma_walk_pmd's PTE loop over [addr, segEnd) (one PTE table). */
+/**
+ * hmm_vma_walk_pmd's PTE loop over [addr, segEnd) of one PTE table, through PageTable.walk (holes
+ * included) with the walk's one visitor: no allocation per page.
+ */
 function hmmHandlePtes(w: HmmWalk, addr: number, segEnd: number): number {
-  const pt = w.mm.pageTable;
-  const phys = w.mm.kernel.phys;
+  w.segEnd = segEnd;
+  return w.mm.pageTable.walk(addr, segEnd, w.pteVisitor, true);
+}
+
+/** hmm_vma_handle_pte for one entry; 0 to continue, or a STOP_* code. */
+function hmmPteEntry(w: HmmWalk, va: number, kind: PteKind, pfn: number, flags: number): number {
   const pfns = w.pfns;
-  const base = w.range.start;
-  const sh = w.pageShift;
-  const div = 2 ** sh;
-  const owner = w.range.devPrivateOwner;
-  const ps = div;
-  for (let va = addr, i = (addr - base) / div; va < segEnd; va += ps, i++) {
-    const kind: PteKind = pt.kindAt(va);
-    const input = pfns[i];
-    const sticky = (input >>> 0) & HMM_PFN_INOUT_FLAGS;
-    if (kind === PTE_KIND_PRESENT) {
-      const flags = pt.flagsAt(va);
-      if (flags & PTE_SPECIAL && !(flags & PTE_ZERO)) {
-        if (needFault(w, input, 0)) return STOP_EFAULT;
-        pfns[i] = sticky | HMM_PFN_ERROR;
-        continue;
-      }
-      const cpu = HMM_PFN_VALID | (flags & PTE_WRITE ? HMM_PFN_WRITE : 0);
+  const i = (va - w.range.start) * w.invPageSize;
+  const input = pfns[i];
+  const sticky = (input >>> 0) & HMM_PFN_INOUT_FLAGS;
+  if (kind === PTE_KIND_PRESENT) {
+    if (flags & PTE_SPECIAL && !(flags & PTE_ZERO)) {
+      if (needFault(w, input, 0)) return STOP_EFAULT;
+      pfns[i] = sticky | HMM_PFN_ERROR;
+      return 0;
+    }
+    const cpu = flags & PTE_WRITE ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+    if (w.mayFault) {
       const need = needFault(w, input, cpu);
-      if (need) return stopForFault(w, va, segEnd, need);
-      pfns[i] = pt.pfnAt(va) * HMM_PFN_PFN_MUL + (sticky | cpu);
-      continue;
+      if (need) return stopForFault(w, va, w.segEnd, need);
     }
-    if (kind === PTE_KIND_NONE) {
-      const need = needFault(w, input, 0);
-      if (need) return stopForFault(w, va, segEnd, need);
-      pfns[i] = sticky;
-      continue;
-    }
-    const pfn = pt.pfnAt(va);
-    if (kind === PTE_KIND_DEVICE_PRIVATE && phys.deviceOwnerOf(pfn) === owner) {
-      const cpu = HMM_PFN_VALID | (pt.flagsAt(va) & PTE_WRITE ? HMM_PFN_WRITE : 0);
-      pfns[i] = pfn * HMM_PFN_PFN_MUL + (sticky | cpu);
-      continue;
-    }
-    const need = needFault(w, input, 0);
-    if (!need) {
-      pfns[i] = sticky;
-      continue;
-    }
-    if (kind === PTE_KIND_MIGRATION) {
-      w.last = va;
-      w.faultStart = va;
-      w.waitPfn = pfn;
-      return STOP_WAIT_MIGRATION;
-    }
-    if (kind === PTE_KIND_SWAP || kind === PTE_KIND_DEVICE_PRIVATE || kind === PTE_KIND_DEVICE_EXCLUSIVE)
-      return stopForFault(w, va, segEnd, need);
-    return STOP_EFAULT;
+    pfns[i] = pfn * HMM_PFN_PFN_MUL + (sticky | cpu);
+    return 0;
   }
-  return 0;
+  if (kind === PTE_KIND_NONE) {
+    const need = needFault(w, input, 0);
+    if (need) return stopForFault(w, va, w.segEnd, need);
+    pfns[i] = sticky;
+    return 0;
+  }
+  if (kind === PTE_KIND_DEVICE_PRIVATE && w.mm.kernel.phys.deviceOwnerOf(pfn) === w.range.devPrivateOwner) {
+    pfns[i] =
+      pfn * HMM_PFN_PFN_MUL + (sticky | (flags & PTE_WRITE ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID));
+    return 0;
+  }
+  const need = needFault(w, input, 0);
+  if (!need) {
+    pfns[i] = sticky;
+    return 0;
+  }
+  if (kind === PTE_KIND_MIGRATION) {
+    w.last = va;
+    w.faultStart = va;
+    w.waitPfn = pfn;
+    return STOP_WAIT_MIGRATION;
+  }
+  if (kind === PTE_KIND_SWAP || kind === PTE_KIND_DEVICE_PRIVATE || kind === PTE_KIND_DEVICE_EXCLUSIVE)
+    return stopForFault(w, va, w.segEnd, need);
+  return STOP_EFAULT;
 }
 
 /**
