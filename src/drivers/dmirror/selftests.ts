@@ -97,9 +97,15 @@ function mirrorInts(t: SelftestContext, b: HmmBuffer, want: (i: number) => numbe
   expectIntsIn(t, b.mirror, 0, b.size / 4, want, what);
 }
 
-async function migrateToDev(t: SelftestContext, b: HmmBuffer, npages: number, fd = t.fd): Promise<void> {
-  t.eq(await t.cmd(fd, 'migrate-to-dev', b, npages), 0, 'migrate to device');
-  t.eq(b.cpages, npages, 'migrate to device: cpages');
+async function migrateToDev(
+  t: SelftestContext,
+  b: HmmBuffer,
+  npages: number,
+  fd = t.fd,
+  what = 'migrate to device',
+): Promise<void> {
+  t.eq(await t.cmd(fd, 'migrate-to-dev', b, npages), 0, what);
+  t.eq(b.cpages, npages, `${what}: cpages`);
 }
 
 /** Reads every int of [addr, addr + n ints) and writes it back incremented, a page at a time. */
@@ -796,7 +802,8 @@ export const HMM_SELFTESTS: readonly SelftestCase[] = [
               const target = w + pmd + offset;
               const flags = MREMAP_MAYMOVE | MREMAP_FIXED | (dontUnmap ? MREMAP_DONTUNMAP : 0);
               const b = { ...t.buffer(pmd), ptr: w };
-              if (!before) await migrateToDev(t, b, pmd / t.ps);
+              const what = `migrate (before ${before}, dontunmap ${dontUnmap}, thp ${thp}, offset ${offset})`;
+              if (!before) await migrateToDev(t, b, pmd / t.ps, t.fd, what);
               const r = await t.p.mremap(w, pmd, pmd, flags, target);
               t.eq(
                 r,
@@ -804,7 +811,7 @@ export const HMM_SELFTESTS: readonly SelftestCase[] = [
                 `mremap (before ${before}, dontunmap ${dontUnmap}, thp ${thp}, offset ${offset})`,
               );
               b.ptr = target;
-              if (before) await migrateToDev(t, b, pmd / t.ps);
+              if (before) await migrateToDev(t, b, pmd / t.ps, t.fd, what);
               mirrorInts(t, b, I);
               await t.expectInts(target, pmd / 4, I, 'CPU data at the new address');
               await t.p.munmap(map, 8 * pmd + pmd);
