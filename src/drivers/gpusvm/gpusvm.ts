@@ -446,7 +446,13 @@ export class GpuSvm extends DeviceMirror {
         break;
       }
       ret = await this.getPages(r, write);
-      if (ret === -EFAULT || ret === -EPERM) continue;
+      if (ret === -EFAULT || ret === -EPERM) {
+        // Deviation: the CPU mapping changed under the range (unmapped, or now spanning a VMA that
+        // refuses the access): the model removes the range so the next try re-creates one that fits
+        // the current VMAs, where xe retries and may end up killing the VM.
+        if (!r.removed) await this.rangeRemove(r);
+        continue;
+      }
       if (ret < 0) break;
       ret = await this.bind(r, write);
       if (ret === 0) break;
@@ -458,12 +464,17 @@ export class GpuSvm extends DeviceMirror {
   /**
    * `mirror.detach()`: unbind and tear down (drm_gpusvm_fini): under the svm lock, remove every
    * notifier's subscription first (so no invalidation races the teardown), then every range; wait
-   * for the garbage collector. No callback and no GPU access after it returns. May sleep.
+   * for the garbage collector. The GPU page table is zapped before any subscription goes (xe closes
+   * the VM first). No callback and no GPU access after it returns. May sleep.
    */
   async detach(): Promise<void> {
     if (this.closed) return;
     await this.svmLock.lock();
     this.closed = true;
+    // xe_vm_close: the GPU page tables go first; after this the subscriptions may go in any order.
+    await this.notifierLock.downWrite();
+    this.unmapRange(0, Number.MAX_SAFE_INTEGER);
+    this.notifierLock.upWrite();
     for (const n of [...this.notifiers.values()]) {
       if (!n.removed) {
         n.removed = true;
