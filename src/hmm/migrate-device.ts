@@ -43,7 +43,12 @@ import { tryToMigrate } from '../mm/rmap-walk.js';
 import { splitHugePage } from '../mm/huge-memory.js';
 import { mmapAssertLocked, type Mm } from '../mm/mm.js';
 import type { Kernel } from '../mm/kernel.js';
-import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, mmuNotifierRangeInit } from '../notifier/types.js';
+import {
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_MIGRATE,
+  MMU_NOTIFIER_RANGE_BLOCKABLE,
+  mmuNotifierRangeInit,
+} from '../notifier/types.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '../notifier/invalidate.js';
 import type { MigrateVma, PfnArray } from './types.js';
 
@@ -305,7 +310,10 @@ async function migrateDeviceUnmap(args: MigrateVma, state: MigrateState, faultPa
       }
       state.lru.set(pfn, lru);
     }
-    if (phys.folioMapped(pfn)) await tryToMigrate(k, pfn);
+    if (phys.folioMapped(pfn)) {
+      if (phys.isDevicePrivate(pfn)) await tryToMigrateDevicePrivate(k, pfn);
+      else await tryToMigrate(k, pfn);
+    }
     if (
       phys.folioMapped(pfn) ||
       phys.refcountOf(pfn) !== expectedRefs(k, pfn, faultPage) ||
@@ -330,6 +338,38 @@ async function migrateDeviceUnmap(args: MigrateVma, state: MigrateState, faultPa
     src[i] = 0;
   }
   args.cpages = cpages;
+}
+
+/**
+ * try_to_migrate for a device-private page still mapped by other processes (a fork shared it): each
+ * device-private entry becomes a migration entry inside a blockable MMU_NOTIFY_CLEAR of that page
+ * (owner null), as try_to_migrate_one does for device-private pages. Caller holds the page lock and a
+ * reference. Takes each mm's ptl. May sleep.
+ */
+async function tryToMigrateDevicePrivate(k: Kernel, pfn: number): Promise<void> {
+  const phys = k.phys;
+  const ps = k.pageSize;
+  for (const r of phys.folioRmapList(pfn)) {
+    const mm = r.mm;
+    if (r.pmd) continue;
+    const pt = mm.pageTable;
+    mm.mmgrab();
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, r.va, r.va + ps);
+    await mmuNotifierInvalidateRangeStart(range);
+    await mm.ptl.lock();
+    if (!pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_DEVICE_PRIVATE && pt.pfnAt(r.va) === pfn) {
+      const flags = pt.flagsAt(r.va);
+      const exclusive = phys.testFlag(pfn, PG_anon) && phys.testFlag(pfn, PG_anon_exclusive);
+      phys.clearFlag(pfn, PG_anon_exclusive);
+      await ptepSet(mm, r.va, PTE_KIND_MIGRATION, pfn, migrationFlagsOf(flags, exclusive));
+      migrationEntryAdd(k, pfn, mm, r.va);
+      phys.rmapRemovePte(pfn, mm, r.va);
+      phys.putPage(pfn);
+    }
+    mm.ptl.unlock();
+    await mmuNotifierInvalidateRangeEnd(range);
+    mm.mmdrop();
+  }
 }
 
 /**

@@ -234,3 +234,32 @@ describe('migrateVmaSetup', () => {
     expectOk(run);
   });
 });
+
+describe('device pages shared by fork', () => {
+  it('a parent writing a device-private page it shares with its child faults it back for both; COW then splits them (hmm_cow_in_device)', async () => {
+    const run = await runKernel(async (k) => {
+      const p = k.createProcess('app');
+      await mapAnon(p, 2 * PAGE);
+      expect(await p.write(A, fill(2 * PAGE, 4))).toBe(0);
+      const dev = testDevice(k, 'private');
+      await p.mm.mmapLock.downRead();
+      await dev.toDevice(p.mm, A, A + 2 * PAGE);
+      p.mm.mmapLock.upRead();
+      const child = await p.fork();
+      expect(child.mm.pageTable.kindAt(A)).toBe(PTE_KIND_DEVICE_PRIVATE);
+      const seen = await recordNotifier(child.mm);
+      expect(await p.write(A, fill(4, 9))).toBe(0);
+      // The child's device-private entry was turned into a migration entry by a CLEAR of its page.
+      expect(starts(seen)).toEqual([['MMU_NOTIFY_CLEAR', A, A + PAGE, true, null]]);
+      expect(child.mm.pageTable.kindAt(A)).toBe(PTE_KIND_PRESENT);
+      expect(await child.read(A, 8)).toEqual(fill(8, 4));
+      expect(await p.read(A, 8)).toEqual(Uint8Array.from([9, 9, 9, 9, 4, 4, 4, 4]));
+      expect(p.mm.pageTable.pfnAt(A)).not.toBe(child.mm.pageTable.pfnAt(A));
+      await child.kill();
+      await child.wait();
+      expect(await p.read(A + PAGE, 4)).toEqual(fill(4, 4));
+      expect(dev.pagemap.nrFree).toBe(dev.pagemap.npages);
+    });
+    expectOk(run);
+  });
+});
