@@ -125,7 +125,13 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   flags = 0;
   closed = false;
   /** Counts of what the exploration proves it reached (not used to decide anything). */
-  readonly stats = { busyRetries: 0, readRetries: 0, notMigrated: 0, skippedOwnMigrate: 0 };
+  readonly stats = {
+    busyRetries: 0,
+    readRetries: 0,
+    notMigrated: 0,
+    skippedOwnMigrate: 0,
+    zappedDevicePrivate: 0,
+  };
   private readonly vmOps: VmOperations;
 
   constructor(
@@ -176,7 +182,13 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       for (const [va, e] of [...this.entries])
         if (va >= range.start && va <= range.end && !phys.isDevicePrivate(e.pfn)) this.entries.delete(va);
     } else {
-      this.unmapRange(range.start, range.end + ps);
+      const end = Math.min(range.end, USER_VA_END) + ps;
+      if (this.entries.size <= 64) {
+        const phys = this.kernel.phys;
+        for (const [va, e] of this.entries)
+          if (va >= range.start && va < end && phys.isDevicePrivate(e.pfn)) this.stats.zappedDevicePrivate++;
+      }
+      this.unmapRange(range.start, end);
     }
     this.mutex.unlock();
     return true;
