@@ -37,7 +37,7 @@ import {
   PG_workingset,
   type LruList,
 } from '../mm/physical.js';
-import { ptepGetAndClear, ptepSet } from '../mm/memory.js';
+import { ptepGetAndClear, ptepSet, splitHugePmd } from '../mm/memory.js';
 import { anonVmaPrepare, folioPrepareNewAnon, migrationEntryAdd, migrationEntryRemove } from '../mm/rmap.js';
 import { tryToMigrate } from '../mm/rmap-walk.js';
 import { splitHugePage } from '../mm/huge-memory.js';
@@ -490,6 +490,11 @@ async function migrateVmaInsertPage(args: MigrateVma, va: number, d: number): Pr
   const kindOk = phys.zoneOf(d) === 'normal' || phys.isDevicePrivate(d) || phys.isDeviceCoherent(d);
   if (!kindOk) return false;
   anonVmaPrepare(k, vma);
+  if (pt.isHugeAt(va)) {
+    // A huge zero PMD is split (a CLEAR over the PMD, nested in the MIGRATE); any other huge PMD aborts.
+    if (pt.kindAt(va) !== PTE_KIND_PRESENT || !(pt.flagsAt(va) & PTE_ZERO)) return false;
+    await splitHugePmd(mm, vma, va);
+  }
   await mm.ptl.lock();
   let ok = false;
   if (!pt.isHugeAt(va)) {

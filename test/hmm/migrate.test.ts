@@ -263,3 +263,35 @@ describe('device pages shared by fork', () => {
     expectOk(run);
   });
 });
+
+describe('huge zero page', () => {
+  it('holes over a huge zero PMD: collected as holes, the PMD split (CLEAR) when populated', async () => {
+    const run = await runKernel(
+      async (k) => {
+        const p = k.createProcess('app');
+        await mapAnon(p, PMD_SIZE);
+        expect(await p.madvise(A, PMD_SIZE, MADV_HUGEPAGE)).toBe(0);
+        expect(await p.read(A, 4)).toEqual(fill(4, 0)); // the huge zero page
+        expect(p.mm.pageTable.isHugeAt(A)).toBe(true);
+        const dev = testDevice(k, 'private', 1024);
+        const seen = await recordNotifier(p.mm);
+        await p.mm.mmapLock.downRead();
+        const args = await dev.toDevice(p.mm, A, A + 4 * PAGE);
+        p.mm.mmapLock.upRead();
+        const owner = dev.pagemap.owner;
+        expect(starts(seen)).toEqual([
+          ['MMU_NOTIFY_MIGRATE', A, A + 4 * PAGE, true, owner],
+          ['MMU_NOTIFY_MIGRATE', A, A + 4 * PAGE, true, owner],
+          ['MMU_NOTIFY_CLEAR', A, A + PMD_SIZE, true, null],
+        ]);
+        expect(args.cpages).toBe(4);
+        for (let i = 0; i < 4; i++) expect(migratePfnFlags(args.src[i])).toBe(MIGRATE_PFN_MIGRATE);
+        expect(p.mm.pageTable.kindAt(A)).toBe(PTE_KIND_DEVICE_PRIVATE);
+        expect(p.mm.pageTable.kindAt(A + 4 * PAGE)).toBe(PTE_KIND_PRESENT); // zero page PTEs
+        expect(await p.read(A, 8 * PAGE)).toEqual(fill(8 * PAGE, 0));
+      },
+      { memoryPages: 8192 },
+    );
+    expectOk(run);
+  });
+});
