@@ -184,19 +184,36 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   return 0;
 }
 
-/** Splits every PMD-mapped THP folio in [start, end) (split_huge_page under the folio lock). */
+/**
+ * Splits every large folio mapped in [start, end): PMD-mapped THPs and THPs mapped by PTEs (after an
+ * mremap off PMD alignment or a partial unmap), with split_huge_page under the folio lock and a
+ * reference, as migrate_vma_collect_pmd does before collecting their pages one by one.
+ */
 async function migrateSplitThps(mm: Mm, start: number, end: number): Promise<void> {
   const k = mm.kernel;
+  const phys = k.phys;
   const pt = mm.pageTable;
+  const heads: number[] = [];
   for (let a = pt.pmdStart(start); a < end; a += pt.pmdSize) {
-    if (!pt.isHugeAt(a) || pt.kindAt(a) !== PTE_KIND_PRESENT || pt.flagsAt(a) & PTE_ZERO) continue;
-    const head = pt.pfnAt(a);
-    if (!k.phys.tryGetPage(head)) continue;
-    if (k.folioTrylock(head)) {
+    if (pt.pmdNone(a)) continue;
+    if (pt.isHugeAt(a)) {
+      if (pt.kindAt(a) === PTE_KIND_PRESENT && !(pt.flagsAt(a) & PTE_ZERO)) heads.push(pt.pfnAt(a));
+      continue;
+    }
+    pt.walk(Math.max(a, start), Math.min(end, a + pt.pmdSize), (_va, kind, pfn, flags) => {
+      if (kind !== PTE_KIND_PRESENT || flags & (PTE_ZERO | PTE_SPECIAL)) return;
+      if (phys.zoneOf(pfn) !== 'normal' || phys.folioOrder(pfn) === 0) return;
+      const head = phys.folioHead(pfn);
+      if (heads[heads.length - 1] !== head) heads.push(head);
+    });
+  }
+  for (const head of heads) {
+    if (!phys.tryGetPage(head)) continue;
+    if (phys.folioOrder(head) > 0 && k.folioTrylock(head)) {
       await splitHugePage(k, head);
       k.folioUnlock(head);
     }
-    k.phys.putPage(head);
+    phys.putPage(head);
   }
 }
 
