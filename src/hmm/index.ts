@@ -8,18 +8,13 @@
  *   createDevicePagemap; migrate_vma_setup / _pages / _finalize → migrateVmaSetup / Pages / Finalize;
  *   struct migrate_vma → MigrateVma; migrate_pfn → migratePfn; migrate_pfn_to_page → migratePfnToPage;
  *   make_device_exclusive → makeDeviceExclusive; get_user_pages / pin_user_pages → getUserPages /
- *   pinUserPages (src/mm/gup.ts).
+ *   pinUserPages (src/mm/gup.ts); gup_test → k.gupTest; hugetlb pool counters → hugetlbCounts
+ *   (src/mm/hugetlb.ts).
  */
 export * from './pfn.js';
 export type { HmmRange, MigrateVma, PfnArray } from './types.js';
 export { hmmRangeFault } from './range-fault.js';
-export {
-  DevicePagemap,
-  createDevicePagemap,
-  type DevicePagemapOptions,
-  type DeviceMemoryKind,
-  type DevicePrivateFault,
-} from './pagemap.js';
+export { DevicePagemap, createDevicePagemap, type DevicePagemapOptions } from './pagemap.js';
 export * from './migrate-device.js';
 export { makeDeviceExclusive, type DeviceExclusiveResult } from './exclusive.js';
 export {
@@ -27,8 +22,9 @@ export {
   pinUserPages,
   unpinUserPages,
   putUserPages,
-  gupTest,
+  migrateDeviceCoherentFolio,
+  FOLL_PIN,
   type GupTestArgs,
   type GupTestCommand,
 } from '../mm/gup.js';
-export { FOLL_WRITE, FOLL_LONGTERM } from '../mm/constants.js';
+export { hugetlbCounts } from '../mm/hugetlb.js';
