@@ -5,8 +5,17 @@
 import { describe, expect, it } from 'vitest';
 
 import { EBUSY, EFAULT, EINVAL, EPERM } from '../../src/sim/errno.js';
-import { MADV_HUGEPAGE, PMD_SIZE, PROT_NONE, PROT_READ } from '../../src/mm/constants.js';
-import { PTE_KIND_NONE, PTE_KIND_PRESENT } from '../../src/mm/page-table.js';
+import {
+  MADV_HUGEPAGE,
+  MAP_FIXED,
+  MAP_SHARED,
+  PMD_SIZE,
+  PROT_NONE,
+  PROT_READ,
+  VM_IO,
+  VM_PFNMAP,
+} from '../../src/mm/constants.js';
+import { PTE_KIND_NONE, PTE_KIND_PRESENT, PTE_SPECIAL, PTE_WRITE } from '../../src/mm/page-table.js';
 import {
   HMM_PFN_ERROR,
   HMM_PFN_REQ_FAULT,
@@ -221,6 +230,50 @@ describe('hmmRangeFault', () => {
       },
       { memoryPages: 8192 },
     );
+    expectOk(run);
+  });
+
+  it('VM_PFNMAP / VM_IO mappings and special PTEs: ERROR when snapshotted, -EFAULT when requested', async () => {
+    const run = await runKernel(async (k) => {
+      const p = k.createProcess('app');
+      // A driver mapping raw pfns (remap_pfn_range): VM_IO | VM_PFNMAP.
+      const pfnmap = {
+        name: 'pfnmap',
+        mmap(_mm: unknown, vma: { flags: number }) {
+          vma.flags |= VM_IO | VM_PFNMAP;
+          return 0;
+        },
+        get() {},
+        put() {},
+      };
+      const f = await p.mmap({
+        addr: A,
+        length: 2 * PAGE,
+        prot: RW,
+        flags: MAP_SHARED | MAP_FIXED,
+        file: pfnmap,
+      });
+      expect(f).toBe(A);
+      const { sub } = await subscribe(p.mm, A, 4 * PAGE);
+      const snap = new Float64Array(2);
+      expect(await rangeFaultOnce(sub, A, A + 2 * PAGE, snap, 0)).toBe(0);
+      expect(flagsOf(snap)).toEqual([HMM_PFN_ERROR, HMM_PFN_ERROR]);
+      expect(await rangeFaultOnce(sub, A, A + 2 * PAGE, new Float64Array(2), HMM_PFN_REQ_FAULT)).toBe(
+        -EFAULT,
+      );
+      // A special PTE (vm_insert_pfn in a mixed map) in an ordinary readable VMA.
+      await mapAnon(p, 2 * PAGE, RW, A + 2 * PAGE);
+      await p.mm.ptl.lock();
+      p.mm.pageTable.set(A + 2 * PAGE, PTE_KIND_PRESENT, 3, PTE_SPECIAL | PTE_WRITE);
+      p.mm.ptl.unlock();
+      const s2 = new Float64Array(2);
+      expect(await rangeFaultOnce(sub, A + 2 * PAGE, A + 4 * PAGE, s2, 0)).toBe(0);
+      expect(flagsOf(s2)).toEqual([HMM_PFN_ERROR, 0]);
+      expect(
+        await rangeFaultOnce(sub, A + 2 * PAGE, A + 4 * PAGE, new Float64Array(2), HMM_PFN_REQ_FAULT),
+      ).toBe(-EFAULT);
+      p.mm.pageTable.clear(A + 2 * PAGE);
+    });
     expectOk(run);
   });
 
