@@ -307,12 +307,21 @@ function expectedRefs(k: Kernel, pfn: number, faultPage: number): number {
  * references (pinned); the given-up ones are restored. Recomputes args.cpages.
  */
 async function migrateDeviceUnmap(args: MigrateVma, state: MigrateState, faultPage: number): Promise<void> {
-  const k = args.mm.kernel;
+  args.cpages = await migrateUnmapEntries(args.mm.kernel, args.src, args.npages, state, faultPage);
+}
+
+/** migrate_device_unmap over src[0..n): the new cpages. */
+async function migrateUnmapEntries(
+  k: Kernel,
+  src: PfnArray,
+  n: number,
+  state: MigrateState,
+  faultPage: number,
+): Promise<number> {
   const phys = k.phys;
-  const src = args.src;
   let cpages = 0;
   const restore: number[] = [];
-  for (let i = 0; i < args.npages; i++) {
+  for (let i = 0; i < n; i++) {
     const pfn = migratePfnToPage(src[i]);
     if (pfn < 0) {
       if (src[i] & MIGRATE_PFN_MIGRATE) cpages++;
@@ -354,7 +363,7 @@ async function migrateDeviceUnmap(args: MigrateVma, state: MigrateState, faultPa
     phys.putPage(pfn);
     src[i] = 0;
   }
-  args.cpages = cpages;
+  return cpages;
 }
 
 /**
@@ -449,7 +458,6 @@ async function migrateRestoreEntries(k: Kernel, src: number, winner: number): Pr
 export async function migrateVmaPages(args: MigrateVma): Promise<void> {
   const mm = args.mm;
   const k = mm.kernel;
-  const phys = k.phys;
   mm.sim.mightSleep('migrate_vma_pages');
   mmapAssertLocked(mm, 'migrate_vma_pages');
   const fp = args.faultPage ?? -1;
@@ -479,22 +487,27 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
       if (!(await migrateVmaInsertPage(args, va, d))) clearMigrate(src, i);
       continue;
     }
-    const toDevice = phys.zoneOf(d) === 'device';
-    const file = !phys.testFlag(s, PG_anon) && phys.mappingOf(s) !== undefined;
-    if (
-      (toDevice && (phys.testFlag(s, PG_swapcache) || file)) ||
-      phys.refcountOf(s) !== expectedRefs(k, s, fp)
-    ) {
-      clearMigrate(src, i);
-      continue;
-    }
-    // folio_migrate_mapping + folio_migrate_flags (no copy: the driver copied).
-    phys.setMapping(d, phys.mappingOf(s), phys.indexOf(s));
-    for (const f of [PG_anon, PG_swapbacked, PG_uptodate, PG_dirty, PG_referenced, PG_workingset])
-      if (phys.testFlag(s, f) && MOVE_FLAGS & f) phys.setFlag(d, f);
-    phys.clearFlag(s, PG_dirty);
+    if (!migrateMovePage(k, s, d, fp)) clearMigrate(src, i);
   }
   if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * The page-entry step of migrate_vma_pages / migrate_device_pages: moves the state of source `s` to
+ * destination `d` (folio_migrate_mapping + folio_migrate_flags; no copy, the driver copied). False when
+ * it cannot: unexpected references, or a device destination for a page in the swap or page cache.
+ */
+function migrateMovePage(k: Kernel, s: number, d: number, fp: number): boolean {
+  const phys = k.phys;
+  const toDevice = phys.zoneOf(d) === 'device';
+  const file = !phys.testFlag(s, PG_anon) && phys.mappingOf(s) !== undefined;
+  if ((toDevice && (phys.testFlag(s, PG_swapcache) || file)) || phys.refcountOf(s) !== expectedRefs(k, s, fp))
+    return false;
+  phys.setMapping(d, phys.mappingOf(s), phys.indexOf(s));
+  for (const f of [PG_anon, PG_swapbacked, PG_uptodate, PG_dirty, PG_referenced, PG_workingset])
+    if (phys.testFlag(s, f) && MOVE_FLAGS & f) phys.setFlag(d, f);
+  phys.clearFlag(s, PG_dirty);
+  return true;
 }
 
 /** migrate_vma_insert_page: a new page at the empty (or zero-page) PTE `va`. Takes mm.ptl. */
@@ -545,13 +558,23 @@ async function migrateVmaInsertPage(args: MigrateVma, va: number, d: number): Pr
 export async function migrateVmaFinalize(args: MigrateVma): Promise<void> {
   const mm = args.mm;
   const k = mm.kernel;
-  const phys = k.phys;
   mm.sim.mightSleep('migrate_vma_finalize');
   mmapAssertLocked(mm, 'migrate_vma_finalize');
-  const fp = args.faultPage ?? -1;
-  const state = states.get(args);
-  const { src, dst } = args;
-  for (let i = 0; i < args.npages; i++) {
+  await migrateFinalizeEntries(k, args.src, args.dst, args.npages, args.faultPage ?? -1, states.get(args));
+  states.delete(args);
+}
+
+/** The loop of migrate_vma_finalize / migrate_device_finalize over entries [0, n). */
+async function migrateFinalizeEntries(
+  k: Kernel,
+  src: PfnArray,
+  dst: PfnArray,
+  n: number,
+  fp: number,
+  state: MigrateState | undefined,
+): Promise<void> {
+  const phys = k.phys;
+  for (let i = 0; i < n; i++) {
     const s = migratePfnToPage(src[i]);
     const d = migratePfnToPage(dst[i]);
     if (s < 0) {
@@ -582,5 +605,78 @@ export async function migrateVmaFinalize(args: MigrateVma): Promise<void> {
       phys.putPage(winner);
     }
   }
-  states.delete(args);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Range-based variants: migrate_device_range / migrate_device_pages / migrate_device_finalize
+// ---------------------------------------------------------------------------------------------
+
+/** What migrateDeviceRange remembers for its src array. */
+const rangeStates = new WeakMap<object, MigrateState>();
+
+/**
+ * migrate_device_range(src, startPfn, npages): collects device pages by pfn, without a VMA (eviction
+ * of device memory: unload, dmirror's RELEASE). Each page in use is referenced and trylocked and
+ * becomes `migratePfn(pfn) | MIGRATE_PFN_MIGRATE` (0 when free or locked); then the unmap step turns
+ * every mapping of it into a migration entry (a blockable CLEAR of the page per mapping, owner null)
+ * and gives up pages still referenced elsewhere. The caller then allocates and copies into `dst`,
+ * calls migrateDevicePages and migrateDeviceFinalize. Returns 0, or -EINVAL (npages not positive, src
+ * too short, a pfn outside device memory: nothing done). No mm lock needed. May sleep.
+ */
+export async function migrateDeviceRange(
+  k: Kernel,
+  src: PfnArray,
+  startPfn: number,
+  npages: number,
+): Promise<number> {
+  const phys = k.phys;
+  k.sim.mightSleep('migrate_device_range');
+  if (!Number.isInteger(npages) || npages <= 0 || !Number.isInteger(startPfn) || startPfn < 0) return -EINVAL;
+  if (src == null || src.length < npages) return -EINVAL;
+  if (startPfn + npages > phys.nrFrames) return -EINVAL;
+  for (let i = 0; i < npages; i++) if (phys.zoneOf(startPfn + i) !== 'device') return -EINVAL;
+  const state: MigrateState = { lru: new Map() };
+  rangeStates.set(src, state);
+  for (let i = 0; i < npages; i++) {
+    const pfn = startPfn + i;
+    src[i] = 0;
+    if (!phys.tryGetPage(pfn)) continue;
+    if (!k.folioTrylock(pfn)) {
+      phys.putPage(pfn);
+      continue;
+    }
+    src[i] = migratePfn(pfn) + MIGRATE_PFN_MIGRATE;
+  }
+  await migrateUnmapEntries(k, src, npages, state, -1);
+  return 0;
+}
+
+/**
+ * migrate_device_pages(src, dst, npages): the commit step of migrateDeviceRange — each entry still
+ * MIGRATE with a destination moves its page state; without one (or without a source: there are no
+ * holes here) MIGRATE is cleared. No mm lock needed. Atomic.
+ */
+export function migrateDevicePages(k: Kernel, src: PfnArray, dst: PfnArray, npages: number): void {
+  for (let i = 0; i < npages; i++) {
+    if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    const s = migratePfnToPage(src[i]);
+    const d = migratePfnToPage(dst[i]);
+    if (s < 0 || d < 0 || !migrateMovePage(k, s, d, -1)) clearMigrate(src, i);
+  }
+}
+
+/**
+ * migrate_device_finalize(src, dst, npages): every migration entry of each source points at the
+ * winner (destination if migrated, else the source), pages unlocked and released, as
+ * migrateVmaFinalize. No mm lock needed. May sleep.
+ */
+export async function migrateDeviceFinalize(
+  k: Kernel,
+  src: PfnArray,
+  dst: PfnArray,
+  npages: number,
+): Promise<void> {
+  k.sim.mightSleep('migrate_device_finalize');
+  await migrateFinalizeEntries(k, src, dst, npages, -1, rangeStates.get(src));
+  rangeStates.delete(src);
 }

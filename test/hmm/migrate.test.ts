@@ -18,7 +18,12 @@ import {
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
   MIGRATE_VMA_SELECT_SYSTEM,
+  migrateDeviceFinalize,
+  migrateDevicePages,
+  migrateDeviceRange,
+  migratePfn,
   migratePfnFlags,
+  migratePfnToPage,
   migrateVmaSetup,
 } from '../../src/hmm/migrate-device.js';
 import {
@@ -294,4 +299,52 @@ describe('huge zero page', () => {
     );
     expectOk(run);
   });
+});
+
+describe('migrateDeviceRange / Pages / Finalize (eviction without a VMA)', () => {
+  it.each(['private', 'coherent'] as const)(
+    'evicts every %s device page, including one a fork shares, back to system memory with its data',
+    async (kind) => {
+      const run = await runKernel(async (k) => {
+        const p = k.createProcess('app');
+        await mapAnon(p, 3 * PAGE);
+        expect(await p.write(A, fill(3 * PAGE, 6))).toBe(0);
+        const dev = testDevice(k, kind, 8);
+        await p.mm.mmapLock.downRead();
+        await dev.toDevice(p.mm, A, A + 3 * PAGE);
+        p.mm.mmapLock.upRead();
+        const child = await p.fork();
+        const region = dev.pagemap.region;
+        const n = region.npages;
+        const src = new Array<number>(n).fill(7);
+        const dst = new Array<number>(n).fill(0);
+        expect(await migrateDeviceRange(k, src, region.startPfn, n)).toBe(0);
+        const collected = src.filter((w) => migratePfnFlags(w) & MIGRATE_PFN_MIGRATE).length;
+        expect(collected).toBe(3);
+        expect(src.slice(3)).toEqual(new Array(n - 3).fill(0));
+        for (let i = 0; i < n; i++) {
+          const s = migratePfnToPage(src[i]);
+          if (s < 0) continue;
+          const d = await k.allocUserPage();
+          k.phys.trylockPage(d);
+          k.phys.copyPage(d, s);
+          dst[i] = migratePfn(d);
+        }
+        migrateDevicePages(k, src, dst, n);
+        await migrateDeviceFinalize(k, src, dst, n);
+        expect(dev.pagemap.nrFree).toBe(n);
+        for (const q of [p, child]) {
+          for (let i = 0; i < 3; i++) {
+            expect(q.mm.pageTable.kindAt(A + i * PAGE)).toBe(PTE_KIND_PRESENT);
+            expect(dev.pagemap.contains(q.mm.pageTable.pfnAt(A + i * PAGE))).toBe(false);
+          }
+          expect(await q.read(A, 3 * PAGE)).toEqual(fill(3 * PAGE, 6));
+        }
+        expect(dev.faults).toBe(0);
+        expect(await migrateDeviceRange(k, src, 0, 1)).toBe(-EINVAL); // system RAM
+        expect(await migrateDeviceRange(k, [], region.startPfn, 1)).toBe(-EINVAL);
+      });
+      expectOk(run);
+    },
+  );
 });
