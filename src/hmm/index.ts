@@ -6,6 +6,7 @@
  *   hmm_range_fault → hmmRangeFault; struct hmm_range → HmmRange; hmm_pfn_to_page → hmmPfnToPfn;
  *   hmm_pfn_to_map_order → hmmPfnToMapOrder; memremap_pages + dev_pagemap → DevicePagemap /
  *   createDevicePagemap; migrate_vma_setup / _pages / _finalize → migrateVmaSetup / Pages / Finalize;
+ *   migrate_device_range / _pages / _finalize → migrateDeviceRange / Pages / Finalize;
  *   struct migrate_vma → MigrateVma; migrate_pfn → migratePfn; migrate_pfn_to_page → migratePfnToPage;
  *   make_device_exclusive → makeDeviceExclusive; get_user_pages / pin_user_pages → getUserPages /
  *   pinUserPages (src/mm/gup.ts); gup_test → k.gupTest; hugetlb pool counters → hugetlbCounts
