@@ -6,7 +6,10 @@
  * Deviations: the pool is allocated when the kernel is built (as a boot-time hugepages= would); there
  * are no reservations (mmap succeeds whenever the pool is non-empty and a fault with no free huge page
  * gets SIGBUS, as a MAP_NORESERVE mapping does); no hugetlbfs files, no gigantic pages, no surplus pages.
- * A pool page carries one reference of the pool's own; it is free when that is its only reference.
+ * munmap / mprotect of part of a huge page are not refused with -EINVAL as the kernel does (its
+ * hugetlb_vm_op_split); they split the PMD mapping instead, and the page goes back to the pool once
+ * its last mapping is gone. A pool page carries one reference of the pool's own; it is free when that
+ * is its only reference.
  */
 import { FAULT_FLAG_WRITE, HPAGE_PMD_ORDER, VM_FAULT_SIGBUS, VM_SHARED, VM_WRITE } from './constants.js';
 import { PTE_DIRTY, PTE_KIND_MIGRATION, PTE_KIND_PRESENT, PTE_WRITE, PTE_YOUNG } from './page-table.js';
