@@ -3,8 +3,11 @@
  * permission P may exist only while the CPU translation of VA yields that page with at least P.
  *
  * What a CPU entry yields (the kernel's definitions):
- *   - present: its page, readable, writable with PTE_WRITE, if the VMA still grants the access
- *     (the model's PTEs carry no PROT_NONE bit; the VMA's flags stand in, as in cpuTranslate);
+ *   - present: its page, readable, writable with PTE_WRITE. The PTE is the translation, not the
+ *     VMA: munmap and mprotect change the VMA under the mmap write lock before their invalidation
+ *     zaps the PTEs, and a device may legitimately hold its mapping until that invalidation.
+ *     Deviation: the model's PTEs carry no PROT_NONE bit (mprotect(PROT_NONE) leaves read-only PTEs
+ *     as they are), so a device read mapping kept after mprotect(PROT_NONE) is not reported;
  *   - migration entry: its source page, read-only for device accesses (a device write to a page
  *     being copied is a lost write); a mapping may keep the write permission the entry records
  *     (test_hmm skips its own MIGRATE invalidations and keeps such entries until it reprograms
@@ -22,7 +25,6 @@
  */
 import type { Kernel } from '../mm/kernel.js';
 import type { Mm } from '../mm/mm.js';
-import { VM_ACCESS_FLAGS, VM_WRITE } from '../mm/constants.js';
 import { PG_locked } from '../mm/physical.js';
 import {
   PTE_KIND_DEVICE_EXCLUSIVE,
@@ -70,10 +72,7 @@ export function coherenceProblem(
   switch (kind) {
     case PTE_KIND_PRESENT: {
       if (pfn !== e.pfn) return 'the CPU maps another page';
-      const vma = mm.vmas.lookup(va);
-      if (vma === undefined) return 'no VMA covers the address';
-      if (!(vma.flags & VM_ACCESS_FLAGS)) return 'the VMA grants no access';
-      if (e.write && (!(flags & PTE_WRITE) || !(vma.flags & VM_WRITE))) return 'the CPU entry is read-only';
+      if (e.write && !(flags & PTE_WRITE)) return 'the CPU entry is read-only';
       return null;
     }
     case PTE_KIND_MIGRATION:
