@@ -10,4 +10,6 @@ export { IntervalTree, type IntervalNode } from './lib/interval-tree.js';
 export * from './mm/index.js';
 export * from './notifier/index.js';
 export * from './hmm/index.js';
+export * from './drivers/index.js';
+export * from './check/index.js';
 export { registerScenario, listScenarios, getScenario, type Scenario } from './scenario/registry.js';

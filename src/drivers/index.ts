@@ -25,3 +25,5 @@ export {
 } from './fault-retry.js';
 export * from './odp/index.js';
 export * from './gpusvm/index.js';
+export * from './mirror/index.js';
+export * from './dmirror/index.js';

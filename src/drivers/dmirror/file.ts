@@ -283,6 +283,11 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
     return 0;
   }
 
+  /** The Drivers API's detach: close(). May sleep. */
+  async detach(): Promise<void> {
+    await this.close();
+  }
+
   // -------------------------------------------------------------------------------------------
   // READ / WRITE and the device fault path
   // -------------------------------------------------------------------------------------------

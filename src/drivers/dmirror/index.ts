@@ -8,7 +8,9 @@
  * DmirrorDevice.migrateToRam; dmirror_device_remove_chunks → DmirrorDevice.evictAll.
  */
 import './install.js';
+import './driver.js';
 
 export * from './constants.js';
 export { DmirrorDevice, DMIRROR_MISTAKES, type DmirrorOptions, type DmirrorMistakes } from './device.js';
 export { Dmirror, type DmirrorCommandArgs, type DmirrorCommandResult } from './file.js';
+export { runHmmSelftests, HMM_SELFTESTS, HMM_SELFTEST_NAMES } from './selftests.js';
