@@ -18,9 +18,11 @@
  *   - device-private entry: its device page, writable with the entry's write bit;
  *   - device-exclusive entry: its page, to the device holding it (atomic), writable with the entry's
  *     write bit;
- *   - none, swap: nothing; a read-only use of a locked page over an empty entry is in flight (a
- *     migration collector clears the PTE under the page lock before it installs the migration
- *     entry; a destination is locked until finalize) and is judged when the entry settles.
+ *   - none, swap: nothing; a use of a locked page over an empty entry is in flight (a migration
+ *     collector clears the PTE under the page lock before it installs the migration entry; a
+ *     destination is locked until finalize) and is judged when the entry settles. Only reads of a
+ *     system page in flight are allowed (a write would land after the copy); a device destination
+ *     may be written (the data goes where the CPU will find it, or the settle check reports it).
  * An atomic (exclusive) device mapping needs a device-exclusive entry for its page.
  */
 import type { Kernel } from '../mm/kernel.js';
@@ -60,7 +62,7 @@ export function coherenceProblem(
   const pt = mm.pageTable;
   const kind = pt.kindAt(va);
   if (kind === 0) {
-    if (!writeAccess && isLockedInFlight(k, e.pfn)) return null;
+    if (isLockedInFlight(k, e.pfn) && (!writeAccess || k.phys.zoneOf(e.pfn) === 'device')) return null;
     return 'the CPU has no entry';
   }
   const pfn = pt.pfnAt(va);
@@ -81,7 +83,7 @@ export function coherenceProblem(
         if (e.write && !(flags & PTE_WRITE)) return 'the migration entry is read-only';
         return null;
       }
-      if (writeAccess || !isLockedInFlight(k, e.pfn))
+      if (!isLockedInFlight(k, e.pfn) || (writeAccess && k.phys.zoneOf(e.pfn) !== 'device'))
         return 'the CPU entry is a migration entry of another page';
       return null;
     case PTE_KIND_DEVICE_PRIVATE:

@@ -9,6 +9,7 @@ import { explore, type ExploreOptions } from '../../src/sim/explore.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import {
   dmirrorCpuStorm,
+  dmirrorFaultVsOwnMigration,
   dmirrorMigrateHolesVsWrite,
   dmirrorMigrateVsMprotect,
   dmirrorReadVsDontneed,
@@ -129,12 +130,28 @@ describe('dmirror exploration: the planted mistakes are found', () => {
   }, 60_000);
 });
 
+describe('dmirror exploration: a race in the test driver as written', () => {
+  it("a device write on one file races the same file's migration: the own-MIGRATE skip hides it from read_retry", async () => {
+    const { r } = await run(dmirrorFaultVsOwnMigration, { strategy: 'pct', schedules: 3000 });
+    const messages = r.violations.map((v) => `${v.kind}: ${v.message}`);
+    expect(
+      messages.some((m) => /^stale-mapping: .*the device writes a page that is being migrated/.test(m)),
+    ).toBe(true);
+    expect(messages.some((m) => /^device-use-after-free: .*the page was freed/.test(m))).toBe(true);
+  }, 60_000);
+});
+
 describe('dmirror built-in scenarios', () => {
   it('are registered with what they expect', async () => {
     await import('../../src/drivers/dmirror/scenarios.js');
     expect(getScenario('dmirror-cpu-storm').expect).toBe('clean');
     expect(getScenario('dmirror-read-vs-dontneed').defaults?.strategy).toBe('dfs');
-    for (const name of ['dmirror-skip-private-zap', 'dmirror-map-before-pages', 'dmirror-ignore-ebusy'])
+    for (const name of [
+      'dmirror-skip-private-zap',
+      'dmirror-map-before-pages',
+      'dmirror-ignore-ebusy',
+      'dmirror-fault-vs-own-migration',
+    ])
       expect(getScenario(name).expect).toBe('violation');
   });
 });

@@ -192,6 +192,28 @@ export function dmirrorReadVsZap(o: DmirrorScenarioOptions = {}): SetupFn {
   };
 }
 
+/**
+ * Not a planted mistake: the faithful driver. One open file writes a page through the device (a fault,
+ * then the copy) while the same file migrates that page to device memory. test_hmm's invalidate
+ * callback skips MIGRATE events carrying its own device as owner, without set_seq, so the fault
+ * path's read_retry cannot see its own migration: the device keeps (or installs) a writable mapping
+ * of the source page while it is copied and freed. A lost write, or a mapping of a freed page.
+ */
+export function dmirrorFaultVsOwnMigration(o: DmirrorScenarioOptions = {}): SetupFn {
+  return (sim) => {
+    const w = world(sim, 1, o);
+    const ps = w.k.pageSize;
+    sim.spawn('devA', async () => {
+      await mapAndOpen(w, 1, true);
+      await w.fd!.command('write', { addr: w.base, npages: 1, mirror: new Uint8Array(ps).fill(2) });
+    });
+    sim.spawn('devB', async () => {
+      await w.ready.wait();
+      await w.fd!.command('migrate-to-dev', { addr: w.base, npages: 1, mirror: new Uint8Array(ps) });
+    });
+  };
+}
+
 let registered = false;
 
 /** Registers the dmirror scenarios as built-in scenarios (idempotent). */
@@ -249,6 +271,17 @@ export function registerDmirrorScenarios(): void {
     expect: 'violation',
     setup: dmirrorReadVsZap({ mistakes: { ignoreEbusy: true } }),
     defaults: { strategy: 'pct', schedules: 2000, depth: 3 },
+  });
+  registerScenario({
+    name: 'dmirror-fault-vs-own-migration',
+    summary: "the faithful test device: a device write racing the same file's migration of the page",
+    description:
+      'test_hmm skips invalidations of its own migrations (MIGRATE with its device as owner) without\n' +
+      'set_seq, so a concurrent device fault on the same file cannot see them: the device writes the\n' +
+      'source page while it is copied, or maps it after it was freed. A race in the driver as written.',
+    expect: 'violation',
+    setup: dmirrorFaultVsOwnMigration(),
+    defaults: { strategy: 'pct', schedules: 3000, depth: 3 },
   });
 }
 
