@@ -22,6 +22,10 @@ describe('gpusvm: exploration', () => {
     expect((await explore(PCT, gpusvmMirrorScenario('nouveau2019'))).violations).toEqual([]);
   });
 
+  it('a drm_gpusvm VM migrating to VRAM stays coherent through the same CPU operations', async () => {
+    expect((await explore(PCT, gpusvmMirrorScenario('drm_gpusvm', true))).violations).toEqual([]);
+  });
+
   it('a GPU and a NIC mirroring one buffer stay coherent', async () => {
     expect((await explore(PCT, gpuAndNicScenario())).violations).toEqual([]);
   });

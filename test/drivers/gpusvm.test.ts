@@ -140,3 +140,44 @@ describe("gpusvm driver (nouveau's 2019 flavor)", () => {
     expect(seen).toEqual({ read: [2], temp: 2, tree: 0, cleared: true, cpu: [5] });
   });
 });
+
+describe('gpusvm driver: VRAM', () => {
+  it('migrates a range to VRAM on fault, back on CPU touch, and evicts under VRAM pressure', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ addr: BASE, length: 8 * PAGE, prot: RW, flags: FIXED });
+      await p.write(a, new Uint8Array(8 * PAGE).fill(6));
+      const gpu = (await k.createDevice('gpusvm', {
+        notifierSize: 1 << 21,
+        chunkSizes: [4 * PAGE, PAGE],
+        vramPages: 4,
+        migrateOnFault: true,
+      })) as GpuSvmDevice;
+      const vm = (await gpu.attach(p)) as GpuSvm;
+      expect(await vm.access(a, 'write', new Uint8Array([9]))).toBe(0);
+      const vram = gpu.vram!;
+      seen.inVram = vram.pagemap.contains(vm.lookup(a)!.pfn);
+      seen.cpuKind = p.mm.pageTable.kindAt(a) !== 1;
+      seen.cpuRead = [...((await p.read(a, 2)) as Uint8Array)];
+      seen.back = vram.seen.migratedToRam;
+      expect(await vm.access(a + 4 * PAGE, 'read', 1)).toBeInstanceOf(Uint8Array);
+      seen.evictions = vram.seen.evictions;
+      seen.migrated = vram.seen.migratedToVram;
+      seen.second = vram.pagemap.contains(vm.lookup(a + 4 * PAGE)!.pfn);
+      seen.cpuRead2 = [...((await p.read(a + 4 * PAGE, 1)) as Uint8Array)];
+      await vm.detach();
+    });
+    ok(r);
+    expect(seen).toEqual({
+      inVram: true,
+      cpuKind: true,
+      cpuRead: [9, 6],
+      back: 1,
+      evictions: 1,
+      migrated: 2,
+      second: true,
+      cpuRead2: [6],
+    });
+  });
+});

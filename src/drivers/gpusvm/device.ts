@@ -10,6 +10,7 @@ import { DriverError } from '../options.js';
 import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } from '../registry.js';
 import { GpuSvm } from './gpusvm.js';
 import { NouveauSvmm } from './nouveau.js';
+import { GpuVram } from './vram.js';
 
 /** The real bugs the driver can be built with (driver-designs.md section 5); off = upstream. */
 export interface GpuSvmBugs {
@@ -31,6 +32,10 @@ export interface GpuSvmOptions extends FaultRetryOptions, GpuSvmBugs {
   chunkSizes: number[];
   /** check_pages_threshold: chunks up to this size need every page present (xe: 64 KiB). */
   checkPagesThreshold: number;
+  /** Pages of VRAM (device-private memory); 0: none. */
+  vramPages: number;
+  /** Migrate a range to VRAM on GPU fault (xe with a VRAM preferred location). */
+  migrateOnFault: boolean;
 }
 
 /** A GPU with shared virtual memory. */
@@ -38,6 +43,8 @@ export class GpuSvmDevice implements Device {
   readonly driver = 'gpusvm';
   readonly stats = new FaultLoopStats();
   readonly bugs: GpuSvmBugs;
+  /** The GPU's VRAM, when it has any. */
+  readonly vram: GpuVram | null;
   /** Every VM attached (for tests and reports). */
   readonly vms: Array<GpuSvm | NouveauSvmm> = [];
 
@@ -47,6 +54,7 @@ export class GpuSvmDevice implements Device {
     readonly opts: GpuSvmOptions,
   ) {
     this.bugs = { mapOrderClamp: opts.mapOrderClamp };
+    this.vram = opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages) : null;
   }
 
   /** `gpu.attach(p)`: a fault-mode GPU VM mirroring `p` (drm_gpusvm_init, or nouveau_svmm_init). May sleep. */
@@ -99,6 +107,18 @@ registerDriver({
       min: 0,
       default: 64 * 1024,
       doc: 'chunks up to this size are used only when every page is present',
+    },
+    vramPages: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      default: 0,
+      doc: 'pages of VRAM (device-private memory)',
+    },
+    migrateOnFault: {
+      type: 'boolean',
+      default: false,
+      doc: 'migrate a range to VRAM on GPU fault (needs vramPages)',
     },
     mapOrderClamp: {
       type: 'boolean',

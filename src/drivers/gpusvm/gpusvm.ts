@@ -12,7 +12,7 @@
  * garbage collector, which removes them (and a notifier with its last range) from a worker, never
  * from inside the callback.
  */
-import { EAGAIN, EFAULT, EINVAL, ENOENT, EPERM } from '../../sim/errno.js';
+import { EAGAIN, EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM } from '../../sim/errno.js';
 import { Mutex } from '../../sim/sync/mutex.js';
 import { RwSemaphore } from '../../sim/sync/rwsem.js';
 import type { Kernel } from '../../mm/kernel.js';
@@ -33,6 +33,7 @@ import {
 import { PTE_KIND_PRESENT } from '../../mm/page-table.js';
 import { DeviceMirror } from '../mirror/device-mirror.js';
 import { deviceFaultLoop } from '../fault-retry.js';
+import { MIGRATE_VMA_SELECT_SYSTEM } from '../../hmm/migrate-device.js';
 import type { GpuSvmDevice } from './device.js';
 
 /** struct drm_gpusvm_range. */
@@ -45,6 +46,8 @@ export class GpuSvmRange {
   unmapped = false;
   /** The UNMAP covered only part of the range. */
   partialUnmap = false;
+  /** pages.flags.has_devmem_pages: the last get_pages found the range in this GPU's VRAM. */
+  hasDevmem = false;
   /** The GPU page table maps this range (xe's tile_present). */
   bound = false;
   /** pages.notifier_seq: LONG_MAX ("never valid") until get_pages stores its seq. */
@@ -165,6 +168,7 @@ export class GpuSvm extends DeviceMirror {
       }
       // drm_gpusvm_range_unmap_pages (in notifier): the DMA mappings go, the pages are no longer valid.
       r.hasDmaMapping = false;
+      r.hasDevmem = false;
       if (range.event === MMU_NOTIFY_UNMAP && !this.closed && !r.unmapped) {
         r.unmapped = true;
         r.partialUnmap = start > r.start || end < r.end;
@@ -373,6 +377,7 @@ export class GpuSvm extends DeviceMirror {
           return false;
         }
         r.hasDmaMapping = true;
+        r.hasDevmem = this.rangeHasDevmem(r);
         r.notifierSeq = seq;
         this.notifierLock.upRead();
         return true;
@@ -381,6 +386,17 @@ export class GpuSvm extends DeviceMirror {
     );
     await mm.mmput();
     return ret;
+  }
+
+  /** Whether the range's pfns (after a walk) include this GPU's VRAM pages. Atomic. */
+  private rangeHasDevmem(r: GpuSvmRange): boolean {
+    const vram = this.device.vram;
+    if (vram === null) return false;
+    for (let i = 0; i < r.pfns.length; i++) {
+      const e = r.pfns[i];
+      if (hmmPfnFlags(e) & HMM_PFN_VALID && vram.pagemap.contains(hmmPfnToPfn(e))) return true;
+    }
+    return false;
   }
 
   /**
@@ -425,6 +441,116 @@ export class GpuSvm extends DeviceMirror {
     return 0;
   }
 
+  /** Where a mapped page's bytes live: VRAM pages are backed by system pages in the model. */
+  protected override dataPfn(pfn: number): number {
+    return this.device.vram?.dataPfn(pfn) ?? pfn;
+  }
+
+  /**
+   * Migrates range `r` to VRAM (xe_svm_alloc_vram → drm_pagemap_populate_mm → migrate_to_devmem),
+   * all or nothing; when VRAM is full, evicts the least recently migrated other range first and
+   * tries once more. 0 or -errno. The caller holds the svm lock. May sleep.
+   */
+  async rangeMigrateToVram(r: GpuSvmRange): Promise<number> {
+    this.sim.assertHeld(this.svmLock, 'xe_svm_alloc_vram');
+    const vram = this.device.vram;
+    if (vram === null || !r.migrateDevmem) return -EINVAL;
+    for (let attempt = 0; ; attempt++) {
+      const mm = this.mm;
+      if (!mm.mmgetNotZero()) return -EFAULT;
+      await mm.mmapLock.downRead();
+      const vma = mm.vmas.lookup(r.start);
+      let ret = -EINVAL;
+      if (vma !== undefined) {
+        const n = r.pfns.length;
+        ret = await vram.migrateToVram({
+          mm,
+          vma,
+          start: r.start,
+          end: r.end,
+          src: new Array<number>(n).fill(0),
+          dst: new Array<number>(n).fill(0),
+          cpages: 0,
+          npages: 0,
+          pgmapOwner: this.device,
+          flags: MIGRATE_VMA_SELECT_SYSTEM,
+        });
+      }
+      mm.mmapLock.upRead();
+      await mm.mmput();
+      if (ret === 0) {
+        this.vramRanges.push(r);
+        return 0;
+      }
+      if (ret !== -ENOMEM || attempt > 0) return ret;
+      const victim = this.vramRanges.find((x) => x !== r && !x.removed);
+      if (victim === undefined) return ret;
+      await this.rangeEvict(victim);
+    }
+  }
+
+  /**
+   * drm_gpusvm_range_evict: hmm_range_fault over the range with no device-private owner, so the
+   * core faults every VRAM page back through migrate_to_ram; -EBUSY retried under the device's
+   * policy. 0 or -errno. The caller holds the svm lock. May sleep.
+   */
+  async rangeEvict(r: GpuSvmRange): Promise<number> {
+    const i = this.vramRanges.indexOf(r);
+    if (i >= 0) this.vramRanges.splice(i, 1);
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EFAULT;
+    const pfns = new Float64Array(r.pfns.length);
+    const range = {
+      notifier: r.notifier.sub,
+      notifierSeq: 0,
+      start: r.start,
+      end: r.end,
+      hmmPfns: pfns,
+      defaultFlags: HMM_PFN_REQ_FAULT,
+      pfnFlagsMask: 0,
+      devPrivateOwner: null,
+    };
+    let ret = 0;
+    for (let tries = 0; tries < 64; tries++) {
+      range.notifierSeq = await r.notifier.sub.readBegin();
+      await mm.mmapLock.downRead();
+      ret = await hmmRangeFault(range);
+      mm.mmapLock.upRead();
+      if (ret !== -EBUSY) break;
+    }
+    await mm.mmput();
+    if (ret === 0) this.device.vram!.seen.evictions++;
+    return ret;
+  }
+
+  /**
+   * Driver operation: migrate the range covering `va` to VRAM (creating the range as a GPU fault
+   * would). 0 or -errno. No locks held. May sleep.
+   */
+  async migrateToVram(va: number): Promise<number> {
+    await this.svmLock.lock();
+    await this.garbageCollect();
+    const r = await this.findOrInsert(va, false);
+    const ret = typeof r === 'number' ? r : await this.rangeMigrateToVram(r);
+    this.svmLock.unlock();
+    return ret;
+  }
+
+  /** Driver operation: evict the range covering `va` from VRAM. 0 or -errno. No locks held. May sleep. */
+  async evict(va: number): Promise<number> {
+    await this.svmLock.lock();
+    let ret = -ENOENT;
+    for (const n of this.notifiers.values()) {
+      const r = n.intersecting(va, va + 1)[0];
+      if (r !== undefined) ret = await this.rangeEvict(r);
+    }
+    this.svmLock.unlock();
+    return ret;
+  }
+
+  /** The ranges whose pages were migrated to VRAM, oldest first (the eviction order). */
+  readonly vramRanges: GpuSvmRange[] = [];
+
   /**
    * The GPU fault handler (xe_svm_handle_pagefault) for `va`: under the svm lock, garbage-collect,
    * find or insert the range, get its pages, bind; a lost race (-EFAULT/-EPERM from a CPU change
@@ -434,6 +560,7 @@ export class GpuSvm extends DeviceMirror {
     if (this.closed) return -EFAULT;
     await this.svmLock.lock();
     let ret = -EFAULT;
+    let migrate = true;
     for (let tries = 0; tries < MAX_GPU_FAULT_TRIES; tries++) {
       await this.garbageCollect();
       const r = await this.findOrInsert(va, write);
@@ -445,6 +572,14 @@ export class GpuSvm extends DeviceMirror {
         ret = 0;
         break;
       }
+      if (
+        migrate &&
+        this.device.opts.migrateOnFault &&
+        this.device.vram !== null &&
+        r.migrateDevmem &&
+        !r.hasDevmem
+      )
+        await this.rangeMigrateToVram(r); // best effort: on failure the range stays in system memory
       ret = await this.getPages(r, write);
       if (ret === -EFAULT || ret === -EPERM) {
         // Deviation: the CPU mapping changed under the range (unmapped, or now spanning a VMA that
@@ -455,6 +590,14 @@ export class GpuSvm extends DeviceMirror {
       }
       if (ret < 0) break;
       ret = await this.bind(r, write);
+      if (ret === 0 && write && r.hasDevmem && this.lookup(va)?.write !== true) {
+        // A write to a read-only VRAM page (e.g. shared after fork). Upstream hmm_range_fault faults
+        // such a page back (do_swap_page → migrate_to_ram → COW); the model's hmmRangeFault reports an
+        // own device-private page as it is (see the hmm issue), so the driver evicts and retries.
+        await this.rangeEvict(r);
+        migrate = false; // this fault stays in system memory (no ping-pong)
+        continue;
+      }
       if (ret === 0) break;
     }
     this.svmLock.unlock();

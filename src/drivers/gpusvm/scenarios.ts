@@ -31,7 +31,10 @@ const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
  * it, the CPU reads page 2 after the GPU wrote it, while a third thread zaps page 0, write-protects
  * page 3, forks and unmaps page 3.
  */
-export function gpusvmMirrorScenario(flavor: 'drm_gpusvm' | 'nouveau2019' = 'drm_gpusvm'): SetupFn {
+export function gpusvmMirrorScenario(
+  flavor: 'drm_gpusvm' | 'nouveau2019' = 'drm_gpusvm',
+  vram = false,
+): SetupFn {
   return (sim) => {
     const k = new Kernel(sim, { memoryPages: 256 });
     const p = k.createProcess('app');
@@ -49,6 +52,7 @@ export function gpusvmMirrorScenario(flavor: 'drm_gpusvm' | 'nouveau2019' = 'drm
         flavor,
         notifierSize: 1 << 21,
         chunkSizes: [2 * ps, ps],
+        ...(vram ? { vramPages: 4, migrateOnFault: true } : {}),
       });
       vm = await gpu.attach(p);
       ready.completeAll();
@@ -178,6 +182,17 @@ registerScenario({
     'queues them for the garbage collector; the GPU and the CPU each see what the other wrote.',
   expect: 'clean',
   setup: gpusvmMirrorScenario(),
+  defaults: pct,
+});
+
+registerScenario({
+  name: 'gpusvm-vram',
+  summary: 'the same GPU VM migrating ranges to VRAM on fault (device-private pages, eviction)',
+  description:
+    'Ranges move to VRAM on GPU fault, back to system memory on CPU touch or under VRAM pressure,\n' +
+    'while the CPU zaps, write-protects, forks and unmaps.',
+  expect: 'clean',
+  setup: gpusvmMirrorScenario('drm_gpusvm', true),
   defaults: pct,
 });
 
