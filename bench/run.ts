@@ -13,6 +13,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['notifier.ts', 'benchNotifier'],
   ['mm-fault.ts', 'benchMmFault'],
   ['hmm.ts', 'benchHmm'],
+  ['drivers.ts', 'benchDrivers'],
 ];
 
 async function main(): Promise<void> {
