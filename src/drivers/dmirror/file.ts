@@ -275,11 +275,16 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   async close(): Promise<number> {
     if (this.closed) return -EINVAL;
     this.closed = true;
+    // No command can use the device page table any more: drop it (and stop checking it) now. The
+    // kernel destroys it after the notifier is removed; in between nothing reads it, but it holds
+    // entries no callback will zap once the subscription is gone.
+    await this.mutex.lock();
+    this.retire();
+    this.mutex.unlock();
     if (this.notifier !== null) await this.notifier.remove();
     this.notifier = null;
     this.device.files.delete(this);
     await this.device.evictAll();
-    this.retire();
     return 0;
   }
 
