@@ -8,7 +8,7 @@ import {
   odpMirrorScenario,
 } from '../../src/drivers/odp/scenarios.js';
 
-const PCT = { strategy: 'pct' as const, schedules: 600, depth: 3, seed: 1 };
+const PCT = { strategy: 'pct' as const, schedules: 300, depth: 3, seed: 1 };
 
 /** Each real ODP bug is found behind its switch, and the upstream fix stays silent having reached the window. */
 describe('odp: real bugs found by exploration', () => {

@@ -174,73 +174,80 @@ export function gpuAndNicScenario(): SetupFn {
 
 const pct = { strategy: 'pct' as const, schedules: 300, depth: 3 };
 
-registerScenario({
-  name: 'gpusvm-mirror',
-  summary: 'a drm_gpusvm GPU VM mirrored through DONTNEED, mprotect, fork and munmap',
-  description:
-    'Notifiers and ranges are created on GPU fault; invalidations zap and unmap ranges, UNMAP\n' +
-    'queues them for the garbage collector; the GPU and the CPU each see what the other wrote.',
-  expect: 'clean',
-  setup: gpusvmMirrorScenario(),
-  defaults: pct,
-});
+let registered = false;
 
-registerScenario({
-  name: 'gpusvm-vram',
-  summary: 'the same GPU VM migrating ranges to VRAM on fault (device-private pages, eviction)',
-  description:
-    'Ranges move to VRAM on GPU fault, back to system memory on CPU touch or under VRAM pressure,\n' +
-    'while the CPU zaps, write-protects, forks and unmaps.',
-  expect: 'clean',
-  setup: gpusvmMirrorScenario('drm_gpusvm', true),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'nouveau2019-mirror',
-  summary: "nouveau's 2019 flow: a one-page notifier per fault and a whole-mm notifier clearing PTEs",
-  description: 'The same program on the nouveau flavor; the interval notifier runs before the classic one.',
-  expect: 'clean',
-  setup: gpusvmMirrorScenario('nouveau2019'),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'gpusvm-map-order',
-  summary: "2025: drm_gpusvm's map order unclamped maps memory outside a range inside a THP",
-  description:
-    'A 64 KiB range inside a PMD-mapped THP is bound stepping by the CPU mapping order; without the\n' +
-    'clamp the GPU maps the whole huge page, and a zap outside the range leaves it stale.',
-  expect: 'violation',
-  setup: gpusvmMapOrderScenario({ mapOrderClamp: true }),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'gpusvm-map-order-fixed',
-  summary: 'the same THP program on the fix (each step clamped to the range and the huge page)',
-  description: 'The GPU maps only its range; the zap outside it concerns no GPU entry.',
-  expect: 'clean',
-  setup: gpusvmMapOrderScenario(),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'gpu-and-nic',
-  summary: 'a GPU and an RDMA NIC mirror one buffer while the CPU forks and zaps',
-  description: 'Two drivers on one process: GPU writes, NIC atomics, CPU reads; all coherent.',
-  expect: 'clean',
-  setup: gpuAndNicScenario(),
-  defaults: pct,
-});
-
-for (const policy of ['none', 'timeout', 'mmap-write-fallback'] as const) {
+/** Adds this driver's built-in scenarios to the registry (once; src/scenario/builtin calls it). */
+export function registerGpuSvmScenarios(): void {
+  if (registered) return;
+  registered = true;
   registerScenario({
-    name: `gpusvm-livelock-${policy}`,
-    summary: `seed 003 on the GPU: a CPU keeps invalidating the faulted page; retry policy '${policy}'`,
-    description: 'As odp-livelock-*, through drm_gpusvm get_pages.',
-    expect: policy === 'none' ? 'violation' : 'clean',
-    setup: livelockScenario({ driver: 'gpusvm', policy }),
-    defaults: { strategy: 'random', schedules: 20 },
+    name: 'gpusvm-mirror',
+    summary: 'a drm_gpusvm GPU VM mirrored through DONTNEED, mprotect, fork and munmap',
+    description:
+      'Notifiers and ranges are created on GPU fault; invalidations zap and unmap ranges, UNMAP\n' +
+      'queues them for the garbage collector; the GPU and the CPU each see what the other wrote.',
+    expect: 'clean',
+    setup: gpusvmMirrorScenario(),
+    defaults: pct,
   });
+
+  registerScenario({
+    name: 'gpusvm-vram',
+    summary: 'the same GPU VM migrating ranges to VRAM on fault (device-private pages, eviction)',
+    description:
+      'Ranges move to VRAM on GPU fault, back to system memory on CPU touch or under VRAM pressure,\n' +
+      'while the CPU zaps, write-protects, forks and unmaps.',
+    expect: 'clean',
+    setup: gpusvmMirrorScenario('drm_gpusvm', true),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'nouveau2019-mirror',
+    summary: "nouveau's 2019 flow: a one-page notifier per fault and a whole-mm notifier clearing PTEs",
+    description: 'The same program on the nouveau flavor; the interval notifier runs before the classic one.',
+    expect: 'clean',
+    setup: gpusvmMirrorScenario('nouveau2019'),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'gpusvm-map-order',
+    summary: "2025: drm_gpusvm's map order unclamped maps memory outside a range inside a THP",
+    description:
+      'A 64 KiB range inside a PMD-mapped THP is bound stepping by the CPU mapping order; without the\n' +
+      'clamp the GPU maps the whole huge page, and a zap outside the range leaves it stale.',
+    expect: 'violation',
+    setup: gpusvmMapOrderScenario({ mapOrderClamp: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'gpusvm-map-order-fixed',
+    summary: 'the same THP program on the fix (each step clamped to the range and the huge page)',
+    description: 'The GPU maps only its range; the zap outside it concerns no GPU entry.',
+    expect: 'clean',
+    setup: gpusvmMapOrderScenario(),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'gpu-and-nic',
+    summary: 'a GPU and an RDMA NIC mirror one buffer while the CPU forks and zaps',
+    description: 'Two drivers on one process: GPU writes, NIC atomics, CPU reads; all coherent.',
+    expect: 'clean',
+    setup: gpuAndNicScenario(),
+    defaults: pct,
+  });
+
+  for (const policy of ['none', 'timeout', 'mmap-write-fallback'] as const) {
+    registerScenario({
+      name: `gpusvm-livelock-${policy}`,
+      summary: `seed 003 on the GPU: a CPU keeps invalidating the faulted page; retry policy '${policy}'`,
+      description: 'As odp-livelock-*, through drm_gpusvm get_pages.',
+      expect: policy === 'none' ? 'violation' : 'clean',
+      setup: livelockScenario({ driver: 'gpusvm', policy }),
+      defaults: { strategy: 'random', schedules: 20 },
+    });
+  }
 }

@@ -180,103 +180,110 @@ export function odpImplicitReclaimScenario(bugs: Partial<OdpBugs> = {}, windows?
   };
 }
 
-const pct = { strategy: 'pct' as const, schedules: 2000, depth: 3 };
+const pct = { strategy: 'pct' as const, schedules: 300, depth: 3 };
 
-registerScenario({
-  name: 'odp-mirror',
-  summary: 'an ODP MR mirrored through DONTNEED, mprotect, fork and munmap',
-  description:
-    'The device writes and reads an explicit ODP memory region while the CPU zaps, write-protects,\n' +
-    'forks and unmaps parts of it; device and CPU each see what the other wrote, and no MTT entry\n' +
-    'outlives its CPU mapping.',
-  expect: 'clean',
-  setup: odpMirrorScenario(),
-  defaults: pct,
-});
+let registered = false;
 
-registerScenario({
-  name: 'odp-dereg-race',
-  summary: 'CVE-2025-21732: dereg revokes the key while an invalidation posts a UMR on it',
-  description:
-    'Deregistration revokes the key without the umem mutex and leaves odp->private set: a concurrent\n' +
-    'invalidation zaps through the revoked key and the UMR QP goes to error (fixed in 2025).',
-  expect: 'violation',
-  setup: odpDeregRaceScenario({ deregRevokeRace: true }),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-dereg-fixed',
-  summary: 'the same program on the 2025 fix: revoke under the umem mutex, private = NULL',
-  description: 'The invalidation finds the MR revoked and skips the UMR.',
-  expect: 'clean',
-  setup: odpDeregRaceScenario(),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-invalidate-before-mr',
-  summary: '2019: an invalidation arrives between the notifier insert and the MR setup',
-  description:
-    'The interval notifier is live from ib_umem_odp_get; the 2019 callback dereferenced the MR\n' +
-    'before it existed. The fix skips an umem with nothing mapped (npages == 0).',
-  expect: 'violation',
-  setup: odpInvalidateBeforeMrScenario({ invalidateBeforeMr: true }),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-invalidate-before-mr-fixed',
-  summary: 'the same registration race on the fix (npages == 0: nothing to do)',
-  description: 'The early invalidation finds nothing mapped and returns.',
-  expect: 'clean',
-  setup: odpInvalidateBeforeMrScenario(),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-implicit-double-reclaim',
-  summary: 'CVE-2025-21714: an empty implicit child reclaimed twice (destroy work queued twice)',
-  description:
-    'A fault holding a child reference repopulates it after the first reclaim; the second\n' +
-    'invalidation reclaims it again and the second destroy work runs on a freed child.',
-  expect: 'violation',
-  setup: odpImplicitReclaimScenario({ implicitDoubleReclaim: true }),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-implicit-parent-hang',
-  summary: '2025: the CVE-2025-21714 fix leaked a parent reference; parent dereg waits forever',
-  description:
-    'The compare-and-exchange refuses the second reclaim but keeps the parent reference it took, so\n' +
-    "the parent's deregistration never sees its usecount reach zero.",
-  expect: 'violation',
-  setup: odpImplicitReclaimScenario({ implicitParentHang: true }),
-  defaults: pct,
-});
-
-registerScenario({
-  name: 'odp-implicit-reclaim',
-  summary: 'implicit child reclaim racing a fault and parent dereg, on the 2025 fixes',
-  description: 'The second reclaim is refused and its parent reference dropped; dereg completes.',
-  expect: 'clean',
-  setup: odpImplicitReclaimScenario(),
-  defaults: pct,
-});
-
-for (const policy of ['none', 'timeout', 'mmap-write-fallback'] as const) {
+/** Adds this driver's built-in scenarios to the registry (once; src/scenario/builtin calls it). */
+export function registerOdpScenarios(): void {
+  if (registered) return;
+  registered = true;
   registerScenario({
-    name: `odp-livelock-${policy}`,
-    summary: `seed 003: a CPU keeps invalidating the faulted page; retry policy '${policy}'`,
+    name: 'odp-mirror',
+    summary: 'an ODP MR mirrored through DONTNEED, mprotect, fork and munmap',
     description:
-      policy === 'none'
-        ? 'Retrying forever: the device fault neither finishes nor fails (livelock).'
-        : policy === 'timeout'
-          ? 'HMM_RANGE_DEFAULT_TIMEOUT then -EBUSY: the access fails, the system goes on.'
-          : 'After a few collisions the fault takes the mmap lock for write; CPU and device take turns.',
-    expect: policy === 'none' ? 'violation' : 'clean',
-    setup: livelockScenario({ driver: 'odp', policy }),
-    defaults: { strategy: 'random', schedules: 20 },
+      'The device writes and reads an explicit ODP memory region while the CPU zaps, write-protects,\n' +
+      'forks and unmaps parts of it; device and CPU each see what the other wrote, and no MTT entry\n' +
+      'outlives its CPU mapping.',
+    expect: 'clean',
+    setup: odpMirrorScenario(),
+    defaults: pct,
   });
+
+  registerScenario({
+    name: 'odp-dereg-race',
+    summary: 'CVE-2025-21732: dereg revokes the key while an invalidation posts a UMR on it',
+    description:
+      'Deregistration revokes the key without the umem mutex and leaves odp->private set: a concurrent\n' +
+      'invalidation zaps through the revoked key and the UMR QP goes to error (fixed in 2025).',
+    expect: 'violation',
+    setup: odpDeregRaceScenario({ deregRevokeRace: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-dereg-fixed',
+    summary: 'the same program on the 2025 fix: revoke under the umem mutex, private = NULL',
+    description: 'The invalidation finds the MR revoked and skips the UMR.',
+    expect: 'clean',
+    setup: odpDeregRaceScenario(),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-invalidate-before-mr',
+    summary: '2019: an invalidation arrives between the notifier insert and the MR setup',
+    description:
+      'The interval notifier is live from ib_umem_odp_get; the 2019 callback dereferenced the MR\n' +
+      'before it existed. The fix skips an umem with nothing mapped (npages == 0).',
+    expect: 'violation',
+    setup: odpInvalidateBeforeMrScenario({ invalidateBeforeMr: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-invalidate-before-mr-fixed',
+    summary: 'the same registration race on the fix (npages == 0: nothing to do)',
+    description: 'The early invalidation finds nothing mapped and returns.',
+    expect: 'clean',
+    setup: odpInvalidateBeforeMrScenario(),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-implicit-double-reclaim',
+    summary: 'CVE-2025-21714: an empty implicit child reclaimed twice (destroy work queued twice)',
+    description:
+      'A fault holding a child reference repopulates it after the first reclaim; the second\n' +
+      'invalidation reclaims it again and the second destroy work runs on a freed child.',
+    expect: 'violation',
+    setup: odpImplicitReclaimScenario({ implicitDoubleReclaim: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-implicit-parent-hang',
+    summary: '2025: the CVE-2025-21714 fix leaked a parent reference; parent dereg waits forever',
+    description:
+      'The compare-and-exchange refuses the second reclaim but keeps the parent reference it took, so\n' +
+      "the parent's deregistration never sees its usecount reach zero.",
+    expect: 'violation',
+    setup: odpImplicitReclaimScenario({ implicitParentHang: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'odp-implicit-reclaim',
+    summary: 'implicit child reclaim racing a fault and parent dereg, on the 2025 fixes',
+    description: 'The second reclaim is refused and its parent reference dropped; dereg completes.',
+    expect: 'clean',
+    setup: odpImplicitReclaimScenario(),
+    defaults: pct,
+  });
+
+  for (const policy of ['none', 'timeout', 'mmap-write-fallback'] as const) {
+    registerScenario({
+      name: `odp-livelock-${policy}`,
+      summary: `seed 003: a CPU keeps invalidating the faulted page; retry policy '${policy}'`,
+      description:
+        policy === 'none'
+          ? 'Retrying forever: the device fault neither finishes nor fails (livelock).'
+          : policy === 'timeout'
+            ? 'HMM_RANGE_DEFAULT_TIMEOUT then -EBUSY: the access fails, the system goes on.'
+            : 'After a few collisions the fault takes the mmap lock for write; CPU and device take turns.',
+      expect: policy === 'none' ? 'violation' : 'clean',
+      setup: livelockScenario({ driver: 'odp', policy }),
+      defaults: { strategy: 'random', schedules: 20 },
+    });
+  }
 }
