@@ -25,5 +25,6 @@ export {
 } from './fault-retry.js';
 export * from './odp/index.js';
 export * from './gpusvm/index.js';
+export * from './legacy/index.js';
 export * from './mirror/index.js';
 export * from './dmirror/index.js';

@@ -17,6 +17,7 @@ import {
 import { mmMirrorScenario } from '../toy/mm-mirror.js';
 import { registerOdpScenarios } from '../../drivers/odp/scenarios.js';
 import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
+import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -262,3 +263,4 @@ registerScenario({
 // The drivers' own scenarios (ODP, GPU SVM), after the notifier core's.
 registerOdpScenarios();
 registerGpuSvmScenarios();
+registerLegacyScenarios();
