@@ -21,15 +21,7 @@ const LONG_ONLY = new Set([
  * keeps them honest: the day the gap closes the case passes and this entry must go.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  'anon_write_child/private':
-    'try_to_migrate does not turn the device-private entries fork copied into the child into migration entries, so a CPU fault on them never migrates back',
-  'hmm_cow_in_device/private':
-    'try_to_migrate does not turn the device-private entries fork copied into the child into migration entries, so a CPU fault on them never migrates back',
-  migrate_anon_huge_zero: 'migrate_vma_pages does not split a huge zero PMD before populating the holes',
-  migrate_anon_huge_zero_err: 'migrate_vma_pages does not split a huge zero PMD before populating the holes',
   migrate_anon_huge_fault: 'MADV_COLLAPSE is not modelled (-EINVAL), nor PMD-level device-private entries',
-  migrate_remap_fault:
-    'a THP mapped by PTEs (moved off PMD alignment by mremap) is not split and collected by migrate_vma_setup',
 };
 
 describe.each(['private', 'coherent'] as const)('hmm selftests, %s device memory', (variant) => {
