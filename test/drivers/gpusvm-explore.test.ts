@@ -4,6 +4,7 @@ import {
   gpuAndNicScenario,
   gpusvmMapOrderScenario,
   gpusvmMirrorScenario,
+  nouveauAtomicScenario,
 } from '../../src/drivers/gpusvm/scenarios.js';
 
 const PCT = { strategy: 'pct' as const, schedules: 200, depth: 3, seed: 1 };
@@ -28,5 +29,13 @@ describe('gpusvm: exploration', () => {
 
   it('a GPU and a NIC mirroring one buffer stay coherent', async () => {
     expect((await explore(PCT, gpuAndNicScenario())).violations).toEqual([]);
+  });
+
+  it('2025 nouveau atomic retry leaving the folio locked hangs; the fix completes the atomic', async () => {
+    const bad = await explore(PCT, nouveauAtomicScenario({ atomicFolioLocked: true }));
+    expect(bad.violations[0]?.kind).toBe('deadlock');
+    expect(bad.violations[0]?.message).toMatch(/gpu0 waits for waitqueue folio_wait_table/);
+    const good = await explore(PCT, nouveauAtomicScenario());
+    expect(good.violations).toEqual([]);
   });
 });

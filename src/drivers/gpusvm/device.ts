@@ -20,6 +20,12 @@ export interface GpuSvmBugs {
    * memory outside the range. Fix: clamp each step to the range end and the huge-page end.
    */
   mapOrderClamp: boolean;
+  /**
+   * 2025, nouveau "fix missing folio unlock + put after make_device_exclusive_range()": the atomic
+   * fault's retry path kept the folio locked and referenced, so every later attempt waited on that
+   * lock and the atomic fault could never succeed. Fix: unlock and put the folio before retrying.
+   */
+  atomicFolioLocked: boolean;
 }
 
 /** The options of a GPU SVM device. */
@@ -53,7 +59,7 @@ export class GpuSvmDevice implements Device {
     readonly name: string,
     readonly opts: GpuSvmOptions,
   ) {
-    this.bugs = { mapOrderClamp: opts.mapOrderClamp };
+    this.bugs = { mapOrderClamp: opts.mapOrderClamp, atomicFolioLocked: opts.atomicFolioLocked };
     this.vram = opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages) : null;
   }
 
@@ -124,6 +130,11 @@ registerDriver({
       type: 'boolean',
       default: false,
       doc: 'planted real bug (GpuSvmBugs.mapOrderClamp, 2025); off = the upstream fix',
+    },
+    atomicFolioLocked: {
+      type: 'boolean',
+      default: false,
+      doc: 'planted real bug (GpuSvmBugs.atomicFolioLocked, 2025, nouveau flavor); off = the upstream fix',
     },
   },
   attachOptions: {},

@@ -7,7 +7,7 @@
  * the same mutex after read_retry, and removes the notifier. The pair works because the core calls
  * interval notifiers before classic ones.
  */
-import { EAGAIN, EFAULT } from '../../sim/errno.js';
+import { EAGAIN, EBUSY, EFAULT, EINVAL } from '../../sim/errno.js';
 import { Mutex } from '../../sim/sync/mutex.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Process } from '../../mm/process.js';
@@ -24,7 +24,8 @@ import {
   hmmPfnToMapOrder,
   hmmPfnToPfn,
 } from '../../hmm/pfn.js';
-import { DeviceMirror } from '../mirror/device-mirror.js';
+import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mirror/device-mirror.js';
+import { makeDeviceExclusive } from '../../hmm/exclusive.js';
 import { deviceFaultLoop } from '../fault-retry.js';
 import type { GpuSvmDevice } from './device.js';
 
@@ -37,7 +38,9 @@ export class NouveauSvmm extends DeviceMirror {
   /** svmm->vmm: null after teardown, so late invalidations do nothing. */
   vmm = true;
   /** Model tracking. */
-  readonly seen = { tempNotifiers: 0, pfnclr: 0, ownMigrateSkipped: 0 };
+  readonly seen = { tempNotifiers: 0, pfnclr: 0, ownMigrateSkipped: 0, atomicRetries: 0 };
+  /** The access being served is an atomic (the GPU reported access type 2). */
+  private atomicAccess = false;
 
   constructor(
     readonly device: GpuSvmDevice,
@@ -75,16 +78,80 @@ export class NouveauSvmm extends DeviceMirror {
   }
 
   /**
-   * nouveau_range_fault for the page at `va`: insert a one-page interval notifier, loop read_begin →
-   * hmm_range_fault → svmm mutex → read_retry under the device's retry policy, PFNMAP (widened to
-   * the CPU mapping's huge page), unlock, remove the notifier. 0 or -errno. May sleep.
+   * A GPU access; an atomic goes through nouveau_atomic_range_fault when it faults. Deviation: the
+   * access type reaches the fault handler through a field (one access at a time per VM). May sleep.
    */
-  protected override async fault(va: number, write: boolean): Promise<number> {
+  override async access(
+    va: number,
+    kind: MirrorAccessKind,
+    arg?: number | Uint8Array | MirrorAtomicOp,
+  ): Promise<Uint8Array | bigint | number> {
+    this.atomicAccess = kind === 'atomic';
+    try {
+      return await super.access(va, kind, arg);
+    } finally {
+      this.atomicAccess = false;
+    }
+  }
+
+  /**
+   * nouveau_atomic_range_fault for the page at `va`: a one-page interval notifier, then under the
+   * device's retry policy read_begin → make_device_exclusive (owner: this GPU; the page comes back
+   * locked and referenced) → svmm mutex → read_retry; on a retry the folio is unlocked and put (the
+   * 2025 fix; the bug `atomicFolioLocked` keeps it locked, so the next make_device_exclusive waits on
+   * the lock its own thread holds). Then the page is mapped for atomics, the folio unlocked and put,
+   * the notifier removed. 0 or -errno. May sleep.
+   */
+  private async atomicFault(page: number): Promise<number> {
     const mm = this.mm;
-    const ps = this.kernel.pageSize;
-    if (!this.vmm || !mm.mmgetNotZero()) return -EFAULT;
-    const page = va - (va % ps);
-    const sub = new MmuIntervalNotifier(
+    const k = this.kernel;
+    const ps = k.pageSize;
+    const sub = this.tempNotifier(page);
+    const ins = await sub.insert(mm, page, ps);
+    if (ins < 0) return ins;
+    this.seen.tempNotifiers++;
+    let held = -1;
+    const ret = await deviceFaultLoop(
+      this.sim,
+      this.name,
+      mm,
+      sub,
+      this.device.opts,
+      this.device.stats,
+      async () => {
+        const r = await makeDeviceExclusive(mm, page, this.device);
+        if (r.ret < 0) return r.ret === -EBUSY ? -EBUSY : -EINVAL;
+        held = r.pfn;
+        return 0;
+      },
+      async (seq) => {
+        await this.mutex.lock();
+        if (sub.readRetry(seq)) {
+          this.mutex.unlock();
+          this.seen.atomicRetries++;
+          if (!this.device.bugs.atomicFolioLocked) {
+            k.folioUnlock(held);
+            k.phys.putPage(held);
+          }
+          held = -1;
+          return false;
+        }
+        this.mapPage(page, held, { write: true, atomic: true });
+        this.mutex.unlock();
+        k.folioUnlock(held);
+        k.phys.putPage(held);
+        held = -1;
+        return true;
+      },
+      `atomic 0x${page.toString(16)}`,
+    );
+    await sub.remove();
+    return ret;
+  }
+
+  /** The temporary one-page interval notifier of a fault (nouveau_svm_range_invalidate). */
+  private tempNotifier(page: number): MmuIntervalNotifier {
+    return new MmuIntervalNotifier(
       {
         invalidate: async (s, range, curSeq) => {
           if (range.event === MMU_NOTIFY_EXCLUSIVE && range.owner === this.device) return true;
@@ -97,6 +164,24 @@ export class NouveauSvmm extends DeviceMirror {
       },
       { name: `${this.name}.fault@0x${page.toString(16)}`, userLock: this.mutex },
     );
+  }
+
+  /**
+   * nouveau_range_fault for the page at `va`: insert a one-page interval notifier, loop read_begin →
+   * hmm_range_fault → svmm mutex → read_retry under the device's retry policy, PFNMAP (widened to
+   * the CPU mapping's huge page), unlock, remove the notifier. 0 or -errno. May sleep.
+   */
+  protected override async fault(va: number, write: boolean): Promise<number> {
+    const mm = this.mm;
+    const ps = this.kernel.pageSize;
+    if (!this.vmm || !mm.mmgetNotZero()) return -EFAULT;
+    const page = va - (va % ps);
+    if (this.atomicAccess) {
+      const r = await this.atomicFault(page);
+      await mm.mmput();
+      return r;
+    }
+    const sub = this.tempNotifier(page);
     const ins = await sub.insert(mm, page, ps);
     if (ins < 0) {
       await mm.mmput();

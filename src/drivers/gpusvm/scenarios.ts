@@ -172,6 +172,60 @@ export function gpuAndNicScenario(): SetupFn {
   };
 }
 
+/**
+ * Nouveau's atomic path: the GPU adds atomically to a page (make_device_exclusive) while the CPU
+ * zaps the page (MADV_DONTNEED, which makes the atomic fault retry). The CPU then reads the GPU's
+ * result. With the 2025 bug a retry leaves the folio locked and the next attempt waits on it forever.
+ */
+export function nouveauAtomicScenario(bugs: Partial<GpuSvmBugs> = {}): SetupFn {
+  return (sim) => {
+    const k = new Kernel(sim, { memoryPages: 128 });
+    const p = k.createProcess('app');
+    const ps = k.pageSize;
+    let a = 0;
+    let vm: AttachedMirror | null = null;
+    const ready = new Completion(sim, 'vm ready');
+    const added = new Completion(sim, 'gpu added');
+    sim.spawn('app', async () => {
+      a = await p.mmap({ length: ps, prot: RW, flags: ANON });
+      await p.write(a, new Uint8Array([5]));
+      // Each walk costs 1 us so that the fault loop's 1 s timeout bounds a retry chain: a retry
+      // leaves its exclusive entry installed and the next make_device_exclusive revokes it
+      // (an invalidation the temporary notifier counts), which can repeat until the timeout.
+      const gpu = await k.createDevice('gpusvm', {
+        name: 'gpu0',
+        flavor: 'nouveau2019',
+        faultCostNs: 1000,
+        retryTimeoutMs: 1,
+        ...bugs,
+      });
+      vm = await gpu.attach(p);
+      ready.completeAll();
+      await p.madvise(a, ps, MADV_DONTNEED);
+      await added.wait();
+      const got = (await p.read(a, 1)) as Uint8Array;
+      // The zap may land before the atomic (the GPU added to 0) or after it (the page reads 0).
+      sim.check(
+        got[0] === seen + 1 || got[0] === 0,
+        `the CPU reads ${got[0]} after the GPU added 1 to ${seen}`,
+      );
+    });
+    let seen = -1;
+    sim.spawn('gpu0', async () => {
+      await ready.wait();
+      const old = await vm!.access(a, 'atomic', { add: 1 });
+      const failed = typeof old === 'number' && old < 0; // the fault timed out (-EBUSY: cancelled)
+      sim.check(
+        failed || old === 5n || old === 0n,
+        `GPU atomic saw ${String(old)} (5 before the zap, 0 after)`,
+      );
+      seen = failed ? -1 : Number(old);
+      await vm!.detach();
+      added.completeAll();
+    });
+  };
+}
+
 const pct = { strategy: 'pct' as const, schedules: 300, depth: 3 };
 
 let registered = false;
@@ -228,6 +282,26 @@ export function registerGpuSvmScenarios(): void {
     description: 'The GPU maps only its range; the zap outside it concerns no GPU entry.',
     expect: 'clean',
     setup: gpusvmMapOrderScenario(),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'nouveau-atomic',
+    summary: "nouveau's atomic fault (make_device_exclusive) racing a CPU write to the same page",
+    description: 'The GPU atomic retries when the CPU zaps the page under it; the result is coherent.',
+    expect: 'clean',
+    setup: nouveauAtomicScenario(),
+    defaults: pct,
+  });
+
+  registerScenario({
+    name: 'nouveau-atomic-folio-locked',
+    summary: "2025: nouveau's atomic retry left the folio locked; the next attempt waits forever",
+    description:
+      'A retry after make_device_exclusive kept the folio locked and referenced; the next\n' +
+      'make_device_exclusive waits for that lock (fixed by unlocking and putting it before the retry).',
+    expect: 'violation',
+    setup: nouveauAtomicScenario({ atomicFolioLocked: true }),
     defaults: pct,
   });
 
