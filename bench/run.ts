@@ -12,6 +12,8 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['mm-heap.ts', 'benchMmHeap'],
   ['notifier.ts', 'benchNotifier'],
   ['mm-fault.ts', 'benchMmFault'],
+  ['hmm.ts', 'benchHmm'],
+  ['drivers.ts', 'benchDrivers'],
 ];
 
 async function main(): Promise<void> {

@@ -149,3 +149,57 @@ export {
 
 // Scenarios.
 export { registerScenario, listScenarios, getScenario, type Scenario } from './scenario/registry.js';
+
+// HMM: hmm_range_fault and how to read its output (the encoding is internal).
+export {
+  hmmRangeFault,
+  hmmPfnFlags,
+  hmmPfnToPfn,
+  hmmPfnToMapOrder,
+  HMM_PFN_VALID,
+  HMM_PFN_WRITE,
+  HMM_PFN_ERROR,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_RANGE_DEFAULT_TIMEOUT,
+  type HmmRange,
+  type PfnArray,
+} from './hmm/index.js';
+
+// Devices: the base every driver (and the user's own) extends, the driver interface
+// (k.createDevice, installed on Kernel by importing the drivers), and the HMM test device
+// (k.createDmirror).
+export {
+  DeviceMirror,
+  type MirrorAccessKind,
+  type MirrorAtomicOp,
+  type MirrorLookup,
+} from './drivers/mirror/index.js';
+export {
+  listDrivers,
+  DriverError,
+  FAULT_RETRY_POLICIES,
+  type Device,
+  type AttachedMirror,
+  type DeviceAccessKind,
+  type FaultRetryPolicy,
+} from './drivers/index.js';
+export {
+  HMM_DMIRROR_PROT_ERROR,
+  HMM_DMIRROR_PROT_NONE,
+  HMM_DMIRROR_PROT_READ,
+  HMM_DMIRROR_PROT_WRITE,
+  HMM_DMIRROR_PROT_PMD,
+  HMM_DMIRROR_PROT_PUD,
+  HMM_DMIRROR_PROT_ZERO,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE,
+  HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL,
+  HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE,
+  HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  type DmirrorDevice,
+  type Dmirror,
+  type DmirrorOptions,
+  type DmirrorCommandResult,
+} from './drivers/dmirror/index.js';
+export type { CheckOptions } from './check/index.js';

@@ -17,6 +17,7 @@ import { registerSchemaCommand } from './schema.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
 import { registerReport } from './report.js';
+import { registerSelftestCommand } from './selftest.js';
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -229,6 +230,7 @@ async function main(argv: string[]): Promise<void> {
   registerReport(program, intArg, exploreOptionsFor);
   registerRunCommand(program, intArg);
   registerSchemaCommand(program);
+  registerSelftestCommand(program);
 
   await program.parseAsync(argv);
 }

@@ -25,6 +25,7 @@ import {
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
   VM_HUGEPAGE,
+  VM_HUGETLB,
   VM_MAYSHARE,
   VM_NOHUGEPAGE,
   VM_SHARED,
@@ -67,6 +68,7 @@ import {
   splitHugePmd,
 } from './memory.js';
 import { mmapAssertLocked, pteTag, type Mm } from './mm.js';
+import { hugetlbFault } from './hugetlb.js';
 import type { Vma } from './vma.js';
 import type { VmFault, VmOperations } from './vm-ops.js';
 
@@ -97,6 +99,7 @@ export async function handleMmFault(mm: Mm, vma: Vma, address: number, flags: nu
   sim.bugOn(!vma.contains(va) || vma.detached, `handle_mm_fault at 0x${va.toString(16)} outside ${vma}`);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (!(vma.flags & VM_ACCESS_FLAGS) || (write && !(vma.flags & VM_WRITE))) return VM_FAULT_SIGSEGV;
+  if (vma.flags & VM_HUGETLB) return hugetlbFault(mm, vma, va, flags);
   const pt = mm.pageTable;
   if (pt.isHugeAt(va)) {
     const ret = await faultHugePmd(mm, vma, va, flags);

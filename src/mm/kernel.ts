@@ -20,6 +20,8 @@ import type { Mm } from './mm.js';
 import type { DevPagemapOps } from './vm-ops.js';
 import { installDirectReclaim, installMadvisePageout, reclaim as vmscanReclaim } from './vmscan.js';
 import { oomKill as oomKillProcess } from './oom-kill.js';
+import { gupTest, type GupTestArgs, type GupTestCommand } from './gup.js';
+import { hugetlbInit } from './hugetlb.js';
 
 export interface KernelOptions {
   /** Pages of system RAM. */
@@ -30,7 +32,7 @@ export interface KernelOptions {
   nodes?: number;
   /** Base page shift; 12 (4 KiB) by default. */
   pageShift?: number;
-  /** nr_hugepages of the hugetlb pool (recorded; hugetlb mappings are not modelled yet). */
+  /** nr_hugepages: PMD-sized pages set aside for MAP_HUGETLB at construction (see hugetlb.ts). */
   hugetlbPages?: number;
   /** vm.max_map_count; 65530 by default. */
   maxMapCount?: number;
@@ -142,6 +144,7 @@ export class Kernel {
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
     installDirectReclaim(this);
     installMadvisePageout();
+    hugetlbInit(this);
   }
 
   /**
@@ -160,6 +163,14 @@ export class Kernel {
    */
   oomKill(p: Process): Promise<number> {
     return oomKillProcess(this, p);
+  }
+
+  /**
+   * The gup_test debugfs device (mm/gup_test.c): gets or pins [addr, addr + size) of `p` with
+   * `gupFlags` (FOLL_WRITE, FOLL_LONGTERM), then releases the pages. 0 or -errno. May sleep.
+   */
+  gupTest(p: Process, cmd: GupTestCommand, args: GupTestArgs): Promise<number> {
+    return gupTest(this, p, cmd, args);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  VM_DONTEXPAND,
+  VM_HUGETLB,
   VM_MAYSHARE,
   VM_MAY_ALL,
   VM_NORESERVE,
@@ -28,6 +30,7 @@ import { Vma } from './vma.js';
 import { populateVmaRange } from './access.js';
 import { munmapLocked } from './munmap.js';
 import { vmaFree, vmaMergeAround } from './vma-modify.js';
+import { hugetlbMmapAllowed } from './hugetlb.js';
 import { mmapAssertWriteLocked, type Mm } from './mm.js';
 import type { MmapableFile } from './vm-ops.js';
 
@@ -112,7 +115,9 @@ export async function doMmap(mm: Mm, args: MmapArgs): Promise<number> {
  * anonymous memory gets an unlinked shmem file of the mapping's size; file mappings call the file's
  * mmap. The new VMA is merged with compatible neighbours.
  *
- * Deviation: MAP_HUGETLB is not modelled (-ENOMEM, as with an empty hugetlb pool).
+ * MAP_HUGETLB (anonymous): the length is rounded up to the huge page size, a MAP_FIXED address must be
+ * huge-page aligned (-EINVAL), the VMA is VM_HUGETLB | VM_DONTEXPAND and faults take pages from the
+ * hugetlb pool (hugetlb.ts); -ENOMEM when the pool is empty. Deviation: no reservation accounting.
  */
 export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
   mmapAssertWriteLocked(mm, 'do_mmap');
@@ -127,7 +132,8 @@ export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
   const anonymous = (flags & MAP_ANONYMOUS) !== 0;
   const file = anonymous ? undefined : args.file;
   if (!anonymous && file === undefined) return -EBADF;
-  if (flags & MAP_HUGETLB) return -ENOMEM;
+  const hugetlb = (flags & MAP_HUGETLB) !== 0;
+  if (hugetlb && !hugetlbMmapAllowed(k)) return -ENOMEM;
   if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return -EINVAL;
   let addr = args.addr ?? 0;
   if (!Number.isSafeInteger(addr) || addr < 0) return -EINVAL;
@@ -138,17 +144,20 @@ export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
     addr = Math.floor(addr / ps) * ps;
     if (addr !== 0 && addr < mm.vmas.mmapMinAddr) addr = Math.ceil(mm.vmas.mmapMinAddr / ps) * ps;
   }
-  const len = pageAlign(mm, lenIn);
+  const len = hugetlb ? Math.ceil(lenIn / k.hugePageSize) * k.hugePageSize : pageAlign(mm, lenIn);
   if (len > taskSize) return -ENOMEM;
   const pgoffIn = (args.offset ?? 0) / ps;
   if (mm.vmas.count > k.maxMapCount) return -ENOMEM;
   // get_unmapped_area
   if (flags & MAP_FIXED) {
     if (addr > taskSize - len) return -ENOMEM;
-    if (addr % ps !== 0) return -EINVAL;
+    if (addr % (hugetlb ? k.hugePageSize : ps) !== 0) return -EINVAL;
     if (addr < mm.vmas.mmapMinAddr) return -EPERM;
   } else {
-    const found = mm.vmas.getUnmappedArea(len, { hint: addr === 0 ? undefined : addr });
+    const found = mm.vmas.getUnmappedArea(len, {
+      hint: addr === 0 || (hugetlb && addr % k.hugePageSize !== 0) ? undefined : addr,
+      align: hugetlb ? k.hugePageSize : undefined,
+    });
     if (found < 0) return found;
     addr = found;
   }
@@ -158,6 +167,7 @@ export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
   let vmFlags = calcVmProtBits(prot) | calcVmFlagBits(flags) | VM_MAY_ALL;
   if (type === MAP_SHARED || type === MAP_SHARED_VALIDATE) vmFlags |= VM_SHARED | VM_MAYSHARE;
   if (flags & MAP_NORESERVE) vmFlags |= VM_NORESERVE;
+  if (hugetlb) vmFlags |= VM_HUGETLB | VM_DONTEXPAND;
   const pgoff = anonymous ? (vmFlags & VM_SHARED ? 0 : addr / ps) : pgoffIn;
 
   // mmap_region: clear what is in the way (MAP_FIXED).
@@ -167,7 +177,7 @@ export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
   }
   const vma = new Vma({ start: addr, end, flags: vmFlags, pgoff });
   let mapped: MmapableFile | undefined = file;
-  if (anonymous && vmFlags & VM_SHARED) mapped = k.createShmemFile(len);
+  if (anonymous && vmFlags & VM_SHARED && !hugetlb) mapped = k.createShmemFile(len);
   if (mapped !== undefined) {
     vma.file = mapped;
     mapped.get();

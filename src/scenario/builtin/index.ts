@@ -15,6 +15,9 @@ import {
   reaperScenario,
 } from '../toy/scenarios.js';
 import { mmMirrorScenario } from '../toy/mm-mirror.js';
+import { registerOdpScenarios } from '../../drivers/odp/scenarios.js';
+import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
+import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -259,3 +262,8 @@ registerScenario({
   setup: gpuScenario(),
   defaults: { strategy: 'dfs', schedules: 100_000, preemptionBound: 2 },
 });
+
+// The drivers' own scenarios (ODP, GPU SVM), after the notifier core's.
+registerOdpScenarios();
+registerGpuSvmScenarios();
+registerLegacyScenarios();

@@ -1,0 +1,178 @@
+/**
+ * The checker behind every DeviceMirror: one per Kernel, installed on `k.hooks.onPteChange` when the
+ * first mirror of that Kernel appears. It sees every device map, device access and CPU translation
+ * change, and reports 'stale-mapping' (coherence) and 'device-use-after-free' (page lifetime). A
+ * report names the VA, the pfn, the device, the step that installed the device mapping and the CPU
+ * step that last changed the translation.
+ *
+ * It observes only: model and driver code never read it to decide anything.
+ */
+import type { Kernel } from '../mm/kernel.js';
+import type { Mm } from '../mm/mm.js';
+import { checksOf } from './options.js';
+import { coherenceProblem, lifetimeProblem, type DeviceEntry } from './coherence.js';
+
+/** What the checker reads of a device mirror. */
+export interface CheckedMirror {
+  readonly name: string;
+  readonly mm: Mm;
+  /** The device page table: page-aligned VA → entry. */
+  readonly entries: ReadonlyMap<number, DeviceEntry>;
+}
+
+interface CpuStep {
+  step: number;
+  thread: string;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+class MirrorChecker {
+  readonly mirrors: CheckedMirror[] = [];
+  readonly coherence: boolean;
+  readonly lifetime: boolean;
+  /** Per watched mm: the last CPU step that changed each page's translation. */
+  private readonly lastCpuStep = new Map<Mm, Map<number, CpuStep>>();
+
+  constructor(readonly k: Kernel) {
+    const c = checksOf(k);
+    this.coherence = c.coherence;
+    this.lifetime = c.pageLifetime;
+    if (this.coherence || this.lifetime)
+      k.hooks.onPteChange.push((mm, va, huge) => this.onPteChange(mm, va, huge));
+  }
+
+  private onPteChange(mm: Mm, va: number, huge: boolean): void {
+    const steps = this.lastCpuStep.get(mm);
+    if (steps === undefined) return;
+    const k = this.k;
+    const span = huge ? k.pmdSize : k.pageSize;
+    const base = va - (va % span);
+    const sim = k.sim;
+    const who = { step: sim.steps, thread: sim.current?.name ?? '-' };
+    for (let a = base; a < base + span; a += k.pageSize) steps.set(a, who);
+    for (let i = 0; i < this.mirrors.length; i++) {
+      const m = this.mirrors[i];
+      if (m.mm !== mm || m.entries.size === 0) continue;
+      for (let a = base; a < base + span; a += k.pageSize) {
+        const e = m.entries.get(a);
+        if (e !== undefined) this.check(m, a, e, 'cpu');
+      }
+    }
+  }
+
+  /** Checks one entry; `when` says which event asked. Reports (and ends the run) on a problem. */
+  check(
+    m: CheckedMirror,
+    va: number,
+    e: DeviceEntry,
+    when: 'map' | 'access' | 'cpu',
+    writeAccess = false,
+  ): void {
+    const k = this.k;
+    if (this.lifetime) {
+      const why = lifetimeProblem(k, e);
+      if (why !== null) this.report(m, va, e, when, 'device-use-after-free', why);
+    }
+    if (this.coherence) {
+      const why = coherenceProblem(k, m.mm, va, e, writeAccess);
+      if (why !== null) this.report(m, va, e, when, 'stale-mapping', why);
+    }
+  }
+
+  private report(
+    m: CheckedMirror,
+    va: number,
+    e: DeviceEntry,
+    when: string,
+    kind: string,
+    why: string,
+  ): never {
+    const k = this.k;
+    const cpu = this.lastCpuStep.get(m.mm)?.get(va);
+    const perm = e.atomic ? 'atomic' : e.write ? 'write' : 'read';
+    const cpuStep =
+      cpu === undefined
+        ? 'no CPU step changed it since the device mirrored it'
+        : `step ${cpu.step} (${cpu.thread}) changed the CPU translation`;
+    const event =
+      when === 'map'
+        ? 'when it was mapped'
+        : when === 'access'
+          ? 'at a device access'
+          : 'after a CPU page-table change';
+    const message =
+      `${m.name} maps ${hex(va)} → pfn ${hex(e.pfn)} (${perm}), installed at step ${e.step} (${e.thread}); ` +
+      `${cpuStep}: ${m.mm.pageTable.describe(va)}: ${why} (${event})`;
+    const threads = [e.thread];
+    if (cpu !== undefined && cpu.thread !== e.thread) threads.push(cpu.thread);
+    return k.sim.report(kind, message, {
+      key: `${m.name} ${kind}: ${why} (${event})`,
+      threads,
+      details: {
+        device: m.name,
+        va,
+        pfn: e.pfn,
+        permission: perm,
+        mappedAtStep: e.step,
+        mappedBy: e.thread,
+        cpuStep: cpu?.step ?? null,
+        cpuThread: cpu?.thread ?? null,
+      },
+    });
+  }
+
+  add(m: CheckedMirror): void {
+    if (!this.lastCpuStep.has(m.mm)) this.lastCpuStep.set(m.mm, new Map());
+    this.mirrors.push(m);
+  }
+
+  remove(m: CheckedMirror): void {
+    const i = this.mirrors.indexOf(m);
+    if (i >= 0) this.mirrors.splice(i, 1);
+    if (!this.mirrors.some((o) => o.mm === m.mm)) this.lastCpuStep.delete(m.mm);
+  }
+}
+
+const checkers = new WeakMap<Kernel, MirrorChecker>();
+
+function checkerOf(k: Kernel): MirrorChecker {
+  let c = checkers.get(k);
+  if (c === undefined) {
+    c = new MirrorChecker(k);
+    checkers.set(k, c);
+  }
+  return c;
+}
+
+/** Starts checking `m` (a DeviceMirror's constructor calls it). */
+export function watchMirror(k: Kernel, m: CheckedMirror): void {
+  checkerOf(k).add(m);
+}
+
+/** Stops checking `m` (its device page table is gone). */
+export function unwatchMirror(k: Kernel, m: CheckedMirror): void {
+  checkers.get(k)?.remove(m);
+}
+
+/** A device mapped `va` (mapPage): checks the new entry now. Atomic. */
+export function checkDeviceMap(k: Kernel, m: CheckedMirror, va: number, e: DeviceEntry): void {
+  checkerOf(k).check(m, va, e, 'map');
+}
+
+/** A device reads (or, with `write`, writes) memory through its entry for `va`: checks it. Atomic. */
+export function checkDeviceAccess(
+  k: Kernel,
+  m: CheckedMirror,
+  va: number,
+  e: DeviceEntry,
+  write: boolean,
+): void {
+  checkerOf(k).check(m, va, e, 'access', write);
+}
+
+/** Whether the checkers of `k`'s run are on (for tests and reports). */
+export function mirrorChecksOn(k: Kernel): { coherence: boolean; pageLifetime: boolean } {
+  const c = checkerOf(k);
+  return { coherence: c.coherence, pageLifetime: c.lifetime };
+}

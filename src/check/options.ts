@@ -1,0 +1,37 @@
+/**
+ * Which checkers watch a run's device mirrors. A Kernel option (`new Kernel(sim, { checks })`), so it
+ * belongs to the run that built the Kernel and never to a module global.
+ */
+import type { Kernel } from '../mm/kernel.js';
+
+/** Switches of the device-mirror checkers; every one is on unless set to false. */
+export interface CheckOptions {
+  /**
+   * Coherence: a device mapping of VA → page with permission P exists only while the CPU translation
+   * of VA yields that page with at least P. Checked when a device maps, when it accesses, and after
+   * every CPU page-table change.
+   */
+  coherence?: boolean;
+  /** Page lifetime: no device mapping refers to a freed page, or to a page reused elsewhere. */
+  pageLifetime?: boolean;
+}
+
+declare module '../mm/kernel.js' {
+  interface KernelOptions {
+    /** Device-mirror checkers of this run (src/check); all on by default. */
+    checks?: CheckOptions;
+  }
+}
+
+const CHECK_KEYS = ['coherence', 'pageLifetime'] as const;
+
+/** The checker switches of `k`'s run, validated (an unknown key is a usage error naming it). */
+export function checksOf(k: Kernel): Required<CheckOptions> {
+  const c = k.options.checks;
+  if (c === undefined) return { coherence: true, pageLifetime: true };
+  if (c === null || typeof c !== 'object') throw new TypeError('Kernel option checks must be an object');
+  for (const key of Object.keys(c))
+    if (!(CHECK_KEYS as readonly string[]).includes(key))
+      throw new TypeError(`Kernel option checks: unknown checker '${key}' (known: ${CHECK_KEYS.join(', ')})`);
+  return { coherence: c.coherence !== false, pageLifetime: c.pageLifetime !== false };
+}

@@ -1,0 +1,170 @@
+/**
+ * The GPU's VRAM (drm_pagemap with an xe-like provider; driver-designs.md 3.6): a device-private
+ * pagemap owned by the GPU, each device page backed by a system page that holds its bytes (the
+ * model's VRAM contents), whole-range all-or-nothing migration to VRAM
+ * (drm_pagemap_migrate_to_devmem), the pagemap's migrate_to_ram for CPU faults, and eviction of the
+ * least recently migrated range when VRAM runs out (drm_gpusvm_range_evict: an hmm_range_fault with
+ * no device-private owner faults every device page back).
+ */
+import { EBUSY, EINVAL, ENOMEM } from '../../sim/errno.js';
+import { VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_HUGETLB } from '../../mm/constants.js';
+import type { Kernel } from '../../mm/kernel.js';
+import type { DevicePrivateFault } from '../../mm/vm-ops.js';
+import { DevicePagemap } from '../../hmm/pagemap.js';
+import {
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  migratePfn,
+  migratePfnFlags,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+} from '../../hmm/migrate-device.js';
+import type { MigrateVma } from '../../hmm/types.js';
+
+/** VRAM of one GPU. */
+export class GpuVram {
+  readonly pagemap: DevicePagemap;
+  /** Device page → the system page holding its bytes. */
+  readonly backing = new Map<number, number>();
+  /** Counters. */
+  readonly seen = { migratedToVram: 0, migratedToRam: 0, evictions: 0, allocFailures: 0 };
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly owner: object,
+    npages: number,
+  ) {
+    this.pagemap = new DevicePagemap(kernel, {
+      kind: 'private',
+      npages,
+      owner,
+      migrateToRam: (fault) => this.migrateToRam(fault),
+      pageFree: (pfn) => this.pageFree(pfn),
+    });
+  }
+
+  /** Where the bytes of device page `pfn` live. */
+  dataPfn(pfn: number): number {
+    return this.backing.get(pfn) ?? pfn;
+  }
+
+  /** A locked device page with one reference and a backing page, or -ENOMEM. Atomic. */
+  allocPage(): number {
+    const phys = this.kernel.phys;
+    if (this.pagemap.nrFree === 0) return -ENOMEM;
+    const back = phys.allocPage(0);
+    if (back < 0) return -ENOMEM;
+    const pfn = this.pagemap.allocPage();
+    if (pfn < 0) {
+      phys.putPage(back);
+      return -ENOMEM;
+    }
+    this.backing.set(pfn, back);
+    if (!this.kernel.folioTrylock(pfn)) throw new Error(`vram: a fresh device page ${pfn} is locked`);
+    return pfn;
+  }
+
+  private pageFree(pfn: number): void {
+    const back = this.backing.get(pfn);
+    if (back !== undefined) {
+      this.backing.delete(pfn);
+      this.kernel.phys.putPage(back);
+    }
+  }
+
+  /**
+   * drm_pagemap_migrate_to_devmem for [start, end) of `args.vma`: migrate_vma_setup selecting system
+   * pages (a MIGRATE invalidation with this GPU as owner), all or nothing (-EBUSY when not every
+   * page was collected or one raced while finalizing, -ENOMEM when VRAM ran out), copy to VRAM,
+   * migrate_vma_pages, finalize. The caller holds the mmap lock for read. May sleep.
+   */
+  async migrateToVram(args: MigrateVma): Promise<number> {
+    const phys = this.kernel.phys;
+    const vma = args.vma;
+    if (!vma.anonymous || vma.flags & VM_HUGETLB) return -EBUSY;
+    if (args.start < vma.start || args.end > vma.end) return -EINVAL;
+    const ret = await migrateVmaSetup(args);
+    if (ret !== 0) return ret;
+    let err = 0;
+    if (args.cpages !== args.npages) err = -EBUSY;
+    for (let i = 0; err === 0 && i < args.src.length; i++) {
+      const word = args.src[i];
+      if (!(migratePfnFlags(word) & MIGRATE_PFN_MIGRATE)) {
+        err = -EBUSY;
+        break;
+      }
+      const dpfn = this.allocPage();
+      if (dpfn < 0) {
+        this.seen.allocFailures++;
+        err = -ENOMEM;
+        break;
+      }
+      const spfn = migratePfnToPage(word);
+      const data = this.dataPfn(dpfn);
+      if (spfn >= 0) phys.copyPage(data, spfn);
+      else phys.clearPage(data);
+      args.dst[i] = migratePfn(dpfn) + (migratePfnFlags(word) & MIGRATE_PFN_WRITE);
+    }
+    if (err !== 0) {
+      // Undo: give back what was allocated; finalize restores the sources.
+      for (let i = 0; i < args.dst.length; i++) {
+        const dpfn = migratePfnToPage(args.dst[i]);
+        if (dpfn < 0) continue;
+        args.dst[i] = 0;
+        this.kernel.folioUnlock(dpfn);
+        phys.putPage(dpfn);
+      }
+      await migrateVmaFinalize(args);
+      return err;
+    }
+    await migrateVmaPages(args);
+    for (let i = 0; i < args.src.length; i++)
+      if (!(migratePfnFlags(args.src[i]) & MIGRATE_PFN_MIGRATE)) err = -EBUSY; // raced while finalizing
+    await migrateVmaFinalize(args);
+    if (err === 0) this.seen.migratedToVram++;
+    return err;
+  }
+
+  /**
+   * The pagemap's migrate_to_ram (drm_pagemap's CPU-fault path): migrate the faulting page back to
+   * a fresh system page with its VRAM bytes. Called with the mmap lock held for read and the device
+   * page locked and referenced. 0, VM_FAULT_SIGBUS or VM_FAULT_OOM. May sleep.
+   */
+  async migrateToRam(fault: DevicePrivateFault): Promise<number> {
+    const phys = this.kernel.phys;
+    const ps = this.kernel.pageSize;
+    const args: MigrateVma = {
+      mm: fault.mm,
+      vma: fault.vma,
+      start: fault.address - (fault.address % ps),
+      end: fault.address - (fault.address % ps) + ps,
+      src: [0],
+      dst: [0],
+      cpages: 0,
+      npages: 0,
+      pgmapOwner: this.owner,
+      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+      faultPage: fault.pfn,
+    };
+    if ((await migrateVmaSetup(args)) !== 0) return VM_FAULT_SIGBUS;
+    const word = args.src[0];
+    if (migratePfnFlags(word) & MIGRATE_PFN_MIGRATE) {
+      const spfn = migratePfnToPage(word);
+      const dpfn = await this.kernel.allocUserPage(0);
+      if (dpfn < 0) {
+        await migrateVmaFinalize(args);
+        return VM_FAULT_OOM;
+      }
+      if (!this.kernel.folioTrylock(dpfn)) throw new Error(`vram: a fresh system page ${dpfn} is locked`);
+      phys.copyPage(dpfn, this.dataPfn(spfn));
+      args.dst[0] = migratePfn(dpfn) + (migratePfnFlags(word) & MIGRATE_PFN_WRITE);
+    }
+    await migrateVmaPages(args);
+    await migrateVmaFinalize(args);
+    this.seen.migratedToRam++;
+    return 0;
+  }
+}

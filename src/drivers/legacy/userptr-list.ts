@@ -1,0 +1,160 @@
+/**
+ * `userptr-list`: the pre-2019 userptr design the consolidation series replaced (seed 000: drivers
+ * kept "simple linear search lists" of registered ranges behind a classic mmu_notifier; radeon_mn's
+ * conversion message: the old code "could not be race-free, since it had no range_end yet still used
+ * GUP"; driver-designs.md section 4).
+ *
+ * Each `attach(p, { start, length })` registers a userptr in the device's linear list. The device's
+ * one classic notifier walks the whole list on every invalidation (O(n)), and for each overlapping
+ * userptr unmaps the device entries and unpins the pages under the driver lock. A device fault pins
+ * the page with pin_user_pages under the mmap lock, drops the mmap lock, then takes the driver lock
+ * and maps the pinned page. There is no sequence: an invalidation that runs between the pin and the
+ * map finds nothing to zap, and the device then maps a page the CPU no longer maps (the pin keeps it
+ * allocated, so it is a stale mapping, not a use-after-free). Kept to show that race.
+ */
+import { EAGAIN, EFAULT } from '../../sim/errno.js';
+import { Mutex } from '../../sim/sync/mutex.js';
+import type { Kernel } from '../../mm/kernel.js';
+import type { Process } from '../../mm/process.js';
+import { FOLL_WRITE } from '../../mm/constants.js';
+import { pinUserPages, unpinUserPages } from '../../mm/gup.js';
+import { mmuNotifierRegister, type MmuNotifier } from '../../notifier/classic.js';
+import type { MmuNotifierRange } from '../../notifier/types.js';
+import { DeviceMirror } from '../mirror/device-mirror.js';
+import { DriverError } from '../options.js';
+import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } from '../registry.js';
+
+/** One registered user range. */
+export class Userptr extends DeviceMirror {
+  /** Pinned pages by VA. */
+  readonly pinned = new Map<number, number>();
+  detached = false;
+
+  constructor(
+    readonly device: UserptrListDevice,
+    kernel: Kernel,
+    name: string,
+    process: Process,
+    readonly start: number,
+    readonly end: number,
+  ) {
+    super(kernel, name, process);
+  }
+
+  /**
+   * The device fault: pin_user_pages(FOLL_WRITE) on the page under the mmap read lock, then under
+   * the driver lock map it. No sequence check (the design's flaw). 0 or -errno. May sleep.
+   */
+  protected override async fault(va: number, write: boolean): Promise<number> {
+    void write;
+    if (this.detached || va < this.start || va >= this.end) return -EFAULT;
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EFAULT;
+    const pages: number[] = [];
+    await mm.mmapLock.downRead();
+    const got = await pinUserPages(mm, va, 1, FOLL_WRITE, pages);
+    mm.mmapLock.upRead();
+    await mm.mmput();
+    if (got !== 1) return got < 0 ? got : -EFAULT;
+    await this.device.lock.lock();
+    const old = this.pinned.get(va);
+    if (old !== undefined) unpinUserPages(this.kernel, [old]);
+    this.pinned.set(va, pages[0]);
+    this.mapPage(va, pages[0], { write: true });
+    this.device.lock.unlock();
+    return 0;
+  }
+
+  /** Unmaps and unpins [start, end) of this userptr. The caller holds the driver lock. Atomic. */
+  zap(start: number, end: number): void {
+    this.unmapRange(start, end);
+    for (const [va, pfn] of [...this.pinned])
+      if (va >= start && va < end) {
+        this.pinned.delete(va);
+        unpinUserPages(this.kernel, [pfn]);
+      }
+  }
+
+  /** Unregisters the userptr: off the list, unmapped, unpinned. May sleep. */
+  async detach(): Promise<void> {
+    if (this.detached) return;
+    const dev = this.device;
+    await dev.lock.lock();
+    this.detached = true;
+    this.zap(this.start, this.end);
+    const i = dev.list.indexOf(this);
+    if (i >= 0) dev.list.splice(i, 1);
+    dev.lock.unlock();
+    this.retire();
+  }
+}
+
+/** The device: its lock, its linear list, its one classic notifier per mm. */
+export class UserptrListDevice implements Device {
+  readonly driver = 'userptr-list';
+  readonly lock: Mutex;
+  /** The registered userptrs (a linear list, walked on every invalidation). */
+  readonly list: Userptr[] = [];
+  private readonly notifiers = new Map<object, MmuNotifier>();
+  /** List entries visited by invalidations (the O(n) walk). */
+  visited = 0;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly name: string,
+  ) {
+    this.lock = new Mutex(kernel.sim, `${name}.lock`);
+  }
+
+  /** Registers a userptr over [start, start + length). May sleep. */
+  async attach(p: Process, options: object = {}): Promise<AttachedMirror> {
+    const o = parseAttachOptions<{ start?: number; length?: number }>(this, options);
+    if (o.start === undefined || o.length === undefined)
+      throw new DriverError(`${this.name}.attach(): a userptr needs start and length`);
+    const ps = this.kernel.pageSize;
+    const s = o.start - (o.start % ps);
+    const e = Math.ceil((o.start + o.length) / ps) * ps;
+    if (!this.notifiers.has(p.mm)) {
+      const mn = await mmuNotifierRegister(p.mm, {
+        invalidateRangeStart: (range) => this.invalidateRangeStart(range),
+      });
+      this.notifiers.set(p.mm, mn);
+    }
+    const u = new Userptr(this, this.kernel, `${this.name}.userptr${this.list.length}`, p, s, e);
+    await this.lock.lock();
+    this.list.push(u);
+    this.lock.unlock();
+    return u;
+  }
+
+  /**
+   * The classic notifier's invalidate_range_start: under the driver lock walk the whole list and
+   * zap every userptr of this mm overlapping the range. Blocks (no non-blockable support: -EAGAIN).
+   */
+  async invalidateRangeStart(range: MmuNotifierRange): Promise<number> {
+    if (!range.blockable) return -EAGAIN;
+    await this.lock.lock();
+    for (const u of this.list) {
+      this.visited++;
+      if (u.mm === range.mm && u.start < range.end && u.end > range.start)
+        u.zap(Math.max(u.start, range.start), Math.min(u.end, range.end));
+    }
+    this.lock.unlock();
+    return 0;
+  }
+}
+
+registerDriver({
+  name: 'userptr-list',
+  summary:
+    'legacy userptr: a linear list behind a classic notifier, pages pinned without a sequence (pre-2019)',
+  era: 'legacy',
+  options: {},
+  attachOptions: {
+    start: { type: 'number', integer: true, min: 0, doc: 'first address of the userptr' },
+    length: { type: 'number', integer: true, min: 1, doc: 'length in bytes' },
+  },
+  create(k, name) {
+    return new UserptrListDevice(k, name);
+  },
+});

@@ -1,0 +1,11 @@
+/**
+ * The shared base of every device driver: the device page table and device accesses, watched by
+ * the checkers of src/check.
+ */
+export {
+  DeviceMirror,
+  MAX_DEVICE_FAULTS_PER_ACCESS,
+  type MirrorAccessKind,
+  type MirrorAtomicOp,
+  type MirrorLookup,
+} from './device-mirror.js';

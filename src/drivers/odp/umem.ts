@@ -1,0 +1,113 @@
+/**
+ * struct ib_umem_odp (drivers/infiniband/core/umem_odp.c): the span of user memory one ODP memory
+ * region (or implicit child) mirrors, its interval subscription, its pfn/DMA list (one hmm entry per
+ * page, with the sticky DMA-mapped bit) and the umem mutex, the driver lock of the collision-retry
+ * protocol (driver-designs.md 1.1).
+ *
+ * Deviation: DMA mapping is bookkeeping only (the DMA-mapped bit and `npages`); the device's MTT is
+ * the DeviceMirror page table of the MR, which the checkers watch.
+ */
+import type { Simulation } from '../../sim/simulation.js';
+import { Mutex } from '../../sim/sync/mutex.js';
+import type { Mm } from '../../mm/mm.js';
+import type { Process } from '../../mm/process.js';
+import { PG_dirty } from '../../mm/physical.js';
+import { MmuIntervalNotifier } from '../../notifier/interval.js';
+import type { MmuIntervalNotifierOps } from '../../notifier/types.js';
+import {
+  HMM_PFN_DMA_MAPPED,
+  HMM_PFN_PFN_MUL,
+  HMM_PFN_VALID,
+  HMM_PFN_WRITE,
+  hmmPfnFlags,
+  hmmPfnToPfn,
+} from '../../hmm/pfn.js';
+
+/** ib_umem_odp. */
+export class IbUmemOdp {
+  /** umem_mutex: the pfn list, npages, the MTT updates of this umem, `private`, the seq pairing. */
+  readonly umemMutex: Mutex;
+  /** The interval subscription over [start, end) (none for an implicit parent). */
+  readonly notifier: MmuIntervalNotifier | null;
+  /** map.pfn_list: one hmm entry per page (hmmRangeFault writes it in place). */
+  readonly pfnList: Float64Array;
+  /** Entries with the DMA-mapped bit set (what the device has mapped). */
+  npages = 0;
+  /** odp->private: the MR once it exists, null before and after revocation. */
+  private_: object | null = null;
+  /** Set by ibUmemOdpRelease: no callback may reach the umem after it. */
+  released = false;
+
+  constructor(
+    readonly sim: Simulation,
+    readonly owner: Process,
+    readonly mm: Mm,
+    readonly start: number,
+    readonly end: number,
+    readonly writable: boolean,
+    readonly isImplicitOdp: boolean,
+    readonly name: string,
+    ops: MmuIntervalNotifierOps | null,
+  ) {
+    this.umemMutex = new Mutex(sim, `${name}.umem_mutex`);
+    const ps = mm.kernel.pageSize;
+    this.pfnList = new Float64Array(isImplicitOdp ? 0 : (end - start) / ps);
+    this.notifier =
+      ops === null
+        ? null
+        : new MmuIntervalNotifier(ops, { userLock: this.umemMutex, name: `${name}.notifier` });
+    sim.kalloc(this, `ib_umem_odp ${name}`);
+  }
+
+  get pageSize(): number {
+    return this.mm.kernel.pageSize;
+  }
+
+  /**
+   * ib_umem_odp_unmap_dma_pages(umem, start, end): for every page of [start, end) that is
+   * DMA-mapped, unmap it, mark the page dirty when the device could write it (the umem mutex stands
+   * in for the page lock), drop it from `npages`; clear every entry's flags. The caller holds the
+   * umem mutex (asserted) and has already zapped the MTT. Atomic.
+   */
+  unmapDmaPages(start: number, end: number): void {
+    this.sim.assertHeld(this.umemMutex, 'ib_umem_odp_unmap_dma_pages');
+    const ps = this.pageSize;
+    const phys = this.mm.kernel.phys;
+    const lo = Math.max(start, this.start);
+    const hi = Math.min(end, this.end);
+    for (let va = lo; va < hi; va += ps) {
+      const i = (va - this.start) / ps;
+      const e = this.pfnList[i];
+      const f = hmmPfnFlags(e);
+      if (f & HMM_PFN_DMA_MAPPED) {
+        const pfn = hmmPfnToPfn(e);
+        if (f & HMM_PFN_WRITE && !phys.isFree(pfn)) phys.setFlag(phys.folioHead(pfn), PG_dirty);
+        this.npages--;
+        this.sim.bugOn(this.npages < 0, `${this.name}: npages went negative`);
+      }
+      this.pfnList[i] = 0;
+    }
+  }
+
+  /**
+   * Marks entry `i` DMA-mapped (dma_map_page through the hmm DMA map); gives true when it was not
+   * yet mapped. The caller holds the umem mutex. Atomic.
+   */
+  dmaMap(i: number): boolean {
+    const e = this.pfnList[i];
+    const low = e % HMM_PFN_PFN_MUL;
+    if (low & HMM_PFN_DMA_MAPPED) return false;
+    this.pfnList[i] = e - low + (low | HMM_PFN_DMA_MAPPED);
+    this.npages++;
+    return true;
+  }
+
+  /** Whether entry `i` is VALID (hmm found a page). */
+  valid(i: number): boolean {
+    return (hmmPfnFlags(this.pfnList[i]) & HMM_PFN_VALID) !== 0;
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}

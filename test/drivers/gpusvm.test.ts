@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { Simulation, type RunResult } from '../../src/sim/simulation.js';
+import { ENOENT } from '../../src/sim/errno.js';
+import { Kernel } from '../../src/mm/kernel.js';
+import {
+  MADV_DONTNEED,
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../../src/mm/constants.js';
+import '../../src/drivers/gpusvm/index.js';
+import type { GpuSvm, GpuSvmDevice, NouveauSvmm } from '../../src/drivers/gpusvm/index.js';
+
+const PAGE = 4096;
+const KiB = 1024;
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+const FIXED = ANON | MAP_FIXED;
+const BASE = 0x1000_0000;
+
+async function run(body: (k: Kernel, sim: Simulation) => Promise<void>): Promise<RunResult> {
+  const sim = new Simulation({ seed: 1, maxSteps: 2_000_000 });
+  return sim.run((s) => {
+    const k = new Kernel(s, { memoryPages: 1024, swapPages: 64 });
+    s.spawn('main', () => body(k, s));
+  });
+}
+
+function ok(r: RunResult): void {
+  const v = r.violations[0];
+  if (r.status !== 'ok') throw new Error(v ? `${v.kind}: ${v.message}` : `run ended ${r.status}`);
+}
+
+describe('gpusvm driver (drm_gpusvm flavor)', () => {
+  it('creates a notifier and a range on fault, sized to fit the VMA and present pages', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ addr: BASE, length: 128 * KiB, prot: RW, flags: FIXED });
+      await p.write(a, new Uint8Array(16 * KiB).fill(3)); // 16 KiB touched (scenario 8 of section 7)
+      const gpu = (await k.createDevice('gpusvm', { notifierSize: 2 << 20 })) as GpuSvmDevice;
+      const vm = (await gpu.attach(p)) as GpuSvm;
+      seen.read = [...((await vm.access(a, 'read', 2)) as Uint8Array)];
+      const n = [...vm.notifiers.values()];
+      seen.notifiers = n.length;
+      seen.ranges = [...n[0].ranges.values()].map((x) => (x.end - x.start) / KiB);
+      seen.fallbacks = vm.seen.chunkFallbacks > 0;
+      expect(await vm.access(a + 100 * KiB, 'write', new Uint8Array([4]))).toBe(0);
+      seen.cpu = [...((await p.read(a + 100 * KiB, 1)) as Uint8Array)];
+      await vm.detach();
+      seen.after = { notifiers: vm.notifiers.size, entries: vm.entries.size };
+    });
+    ok(r);
+    expect(seen).toEqual({
+      read: [3, 3],
+      notifiers: 1,
+      ranges: [4],
+      fallbacks: true,
+      cpu: [4],
+      after: { notifiers: 0, entries: 0 },
+    });
+  });
+
+  it('UNMAP marks ranges unmapped; the garbage collector removes them and the empty notifier', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ addr: BASE, length: 8 * PAGE, prot: RW, flags: FIXED });
+      await p.write(a, new Uint8Array(8 * PAGE).fill(1));
+      const gpu = (await k.createDevice('gpusvm', {
+        notifierSize: 1 << 21,
+        chunkSizes: [4 * PAGE, PAGE],
+      })) as GpuSvmDevice;
+      const vm = (await gpu.attach(p)) as GpuSvm;
+      await vm.access(a, 'read', 1);
+      await vm.access(a + 4 * PAGE, 'read', 1);
+      const n = [...vm.notifiers.values()][0];
+      seen.ranges = n.ranges.size;
+      await p.madvise(a, PAGE, MADV_DONTNEED); // CLEAR: range stays, pages invalid
+      seen.afterClear = { ranges: n.ranges.size, gc: vm.gcList.length, mapped: vm.lookup(a) !== undefined };
+      const r2 = [...n.ranges.values()].find((x) => x.start === a + 4 * PAGE)!;
+      await p.munmap(a + 4 * PAGE, 2 * PAGE); // partial UNMAP of the second range
+      seen.unmapped = { unmapped: r2.unmapped, partial: r2.partialUnmap };
+      for (let i = 0; i < 20 && vm.gcList.length > 0; i++) await k.sim.yield();
+      seen.afterGc = { ranges: n.ranges.size, removed: vm.seen.rangesRemoved };
+      seen.refault = [...((await vm.access(a + 6 * PAGE, 'read', 1)) as Uint8Array)];
+      seen.hole = await vm.access(a + 4 * PAGE, 'read', 1);
+      await p.munmap(a, 8 * PAGE);
+      for (let i = 0; i < 50 && vm.seen.notifiersRemoved === 0; i++) await k.sim.yield();
+      seen.end = { notifiers: vm.notifiers.size, removed: vm.seen.notifiersRemoved };
+      await vm.detach();
+    });
+    ok(r);
+    expect(seen).toEqual({
+      ranges: 2,
+      afterClear: { ranges: 2, gc: 0, mapped: false },
+      unmapped: { unmapped: true, partial: true },
+      afterGc: { ranges: 1, removed: 1 },
+      refault: [1],
+      hole: -ENOENT,
+      end: { notifiers: 0, removed: 1 },
+    });
+  });
+
+  it('rejects bad chunk sizes and notifier sizes with clear errors', async () => {
+    const r = await run(async (k) => {
+      await expect(k.createDevice('gpusvm', { chunkSizes: [4096, 65536] })).rejects.toThrow(
+        /'chunkSizes' must be descending powers of two/,
+      );
+      await expect(k.createDevice('gpusvm', { chunkSizes: [65536] })).rejects.toThrow(
+        /must end at the page size/,
+      );
+      await expect(k.createDevice('gpusvm', { notifierSize: 3 << 20 })).rejects.toThrow(/power of two/);
+    });
+    ok(r);
+  });
+});
+
+describe("gpusvm driver (nouveau's 2019 flavor)", () => {
+  it('inserts and removes a one-page notifier per fault; the whole-mm notifier clears GPU PTEs', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+      await p.write(a, new Uint8Array([2]));
+      const gpu = (await k.createDevice('gpusvm', { flavor: 'nouveau2019' })) as GpuSvmDevice;
+      const svmm = (await gpu.attach(p)) as NouveauSvmm;
+      seen.read = [...((await svmm.access(a, 'read', 1)) as Uint8Array)];
+      await svmm.access(a + PAGE, 'write', new Uint8Array([5]));
+      seen.temp = svmm.seen.tempNotifiers;
+      seen.tree = p.mm.notifierSubscriptions?.itree.size ?? 0;
+      await p.madvise(a, PAGE, MADV_DONTNEED);
+      seen.cleared = svmm.lookup(a) === undefined && svmm.lookup(a + PAGE) !== undefined;
+      seen.cpu = [...((await p.read(a + PAGE, 1)) as Uint8Array)];
+      await svmm.detach();
+    });
+    ok(r);
+    expect(seen).toEqual({ read: [2], temp: 2, tree: 0, cleared: true, cpu: [5] });
+  });
+});
+
+describe('gpusvm driver: VRAM', () => {
+  it('migrates a range to VRAM on fault, back on CPU touch, and evicts under VRAM pressure', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ addr: BASE, length: 8 * PAGE, prot: RW, flags: FIXED });
+      await p.write(a, new Uint8Array(8 * PAGE).fill(6));
+      const gpu = (await k.createDevice('gpusvm', {
+        notifierSize: 1 << 21,
+        chunkSizes: [4 * PAGE, PAGE],
+        vramPages: 4,
+        migrateOnFault: true,
+      })) as GpuSvmDevice;
+      const vm = (await gpu.attach(p)) as GpuSvm;
+      expect(await vm.access(a, 'write', new Uint8Array([9]))).toBe(0);
+      const vram = gpu.vram!;
+      seen.inVram = vram.pagemap.contains(vm.lookup(a)!.pfn);
+      seen.cpuKind = p.mm.pageTable.kindAt(a) !== 1;
+      seen.cpuRead = [...((await p.read(a, 2)) as Uint8Array)];
+      seen.back = vram.seen.migratedToRam;
+      expect(await vm.access(a + 4 * PAGE, 'read', 1)).toBeInstanceOf(Uint8Array);
+      seen.evictions = vram.seen.evictions;
+      seen.migrated = vram.seen.migratedToVram;
+      seen.second = vram.pagemap.contains(vm.lookup(a + 4 * PAGE)!.pfn);
+      seen.cpuRead2 = [...((await p.read(a + 4 * PAGE, 1)) as Uint8Array)];
+      await vm.detach();
+    });
+    ok(r);
+    expect(seen).toEqual({
+      inVram: true,
+      cpuKind: true,
+      cpuRead: [9, 6],
+      back: 1,
+      evictions: 1,
+      migrated: 2,
+      second: true,
+      cpuRead2: [6],
+    });
+  });
+});

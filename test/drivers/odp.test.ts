@@ -1,0 +1,195 @@
+import { describe, expect, it } from 'vitest';
+import { Simulation, type RunResult } from '../../src/sim/simulation.js';
+import { EIO, EINVAL } from '../../src/sim/errno.js';
+import { Kernel } from '../../src/mm/kernel.js';
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
+import { PG_dirty } from '../../src/mm/physical.js';
+import '../../src/drivers/odp/index.js';
+import type { OdpDevice, OdpMr, ImplicitOdpMr } from '../../src/drivers/odp/index.js';
+
+const PAGE = 4096;
+
+async function run(body: (k: Kernel, sim: Simulation) => Promise<void>): Promise<RunResult> {
+  const sim = new Simulation({ seed: 1, maxSteps: 2_000_000 });
+  return sim.run((s) => {
+    const k = new Kernel(s, { memoryPages: 512, swapPages: 64 });
+    s.spawn('main', () => body(k, s));
+  });
+}
+
+function ok(r: RunResult): void {
+  const v = r.violations[0];
+  if (r.status !== 'ok') throw new Error(v ? `${v.kind}: ${v.message}` : `run ended ${r.status}`);
+}
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+
+describe('odp driver: explicit memory regions', () => {
+  it('maps resident pages at registration, faults the rest, and device and CPU see each other', async () => {
+    let seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+      await p.write(a, new Uint8Array([1, 2, 3])); // page 0 resident
+      const nic = (await k.createDevice('odp', { name: 'mlx0' })) as OdpDevice;
+      const mr = (await nic.attach(p, { start: a, length: 4 * PAGE })) as OdpMr;
+      const afterReg = mr.entries.size;
+      const got = (await mr.access(a, 'read', 3)) as Uint8Array;
+      const faultsBefore = nic.stats.completed;
+      expect(await mr.access(a + 2 * PAGE, 'write', new Uint8Array([9, 8]))).toBe(0);
+      const cpu = (await p.read(a + 2 * PAGE, 2)) as Uint8Array;
+      const old = await mr.access(a + 8, 'atomic', { add: 5 });
+      const old2 = await mr.access(a + 8, 'atomic', { add: 1 });
+      seen = {
+        afterReg,
+        got: [...got],
+        faults: nic.stats.completed - faultsBefore,
+        cpu: [...cpu],
+        old,
+        old2,
+        npages: mr.umem.npages,
+      };
+      await mr.detach();
+      seen.afterDetach = await mr.access(a, 'read', 1);
+    });
+    ok(r);
+    expect(seen).toEqual({
+      afterReg: 1,
+      got: [1, 2, 3],
+      faults: 1,
+      cpu: [9, 8],
+      old: 0n,
+      old2: 5n,
+      npages: 2,
+      afterDetach: -EINVAL,
+    });
+  });
+
+  it('invalidation zaps the MTT, unmaps DMA, marks written pages dirty; the device refaults', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 2 * PAGE, prot: RW, flags: ANON });
+      const nic = (await k.createDevice('odp')) as OdpDevice;
+      const mr = (await nic.attach(p, { start: a, length: 2 * PAGE })) as OdpMr;
+      expect(await mr.access(a, 'write', new Uint8Array([7]))).toBe(0);
+      const pfn = mr.lookup(a)!.pfn;
+      k.phys.clearFlag(pfn, PG_dirty);
+      await p.madvise(a, PAGE, MADV_DONTNEED);
+      seen.zapped = mr.lookup(a) === undefined;
+      seen.npages = mr.umem.npages;
+      seen.zaps = mr.seen.zaps;
+      seen.dirty = k.phys.testFlag(pfn, PG_dirty) || k.phys.isFree(pfn);
+      seen.read = [...((await mr.access(a, 'read', 1)) as Uint8Array)];
+      await p.munmap(a, 2 * PAGE);
+      seen.afterUnmap = await mr.access(a, 'read', 1);
+      seen.qp = mr.qpState;
+      seen.later = await mr.access(a + PAGE, 'read', 1);
+      await mr.detach();
+    });
+    ok(r);
+    expect(seen).toEqual({
+      zapped: true,
+      npages: 0,
+      zaps: 1,
+      dirty: true,
+      read: [0],
+      afterUnmap: -EIO,
+      qp: 'error',
+      later: -EIO,
+    });
+  });
+
+  it('an mm exit while an MR exists: access moves the QP to error, dereg still works', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 2 * PAGE, prot: RW, flags: ANON });
+      const nic = (await k.createDevice('odp')) as OdpDevice;
+      const mr = (await nic.attach(p, { start: a, length: 2 * PAGE })) as OdpMr;
+      expect(await mr.access(a, 'write', new Uint8Array([1]))).toBe(0);
+      await p.exit(0);
+      seen.entries = mr.entries.size;
+      seen.access = await mr.access(a, 'read', 1);
+      seen.errno = mr.qpErrno;
+      await mr.detach();
+      seen.notifier = mr.notifier.state;
+    });
+    ok(r);
+    expect(seen).toEqual({ entries: 0, access: -EIO, errno: -EINVAL, notifier: 'removed' });
+  });
+
+  it('prefetch maps read-only, write or resident only; deregistration waits for prefetch work', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+      const nic = (await k.createDevice('odp')) as OdpDevice;
+      const mr = (await nic.attach(p, { start: a, length: 4 * PAGE })) as OdpMr;
+      expect(await mr.prefetch(a, PAGE, 'prefetch', true)).toBe(0);
+      expect(await mr.prefetch(a + PAGE, PAGE, 'prefetch-write', true)).toBe(0);
+      expect(await mr.prefetch(a + 2 * PAGE, PAGE, 'prefetch-no-fault', true)).toBe(0);
+      seen.ro = mr.lookup(a)?.write;
+      seen.rw = mr.lookup(a + PAGE)?.write;
+      seen.none = mr.lookup(a + 2 * PAGE);
+      expect(await mr.prefetch(a + 3 * PAGE, PAGE, 'prefetch-write')).toBe(0);
+      await mr.detach();
+      seen.usecount = mr.usecount;
+      seen.gone = await mr.prefetch(a, PAGE, 'prefetch', true);
+    });
+    ok(r);
+    expect(seen).toEqual({ ro: false, rw: true, none: undefined, usecount: 0, gone: -2 });
+  });
+
+  it('bad attach options are clear errors', async () => {
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const nic = await k.createDevice('odp', { name: 'mlx0' });
+      await expect(nic.attach(p, { start: 0 })).rejects.toThrow(/needs start and length/);
+      await expect(nic.attach(p, { start: 0, length: 1, acces: 'r' })).rejects.toThrow(
+        "mlx0.attach(): unknown option 'acces'; options: start, length, access, implicit",
+      );
+      await expect(k.createDevice('odp', { retry: 'sometimes' })).rejects.toThrow(
+        /option 'retry' must be one of 'none', 'timeout', 'mmap-write-fallback'/,
+      );
+      await expect(k.createDevice('odp', { implicitChildBytes: 5000 })).rejects.toThrow(/power of two/);
+    });
+    ok(r);
+  });
+});
+
+describe('odp driver: implicit memory regions', () => {
+  it('creates a child on first fault, reclaims it once emptied, and recreates it', async () => {
+    const seen: Record<string, unknown> = {};
+    const r = await run(async (k) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+      await p.write(a, new Uint8Array([5]));
+      const nic = (await k.createDevice('odp', { implicitChildBytes: 1 << 21 })) as OdpDevice;
+      const imr = (await nic.attach(p, { implicit: true })) as ImplicitOdpMr;
+      seen.read = [...((await imr.access(a, 'read', 1)) as Uint8Array)];
+      seen.children = imr.children.size;
+      await p.madvise(a, 4 * PAGE, MADV_DONTNEED);
+      // the destroy work runs on its own thread
+      for (let i = 0; i < 50 && imr.ksm.size > 0; i++) await k.sim.yield();
+      seen.reclaimed = imr.seen.childrenReclaimed;
+      seen.childrenAfter = imr.children.size;
+      expect(await imr.access(a, 'write', new Uint8Array([6]))).toBe(0);
+      seen.created = imr.seen.childrenCreated;
+      seen.cpu = [...((await p.read(a, 1)) as Uint8Array)];
+      await imr.detach();
+      seen.usecount = imr.usecount;
+    });
+    ok(r);
+    expect(seen).toEqual({
+      read: [5],
+      children: 1,
+      reclaimed: 1,
+      childrenAfter: 0,
+      created: 2,
+      cpu: [6],
+      usecount: 0,
+    });
+  });
+});
