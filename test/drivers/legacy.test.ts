@@ -6,8 +6,6 @@ describe('legacy designs: their races found', () => {
   it('userptr-list: an invalidation between pin and map leaves a stale device mapping', async () => {
     const r = await explore({ strategy: 'random', schedules: 300, seed: 1 }, userptrListScenario());
     expect(r.violations[0]?.kind).toBe('stale-mapping');
-    expect(r.violations[0]?.message).toMatch(
-      /gpu0\.userptr0 maps .* the CPU has no entry/,
-    );
+    expect(r.violations[0]?.message).toMatch(/gpu0\.userptr0 maps .* the CPU has no entry/);
   });
 });
