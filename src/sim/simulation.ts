@@ -470,18 +470,14 @@ export class Simulation {
   private recordStep(t: SimThread, label: string, object: string | undefined): void {
     const step = ++this.steps;
     t.steps++;
+    t.lastLabel = label;
+    t.lastObject = object;
     this.clockNs += this.stepNs;
     if (this.tracing) {
       this.traceEntries.push({ step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs });
     }
     if (step > this.maxSteps) {
-      this.recordViolation(
-        'step-limit',
-        `run exceeded ${this.maxSteps} steps (livelock or unbounded loop?)`,
-        {
-          key: 'step-limit',
-        },
-      );
+      this.reportNeverEnds();
       return;
     }
     if (this.clockNs >= this.nextTimerNs) this.fireTimers();
@@ -785,6 +781,8 @@ export class Simulation {
       diagram: '',
       details: options?.details,
     };
+    if (options?.objects !== undefined) v.objects = options.objects;
+    if (options?.conflictStep !== undefined) v.conflictStep = options.conflictStep;
     this.violations.push(v);
     const status =
       kind === 'deadlock' || kind === 'step-limit'
@@ -793,6 +791,34 @@ export class Simulation {
           ? 'error'
           : 'violation';
     this.end(status);
+  }
+
+  /**
+   * The run outlived maxSteps: names each thread that never ended, what it was doing at its
+   * latest step (and how many steps it took), or what it waits on. The key names the threads and
+   * their operations without numbers, so the same endless loop shares a signature.
+   */
+  private reportNeverEnds(): void {
+    const parts: string[] = [];
+    const keys: string[] = [];
+    const names: string[] = [];
+    for (const t of this.threads) {
+      if (t.state === ThreadState.Done || t.daemon) continue;
+      const at = t.lastObject !== undefined ? `${t.lastLabel} ${t.lastObject}` : t.lastLabel;
+      const doing =
+        t.state === ThreadState.Blocked && t.waitingOn !== null
+          ? `waits for ${t.waitingOn.describe()}`
+          : `keeps running (${t.steps} steps, latest '${at}')`;
+      parts.push(`thread ${t.name} never ends: ${doing}`);
+      keys.push(`${t.name} ${t.state === ThreadState.Blocked ? 'waits' : `at ${t.lastLabel}`}`);
+      names.push(t.name);
+    }
+    this.recordViolation(
+      'step-limit',
+      `run exceeded ${this.maxSteps} steps (livelock or unbounded loop?)` +
+        (parts.length > 0 ? `: ${parts.join('; ')}` : ''),
+      { key: `never ends: ${foldNumbers(keys.sort().join(', '))}`, threads: names, objects: names },
+    );
   }
 
   private reportDeadlock(): void {

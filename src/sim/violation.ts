@@ -36,6 +36,13 @@ export interface Violation {
   diagram: string;
   /** Extra structured facts (wait-for graph, lock chains, allocation sites...). */
   details?: Record<string, unknown>;
+  /**
+   * The objects the violation is about (a VA as `0x…`, a pfn as `pfn N`, a device, a
+   * subscription, a lock): the race diagram keeps the steps that touch them.
+   */
+  objects?: string[];
+  /** The earlier step the violating one conflicts with (the CPU change a stale mapping missed). */
+  conflictStep?: number;
 }
 
 /** Options for `sim.report`. */
@@ -44,6 +51,10 @@ export interface ReportOptions {
   key?: string;
   threads?: string[];
   details?: Record<string, unknown>;
+  /** See Violation.objects. */
+  objects?: string[];
+  /** See Violation.conflictStep. */
+  conflictStep?: number;
 }
 
 /** Folds numbers and hex addresses so that the same bug at other addresses shares a signature. */
