@@ -106,9 +106,14 @@ class MirrorChecker {
       `${cpuStep}: ${m.mm.pageTable.describe(va)}: ${why} (${event})`;
     const threads = [e.thread];
     if (cpu !== undefined && cpu.thread !== e.thread) threads.push(cpu.thread);
+    // The step this one conflicts with: the CPU change the mapping missed, or (when a CPU change is
+    // what found it) the device step that installed the mapping.
+    const conflictStep = when === 'cpu' || cpu === undefined ? e.step : cpu.step;
     return k.sim.report(kind, message, {
       key: `${m.name} ${kind}: ${why} (${event})`,
       threads,
+      objects: [hex(va), `pfn ${e.pfn}`, m.name],
+      conflictStep,
       details: {
         device: m.name,
         va,

@@ -474,6 +474,8 @@ export class Simulation {
   private recordStep(t: SimThread, label: string, object: string | undefined): void {
     const step = ++this.steps;
     t.steps++;
+    t.lastLabel = label;
+    t.lastObject = object;
     this.clockNs += this.stepNs;
     if (this.tracing) {
       const e: TraceEntry = { step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs };
@@ -481,13 +483,7 @@ export class Simulation {
       this.traceEntries.push(e);
     }
     if (step > this.maxSteps) {
-      this.recordViolation(
-        'step-limit',
-        `run exceeded ${this.maxSteps} steps (livelock or unbounded loop?)`,
-        {
-          key: 'step-limit',
-        },
-      );
+      this.reportNeverEnds();
       return;
     }
     if (this.clockNs >= this.nextTimerNs) this.fireTimers();
@@ -835,6 +831,34 @@ export class Simulation {
           ? 'error'
           : 'violation';
     this.end(status);
+  }
+
+  /**
+   * The run outlived maxSteps: names each thread that never ended, what it was doing at its
+   * latest step (and how many steps it took), or what it waits on. The key names the threads and
+   * their operations without numbers, so the same endless loop shares a signature.
+   */
+  private reportNeverEnds(): void {
+    const parts: string[] = [];
+    const keys: string[] = [];
+    const names: string[] = [];
+    for (const t of this.threads) {
+      if (t.state === ThreadState.Done || t.daemon) continue;
+      const at = t.lastObject !== undefined ? `${t.lastLabel} ${t.lastObject}` : t.lastLabel;
+      const doing =
+        t.state === ThreadState.Blocked && t.waitingOn !== null
+          ? `waits for ${t.waitingOn.describe()}`
+          : `keeps running (${t.steps} steps, latest '${at}')`;
+      parts.push(`thread ${t.name} never ends: ${doing}`);
+      keys.push(`${t.name} ${t.state === ThreadState.Blocked ? 'waits' : `at ${t.lastLabel}`}`);
+      names.push(t.name);
+    }
+    this.recordViolation(
+      'step-limit',
+      `run exceeded ${this.maxSteps} steps (livelock or unbounded loop?)` +
+        (parts.length > 0 ? `: ${parts.join('; ')}` : ''),
+      { key: `never ends: ${foldNumbers(keys.sort().join(', '))}`, threads: names, objects: names },
+    );
   }
 
   private reportDeadlock(): void {

@@ -76,6 +76,9 @@ export class SimThread {
   joiners: SimThread[] | null = null;
   /** Steps this thread has executed. */
   steps = 0;
+  /** Label and object of its latest scheduling point (named when a run never ends). */
+  lastLabel = '';
+  lastObject: string | undefined = undefined;
   private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(

@@ -894,7 +894,11 @@ describe('threads', () => {
     expect(r.status).toBe('step-limit');
     expect(r.steps).toBe(501);
     expect(r.violations.map((v) => v.kind)).toEqual(['step-limit']);
-    expect(r.violations[0].message).toBe('run exceeded 500 steps (livelock or unbounded loop?)');
+    expect(r.violations[0].message).toBe(
+      "run exceeded 500 steps (livelock or unbounded loop?): thread spin never ends: keeps running (501 steps, latest 'yield')",
+    );
+    expect(r.violations[0].signature).toBe('step-limit: never ends: spin at yield');
+    expect(r.violations[0].threads).toEqual(['spin']);
   });
 
   it('threads spawned from threads run, and a thread exiting with a lock held is reported', async () => {
