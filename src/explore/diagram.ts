@@ -311,7 +311,8 @@ function layout(slice: RaceSlice, v: Violation): Line[] {
       text: cellText(e),
       event: e.event === true,
     };
-    if (isMark && !slice.detectedElsewhere) line.trailer = markText;
+    const detectorShown = slice.columns.some((c) => c.name === v.thread);
+    if (isMark && (!slice.detectedElsewhere || !detectorShown)) line.trailer = markText;
     if (isConflict) line.trailer = 'conflicting step';
     lines.push(line);
     last = { e, line };

@@ -29,6 +29,11 @@ describe('mirrorlab with scenario files', () => {
     expect(rows.find((s) => s.name === 'fork-cow-churn')).toMatchObject({ kind: 'file', drivers: [] });
     expect(rows.find((s) => s.name === 'gpusvm-vram-eviction')).toMatchObject({
       drivers: ['gpusvm'],
+      available: true,
+    });
+    // The 2019 designs are scenarios of their own (src/check/scenarios), not registered drivers.
+    expect(rows.find((s) => s.name === 'odp2019-dying-mm')).toMatchObject({
+      drivers: ['odp2019'],
       available: false,
     });
   });
@@ -77,9 +82,9 @@ describe('mirrorlab with scenario files', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${bad}:4:`);
     expect(r.stderr).toContain('allowed values: fork, exit, reclaim, oom-kill, yield');
-    const driver = cli('run', 'scenarios/odp-mr-churn.yaml');
+    const driver = cli('run', 'scenarios/odp2019-dying-mm.yaml');
     expect(driver.code).toBe(2);
-    expect(driver.stderr).toContain("driver 'odp' is not available in this build");
+    expect(driver.stderr).toContain("driver 'odp2019' is not available in this build");
     const opt = cli('run', 'fork-cow-churn', '--seed', 'x');
     expect(opt.code).toBe(2);
   });

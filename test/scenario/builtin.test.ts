@@ -46,7 +46,28 @@ const WINDOWS: Record<string, string[]> = {
     'read_begin slept',
     'read_retry collided',
   ],
+  // The drivers' workloads (src/drivers/*/scenarios.ts).
+  'odp-mirror': ['invalidate hit a subscription', 'read_begin slept', 'check_retry collided'],
+  'odp-dereg-fixed': ['invalidate hit a subscription'],
+  'odp-invalidate-before-mr-fixed': ['invalidate hit a subscription', 'read_retry collided'],
+  'odp-implicit-reclaim': ['invalidate hit a subscription', 'read_retry collided'],
+  'odp-livelock-timeout': ['read_retry collided'],
+  'odp-livelock-mmap-write-fallback': ['read_retry collided'],
+  'gpusvm-mirror': ['invalidate hit a subscription', 'read_retry collided', 'check_retry collided'],
+  'gpusvm-vram': ['invalidate hit a subscription', 'read_retry collided'],
+  'nouveau2019-mirror': ['invalidate hit a subscription', 'read_retry collided'],
+  'gpusvm-map-order-fixed': ['invalidate hit a subscription'],
+  'nouveau-atomic': ['invalidate hit a subscription', 'read_retry collided'],
+  'gpu-and-nic': ['invalidate hit a subscription', 'read_retry collided', 'check_retry collided'],
+  'gpusvm-livelock-timeout': ['read_retry collided'],
+  'gpusvm-livelock-mmap-write-fallback': ['read_retry collided'],
+  'dmirror-read-vs-dontneed': ['invalidate hit a subscription', 'read_retry collided', 'read_begin slept'],
+  'dmirror-cpu-storm': ['invalidate hit a subscription', 'read_retry collided', 'check_retry collided'],
 };
+
+/** The shared checker's words for a device mapping the CPU no longer backs (src/check). */
+const DMIRROR_MAP =
+  /dmirror0\.fd0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \((read|write)\), installed at step \d+/;
 
 /** One violation a planted bug may be reported as: its kind and the key words of its message. */
 interface Expected {
@@ -117,6 +138,50 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
       message: /mmu_interval_notifier_remove of dev[AB] returns while it is still on the deferred list/,
     },
   ],
+  'odp-dereg-race': [
+    { kind: 'umr-error', message: /UMR 'zap' posted on the revoked key of mlx0\.mr\d+.*CVE-2025-21732/ },
+  ],
+  'odp-invalidate-before-mr': [
+    {
+      kind: 'kernel-bug',
+      message: /NULL pointer dereference in mlx5_ib_invalidate_range: .*does not exist yet/,
+    },
+  ],
+  'odp-implicit-double-reclaim': [
+    { kind: 'use-after-free', message: /refcount_t: underflow; use-after-free/ },
+  ],
+  'odp-implicit-parent-hang': [
+    { kind: 'deadlock', message: /app waits for waitqueue mlx0\.imr\d+\.usecount/ },
+  ],
+  'odp-livelock-none': [
+    {
+      kind: 'livelock',
+      message: /device fault on .* neither finished nor failed within \d+ ms .*retry policy 'none'/,
+    },
+  ],
+  'gpusvm-livelock-none': [
+    {
+      kind: 'livelock',
+      message: /device fault on range .* neither finished nor failed within \d+ ms .*retry policy 'none'/,
+    },
+  ],
+  'gpusvm-map-order': [
+    { kind: 'stale-mapping', message: /gpu0\.vm0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(read\)/ },
+  ],
+  'nouveau-atomic-folio-locked': [{ kind: 'deadlock', message: /gpu0 waits for waitqueue folio_wait_table/ }],
+  'userptr-list-race': [
+    { kind: 'stale-mapping', message: /gpu0\.userptr0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(write\)/ },
+  ],
+  'dmirror-skip-private-zap': [{ kind: 'stale-mapping', message: DMIRROR_MAP }],
+  'dmirror-map-before-pages': [{ kind: 'stale-mapping', message: DMIRROR_MAP }],
+  'dmirror-ignore-ebusy': [
+    { kind: 'stale-mapping', message: DMIRROR_MAP },
+    { kind: 'device-use-after-free', message: DMIRROR_MAP },
+  ],
+  'dmirror-fault-vs-own-migration': [
+    { kind: 'stale-mapping', message: DMIRROR_MAP },
+    { kind: 'device-use-after-free', message: DMIRROR_MAP },
+  ],
   'classic-unregister-no-release-uaf': [
     {
       kind: 'use-after-free',
@@ -150,7 +215,7 @@ describe('built-in scenarios', () => {
     expect(new Set(names).size).toBe(names.length);
     expect(names.length).toBeGreaterThanOrEqual(10);
     expect(() => getScenario('no-such-scenario')).toThrow(
-      /unknown scenario 'no-such-scenario'; known: mm-mirror/,
+      /unknown scenario 'no-such-scenario'; known: .*mm-mirror/,
     );
   });
 

@@ -18,6 +18,7 @@ import { mmMirrorScenario } from '../toy/mm-mirror.js';
 import { registerOdpScenarios } from '../../drivers/odp/scenarios.js';
 import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
 import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
+import { registerDmirrorScenarios } from '../../drivers/dmirror/scenarios.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -267,3 +268,4 @@ registerScenario({
 registerOdpScenarios();
 registerGpuSvmScenarios();
 registerLegacyScenarios();
+registerDmirrorScenarios();

@@ -306,10 +306,12 @@ class World {
         if ('mapping' in a) {
           const m = this.table(proc).get(a.mapping);
           if (m === undefined) continue;
+          // `access` only when the file names it: not every driver's attach takes it (a
+          // legacy userptr is a plain range).
           att = await handle.attach(proc, {
             start: m.addr,
             length: m.pages * this.ps,
-            access: a.access ?? 'rw',
+            ...(a.access !== undefined ? { access: a.access } : {}),
           });
         } else {
           att = await handle.attach(proc);

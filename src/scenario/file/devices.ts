@@ -9,6 +9,7 @@
 import { Kernel } from '../../mm/kernel.js';
 import type { Process } from '../../mm/process.js';
 import type { DriverName } from './types.js';
+import { listDrivers } from '../../drivers/registry.js';
 
 /** How a device accesses a page: the forms of DESIGN.md's drivers API. */
 export type DeviceAccessKind = 'read' | 'write' | 'atomic';
@@ -25,7 +26,7 @@ export interface DeviceAttachment {
 export interface DeviceHandle {
   attach(
     p: Process,
-    region?: { start: number; length: number; access: 'r' | 'rw' },
+    region?: { start: number; length: number; access?: 'r' | 'rw' },
   ): Promise<DeviceAttachment>;
 }
 
@@ -55,4 +56,13 @@ export function deviceFactory(): DeviceFactory | null {
       (k as unknown as Required<KernelWithDevices>).createDevice(driver, options);
   }
   return null;
+}
+
+/**
+ * Whether this build registers the driver `name` (a factory installed with setDeviceFactory
+ * answers for every name).
+ */
+export function driverAvailable(name: string): boolean {
+  if (factory !== null) return true;
+  return listDrivers().some((d) => d.name === name);
 }

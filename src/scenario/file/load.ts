@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Scenario } from '../registry.js';
 import { buildSetup } from './build.js';
-import { deviceFactory } from './devices.js';
+import { deviceFactory, driverAvailable } from './devices.js';
 import { DriverUnavailableError, ScenarioFileError, type ScenarioIssue } from './errors.js';
 import { referenceIssues, schemaIssues, type Locator } from './validate.js';
 import type { DriverName, ScenarioFile } from './types.js';
@@ -103,7 +103,7 @@ export function scenarioFromDocument(
     document: doc,
     expectKind,
     drivers,
-    runnable: drivers.length === 0 || deviceFactory() !== null,
+    runnable: drivers.length === 0 || (deviceFactory() !== null && drivers.every(driverAvailable)),
   };
 }
 
@@ -203,5 +203,7 @@ export async function loadScenarioFile(path: string): Promise<FileScenario> {
 
 /** Throws DriverUnavailableError when the scenario needs a driver this build lacks. */
 export function assertRunnable(s: FileScenario): void {
-  if (!s.runnable) throw new DriverUnavailableError(s.drivers[0], s.file);
+  if (!s.runnable) {
+    throw new DriverUnavailableError(s.drivers.find((d) => !driverAvailable(d)) ?? s.drivers[0], s.file);
+  }
 }
