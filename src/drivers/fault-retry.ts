@@ -139,6 +139,7 @@ export async function deviceFaultLoop(
   what: string,
 ): Promise<number> {
   sim.mightSleep(`${device} fault`);
+  sim.mark('device fault');
   stats.faults++;
   const t0 = sim.now();
   const s0 = sim.steps;
@@ -174,6 +175,7 @@ export async function deviceFaultLoop(
       if (write) mm.mmapLock.upWrite();
       stats.busy++;
       collisions++;
+      sim.mark('device fault retried');
       continue;
     }
     if (ret < 0) {
@@ -190,6 +192,7 @@ export async function deviceFaultLoop(
     if (!done) {
       stats.retried++;
       collisions++;
+      sim.mark('device fault retried');
       continue;
     }
     stats.completed++;

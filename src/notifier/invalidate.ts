@@ -33,6 +33,7 @@ async function mnInvalidateRangeStart(
   subs: MmuNotifierSubscriptions,
   range: MmuNotifierRange,
 ): Promise<number> {
+  subs.sim.mark('invalidate_range_start');
   if (subs.hasItree) {
     const ret = await mnItreeInvalidate(subs, range);
     if (ret !== 0) return ret;

@@ -19,6 +19,7 @@ import { registerOdpScenarios } from '../../drivers/odp/scenarios.js';
 import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
 import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
 import { registerDmirrorScenarios } from '../../drivers/dmirror/scenarios.js';
+import { registerShowcaseScenarios } from '../showcase.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -269,3 +270,4 @@ registerOdpScenarios();
 registerGpuSvmScenarios();
 registerLegacyScenarios();
 registerDmirrorScenarios();
+registerShowcaseScenarios();
