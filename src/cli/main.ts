@@ -59,6 +59,7 @@ function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
     preemptionBound: f.preemptionBound ?? s.defaults?.preemptionBound ?? 2,
     ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
+    ...(s.switches !== undefined ? { switches: s.switches } : {}),
   };
 }
 

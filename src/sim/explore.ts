@@ -1,4 +1,11 @@
-import { checkInteger, checkKnownKeys, checkOneOf, describe } from './options.js';
+import {
+  checkInteger,
+  checkKnownKeys,
+  checkOneOf,
+  DEFAULT_MAX_STEPS,
+  DEFAULT_STEP_NS,
+  describe,
+} from './options.js';
 import { deriveSeed } from './prng.js';
 import { plainRunResult, Simulation, type RunResult, type SetupFn } from './simulation.js';
 import {
@@ -9,7 +16,9 @@ import {
   ReplayStrategy,
   type Strategy,
 } from './strategy.js';
-import { decodeToken, TOKEN_DEFAULT_MAX_STEPS, TOKEN_DEFAULT_STEP_NS } from './token.js';
+import { isReadableSchedule, parseSchedule, ScheduleReplayStrategy } from './schedule.js';
+import { switchTable, type SwitchSettings } from './switches.js';
+import { decodeToken } from './token.js';
 import { renderDiagram } from './trace.js';
 import { renderRaceDiagram } from '../explore/diagram.js';
 import { SimUsageError, type Violation } from './violation.js';
@@ -28,10 +37,15 @@ export interface ExploreOptions {
   depth?: number;
   /** dfs preemption bound. Default 2. */
   preemptionBound?: number;
-  /** A run longer than this is a step-limit violation. Default 100,000. */
+  /** A run longer than this is a step-limit violation. Default 1,000,000 (DEFAULT_MAX_STEPS). */
   maxSteps?: number;
   /** Virtual nanoseconds per scheduling step. Default 10. */
   stepNs?: number;
+  /**
+   * Behaviour switches of every run (`{ 'notifier.insertNotDeferred': true }`), recorded in
+   * each violation's token. Unknown names are an error listing the known ones.
+   */
+  switches?: SwitchSettings;
   /** Stop at the first violating schedule. Default false (collect distinct violations). */
   stopOnFirst?: boolean;
   /** Shrink failing schedules before reporting. Default true. */
@@ -71,6 +85,7 @@ const EXPLORE_KEYS = [
   'preemptionBound',
   'maxSteps',
   'stepNs',
+  'switches',
   'stopOnFirst',
   'shrink',
   'shrinkRuns',
@@ -87,6 +102,7 @@ interface Normalised {
   preemptionBound: number;
   maxSteps: number;
   stepNs: number;
+  switches: SwitchSettings | undefined;
   stopOnFirst: boolean;
   shrink: boolean;
   shrinkRuns: number;
@@ -125,8 +141,9 @@ function normalise(options: ExploreOptions): Normalised {
     seed: checkInteger('seed', options.seed ?? 1, 0),
     depth: checkInteger('depth', options.depth ?? 3, 1, 64),
     preemptionBound: checkInteger('preemptionBound', options.preemptionBound ?? 2, 0),
-    maxSteps: checkInteger('maxSteps', options.maxSteps ?? 100_000, 1),
-    stepNs: checkInteger('stepNs', options.stepNs ?? 10, 0),
+    maxSteps: checkInteger('maxSteps', options.maxSteps ?? DEFAULT_MAX_STEPS, 1),
+    stepNs: checkInteger('stepNs', options.stepNs ?? DEFAULT_STEP_NS, 0),
+    switches: checkSwitches(options.switches),
     stopOnFirst: options.stopOnFirst ?? false,
     shrink: options.shrink ?? true,
     shrinkRuns: checkInteger('shrinkRuns', options.shrinkRuns ?? 300, 0),
@@ -135,6 +152,12 @@ function normalise(options: ExploreOptions): Normalised {
     onProgress: options.onProgress,
     progressEvery: checkInteger('progressEvery', options.progressEvery ?? 100, 1),
   };
+}
+
+/** Validates a switches option (unknown names, non-booleans) before any run starts. */
+function checkSwitches(switches: unknown): SwitchSettings | undefined {
+  switchTable(switches);
+  return switches as SwitchSettings | undefined;
 }
 
 function checkSetup(setup: unknown, what: string): asserts setup is SetupFn {
@@ -175,6 +198,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
       strategy,
       maxSteps: o.maxSteps,
       stepNs: o.stepNs,
+      switches: o.switches,
     });
     const run = await sim.run(setup);
     runs++;
@@ -253,6 +277,7 @@ async function shrinkRun(
       strategy: new GuidedStrategy(candidate),
       maxSteps: o.maxSteps,
       stepNs: o.stepNs,
+      switches: o.switches,
     });
     const r = await sim.run(setup);
     const same = r.violations.some((v) => v.signature === signature);
@@ -301,6 +326,7 @@ async function explain(run: RunResult, signature: string, setup: SetupFn, o: Nor
     strategy: new ReplayStrategy(run.choices),
     maxSteps: o.maxSteps,
     stepNs: o.stepNs,
+    switches: o.switches,
     trace: true,
   });
   const r = await sim.run(setup);
@@ -317,27 +343,52 @@ function diagramOf(run: RunResult, v: Violation): string {
 export interface ReplayOptions {
   maxSteps?: number;
   stepNs?: number;
+  /** Switches to set on top of those the token records (a replay with a switch changed). */
+  switches?: SwitchSettings;
 }
 
 /**
- * Re-runs the schedule a token recorded, with tracing on. Throws a usage error when the
- * token is malformed or does not fit the program (another setup, or a changed one).
+ * Re-runs the schedule a token recorded, with tracing on. `token` is the opaque token or
+ * the readable schedule (`seed=1 | cpu0*12 cpu1*3`) of a run; either carries the run
+ * options that shape the schedule (seed, step limit, step time, switches), so the replay
+ * needs no other set-up. Throws a usage error when the token is malformed or does not fit
+ * the program (another setup, or a changed one).
  */
 export async function replay(
   token: string,
   setup: SetupFn,
   options: ReplayOptions = {},
 ): Promise<RunResult & { diagram: string }> {
-  checkKnownKeys('replay', options, ['maxSteps', 'stepNs']);
+  checkKnownKeys('replay', options, ['maxSteps', 'stepNs', 'switches']);
   checkSetup(setup, 'replay');
+  if (typeof token === 'string' && isReadableSchedule(token)) {
+    const parsed = parseSchedule(token);
+    const sim = new Simulation({
+      seed: parsed.seed,
+      strategy: new ScheduleReplayStrategy(parsed),
+      maxSteps: options.maxSteps ?? parsed.maxSteps ?? DEFAULT_MAX_STEPS,
+      stepNs: options.stepNs ?? parsed.stepNs ?? DEFAULT_STEP_NS,
+      switches: { ...parsed.switches, ...options.switches },
+      trace: true,
+    });
+    const run = await sim.run(setup);
+    const picks = parseSchedule(run.schedule).steps;
+    if (picks !== parsed.steps) {
+      throw new SimUsageError(
+        `readable schedule does not match this program: it describes ${parsed.steps} steps, this run took ${picks}`,
+      );
+    }
+    return withDiagrams(run);
+  }
   const decoded = decodeToken(token);
   const strategy = new ReplayStrategy(decoded.choices);
   // The token carries the run options that shape a schedule; explicit options win.
   const sim = new Simulation({
     seed: decoded.seed,
     strategy,
-    maxSteps: options.maxSteps ?? decoded.maxSteps ?? TOKEN_DEFAULT_MAX_STEPS,
-    stepNs: options.stepNs ?? decoded.stepNs ?? TOKEN_DEFAULT_STEP_NS,
+    maxSteps: options.maxSteps ?? decoded.maxSteps ?? DEFAULT_MAX_STEPS,
+    stepNs: options.stepNs ?? decoded.stepNs ?? DEFAULT_STEP_NS,
+    switches: { ...decoded.switches, ...options.switches },
     trace: true,
   });
   const run = await sim.run(setup);
@@ -347,6 +398,10 @@ export async function replay(
         `${decoded.choices.length} decisions, this run took ${run.steps} steps and left ${strategy.unused} decisions unused`,
     );
   }
+  return withDiagrams(run);
+}
+
+function withDiagrams(run: RunResult): RunResult & { diagram: string } {
   const v = run.violations[0];
   for (const x of run.violations) x.diagram = diagramOf(run, x);
   const diagram = v ? v.diagram : renderDiagram(run.trace ?? []);
@@ -358,12 +413,13 @@ export async function simulate(
   options: ReplayOptions & { seed?: number; trace?: boolean },
   setup: SetupFn,
 ): Promise<RunResult> {
-  checkKnownKeys('simulate', options, ['maxSteps', 'stepNs', 'seed', 'trace']);
+  checkKnownKeys('simulate', options, ['maxSteps', 'stepNs', 'switches', 'seed', 'trace']);
   checkSetup(setup, 'simulate');
   const sim = new Simulation({
     seed: options.seed ?? 1,
     maxSteps: options.maxSteps,
     stepNs: options.stepNs,
+    switches: options.switches,
     trace: options.trace ?? true,
   });
   const run = await sim.run(setup);

@@ -24,6 +24,7 @@ describe('built-in scenarios', () => {
           depth: d.depth ?? 3,
           preemptionBound: d.preemptionBound ?? 2,
           seed: 1,
+          switches: s.switches,
         },
         s.setup,
       );
@@ -33,8 +34,11 @@ describe('built-in scenarios', () => {
       } else {
         expect(r.violations.length).toBeGreaterThan(0);
         const v = r.violations[0];
+        // The token alone carries the run's switches: no other set-up.
         const again = await replay(v.token, s.setup);
         expect(again.violations[0]?.signature).toBe(v.signature);
+        const readable = await replay(v.schedule, s.setup);
+        expect(readable.violations[0]?.signature).toBe(v.signature);
         expect(v.diagram).toContain('>>');
       }
     });

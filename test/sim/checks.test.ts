@@ -403,7 +403,7 @@ describe('bad input', () => {
     await expect(simulate({ sead: 1 } as never, noop)).rejects.toThrow(/^simulate: unknown option 'sead'/);
     const run = await simulate({ seed: 1 }, noop);
     await expect(replay(run.token, noop, { trace: true } as never)).rejects.toThrow(
-      /^replay: unknown option 'trace' \(known: maxSteps, stepNs\)$/,
+      /^replay: unknown option 'trace' \(known: maxSteps, stepNs, switches\)$/,
     );
   });
 
