@@ -13,7 +13,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { explore, Mutex, PctStrategy, Simulation } from '../src/sim/index.js';
+import { explore, Mutex, PctStrategy, Simulation } from '../src/index.js';
 
 /** Seconds since `start`. */
 function seconds(start: bigint): number {

@@ -6,6 +6,7 @@
  * built-in scenarios (src/scenario).
  */
 export * from './sim/index.js';
+export * from './explore/index.js';
 export { IntervalTree, type IntervalNode } from './lib/interval-tree.js';
 export * from './mm/index.js';
 export * from './notifier/index.js';

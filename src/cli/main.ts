@@ -7,7 +7,14 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { explore, replay, type ExploreOptions, type ExploreResult } from '../sim/explore.js';
+import {
+  explore,
+  replay,
+  STRATEGY_NAMES,
+  type ExploreOptions,
+  type ExploreResult,
+  type StrategyName,
+} from '../explore/index.js';
 import { SimUsageError } from '../sim/violation.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
@@ -39,7 +46,7 @@ function shardArg(value: string): { index: number; count: number } {
 }
 
 interface ExploreFlags {
-  strategy?: 'random' | 'pct' | 'dfs';
+  strategy?: StrategyName;
   schedules?: number;
   seed?: number;
   depth?: number;
@@ -52,7 +59,7 @@ interface ExploreFlags {
 
 function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
   return {
-    strategy: f.strategy ?? s.defaults?.strategy ?? 'pct',
+    strategy: f.strategy ?? s.defaults?.strategy ?? 'swarm',
     schedules: f.schedules ?? s.defaults?.schedules ?? 2000,
     seed: f.seed ?? 1,
     depth: f.depth ?? s.defaults?.depth ?? 3,
@@ -172,7 +179,7 @@ async function main(argv: string[]): Promise<void> {
     .command('explore')
     .description('explore the schedules of a built-in scenario')
     .argument('<scenario>', 'scenario name (see `mirrorlab list`)')
-    .addOption(new Option('--strategy <name>', 'scheduling strategy').choices(['random', 'pct', 'dfs']))
+    .addOption(new Option('--strategy <name>', 'scheduling strategy').choices([...STRATEGY_NAMES]))
     .option('--schedules <n>', 'schedule budget', intArg('--schedules', 1))
     .option('--seed <n>', 'seed', intArg('--seed', 0))
     .option('--depth <d>', 'PCT depth', intArg('--depth', 1))

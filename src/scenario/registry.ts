@@ -1,5 +1,6 @@
 import type { SetupFn } from '../sim/simulation.js';
 import type { SwitchSettings } from '../sim/switches.js';
+import type { StrategyName } from '../explore/options.js';
 
 /** A built-in scenario: a program to explore and what a correct model expects of it. */
 export interface Scenario {
@@ -15,7 +16,7 @@ export interface Scenario {
   switches?: SwitchSettings;
   /** Exploration defaults that suit it. */
   defaults?: {
-    strategy?: 'random' | 'pct' | 'dfs';
+    strategy?: StrategyName;
     schedules?: number;
     depth?: number;
     preemptionBound?: number;

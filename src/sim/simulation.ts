@@ -1,3 +1,4 @@
+import { StepCoverage } from './coverage.js';
 import { DecisionLog } from './decisions.js';
 import { LockDep } from './lockdep.js';
 import { Lifetime } from './lifetime.js';
@@ -42,6 +43,11 @@ export interface SimulationOptions {
    * the known ones. Recorded in the run's token and readable schedule.
    */
   switches?: SwitchSettings;
+  /**
+   * Record the distinct (thread, operation, object) triples of the run in `sim.coverage`
+   * (exploration coverage). Observation only: not part of the token.
+   */
+  coverage?: boolean;
 }
 
 /**
@@ -108,6 +114,8 @@ export class Simulation {
   readonly lockdep: LockDep;
   readonly lifetime: Lifetime;
   readonly hooks: SimHooks = { onEnd: [] };
+  /** What the run touched, when the `coverage` option is on. */
+  readonly coverage: StepCoverage | null;
 
   status: RunStatus = 'running';
   steps = 0;
@@ -150,6 +158,7 @@ export class Simulation {
       options.maxSteps === undefined ? DEFAULT_MAX_STEPS : checkInteger('maxSteps', options.maxSteps, 1);
     this.stepNs = options.stepNs === undefined ? DEFAULT_STEP_NS : checkInteger('stepNs', options.stepNs, 0);
     this.switchValues = switchTable(options.switches);
+    this.coverage = options.coverage === true ? new StepCoverage() : null;
     this.tracing = options.trace ?? false;
     this.rng = new Prng(this.seed);
     this.strategy = options.strategy ?? new RandomStrategy(this.seed ^ 0x51ed270b);
@@ -504,6 +513,7 @@ export class Simulation {
     const step = ++this.steps;
     t.steps++;
     this.clockNs += this.stepNs;
+    if (this.coverage !== null) this.coverage.step(t.id, label, object);
     if (this.tracing) {
       const e: TraceEntry = { step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs };
       if (t.held.length > 0) e.held = t.held.map((h) => h.name);

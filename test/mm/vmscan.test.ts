@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import {
   MADV_DONTNEED,
   MADV_HUGEPAGE,

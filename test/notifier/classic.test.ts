@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { EAGAIN, EINVAL, EOVERFLOW } from '../../src/sim/errno.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import {
   MMU_NOTIFIER_RANGE_BLOCKABLE,

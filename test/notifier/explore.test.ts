@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { explore, replay, type ExploreResult } from '../../src/sim/explore.js';
+import { explore, replay, type ExploreResult } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import type { DriverMistakes } from '../../src/scenario/toy/toy-mirror.js';
 import {

@@ -22,7 +22,7 @@ import {
   type MmuIntervalNotifierOps,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import { expectOk, Flag, newMm, runMain } from './helpers.js';
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { EAGAIN } from '../../src/sim/errno.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import type { SimThread } from '../../src/sim/thread.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explore, replay } from '../../src/sim/explore.js';
+import { explore, replay } from '../../src/explore/index.js';
 import { getScenario, listScenarios } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
 

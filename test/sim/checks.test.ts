@@ -10,7 +10,7 @@ import {
   SimUsageError,
   SpinLock,
   type SetupFn,
-} from '../../src/sim/index.js';
+} from '../../src/index.js';
 
 describe('sleeping in atomic context', () => {
   it('is reported for a sleeping lock taken under a SpinLock', async () => {
@@ -359,7 +359,7 @@ describe('bad input', () => {
     [
       'unknown strategy',
       { strategy: 'bfs' },
-      /^option 'strategy' must be one of 'random', 'pct', 'dfs', got "bfs"$/,
+      /^option 'strategy' must be one of 'swarm', 'random', 'pct', 'dfs', got "bfs"$/,
     ],
     [
       'unknown option',
@@ -375,7 +375,7 @@ describe('bad input', () => {
     [
       'dfs shards',
       { strategy: 'dfs', shard: { index: 0, count: 2 } },
-      /^option 'shard' is supported for 'random' and 'pct', not 'dfs'$/,
+      /^option 'shard' is supported for 'swarm', 'random' and 'pct', not 'dfs'$/,
     ],
   ];
   for (const [what, options, message] of invalid) {

@@ -8,7 +8,7 @@ import {
   simulate,
   type SetupFn,
   type StrategyName,
-} from '../../src/sim/index.js';
+} from '../../src/index.js';
 
 /**
  * Two threads increment a shared counter: read it, yield, write it back plus one. A

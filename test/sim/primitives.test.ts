@@ -12,7 +12,7 @@ import {
   Srcu,
   WaitQueue,
   type SetupFn,
-} from '../../src/sim/index.js';
+} from '../../src/index.js';
 
 /** Runs `setup` under `schedules` random schedules and expects no violation at all. */
 async function holdsInEverySchedule(setup: SetupFn, schedules = 300): Promise<void> {

@@ -14,7 +14,7 @@ import {
   WaitQueue,
   type RunResult,
   type SetupFn,
-} from '../../src/sim/index.js';
+} from '../../src/index.js';
 
 /**
  * A program with most of what can make a run differ: several threads, a Mutex, an

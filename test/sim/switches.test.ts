@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore, replay, simulate } from '../../src/sim/explore.js';
+import { explore, replay, simulate } from '../../src/explore/index.js';
 import { DEFAULT_MAX_STEPS } from '../../src/sim/options.js';
 import { parseSchedule } from '../../src/sim/schedule.js';
 import { Simulation, type SetupFn } from '../../src/sim/simulation.js';
