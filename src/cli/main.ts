@@ -5,17 +5,11 @@
  * machine-readable output. Real time is read here only to report speed; nothing
  * inside a simulation sees it.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import {
-  explore,
-  replay,
-  STRATEGY_NAMES,
-  type ExploreOptions,
-  type ExploreResult,
-  type StrategyName,
-} from '../explore/index.js';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { explore, replay, STRATEGY_NAMES, type ExploreOptions, type StrategyName } from '../explore/index.js';
 import { SimUsageError } from '../sim/violation.js';
+import { printResult, runExplore, shardArg, timeLimitArg, writeShardResult } from './explore-run.js';
+import { registerMerge } from './merge.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
@@ -34,17 +28,6 @@ function intArg(name: string, min: number) {
   };
 }
 
-function shardArg(value: string): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`--shard must look like i/n (e.g. 0/4), got '${value}'`);
-  const index = Number(m[1]);
-  const count = Number(m[2]);
-  if (count < 1 || index >= count) {
-    throw new InvalidArgumentError(`--shard i/n needs 0 <= i < n, got '${value}'`);
-  }
-  return { index, count };
-}
-
 interface ExploreFlags {
   strategy?: StrategyName;
   schedules?: number;
@@ -53,6 +36,9 @@ interface ExploreFlags {
   preemptionBound?: number;
   maxSteps?: number;
   shard?: { index: number; count: number };
+  timeLimit?: number;
+  stopOnFirst?: boolean;
+  out?: string;
   json?: boolean;
   progress?: boolean;
 }
@@ -66,52 +52,10 @@ function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
     preemptionBound: f.preemptionBound ?? s.defaults?.preemptionBound ?? 2,
     ...(f.maxSteps !== undefined ? { maxSteps: f.maxSteps } : {}),
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
+    ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
+    ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
     ...(s.switches !== undefined ? { switches: s.switches } : {}),
   };
-}
-
-async function runExplore(
-  s: Scenario,
-  options: ExploreOptions,
-  showProgress: boolean,
-): Promise<ExploreResult> {
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        {
-          format: `  ${s.name} [{bar}] {value}/{total} schedules, {violations} violations`,
-          hideCursor: true,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(options.schedules ?? 1000, 0, { violations: 0 });
-  try {
-    return await explore(
-      {
-        ...options,
-        onProgress: bar ? (done, _total, violations) => bar.update(done, { violations }) : undefined,
-        progressEvery: 50,
-      },
-      s.setup,
-    );
-  } finally {
-    bar?.stop();
-  }
-}
-
-function printResult(s: Scenario, r: ExploreResult, seconds: number): void {
-  const rate = seconds > 0 ? Math.round(r.schedules / seconds) : r.schedules;
-  const how = r.exhausted ? 'every schedule within the bound' : `${r.schedules} schedules`;
-  console.log(`  ${how} (${r.strategy}, seed ${r.seed}) in ${seconds.toFixed(2)} s — ${rate} schedules/s`);
-  if (r.violations.length === 0) {
-    console.log('  no violation');
-    return;
-  }
-  for (const v of r.violations) {
-    console.log(`\n  ${v.kind}: ${v.message}`);
-    console.log(v.diagram.replace(/^/gm, '    '));
-    console.log(`\n  replay: mirrorlab replay ${s.name} ${v.token}`);
-  }
 }
 
 async function showcase(json: boolean): Promise<void> {
@@ -160,6 +104,7 @@ async function main(argv: string[]): Promise<void> {
     .description('An executable model of Linux shared virtual memory (mmu notifiers, HMM, device mirrors)')
     .option('--json', 'machine-readable output')
     .showHelpAfterError()
+    .exitOverride()
     .enablePositionalOptions()
     .action(async (flags: { json?: boolean }) => {
       await showcase(flags.json === true);
@@ -185,7 +130,10 @@ async function main(argv: string[]): Promise<void> {
     .option('--depth <d>', 'PCT depth', intArg('--depth', 1))
     .option('--preemption-bound <n>', 'dfs preemption bound', intArg('--preemption-bound', 0))
     .option('--max-steps <n>', 'step limit per schedule', intArg('--max-steps', 1))
-    .option('--shard <i/n>', 'run shard i of n (random and pct)', shardArg)
+    .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
+    .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
+    .option('--stop-on-first', 'stop at the first violation')
+    .option('--out <dir>', "write this shard's result there as JSON (for `mirrorlab merge`)")
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')
     .action(async (name: string, flags: ExploreFlags) => {
@@ -195,6 +143,7 @@ async function main(argv: string[]): Promise<void> {
       const showProgress = flags.progress !== false && !flags.json && process.stderr.isTTY === true;
       const r = await runExplore(s, options, showProgress);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (flags.out !== undefined) writeShardResult(flags.out, s, r, seconds);
       if (flags.json) console.log(JSON.stringify({ scenario: s.name, seconds, ...r }, null, 2));
       else printResult(s, r, seconds);
       if (r.violations.length > 0) process.exitCode = 1;
@@ -221,11 +170,17 @@ async function main(argv: string[]): Promise<void> {
 
   registerExplain(program, intArg);
   registerReport(program, intArg, exploreOptionsFor);
+  registerMerge(program);
 
   await program.parseAsync(argv);
 }
 
 main(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) {
+    // Help and version exit 0; every option-parsing error (already printed) is bad input.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
   if (err instanceof SimUsageError || (err instanceof Error && /^unknown scenario/.test(err.message))) {
     console.error(`mirrorlab: ${err.message}`);
     process.exitCode = 2;
