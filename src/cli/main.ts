@@ -10,6 +10,7 @@ import { explore, replay, STRATEGY_NAMES, type ExploreOptions, type StrategyName
 import { SimUsageError } from '../sim/violation.js';
 import { printResult, runExplore, shardArg, timeLimitArg, writeShardResult } from './explore-run.js';
 import { registerMerge } from './merge.js';
+import { builtinSetupModule } from './worker-scenarios.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
 import { registerExplain } from './explain.js';
@@ -38,9 +39,14 @@ interface ExploreFlags {
   shard?: { index: number; count: number };
   timeLimit?: number;
   stopOnFirst?: boolean;
+  workers?: number | 'auto';
   out?: string;
   json?: boolean;
   progress?: boolean;
+}
+
+function workersArg(value: string): number | 'auto' {
+  return value.trim() === 'auto' ? 'auto' : intArg('--workers', 1)(value);
 }
 
 function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
@@ -54,6 +60,9 @@ function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
     ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
+    ...(f.workers !== undefined && f.workers !== 1
+      ? { workers: f.workers, setupModule: builtinSetupModule(s.name) }
+      : {}),
     ...(s.switches !== undefined ? { switches: s.switches } : {}),
   };
 }
@@ -133,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
     .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
     .option('--stop-on-first', 'stop at the first violation')
+    .option('--workers <n>', 'worker threads (a number, or auto: one per core)', workersArg)
     .option('--out <dir>', "write this shard's result there as JSON (for `mirrorlab merge`)")
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')

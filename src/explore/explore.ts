@@ -14,6 +14,7 @@ import {
 } from './options.js';
 import { explainRun } from './replay.js';
 import { shrinkRun } from './shrink.js';
+import { exploreOnWorkers } from './workers.js';
 
 /**
  * The swarm's mix, by schedule index modulo its length: uniform random, random with a
@@ -52,6 +53,7 @@ function strategyFor(o: Normalised, i: number, seed: number, expected: number): 
 export async function explore(options: ExploreOptions, setup: SetupFn): Promise<ExploreResult> {
   const o = normalise(options);
   checkSetup(setup, 'explore');
+  if (o.workers > 1) return exploreOnWorkers(o, setup);
   const found = new Map<string, { violation: Violation; run: RunResult }>();
   const firstFound: Record<string, FirstFound> = {};
   const statuses: Record<string, number> = {};

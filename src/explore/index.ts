@@ -11,7 +11,9 @@ export {
   type ExploreProgress,
   type ExploreResult,
   type FirstFound,
+  type SetupModule,
   type StopReason,
   type StrategyName,
 } from './options.js';
 export { describeCoverage, type CoverageReport } from './coverage.js';
+export { mergeResults } from './merge.js';

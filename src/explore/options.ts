@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import {
   checkInteger,
   checkKnownKeys,
@@ -26,6 +27,17 @@ export interface ExploreProgress {
   operations: number;
   /** Distinct lock-order edges seen so far. */
   lockEdges: number;
+}
+
+/**
+ * Where a worker thread finds the program: a module path (or file URL) and the export
+ * holding a setup function or a scenario (an object with `setup`); with `args`, the export
+ * is a factory called with them (`{ path, export: 'faultScenario', args: [{ noSetSeq: true }] }`).
+ */
+export interface SetupModule {
+  path: string;
+  export?: string;
+  args?: unknown[];
 }
 
 /** Options of `explore`. */
@@ -65,6 +77,14 @@ export interface ExploreOptions {
   shrinkRuns?: number;
   /** Run only the schedules i with i % count === index (random, pct and swarm). */
   shard?: { index: number; count: number };
+  /**
+   * Run the shard on this many worker threads ('auto': one per core), each running the
+   * sub-shard j of the shard; the result equals those sub-shards run one after another and
+   * merged (mergeResults). Needs `setupModule`: a setup function cannot cross threads.
+   */
+  workers?: number | 'auto';
+  /** The program, by module path, for worker threads (see SetupModule). */
+  setupModule?: SetupModule;
   /** Called every `progressEvery` schedules with the count so far. */
   onProgress?: (done: number, total: number, violations: number, coverage: ExploreProgress) => void;
   progressEvery?: number;
@@ -122,6 +142,8 @@ const EXPLORE_KEYS = [
   'shrink',
   'shrinkRuns',
   'shard',
+  'workers',
+  'setupModule',
   'onProgress',
   'progressEvery',
 ] as const;
@@ -146,6 +168,8 @@ export interface Normalised extends RunOptions {
   shrinkRuns: number;
   shardIndex: number;
   shardCount: number;
+  workers: number;
+  setupModule: SetupModule | undefined;
   onProgress: ExploreOptions['onProgress'];
   progressEvery: number;
 }
@@ -178,6 +202,22 @@ export function normalise(options: ExploreOptions): Normalised {
     throw new SimUsageError(`option 'signal' must be an AbortSignal, got ${describe(options.signal)}`);
   }
   switchTable(options.switches);
+  const workers =
+    options.workers === 'auto'
+      ? availableParallelism()
+      : checkInteger('workers', options.workers ?? 1, 1, 1024);
+  if (workers > 1 && strategy === 'dfs') {
+    throw new SimUsageError(`option 'workers' is supported for 'swarm', 'random' and 'pct', not 'dfs'`);
+  }
+  const m = options.setupModule;
+  if (m !== undefined && (typeof m !== 'object' || m === null || typeof m.path !== 'string')) {
+    throw new SimUsageError(`option 'setupModule' must be { path, export?, args? }, got ${describe(m)}`);
+  }
+  if (workers > 1 && m === undefined) {
+    throw new SimUsageError(
+      `option 'workers' needs 'setupModule' ({ path, export }): worker threads load the program by module path`,
+    );
+  }
   return {
     strategy,
     schedules: checkInteger('schedules', options.schedules ?? 1000, 1),
@@ -195,6 +235,8 @@ export function normalise(options: ExploreOptions): Normalised {
     shrinkRuns: checkInteger('shrinkRuns', options.shrinkRuns ?? 300, 0),
     shardIndex,
     shardCount,
+    workers,
+    setupModule: m,
     onProgress: options.onProgress,
     progressEvery: checkInteger('progressEvery', options.progressEvery ?? 100, 1),
   };
