@@ -12,6 +12,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['mm-heap.ts', 'benchMmHeap'],
   ['notifier.ts', 'benchNotifier'],
   ['mm-fault.ts', 'benchMmFault'],
+  ['explore.ts', 'benchExplore'],
 ];
 
 async function main(): Promise<void> {
