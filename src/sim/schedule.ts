@@ -24,28 +24,46 @@ import { SimUsageError } from './violation.js';
  * per step.
  */
 export class ScheduleLog {
-  readonly runs: number[] = [];
-  private lastCode = -Infinity;
+  /** Finished (code, count) pairs, in chunks so that a long run never copies a long array. */
+  private readonly chunks: number[][] = [[]];
+  private last: number[] = this.chunks[0];
+  /** The open run: its code and length (NaN: none yet). */
+  private code = NaN;
+  private count = 0;
 
   /** The scheduler hands the CPU to thread `tid` (it runs the next step). */
   step(tid: number): void {
-    const r = this.runs;
-    if (tid === this.lastCode) r[r.length - 1]++;
-    else {
-      r.push(tid, 1);
-      this.lastCode = tid;
-    }
+    if (tid === this.code) this.count++;
+    else this.open(tid);
   }
 
   /** A value choice returned `value`. */
   value(value: number): void {
     const code = -1 - value;
-    const r = this.runs;
-    if (code === this.lastCode) r[r.length - 1]++;
-    else {
-      r.push(code, 1);
-      this.lastCode = code;
+    if (code === this.code) this.count++;
+    else this.open(code);
+  }
+
+  private open(code: number): void {
+    if (this.count > 0) {
+      let b = this.last;
+      if (b.length >= 8192) {
+        b = [];
+        this.chunks.push(b);
+        this.last = b;
+      }
+      b.push(this.code, this.count);
     }
+    this.code = code;
+    this.count = 1;
+  }
+
+  /** Every (code, count) pair, the open run included. */
+  get runs(): number[] {
+    const out: number[] = [];
+    for (const b of this.chunks) for (const x of b) out.push(x);
+    if (this.count > 0) out.push(this.code, this.count);
+    return out;
   }
 }
 
