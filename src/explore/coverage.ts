@@ -20,6 +20,11 @@ export class Coverage {
   readonly lockEdges = new Set<string>();
   private readonly kinds = new Map<string, string>();
 
+  /** Raw triples already counted: thread → operation → objects (no string built per run). */
+  private readonly seen = new Map<string, Map<string, Set<string | undefined>>>();
+  /** Lock dependencies already counted: from → to. */
+  private readonly seenEdges = new Map<string, Set<string>>();
+
   /** Adds what the finished run `sim` (run with `coverage: true`) touched. */
   addRun(sim: Simulation): void {
     const c = sim.coverage;
@@ -28,14 +33,26 @@ export class Coverage {
         const ops = c.byThread[tid];
         if (ops === undefined) continue;
         const thread = sim.threads[tid].name;
+        let seenOps = this.seen.get(thread);
+        if (seenOps === undefined) this.seen.set(thread, (seenOps = new Map()));
         for (const [label, objects] of ops) {
+          let seenObjects = seenOps.get(label);
+          if (seenObjects === undefined) seenOps.set(label, (seenObjects = new Set()));
           for (const object of objects) {
+            if (seenObjects.has(object)) continue;
+            seenObjects.add(object);
             this.operations.add(`${thread} ${label} ${object === undefined ? '-' : this.kindOf(object)}`);
           }
         }
       }
     }
-    for (const [from, to] of sim.lockdep.dependencies()) this.lockEdges.add(`${from} -> ${to}`);
+    for (const [from, to] of sim.lockdep.dependencies()) {
+      let tos = this.seenEdges.get(from);
+      if (tos === undefined) this.seenEdges.set(from, (tos = new Set()));
+      if (tos.has(to)) continue;
+      tos.add(to);
+      this.lockEdges.add(`${from} -> ${to}`);
+    }
   }
 
   /** Adds a report (a shard's). */
