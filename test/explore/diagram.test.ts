@@ -131,6 +131,7 @@ describe('every built-in violation', () => {
           depth: s.defaults?.depth ?? 3,
           preemptionBound: s.defaults?.preemptionBound ?? 2,
           stopOnFirst: true,
+          switches: s.switches,
         },
         s.setup,
       );
