@@ -1,5 +1,6 @@
 import { deriveSeed, Prng } from '../sim/prng.js';
 import { Simulation, type RunResult, type SetupFn } from '../sim/simulation.js';
+import { DporStrategy } from '../sim/dpor.js';
 import { DfsStrategy, PctStrategy, RandomStrategy, type Strategy } from '../sim/strategy.js';
 import type { Violation } from '../sim/violation.js';
 import { Coverage } from './coverage.js';
@@ -62,7 +63,12 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
   let maxSteps = 0;
   let totalSteps = 0;
   let stopped: StopReason = 'budget';
-  const dfs = o.strategy === 'dfs' ? new DfsStrategy(o.preemptionBound) : null;
+  const dfs =
+    o.strategy === 'dfs'
+      ? new DfsStrategy(o.preemptionBound)
+      : o.strategy === 'dpor'
+        ? new DporStrategy()
+        : null;
   let expected = 100;
   const deadline = o.timeLimitMs === Infinity ? Infinity : performance.now() + o.timeLimitMs;
   const progress = (): void =>
@@ -83,7 +89,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     const seed = deriveSeed(o.seed, i);
     let strategy: Strategy;
     let label: string;
-    if (dfs !== null) [strategy, label] = [dfs, 'dfs'];
+    if (dfs !== null) [strategy, label] = [dfs, o.strategy];
     else [strategy, label] = strategyFor(o, i, seed, expected);
     const sim = new Simulation({
       seed: dfs !== null ? o.seed : seed,

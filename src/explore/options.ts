@@ -15,11 +15,12 @@ import type { CoverageReport } from './coverage.js';
 /**
  * `swarm` (the default): the budget split across random scheduling (each schedule with its
  * own probability of switching threads) and pct at depths 2, 3 and 5; `random`; `pct`;
- * `dfs` (systematic, preemption-bounded).
+ * `dfs` (systematic, preemption-bounded); `dpor` (systematic, one schedule per ordering of
+ * conflicting steps, unbounded).
  */
-export type StrategyName = 'swarm' | 'random' | 'pct' | 'dfs';
+export type StrategyName = 'swarm' | 'random' | 'pct' | 'dfs' | 'dpor';
 
-export const STRATEGY_NAMES: readonly StrategyName[] = ['swarm', 'random', 'pct', 'dfs'];
+export const STRATEGY_NAMES: readonly StrategyName[] = ['swarm', 'random', 'pct', 'dfs', 'dpor'];
 
 /** Progress of an exploration, for `onProgress`. */
 export interface ExploreProgress {
@@ -42,7 +43,7 @@ export interface SetupModule {
 
 /** Options of `explore`. */
 export interface ExploreOptions {
-  /** swarm (default), random, pct or dfs. */
+  /** swarm (default), random, pct, dfs or dpor. */
   strategy?: StrategyName;
   /** Schedule budget. Default 1000; dfs stops earlier when exhausted. */
   schedules?: number;
@@ -103,7 +104,7 @@ export interface FirstFound {
 export interface ExploreResult {
   /** Schedules run (not counting shrinking and diagram replays). */
   schedules: number;
-  /** True when dfs enumerated every schedule within its bound. */
+  /** True when dfs enumerated every schedule within its bound, or dpor every class of schedules. */
   exhausted: boolean;
   /** Distinct violations (by signature), shrunk, each with token and diagram. */
   violations: Violation[];
@@ -187,8 +188,8 @@ export function normalise(options: ExploreOptions): Normalised {
   }
   const shardCount = checkInteger('shard.count', shard.count, 1);
   const shardIndex = checkInteger('shard.index', shard.index, 0, shardCount - 1);
-  if (strategy === 'dfs' && shardCount > 1) {
-    throw new SimUsageError(`option 'shard' is supported for 'swarm', 'random' and 'pct', not 'dfs'`);
+  if ((strategy === 'dfs' || strategy === 'dpor') && shardCount > 1) {
+    throw new SimUsageError(`option 'shard' is supported for 'swarm', 'random' and 'pct', not '${strategy}'`);
   }
   for (const b of ['stopOnFirst', 'shrink'] as const) {
     if (options[b] !== undefined && typeof options[b] !== 'boolean') {
@@ -206,8 +207,10 @@ export function normalise(options: ExploreOptions): Normalised {
     options.workers === 'auto'
       ? availableParallelism()
       : checkInteger('workers', options.workers ?? 1, 1, 1024);
-  if (workers > 1 && strategy === 'dfs') {
-    throw new SimUsageError(`option 'workers' is supported for 'swarm', 'random' and 'pct', not 'dfs'`);
+  if (workers > 1 && (strategy === 'dfs' || strategy === 'dpor')) {
+    throw new SimUsageError(
+      `option 'workers' is supported for 'swarm', 'random' and 'pct', not '${strategy}'`,
+    );
   }
   const m = options.setupModule;
   if (m !== undefined && (typeof m !== 'object' || m === null || typeof m.path !== 'string')) {

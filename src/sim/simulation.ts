@@ -111,6 +111,8 @@ export class Simulation {
   /** The model's random stream (not the strategy's). */
   readonly rng: Prng;
   readonly strategy: Strategy;
+  /** Whether the strategy observes every hand-off (checked once, not per step). */
+  private readonly observesPicks: boolean;
   readonly lockdep: LockDep;
   readonly lifetime: Lifetime;
   readonly hooks: SimHooks = { onEnd: [] };
@@ -162,6 +164,7 @@ export class Simulation {
     this.tracing = options.trace ?? false;
     this.rng = new Prng(this.seed);
     this.strategy = options.strategy ?? new RandomStrategy(this.seed ^ 0x51ed270b);
+    this.observesPicks = typeof this.strategy.onPick === 'function';
     this.lockdep = new LockDep(this);
     this.lifetime = new Lifetime(this);
   }
@@ -512,6 +515,7 @@ export class Simulation {
   private recordStep(t: SimThread, label: string, object: string | undefined): void {
     const step = ++this.steps;
     t.steps++;
+    t.nextObject = object;
     this.clockNs += this.stepNs;
     if (this.coverage !== null) this.coverage.step(t.id, label, object);
     if (this.tracing) {
@@ -576,6 +580,7 @@ export class Simulation {
     }
     if (rq.length === 1) {
       this.scheduleLog.step(rq[0].id);
+      if (this.observesPicks) this.strategy.onPick!(rq[0], false);
       return rq[0];
     }
     let idx: number;
@@ -590,6 +595,7 @@ export class Simulation {
     const next = rq[idx];
     this.decisions.push(idx, next.id, def);
     this.scheduleLog.step(next.id);
+    if (this.observesPicks) this.strategy.onPick!(next, true);
     return next;
   }
 

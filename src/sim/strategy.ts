@@ -14,6 +14,11 @@ export interface Strategy {
   chooseValue(n: number): number;
   /** Called when a thread is created (PCT gives it a priority). */
   onSpawn(thread: SimThread): void;
+  /**
+   * Optional: called at every hand-off, forced or chosen, with the thread that runs next
+   * (dpor builds its event sequence from these). Strategies without it cost nothing.
+   */
+  onPick?(thread: SimThread, decision: boolean): void;
 }
 
 /** The choice a non-preemptive scheduler makes: keep running, else the lowest thread id. */

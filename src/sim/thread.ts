@@ -76,6 +76,12 @@ export class SimThread {
   joiners: SimThread[] | null = null;
   /** Steps this thread has executed. */
   steps = 0;
+  /**
+   * The object of the operation this thread performs when it next runs (the object named at
+   * its latest scheduling point; undefined when none was named or it has not run yet):
+   * what partial-order reduction compares to tell conflicting steps from independent ones.
+   */
+  nextObject: string | undefined = undefined;
   private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(

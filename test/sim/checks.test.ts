@@ -359,7 +359,7 @@ describe('bad input', () => {
     [
       'unknown strategy',
       { strategy: 'bfs' },
-      /^option 'strategy' must be one of 'swarm', 'random', 'pct', 'dfs', got "bfs"$/,
+      /^option 'strategy' must be one of 'swarm', 'random', 'pct', 'dfs', 'dpor', got "bfs"$/,
     ],
     [
       'unknown option',
