@@ -117,6 +117,24 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
     console.log(`  ${name.padEnd(28)} ${cells.join('   ')}`);
   }
 
+  // dpor against dfs: schedules to exhaustion (dfs within preemption bound 2; dpor unbounded).
+  const exhaust: string[] = [];
+  for (const name of ['seq-retry', 'two-pass', 'oom-reaper-nonblock']) {
+    const sc = getScenario(name);
+    const cells: string[] = [];
+    for (const strategy of ['dfs', 'dpor'] as const) {
+      const r = await explore(
+        { strategy, schedules: 5000, preemptionBound: 2, switches: sc.switches, shrink: false },
+        sc.setup,
+      );
+      cells.push(
+        `${strategy} ${r.exhausted ? `exhausted in ${r.schedules}` : `not exhausted in ${r.schedules}`}`,
+      );
+    }
+    exhaust.push(`${name}: ${cells.join(', ')}`);
+  }
+  console.log(`explore: schedules to exhaustion (dfs PB2 vs unbounded dpor): ${exhaust.join('; ')}`);
+
   // 1 against 2 workers, same budget, in the same run.
   const s = getScenario('seq-retry');
   const setupModule = {
