@@ -13,7 +13,8 @@
  */
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { explore, Mutex, PctStrategy, Simulation } from '../src/sim/index.js';
+import { Mutex, PctStrategy, Simulation } from '../src/sim/index.js';
+import { explore } from '../src/explore/index.js';
 
 /** Seconds since `start`. */
 function seconds(start: bigint): number {

@@ -42,7 +42,7 @@ export {
   type ExploreResult,
   type ReplayOptions,
   type StrategyName,
-} from './sim/explore.js';
+} from './explore/index.js';
 export type { Simulation, RunResult, RunStatus, SetupFn, SimulationOptions } from './sim/simulation.js';
 export type { SimThread, SpawnOptions, HeldLock } from './sim/thread.js';
 export type { TraceEntry } from './sim/trace.js';

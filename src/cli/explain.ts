@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { explainRun } from '../explore/explain.js';
-import { replay } from '../sim/explore.js';
+import { replay } from '../explore/index.js';
 import { getScenario } from '../scenario/registry.js';
 
 /** Adds the `explain` command to the program. */

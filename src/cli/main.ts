@@ -1,23 +1,26 @@
 #!/usr/bin/env node
 /**
- * The `mirrorlab` command. With no arguments it runs the built-in showcase; `list`,
- * `explore` and `replay` work on the built-in scenarios. `--json` gives
- * machine-readable output. Real time is read here only to report speed; nothing
+ * The `mirrorlab` command. With no arguments it runs the showcase; `list`, `explore`, `replay`,
+ * `run`, `explain`, `report`, `merge`, `selftest` and `schema` are sub-commands; scenarios are
+ * built-in names or files (YAML, TypeScript). `--json` gives machine-readable output. Real time is read here only to report speed; nothing
  * inside a simulation sees it.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import cliProgress from 'cli-progress';
-import { explore, replay, type ExploreOptions, type ExploreResult } from '../sim/explore.js';
+import { replay, STRATEGY_NAMES, type ExploreOptions, type StrategyName } from '../explore/index.js';
 import { SimUsageError } from '../sim/violation.js';
-import { listScenarios, type Scenario } from '../scenario/registry.js';
+import { printResult, runExplore, shardArg, timeLimitArg, writeShardResult } from './explore-run.js';
+import { registerMerge } from './merge.js';
+import { builtinSetupModule } from './worker-scenarios.js';
+import type { Scenario } from '../scenario/registry.js';
+import '../scenario/builtin/index.js';
 import { DriverUnavailableError, ScenarioFileError } from '../scenario/file/errors.js';
 import { listRows, printRows, resolveScenario, scenarioRef } from './scenarios.js';
 import { registerRunCommand } from './run.js';
 import { registerSchemaCommand } from './schema.js';
-import '../scenario/builtin/index.js';
+import { registerSelftestCommand } from './selftest.js';
 import { registerExplain } from './explain.js';
 import { registerReport } from './report.js';
-import { registerSelftestCommand } from './selftest.js';
+import { showcase } from './showcase.js';
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -32,127 +35,49 @@ function intArg(name: string, min: number) {
   };
 }
 
-function shardArg(value: string): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(value.trim());
-  if (!m) throw new InvalidArgumentError(`--shard must look like i/n (e.g. 0/4), got '${value}'`);
-  const index = Number(m[1]);
-  const count = Number(m[2]);
-  if (count < 1 || index >= count) {
-    throw new InvalidArgumentError(`--shard i/n needs 0 <= i < n, got '${value}'`);
-  }
-  return { index, count };
-}
-
 interface ExploreFlags {
-  strategy?: 'random' | 'pct' | 'dfs';
+  strategy?: StrategyName;
   schedules?: number;
   seed?: number;
   depth?: number;
   preemptionBound?: number;
   maxSteps?: number;
   shard?: { index: number; count: number };
+  timeLimit?: number;
+  stopOnFirst?: boolean;
+  workers?: number | 'auto';
+  out?: string;
   json?: boolean;
   progress?: boolean;
   dir?: string;
 }
 
-function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
+function workersArg(value: string): number | 'auto' {
+  return value.trim() === 'auto' ? 'auto' : intArg('--workers', 1)(value);
+}
+
+/** The exploration options of scenario `s` under the command's flags (flags win over its defaults). */
+export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
+  const workers = f.workers !== undefined && f.workers !== 1;
+  if (workers && scenarioRef(s) !== s.name) {
+    throw new SimUsageError(
+      `--workers runs built-in scenarios; '${scenarioRef(s)}' is a file (run it without --workers)`,
+    );
+  }
+  const maxSteps = f.maxSteps ?? s.defaults?.maxSteps;
   return {
-    strategy: f.strategy ?? s.defaults?.strategy ?? 'pct',
+    strategy: f.strategy ?? s.defaults?.strategy ?? 'swarm',
     schedules: f.schedules ?? s.defaults?.schedules ?? 2000,
     seed: f.seed ?? s.defaults?.seed ?? 1,
     depth: f.depth ?? s.defaults?.depth ?? 3,
     preemptionBound: f.preemptionBound ?? s.defaults?.preemptionBound ?? 2,
-    ...((f.maxSteps ?? s.defaults?.maxSteps) !== undefined
-      ? { maxSteps: f.maxSteps ?? s.defaults?.maxSteps }
-      : {}),
+    ...(maxSteps !== undefined ? { maxSteps } : {}),
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
+    ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
+    ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
+    ...(workers ? { workers: f.workers, setupModule: builtinSetupModule(s.name) } : {}),
+    ...(s.switches !== undefined ? { switches: s.switches } : {}),
   };
-}
-
-async function runExplore(
-  s: Scenario,
-  options: ExploreOptions,
-  showProgress: boolean,
-): Promise<ExploreResult> {
-  const bar = showProgress
-    ? new cliProgress.SingleBar(
-        {
-          format: `  ${s.name} [{bar}] {value}/{total} schedules, {violations} violations`,
-          hideCursor: true,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : null;
-  bar?.start(options.schedules ?? 1000, 0, { violations: 0 });
-  try {
-    return await explore(
-      {
-        ...options,
-        onProgress: bar ? (done, _total, violations) => bar.update(done, { violations }) : undefined,
-        progressEvery: 50,
-      },
-      s.setup,
-    );
-  } finally {
-    bar?.stop();
-  }
-}
-
-function printResult(s: Scenario, r: ExploreResult, seconds: number): void {
-  const rate = seconds > 0 ? Math.round(r.schedules / seconds) : r.schedules;
-  const how = r.exhausted ? 'every schedule within the bound' : `${r.schedules} schedules`;
-  console.log(`  ${how} (${r.strategy}, seed ${r.seed}) in ${seconds.toFixed(2)} s — ${rate} schedules/s`);
-  const marks = Object.entries(r.marks).sort((a, b) => b[1] - a[1]);
-  if (marks.length > 0) console.log(`  coverage marks: ${marks.map(([m, n]) => `${m} ×${n}`).join(', ')}`);
-  if (r.violations.length === 0) {
-    console.log('  no violation');
-    return;
-  }
-  for (const v of r.violations) {
-    console.log(`\n  ${v.kind}: ${v.message}`);
-    console.log(v.diagram.replace(/^/gm, '    '));
-    console.log(`\n  replay: mirrorlab replay ${scenarioRef(s)} ${v.token}`);
-  }
-}
-
-async function showcase(json: boolean): Promise<void> {
-  const items = listScenarios();
-  const out: unknown[] = [];
-  let failed = false;
-  if (!json) {
-    console.log('mirrorlab — an executable model of Linux shared virtual memory\n');
-    console.log('The showcase explores each built-in scenario: correct designs must stay silent,');
-    console.log('planted bugs must be found, drawn as a race diagram, and replayed from their token.\n');
-  }
-  for (const s of items) {
-    const options = exploreOptionsFor(s, {});
-    const t0 = process.hrtime.bigint();
-    const r = await explore(options, s.setup);
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const found = r.violations.length > 0;
-    const ok = s.expect === 'violation' ? found : !found;
-    let replayed = true;
-    if (found) {
-      const again = await replay(r.violations[0].token, s.setup);
-      replayed = again.violations[0]?.signature === r.violations[0].signature;
-    }
-    if (!ok || !replayed) failed = true;
-    if (json) {
-      out.push({ scenario: s.name, expect: s.expect, ok: ok && replayed, seconds, result: r });
-      continue;
-    }
-    console.log(`== ${s.name}: ${s.summary}`);
-    console.log(s.description.replace(/^/gm, '  '));
-    printResult(s, r, seconds);
-    if (found)
-      console.log(`  replayed from its token: ${replayed ? 'same violation, step for step' : 'MISMATCH'}`);
-    console.log(
-      `  ${ok && replayed ? 'as expected' : 'UNEXPECTED'} (expected ${s.expect === 'clean' ? 'no violation' : 'a violation'})\n`,
-    );
-  }
-  if (json) console.log(JSON.stringify(out, null, 2));
-  if (failed) process.exitCode = 1;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -164,8 +89,13 @@ async function main(argv: string[]): Promise<void> {
     .showHelpAfterError()
     .exitOverride()
     .enablePositionalOptions()
-    .action(async (flags: { json?: boolean }) => {
-      await showcase(flags.json === true);
+    .option('--verbose', 'the showcase prints every diagram and every scenario')
+    .option('--report <file>', 'where the showcase writes its HTML report', 'mirrorlab-report.html')
+    .action(async (flags: { json?: boolean; verbose?: boolean; report: string }) => {
+      await showcase(
+        { json: flags.json === true, verbose: flags.verbose === true, reportPath: flags.report },
+        exploreOptionsFor,
+      );
     });
 
   program
@@ -185,13 +115,17 @@ async function main(argv: string[]): Promise<void> {
     .description('explore the schedules of a scenario (built-in name or file)')
     .argument('<scenario>', 'scenario name (see `mirrorlab list`) or file (.yaml, .ts, .js)')
     .option('--dir <path>', 'scenarios directory')
-    .addOption(new Option('--strategy <name>', 'scheduling strategy').choices(['random', 'pct', 'dfs']))
+    .addOption(new Option('--strategy <name>', 'scheduling strategy').choices([...STRATEGY_NAMES]))
     .option('--schedules <n>', 'schedule budget', intArg('--schedules', 1))
     .option('--seed <n>', 'seed', intArg('--seed', 0))
     .option('--depth <d>', 'PCT depth', intArg('--depth', 1))
     .option('--preemption-bound <n>', 'dfs preemption bound', intArg('--preemption-bound', 0))
     .option('--max-steps <n>', 'step limit per schedule', intArg('--max-steps', 1))
-    .option('--shard <i/n>', 'run shard i of n (random and pct)', shardArg)
+    .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
+    .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
+    .option('--stop-on-first', 'stop at the first violation')
+    .option('--workers <n>', 'worker threads (a number, or auto: one per core)', workersArg)
+    .option('--out <dir>', "write this shard's result there as JSON (for `mirrorlab merge`)")
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')
     .action(async (name: string, flags: ExploreFlags) => {
@@ -201,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
       const showProgress = flags.progress !== false && !flags.json && process.stderr.isTTY === true;
       const r = await runExplore(s, options, showProgress);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (flags.out !== undefined) writeShardResult(flags.out, s, r, seconds);
       if (flags.json) console.log(JSON.stringify({ scenario: s.name, seconds, ...r }, null, 2));
       else printResult(s, r, seconds);
       if (r.violations.length > 0) process.exitCode = 1;
@@ -208,9 +143,11 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('replay')
-    .description('replay one schedule of a scenario (built-in name or file) from its token')
+    .description(
+      'replay one schedule of a scenario (built-in name or file) from its token or readable schedule',
+    )
     .argument('<scenario>', 'scenario name or file')
-    .argument('<token>', 'replay token printed by explore')
+    .argument('<token>', 'replay token (or readable schedule) printed by explore')
     .option('--json', 'machine-readable output')
     .option('--dir <path>', 'scenarios directory')
     .action(async (name: string, token: string, flags: { json?: boolean; dir?: string }) => {
@@ -228,6 +165,7 @@ async function main(argv: string[]): Promise<void> {
 
   registerExplain(program, intArg);
   registerReport(program, intArg, exploreOptionsFor);
+  registerMerge(program);
   registerRunCommand(program, intArg);
   registerSchemaCommand(program);
   registerSelftestCommand(program);
@@ -236,8 +174,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv).catch((err: unknown) => {
-  // commander printed its own message; help and --version exit 0, parse errors 2.
   if (err instanceof CommanderError) {
+    // Help and version exit 0; every option-parsing error (already printed) is bad input.
     process.exitCode = err.exitCode === 0 ? 0 : 2;
     return;
   }

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildReport, type ReportScenario } from '../report/html.js';
 import { reportScenario } from '../report/from-explore.js';
-import { explore, type ExploreOptions } from '../sim/explore.js';
+import { explore, type ExploreOptions } from '../explore/index.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 
 /** Explores `scenarios` and writes the report to `out`; returns the sections written. */

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Simulation, plainRunResult } from '../sim/simulation.js';
-import { replay } from '../sim/explore.js';
+import { replay } from '../explore/index.js';
 import { runStats, type RunStats } from '../scenario/file/stats.js';
 import { resolveScenario, scenarioRef } from './scenarios.js';
 

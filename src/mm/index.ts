@@ -23,7 +23,7 @@
  *     entries are recorded with migrationEntryAdd / Remove / Of (fork and zap keep them current);
  *   - swap cache: addToSwapCache / deleteFromSwapCache / folioFreeSwap (Kernel.swapCache);
  *   - page lock: Kernel.folioLock / folioTrylock / folioUnlock / folioWaitUnlocked;
- *   - allocation failure: Kernel.directReclaim; MADV_PAGEOUT: madviseReclaimHooks.pageout;
+ *   - allocation failure: Kernel.directReclaim; MADV_PAGEOUT: Kernel.pageoutRange;
  *   - THP: splitHugePmd / splitHugePmdLocked; doHugePmdAnonymousPage creates PMD-mapped folios.
  */
 export * from './constants.js';
@@ -59,7 +59,7 @@ export {
 export { doMmap, doMmapLocked, pageAlign, EOPNOTSUPP, type MmapArgs } from './mmap.js';
 export { doMunmap, munmapLocked, unmapVmas } from './munmap.js';
 export { doMprotect, mprotectFixup, changeProtection } from './mprotect.js';
-export { doMadvise, zapPageRangeSingle, madviseReclaimHooks } from './madvise.js';
+export { doMadvise, zapPageRangeSingle } from './madvise.js';
 export { doMremap, moveVma, movePageTables } from './mremap.js';
 export { dupMmap, copyPageRange, isCowMapping } from './fork.js';
 export { exitMmap } from './exit.js';

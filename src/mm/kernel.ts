@@ -17,6 +17,7 @@ import { SwapSpace } from './swap.js';
 import { MemFile } from './file.js';
 import { Process } from './process.js';
 import type { Mm } from './mm.js';
+import type { Vma } from './vma.js';
 import type { DevPagemapOps } from './vm-ops.js';
 import { installDirectReclaim, installMadvisePageout, reclaim as vmscanReclaim } from './vmscan.js';
 import { oomKill as oomKillProcess } from './oom-kill.js';
@@ -104,6 +105,12 @@ export class Kernel {
    * is final (VM_FAULT_OOM / -ENOMEM).
    */
   directReclaim: ((order: number, node: number) => Promise<boolean>) | null = null;
+  /**
+   * MADV_PAGEOUT's reclaim of one VMA part (madvise_pageout_page_range), installed by the
+   * constructor; without it MADV_PAGEOUT and MADV_COLD do nothing, as advice may. Per kernel,
+   * so two kernels in one process never share it.
+   */
+  pageoutRange: ((mm: Mm, vma: Vma, start: number, end: number) => Promise<void>) | null = null;
 
   private nextPid = 1;
   private nextAnonVma = 1;
@@ -143,7 +150,7 @@ export class Kernel {
       throw new RangeError(`Kernel: maxMapCount must be a positive integer, got ${this.maxMapCount}`);
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
     installDirectReclaim(this);
-    installMadvisePageout();
+    installMadvisePageout(this);
     hugetlbInit(this);
   }
 

@@ -40,14 +40,6 @@ import { vmaModifyFlags } from './vma-modify.js';
 import { mmapAssertLocked, type Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
-/**
- * Phase-B extension point: MADV_PAGEOUT / MADV_COLD call this for each VMA part when set (reclaim of
- * the range, madvise_pageout_page_range); without it they do nothing, as advice may.
- */
-export const madviseReclaimHooks: {
-  pageout: ((mm: Mm, vma: Vma, start: number, end: number) => Promise<void>) | null;
-} = { pageout: null };
-
 /** Advice taking the mmap lock for write (madvise_need_mmap_write): they change VMA flags. */
 function madviseNeedsWrite(behavior: number): boolean {
   switch (behavior) {
@@ -178,7 +170,7 @@ async function madviseVmaBehavior(
     case MADV_COLD:
       return 0;
     case MADV_PAGEOUT:
-      if (madviseReclaimHooks.pageout !== null) await madviseReclaimHooks.pageout(mm, vma, start, end);
+      if (mm.kernel.pageoutRange !== null) await mm.kernel.pageoutRange(mm, vma, start, end);
       return 0;
     case MADV_POPULATE_READ:
     case MADV_POPULATE_WRITE: {

@@ -24,7 +24,6 @@ import {
 } from './physical.js';
 import { PTE_KIND_PRESENT, PTE_SPECIAL, PTE_ZERO } from './page-table.js';
 import { addToSwapCache, deleteFromSwapCache } from './swap-state.js';
-import { madviseReclaimHooks } from './madvise.js';
 import { tryToUnmap } from './rmap-walk.js';
 import { splitHugePage } from './huge-memory.js';
 import { mmapAssertLocked, type Mm } from './mm.js';
@@ -288,10 +287,7 @@ export async function madvisePageout(mm: Mm, vma: Vma, start: number, end: numbe
   for (const it of list) await shrinkFolio(k, it.pfn, it.lru);
 }
 
-/**
- * Installs madvisePageout as MADV_PAGEOUT's reclaim (madviseReclaimHooks.pageout). Module-wide: it
- * applies to every kernel in the process. Atomic.
- */
-export function installMadvisePageout(): void {
-  madviseReclaimHooks.pageout = madvisePageout;
+/** Installs madvisePageout as `k`'s MADV_PAGEOUT reclaim (`k.pageoutRange`). Atomic. */
+export function installMadvisePageout(k: Kernel): void {
+  k.pageoutRange = madvisePageout;
 }

@@ -1,51 +1,74 @@
 /**
  * Debug machinery of the notifier core: how kernel WARN_ONs surface, the core's own
- * invariant reports, and the test-only mutation switches (FoundationDB's BUGGIFY): planted
+ * invariant reports, and the core's behaviour switches (FoundationDB's BUGGIFY): planted
  * mistakes in the real code, off by default, that the exploration tests must find.
  */
 import type { Simulation } from '../sim/simulation.js';
+import { defineSwitch } from '../sim/switches.js';
+
+/*
+ * The core's behaviour switches, options of a run (`switches: { ... }` of Simulation,
+ * explore, simulate) recorded in its replay token. The mutations plant known mistakes in
+ * the real code, off by default; the exploration tests must find them.
+ */
 
 /**
- * Test-only switches that plant known mistakes in the core. All false by default; a test
- * that sets one must reset it (they are module state shared by every simulation).
+ * mmu_interval_notifier_insert during a full exclusion (G odd) puts the subscription in the
+ * tree at once instead of on the deferred list: the tree changes under iterators.
  */
-export const notifierMutations = {
-  /**
-   * mmu_interval_notifier_insert during a full exclusion (G odd) puts the subscription in
-   * the tree at once instead of on the deferred list: the tree changes under iterators.
-   */
-  insertNotDeferred: false,
-  /**
-   * mmu_interval_notifier_remove queues a deferred removal but returns without waiting for
-   * the exclusion window to close: a callback may still be running, or run later, after
-   * remove returned. A coarse version of the real bug below; no kernel shipped it.
-   */
-  removeNoWait: false,
-  /**
-   * The race upstream fixed in 2022 (mm/mmu_notifier.c: "fix race in
-   * mmu_interval_notifier_remove()", the fix that added mmu_interval_seq_released()):
-   * remove waited on a lockless read of invalidate_seq, and the final invalidate end bumps
-   * G before it applies the deferred list, both under the lock. Another CPU could see the
-   * new G early, return from remove and let the owner free a subscription still on the
-   * deferred list. The switch opens that window: a scheduling point inside the final end
-   * between the bump and the deferred list, and one before the remover's lockless read of G
-   * (the fixed model's end is atomic, so its lockless read equals upstream's locked one).
-   */
-  removeSeqReadUnlocked: false,
-};
+export const INSERT_NOT_DEFERRED = defineSwitch(
+  'notifier.insertNotDeferred',
+  false,
+  'planted bug: insert during an invalidation goes into the interval tree at once',
+);
 
 /**
- * Behaviour switches of the debug machinery.
- *
- * `panicOnWarn` (default true, checked by default): a WARN_ON condition of the kernel is
- * reported as a `kernel-warning` violation and ends the run, as with the kernel's
- * panic_on_warn. Set it to false to observe what the kernel does after warning (the errno
- * it then returns, e.g. -EINVAL for an insert on an mm without users); the warnings are
- * then collected in {@link mmuNotifierWarnings}.
+ * mmu_interval_notifier_remove queues a deferred removal but returns without waiting for the
+ * exclusion window to close: a callback may still be running, or run later, after remove
+ * returned. A coarse version of the real bug below; no kernel shipped it.
  */
-export const notifierDebug = {
-  panicOnWarn: true,
-};
+export const REMOVE_NO_WAIT = defineSwitch(
+  'notifier.removeNoWait',
+  false,
+  'planted bug: remove returns without waiting for the invalidation to end',
+);
+
+/**
+ * The race upstream fixed in 2022 (mm/mmu_notifier.c: "fix race in
+ * mmu_interval_notifier_remove()", the fix that added mmu_interval_seq_released()): remove
+ * waited on a lockless read of invalidate_seq, and the final invalidate end bumps G before it
+ * applies the deferred list, both under the lock. Another CPU could see the new G early,
+ * return from remove and let the owner free a subscription still on the deferred list. The
+ * switch opens that window: a scheduling point inside the final end between the bump and the
+ * deferred list, and one before the remover's lockless read of G (the fixed model's end is
+ * atomic, so its lockless read equals upstream's locked one).
+ */
+export const REMOVE_SEQ_READ_UNLOCKED = defineSwitch(
+  'notifier.removeSeqReadUnlocked',
+  false,
+  'the pre-2022 remove race: invalidate_seq read without the lock',
+);
+
+/**
+ * panic_on_warn (on by default): a WARN_ON condition of the kernel is reported as a
+ * `kernel-warning` violation and ends the run. Off, the run goes on to show what the kernel
+ * does after warning (the errno it then returns, e.g. -EINVAL for an insert on an mm without
+ * users); the warnings are collected in {@link mmuNotifierWarnings}.
+ */
+export const PANIC_ON_WARN = defineSwitch(
+  'notifier.panicOnWarn',
+  true,
+  'a WARN_ON of the notifier core ends the run as a kernel-warning violation',
+);
+
+declare module '../sim/switches.js' {
+  interface SwitchRegistry {
+    'notifier.insertNotDeferred': boolean;
+    'notifier.removeNoWait': boolean;
+    'notifier.removeSeqReadUnlocked': boolean;
+    'notifier.panicOnWarn': boolean;
+  }
+}
 
 /** Violation kind of a kernel WARN_ON. */
 export const KIND_WARNING = 'kernel-warning';
@@ -54,7 +77,7 @@ export const KIND_INVARIANT = 'notifier-invariant';
 
 const warnings = new WeakMap<Simulation, string[]>();
 
-/** Warnings logged in `sim` while `notifierDebug.panicOnWarn` was false. */
+/** Warnings logged in `sim` while its `notifier.panicOnWarn` switch was off. */
 export function mmuNotifierWarnings(sim: Simulation): readonly string[] {
   return warnings.get(sim) ?? [];
 }
@@ -65,7 +88,7 @@ export function mmuNotifierWarnings(sim: Simulation): readonly string[] {
  */
 export function mnWarn(sim: Simulation, cond: boolean, message: string, key?: string): boolean {
   if (!cond) return false;
-  if (notifierDebug.panicOnWarn) sim.report(KIND_WARNING, `WARNING: ${message}`, { key: key ?? message });
+  if (sim.switchOn(PANIC_ON_WARN)) sim.report(KIND_WARNING, `WARNING: ${message}`, { key: key ?? message });
   let list = warnings.get(sim);
   if (list === undefined) warnings.set(sim, (list = []));
   list.push(message);

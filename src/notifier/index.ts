@@ -23,8 +23,10 @@
  */
 export * from './types.js';
 export {
-  notifierMutations,
-  notifierDebug,
+  INSERT_NOT_DEFERRED,
+  REMOVE_NO_WAIT,
+  REMOVE_SEQ_READ_UNLOCKED,
+  PANIC_ON_WARN,
   mmuNotifierWarnings,
   KIND_WARNING,
   KIND_INVARIANT,

@@ -16,7 +16,7 @@ import { SimUsageError } from '../sim/violation.js';
 import type { IntervalNode } from '../lib/interval-tree.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import { mnLockMapTouch } from './lockdep-map.js';
-import { mnAssert, mnWarn, notifierMutations } from './debug.js';
+import { INSERT_NOT_DEFERRED, mnAssert, mnWarn, REMOVE_NO_WAIT, REMOVE_SEQ_READ_UNLOCKED } from './debug.js';
 import { mmuNotifierRegisterLocked, mmuNotifierRegisterSub } from './register.js';
 import { mnIntervalNotifierReleased, mnItreeInsert, mnItreeRemove } from './itree.js';
 import { mnSubscriptionsCheck, type MmuNotifierSubscriptions } from './subscriptions.js';
@@ -172,12 +172,12 @@ export class MmuIntervalNotifier {
     if (seq < 0) return;
     // The wait below is for callbacks to finish: the caller must hold none of their locks.
     mnLockMapTouch(sim, 'mmu_interval_notifier_remove');
-    if (seq !== 0 && notifierMutations.removeSeqReadUnlocked) {
+    if (seq !== 0 && sim.switchOn(REMOVE_SEQ_READ_UNLOCKED)) {
       // The pre-2022 lockless read of G may land anywhere after the unlock (only this planted
       // race can observe the difference, so the point is not there in the fixed model).
       await sim.point('mmu_interval_notifier_remove', 'reads invalidate_seq without the lock');
     }
-    if (seq !== 0 && !notifierMutations.removeNoWait) {
+    if (seq !== 0 && !sim.switchOn(REMOVE_NO_WAIT)) {
       sim.mark('remove waited');
       // The predicate reads G atomically (the 2022 fix reads it under the lock).
       await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_notifier_remove');
@@ -437,7 +437,7 @@ async function mnIntervalNotifierInsert(
   const g = subs.invalidateSeq;
   if (subs.activeInvalidateRanges > 0) {
     if ((g & 1) === 1) {
-      if (notifierMutations.insertNotDeferred) {
+      if (sim.switchOn(INSERT_NOT_DEFERRED)) {
         mnItreeInsert(subs, sub);
       } else {
         // The tree is under iteration: the final invalidate end inserts it.

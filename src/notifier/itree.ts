@@ -9,7 +9,7 @@ import { EAGAIN } from '../sim/errno.js';
 import type { Simulation } from '../sim/simulation.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import type { IntervalNode, IntervalTree } from '../lib/interval-tree.js';
-import { mnAssert, mnWarn, notifierMutations } from './debug.js';
+import { mnAssert, mnWarn, REMOVE_SEQ_READ_UNLOCKED } from './debug.js';
 import type { MmuIntervalNotifier } from './interval.js';
 import { mnSubscriptionsCheck, type MmuNotifierSubscriptions } from './subscriptions.js';
 import {
@@ -251,7 +251,7 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
   }
   subs.invalidateSeq++;
   if (sim.tracing) sim.traceEvent('invalidate_seq', undefined, `→ ${subs.invalidateSeq}: window closed`);
-  if (notifierMutations.removeSeqReadUnlocked) {
+  if (sim.switchOn(REMOVE_SEQ_READ_UNLOCKED)) {
     await sim.point('mn_itree_inv_end', 'invalidate_seq bumped, deferred list not yet applied');
   }
   let released: MmuIntervalNotifier[] | null = null;

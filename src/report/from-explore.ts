@@ -3,7 +3,7 @@
  * token with tracing on, then drawn as a race diagram (SVG and text) and a timeline.
  */
 import { renderRaceDiagram, renderRaceDiagramSvg } from '../explore/diagram.js';
-import { replay, type ExploreResult } from '../sim/explore.js';
+import { replay, type ExploreResult } from '../explore/index.js';
 import type { SetupFn } from '../sim/simulation.js';
 import type { ReportScenario, ReportViolation } from './html.js';
 import { timelineOf } from './timeline.js';

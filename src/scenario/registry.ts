@@ -1,4 +1,6 @@
 import type { SetupFn } from '../sim/simulation.js';
+import type { SwitchSettings } from '../sim/switches.js';
+import type { StrategyName } from '../explore/options.js';
 
 /** A built-in scenario: a program to explore and what a correct model expects of it. */
 export interface Scenario {
@@ -10,9 +12,11 @@ export interface Scenario {
   /** 'clean' when no schedule may violate; 'violation' when a planted bug must be found. */
   expect: 'clean' | 'violation';
   setup: SetupFn;
+  /** Behaviour switches every run of it uses (a planted core bug), passed to explore. */
+  switches?: SwitchSettings;
   /** Exploration defaults that suit it. */
   defaults?: {
-    strategy?: 'random' | 'pct' | 'dfs';
+    strategy?: StrategyName;
     schedules?: number;
     depth?: number;
     preemptionBound?: number;

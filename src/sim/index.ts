@@ -9,13 +9,13 @@ export {
 } from './simulation.js';
 export { SimThread, type SpawnOptions, type Waitable, type HeldLock, type ResumeOp } from './thread.js';
 export {
-  explore,
-  replay,
-  simulate,
-  type ExploreOptions,
-  type ExploreResult,
-  type StrategyName,
-} from './explore.js';
+  defineSwitch,
+  knownSwitches,
+  type Switch,
+  type SwitchRegistry,
+  type SwitchSettings,
+} from './switches.js';
+export { DEFAULT_MAX_STEPS } from './options.js';
 export {
   DfsStrategy,
   GuidedStrategy,

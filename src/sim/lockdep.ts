@@ -57,6 +57,11 @@ export class LockDep {
     }
   }
 
+  /** Every dependency recorded in this run, as (from, to) lock-class pairs. */
+  *dependencies(): Generator<[string, string]> {
+    for (const [from, out] of this.edges) for (const to of out.keys()) yield [from, to];
+  }
+
   /** A dependency path from class `a` to class `b`, as witnesses, or null. */
   private path(a: string, b: string): Witness[] | null {
     const seen = new Set<string>([a]);

@@ -1,5 +1,18 @@
 import { SimUsageError } from './violation.js';
 
+/**
+ * The one step limit of a run, wherever a run is made (Simulation, explore, simulate,
+ * replay, tokens). A run longer than this is reported as 'step-limit' (a livelock or an
+ * unbounded loop). One million: the memory-model scenarios legitimately run a few hundred
+ * thousand steps (fork, reclaim and migration over many pages), so a lower limit would
+ * flag correct runs; at the runtime's rate a livelocked schedule still ends in well under
+ * a second.
+ */
+export const DEFAULT_MAX_STEPS = 1_000_000;
+
+/** Virtual nanoseconds a scheduling step costs unless a run says otherwise. */
+export const DEFAULT_STEP_NS = 10;
+
 /** Validates an integer option: names the option, the value and what is allowed. */
 export function checkInteger(
   name: string,

@@ -1,3 +1,4 @@
+import { StepCoverage } from './coverage.js';
 import { DecisionLog } from './decisions.js';
 import { LockDep } from './lockdep.js';
 import { Lifetime } from './lifetime.js';
@@ -14,7 +15,9 @@ import {
 import { encodeToken } from './token.js';
 import type { TraceEntry } from './trace.js';
 import { foldNumbers, SimAbort, SimUsageError, type ReportOptions, type Violation } from './violation.js';
-import { checkInteger } from './options.js';
+import { checkInteger, DEFAULT_MAX_STEPS, DEFAULT_STEP_NS } from './options.js';
+import { formatSchedule, ScheduleLog } from './schedule.js';
+import { changedSwitches, switchTable, type Switch, type SwitchSettings } from './switches.js';
 
 /** How a run ended. */
 export type RunStatus = 'running' | 'ok' | 'violation' | 'deadlock' | 'step-limit' | 'error';
@@ -25,12 +28,26 @@ export interface SimulationOptions {
   seed?: number;
   /** Who picks the next thread; default: random seeded with `seed`. */
   strategy?: Strategy;
-  /** A run longer than this many scheduling steps ends with status 'step-limit'. */
+  /**
+   * A run longer than this many scheduling steps ends with status 'step-limit'.
+   * Default DEFAULT_MAX_STEPS (1,000,000), as everywhere a run is made.
+   */
   maxSteps?: number;
   /** Record every step (needed for diagrams; off in exploration for speed). */
   trace?: boolean;
   /** Virtual nanoseconds each scheduling step costs (spinning threads make time pass). */
   stepNs?: number;
+  /**
+   * Behaviour switches of this run (planted mistakes, debug checks, fault injection), by
+   * name: `{ 'notifier.insertNotDeferred': true }`. Unknown names are an error listing
+   * the known ones. Recorded in the run's token and readable schedule.
+   */
+  switches?: SwitchSettings;
+  /**
+   * Record the distinct (thread, operation, object) triples of the run in `sim.coverage`
+   * (exploration coverage). Observation only: not part of the token.
+   */
+  coverage?: boolean;
 }
 
 /**
@@ -48,6 +65,11 @@ export interface RunResult {
   trace: TraceEntry[] | undefined;
   /** Replays this run exactly with `replay(token, setup)`. */
   token: string;
+  /**
+   * The same schedule, readable: the thread of each step, run-length encoded, after the
+   * run options (`seed=1 | cpu0*12 cpu1*3 ?1 cpu0*40`). `replay` accepts it too.
+   */
+  schedule: string;
   /** Context switches away from a thread that could have kept running. */
   preemptions: number;
   seed: number;
@@ -86,12 +108,18 @@ export class Simulation {
   readonly maxSteps: number;
   readonly stepNs: number;
   readonly tracing: boolean;
+  /** The value of each declared switch, by switch id (see `switchOn`). */
+  private readonly switchValues: boolean[];
   /** The model's random stream (not the strategy's). */
   readonly rng: Prng;
   readonly strategy: Strategy;
+  /** Whether the strategy observes every hand-off (checked once, not per step). */
+  private readonly observesPicks: boolean;
   readonly lockdep: LockDep;
   readonly lifetime: Lifetime;
   readonly hooks: SimHooks = { onEnd: [] };
+  /** What the run touched, when the `coverage` option is on. */
+  readonly coverage: StepCoverage | null;
 
   status: RunStatus = 'running';
   steps = 0;
@@ -107,6 +135,7 @@ export class Simulation {
   private usageError: unknown = null;
   preemptions = 0;
   private readonly decisions = new DecisionLog();
+  private readonly scheduleLog = new ScheduleLog();
   private readonly traceEntries: TraceEntry[] = [];
   /** Coverage marks reached so far in this run (see {@link mark}). */
   private readonly markCounts = new Map<string, number>();
@@ -132,13 +161,28 @@ export class Simulation {
   constructor(options: SimulationOptions = {}) {
     this.seed = options.seed === undefined ? 1 : checkInteger('seed', options.seed, 0);
     this.maxSteps =
-      options.maxSteps === undefined ? 1_000_000 : checkInteger('maxSteps', options.maxSteps, 1);
-    this.stepNs = options.stepNs === undefined ? 10 : checkInteger('stepNs', options.stepNs, 0);
+      options.maxSteps === undefined ? DEFAULT_MAX_STEPS : checkInteger('maxSteps', options.maxSteps, 1);
+    this.stepNs = options.stepNs === undefined ? DEFAULT_STEP_NS : checkInteger('stepNs', options.stepNs, 0);
+    this.switchValues = switchTable(options.switches);
+    this.coverage = options.coverage === true ? new StepCoverage() : null;
     this.tracing = options.trace ?? false;
     this.rng = new Prng(this.seed);
     this.strategy = options.strategy ?? new RandomStrategy(this.seed ^ 0x51ed270b);
+    this.observesPicks = typeof this.strategy.onPick === 'function';
     this.lockdep = new LockDep(this);
     this.lifetime = new Lifetime(this);
+  }
+
+  // ---------------------------------------------------------------- switches
+
+  /** Whether behaviour switch `sw` is on in this run (a table lookup: fine on hot paths). */
+  switchOn(sw: Switch): boolean {
+    return this.switchValues[sw.id] ?? sw.defaultValue;
+  }
+
+  /** This run's switches that differ from their defaults (what its token records). */
+  changedSwitches(): Record<string, boolean> {
+    return changedSwitches(this.switchValues);
   }
 
   // ---------------------------------------------------------------- threads
@@ -463,6 +507,7 @@ export class Simulation {
       throw new SimAbort();
     }
     this.decisions.push(v, -1, 0);
+    this.scheduleLog.value(v);
     return v;
   }
 
@@ -476,7 +521,9 @@ export class Simulation {
     t.steps++;
     t.lastLabel = label;
     t.lastObject = object;
+    t.nextObject = object;
     this.clockNs += this.stepNs;
+    if (this.coverage !== null) this.coverage.step(t.id, label, object);
     if (this.tracing) {
       const e: TraceEntry = { step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs };
       if (t.held.length > 0) e.held = t.held.map((h) => h.name);
@@ -542,7 +589,11 @@ export class Simulation {
       rq = this.runnable;
       cur = null;
     }
-    if (rq.length === 1) return rq[0];
+    if (rq.length === 1) {
+      this.scheduleLog.step(rq[0].id);
+      if (this.observesPicks) this.strategy.onPick!(rq[0], false);
+      return rq[0];
+    }
     let idx: number;
     try {
       idx = this.strategy.pickThread(rq, cur, this.steps);
@@ -554,6 +605,8 @@ export class Simulation {
     if (cur !== null && idx !== def && rq[def] === cur) this.preemptions++;
     const next = rq[idx];
     this.decisions.push(idx, next.id, def);
+    this.scheduleLog.step(next.id);
+    if (this.observesPicks) this.strategy.onPick!(next, true);
     return next;
   }
 
@@ -818,6 +871,7 @@ export class Simulation {
       step: this.steps,
       timeNs: this.clockNs,
       token: '',
+      schedule: '',
       diagram: '',
       details: options?.details,
     };
@@ -938,12 +992,19 @@ export class Simulation {
       this.seed,
       this.maxSteps,
       this.stepNs,
+      this.changedSwitches(),
       this.decisions,
+      this.scheduleLog,
+      this.threads.map((t) => t.name),
     );
     if (this.markCounts.size > 0) this.result.marks = Object.fromEntries(this.markCounts);
     if (this.violations.length > 0) {
       const token = this.result.token;
-      for (const v of this.violations) v.token = token;
+      const schedule = this.result.schedule;
+      for (const v of this.violations) {
+        v.token = token;
+        v.schedule = schedule;
+      }
     }
     // Nothing runs after the end: a straggler (a thread resumed by a foreign promise)
     // finds no current thread and is parked for good.
@@ -1003,6 +1064,7 @@ const SLEEPING: Waitable = { describe: () => 'timer', holders: () => [] };
  */
 class RunRecord implements RunResult {
   private tokenText: string | null = null;
+  private scheduleText: string | null = null;
   private choiceList: number[] | null = null;
   private threadList: number[] | null = null;
   private defaultList: number[] | null = null;
@@ -1018,7 +1080,10 @@ class RunRecord implements RunResult {
     readonly seed: number,
     private readonly maxSteps: number,
     private readonly stepNs: number,
+    private readonly switches: Record<string, boolean>,
     private readonly log: DecisionLog,
+    private readonly scheduleLog: ScheduleLog,
+    private readonly threadNames: string[],
   ) {}
 
   get token(): string {
@@ -1028,6 +1093,16 @@ class RunRecord implements RunResult {
       choices: this.choices,
       maxSteps: this.maxSteps,
       stepNs: this.stepNs,
+      switches: this.switches,
+    }));
+  }
+
+  get schedule(): string {
+    return (this.scheduleText ??= formatSchedule(this.scheduleLog, this.threadNames, {
+      seed: this.seed,
+      maxSteps: this.maxSteps,
+      stepNs: this.stepNs,
+      switches: this.switches,
     }));
   }
 
@@ -1062,6 +1137,7 @@ export function plainRunResult(run: RunResult): RunResult {
     violations: run.violations,
     trace: run.trace,
     token: run.token,
+    schedule: run.schedule,
     preemptions: run.preemptions,
     seed: run.seed,
     choices: run.choices,

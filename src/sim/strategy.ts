@@ -14,6 +14,11 @@ export interface Strategy {
   chooseValue(n: number): number;
   /** Called when a thread is created (PCT gives it a priority). */
   onSpawn(thread: SimThread): void;
+  /**
+   * Optional: called at every hand-off, forced or chosen, with the thread that runs next
+   * (dpor builds its event sequence from these). Strategies without it cost nothing.
+   */
+  onPick?(thread: SimThread, decision: boolean): void;
 }
 
 /** The choice a non-preemptive scheduler makes: keep running, else the lowest thread id. */
@@ -25,15 +30,29 @@ export function defaultPick(runnable: readonly SimThread[], current: SimThread |
   return 0;
 }
 
-/** Uniformly random choice at every decision. */
+/**
+ * Random choice at every decision: uniform among the runnable threads, or, with a
+ * `switchProbability` p, the running thread keeps the CPU with probability 1 - p and
+ * otherwise a uniformly chosen other thread runs (swarm testing varies p per schedule:
+ * long runs of one thread reach states that uniform switching almost never does).
+ */
 export class RandomStrategy implements Strategy {
   readonly name = 'random';
   private readonly rng: Prng;
-  constructor(seed: number) {
+  constructor(
+    seed: number,
+    readonly switchProbability?: number,
+  ) {
     this.rng = new Prng(seed);
   }
-  pickThread(runnable: readonly SimThread[]): number {
-    return this.rng.int(runnable.length);
+  pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
+    const p = this.switchProbability;
+    if (p === undefined || current === null) return this.rng.int(runnable.length);
+    const i = runnable.indexOf(current);
+    if (i < 0) return this.rng.int(runnable.length);
+    if (this.rng.next() >= p) return i;
+    const j = this.rng.int(runnable.length - 1);
+    return j < i ? j : j + 1;
   }
   chooseValue(n: number): number {
     return this.rng.int(n);

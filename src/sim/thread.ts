@@ -79,6 +79,12 @@ export class SimThread {
   /** Label and object of its latest scheduling point (named when a run never ends). */
   lastLabel = '';
   lastObject: string | undefined = undefined;
+  /**
+   * The object of the operation this thread performs when it next runs (the object named at
+   * its latest scheduling point; undefined when none was named or it has not run yet):
+   * what partial-order reduction compares to tell conflicting steps from independent ones.
+   */
+  nextObject: string | undefined = undefined;
   private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_STEPS, DEFAULT_STEP_NS } from './options.js';
 import { SimUsageError } from './violation.js';
 
 /**
@@ -6,24 +7,24 @@ import { SimUsageError } from './violation.js';
  * A token is the list of every scheduling decision that had more than one option
  * (which runnable thread, or which value of `sim.choose`), plus the run's seed and
  * step count so that a replay can tell when it is applied to another program, and the
- * run options that change a schedule (step limit, virtual time per step) when they
- * differ from replay's defaults.
- * Layout: `m1.<seed>.<steps>[~m<maxSteps>][~n<stepNs>].<payload base64url>.<check>`,
- * numbers in base 36, the payload run-length encoded varints.
+ * run options that change a schedule (step limit, virtual time per step, behaviour
+ * switches) when they differ from their defaults.
+ * Layout: `m1.<seed>.<steps>[~m<maxSteps>][~n<stepNs>][~s<switches>].<payload base64url>.<check>`,
+ * numbers in base 36, the payload run-length encoded varints, switches as `+name` (on) or
+ * `-name` (off) with the dots of their names written as colons
+ * (`~s+notifier:insertNotDeferred`).
  */
 export interface ScheduleToken {
   seed: number;
   steps: number;
   choices: number[];
-  /** The run's step limit, when not replay's default (100,000). */
+  /** The run's step limit, when not the default (DEFAULT_MAX_STEPS). */
   maxSteps?: number;
-  /** The run's virtual nanoseconds per step, when not replay's default (10). */
+  /** The run's virtual nanoseconds per step, when not the default (10). */
   stepNs?: number;
+  /** The run's behaviour switches that differ from their defaults. */
+  switches?: Record<string, boolean>;
 }
-
-/** The run options a token leaves out when they have these values (replay's defaults). */
-export const TOKEN_DEFAULT_MAX_STEPS = 100_000;
-export const TOKEN_DEFAULT_STEP_NS = 10;
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -88,11 +89,15 @@ export function encodeToken(token: ScheduleToken): string {
     i = j;
   }
   let steps = token.steps.toString(36);
-  if (token.maxSteps !== undefined && token.maxSteps !== TOKEN_DEFAULT_MAX_STEPS) {
+  if (token.maxSteps !== undefined && token.maxSteps !== DEFAULT_MAX_STEPS) {
     steps += `~m${token.maxSteps.toString(36)}`;
   }
-  if (token.stepNs !== undefined && token.stepNs !== TOKEN_DEFAULT_STEP_NS) {
+  if (token.stepNs !== undefined && token.stepNs !== DEFAULT_STEP_NS) {
     steps += `~n${token.stepNs.toString(36)}`;
+  }
+  const switches = Object.entries(token.switches ?? {});
+  if (switches.length > 0) {
+    steps += '~s' + switches.map(([name, on]) => `${on ? '+' : '-'}${name.replace(/\./g, ':')}`).join('');
   }
   const body = `m1.${token.seed.toString(36)}.${steps}.${bytesToB64(bytes)}`;
   return `${body}.${fnv1a(body).toString(36)}`;
@@ -124,7 +129,15 @@ export function decodeToken(text: unknown): ScheduleToken {
   }
   let maxSteps: number | undefined;
   let stepNs: number | undefined;
+  let switches: Record<string, boolean> | undefined;
   for (const o of runOptions) {
+    if (o[0] === 's' && /^([+-][a-zA-Z0-9:]+)+$/.test(o.slice(1))) {
+      switches = {};
+      for (const m of o.slice(1).matchAll(/([+-])([a-zA-Z0-9:]+)/g)) {
+        switches[m[2].replace(/:/g, '.')] = m[1] === '+';
+      }
+      continue;
+    }
     const v = parseBase36(o.slice(1));
     if (o[0] === 'm' && v !== undefined && v >= 1) maxSteps = v;
     else if (o[0] === 'n' && v !== undefined) stepNs = v;
@@ -153,6 +166,7 @@ export function decodeToken(text: unknown): ScheduleToken {
   const token: ScheduleToken = { seed, steps, choices };
   if (maxSteps !== undefined) token.maxSteps = maxSteps;
   if (stepNs !== undefined) token.stepNs = stepNs;
+  if (switches !== undefined) token.switches = switches;
   return token;
 }
 

@@ -32,6 +32,8 @@ export interface Violation {
   timeNs: number;
   /** Replay token of the run (filled when the run ends). */
   token: string;
+  /** The run's readable schedule (`seed=1 | cpu0*12 cpu1*3`), which `replay` accepts too. */
+  schedule: string;
   /** CPU0/CPU1 diagram of the run (filled by explore and replay, which record traces). */
   diagram: string;
   /** Extra structured facts (wait-for graph, lock chains, allocation sites...). */

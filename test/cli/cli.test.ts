@@ -44,6 +44,6 @@ describe('mirrorlab command', () => {
     expect(token.code).toBe(2);
     expect(token.stderr).toContain('malformed replay token');
     const strategy = cli('explore', 'seq-retry', '--strategy', 'bfs');
-    expect(strategy.stderr).toMatch(/Allowed choices are random, pct, dfs/);
+    expect(strategy.stderr).toMatch(/Allowed choices are swarm, random, pct, dfs, dpor/);
   });
 });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explainRun, explanationOf, registerViolationExplanation } from '../../src/explore/explain.js';
-import { explore, replay } from '../../src/sim/explore.js';
+import { explore, replay } from '../../src/explore/index.js';
 import { getScenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
 

@@ -5,7 +5,7 @@
  * The big budgets (50,000 pct + 50,000 random schedules) run behind MIRRORLAB_LONG.
  */
 import { describe, expect, it } from 'vitest';
-import { explore, type ExploreOptions } from '../../src/sim/explore.js';
+import { explore, type ExploreOptions } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import {
   dmirrorCpuStorm,

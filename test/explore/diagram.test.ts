@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderRaceDiagram, renderRaceDiagramSvg, sliceTrace } from '../../src/explore/diagram.js';
-import { explore, simulate } from '../../src/sim/explore.js';
+import { explore, simulate } from '../../src/explore/index.js';
 import { Mutex } from '../../src/sim/sync/mutex.js';
 import type { TraceEntry } from '../../src/sim/trace.js';
 import type { Violation } from '../../src/sim/violation.js';
@@ -28,6 +28,7 @@ function violation(step: number, thread: string, message: string, extra: Partial
     step,
     timeNs: 0,
     token: '',
+    schedule: '',
     diagram: '',
     ...extra,
   };
@@ -130,6 +131,7 @@ describe('every built-in violation', () => {
           depth: s.defaults?.depth ?? 3,
           preemptionBound: s.defaults?.preemptionBound ?? 2,
           stopOnFirst: true,
+          switches: s.switches,
         },
         s.setup,
       );

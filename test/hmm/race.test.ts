@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import { Mutex } from '../../src/sim/sync/mutex.js';
 import { EBUSY } from '../../src/sim/errno.js';
 import type { Simulation } from '../../src/sim/simulation.js';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore, type StrategyName } from '../../src/sim/explore.js';
+import { explore, type StrategyName } from '../../src/explore/index.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import { EFAULT, ESRCH } from '../../src/sim/errno.js';
 import {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import {
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,

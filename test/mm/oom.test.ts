@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import { EAGAIN, EFAULT, ESRCH } from '../../src/sim/errno.js';
 import {
   MAP_ANONYMOUS,

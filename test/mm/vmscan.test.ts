@@ -3,9 +3,9 @@
  * invalidations reclaim raises, what it must leave alone, direct reclaim, MADV_PAGEOUT, and reclaim
  * racing a CPU thread.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import {
   MADV_DONTNEED,
   MADV_HUGEPAGE,
@@ -26,7 +26,6 @@ import { collapseHugePage, splitHugePagesInRange } from '../../src/mm/huge-memor
 import { migrateRange } from '../../src/mm/migrate.js';
 import { oomKill } from '../../src/mm/oom-kill.js';
 import { Kernel } from '../../src/mm/kernel.js';
-import { madviseReclaimHooks } from '../../src/mm/madvise.js';
 import { PTE_KIND_PRESENT, PTE_KIND_SWAP } from '../../src/mm/page-table.js';
 import type { Process } from '../../src/mm/process.js';
 import { installDirectReclaim, installMadvisePageout, reclaim, shrinkNode } from '../../src/mm/vmscan.js';
@@ -56,10 +55,6 @@ async function expectPages(p: Process, addr: number, npages: number, seed = 1): 
   for (let i = 0; i < npages; i++)
     expect(await p.read(addr + i * PAGE, PAGE)).toEqual(fill(PAGE, (i + seed) & 0xff));
 }
-
-afterEach(() => {
-  madviseReclaimHooks.pageout = null;
-});
 
 describe('reclaim', () => {
   it('swaps anonymous pages out and back in with their contents', async () => {
@@ -199,7 +194,7 @@ describe('reclaim', () => {
 
   it('MADV_PAGEOUT reclaims the range', async () => {
     const run = await runKernel(async (k) => {
-      installMadvisePageout();
+      installMadvisePageout(k);
       const p = k.createProcess('app');
       const addr = await mapAnon(p, 8);
       await writePages(p, addr, 8);

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { EAGAIN, EINVAL, EOVERFLOW } from '../../src/sim/errno.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import {
   MMU_NOTIFIER_RANGE_BLOCKABLE,
@@ -23,21 +23,26 @@ import {
   mmuNotifierSynchronize,
   mmuNotifierTestYoung,
   mmuNotifierSrcu,
-  notifierDebug,
   type MmuNotifierOps,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
-import { expectOk, expectViolation, Flag, newMm, runMain, runWorld, until, logging } from './helpers.js';
+import {
+  expectOk,
+  expectViolation,
+  Flag,
+  newMm,
+  runMain,
+  runWorld,
+  until,
+  logging,
+  noPanicOnWarn,
+} from './helpers.js';
 
 const PAGE = 4096;
 
 function range(mm: MmStruct, start = 0, end = PAGE) {
   return mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, start, end);
 }
-
-afterEach(() => {
-  notifierDebug.panicOnWarn = true;
-});
 
 describe('register / unregister', () => {
   it('pins the mm, calls start/end, newest first; unregister releases and unpins', async () => {
@@ -87,23 +92,29 @@ describe('register / unregister', () => {
       /has both arch_invalidate_secondary_tlbs and invalidate_range callbacks/,
     );
     // ... after which the kernel returns -EINVAL and registers nothing.
-    notifierDebug.panicOnWarn = false;
     expectOk(
-      await runMain(async ({ mm }) => {
-        const sub = new MmuNotifier({ archInvalidateSecondaryTlbs: () => {}, invalidateRangeEnd: () => {} });
-        expect(await sub.register(mm)).toBe(-EINVAL);
-        let err: unknown;
-        try {
-          await mmuNotifierRegister(mm, {
+      await runMain(
+        async ({ mm }) => {
+          const sub = new MmuNotifier({
             archInvalidateSecondaryTlbs: () => {},
-            invalidateRangeStart: () => 0,
+            invalidateRangeEnd: () => {},
           });
-        } catch (e) {
-          err = e;
-        }
-        expect((err as NotifierError).errno).toBe(-EINVAL);
-        expect(mm.count).toBe(1);
-      }),
+          expect(await sub.register(mm)).toBe(-EINVAL);
+          let err: unknown;
+          try {
+            await mmuNotifierRegister(mm, {
+              archInvalidateSecondaryTlbs: () => {},
+              invalidateRangeStart: () => 0,
+            });
+          } catch (e) {
+            err = e;
+          }
+          expect((err as NotifierError).errno).toBe(-EINVAL);
+          expect(mm.count).toBe(1);
+        },
+        1,
+        noPanicOnWarn,
+      ),
     );
   });
 

@@ -4,11 +4,10 @@
  * each planted mistake (driver switches and core mutation switches) is found within
  * 20,000 pct schedules.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
-import { explore, replay, type ExploreResult } from '../../src/sim/explore.js';
+import { explore, replay, type ExploreResult } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
-import { notifierMutations } from '../../src/notifier/index.js';
 import type { DriverMistakes } from '../../src/scenario/toy/toy-mirror.js';
 import {
   classicScenario,
@@ -64,12 +63,6 @@ const scenarios: [string, (m?: DriverMistakes) => SetupFn, string[]][] = [
 ];
 
 const summary: string[] = [];
-
-afterEach(() => {
-  notifierMutations.insertNotDeferred = false;
-  notifierMutations.removeNoWait = false;
-  notifierMutations.removeSeqReadUnlocked = false;
-});
 
 afterAll(() => {
   console.log(`notifier exploration summary:\n  ${summary.join('\n  ')}`);
@@ -210,20 +203,20 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
   });
 
   it('core: insertNotDeferred → the tree changes under an invalidation', async () => {
-    notifierMutations.insertNotDeferred = true;
-    const r = await explore({ ...PCT, stopOnFirst: true }, lifecycleScenario());
+    const switches = { 'notifier.insertNotDeferred': true };
+    const r = await explore({ ...PCT, stopOnFirst: true, switches }, lifecycleScenario());
     summary.push(`insertNotDeferred: found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`);
     expect(r.violations[0]?.kind).toBe('notifier-invariant');
     expect(r.violations[0].message).toMatch(/interval tree (insert|changed)/);
   });
 
   it('core: removeNoWait → remove returns before the running callback finished', async () => {
-    notifierMutations.removeNoWait = true;
+    const switches = { 'notifier.removeNoWait': true };
     for (const [name, scenario] of [
       ['lifecycle', lifecycleScenario],
       ['classic', classicScenario],
     ] as const) {
-      const r = await explore({ ...PCT, stopOnFirst: true }, scenario());
+      const r = await explore({ ...PCT, stopOnFirst: true, switches }, scenario());
       summary.push(
         `removeNoWait (${name}): found after ${r.schedules} pct schedules: ${describeViolations(r)[0]}`,
       );
@@ -232,12 +225,12 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
     }
     // Without the core's own postcondition the harm shows too: collect every distinct
     // violation of the run and look for the callback running past remove.
-    const all = await explore({ ...PCT, schedules: 3000 }, classicScenario());
+    const all = await explore({ ...PCT, schedules: 3000, switches }, classicScenario());
     expect(all.violations.some((v) => /invalidate callback is running/.test(v.message))).toBe(true);
   });
 
   it('core: removeSeqReadUnlocked (the race fixed in 2022) → remove returns while still on the deferred list', async () => {
-    notifierMutations.removeSeqReadUnlocked = true;
+    const switches = { 'notifier.removeSeqReadUnlocked': true };
     // PCT with depth 3 misses this one (it needs the remover and the final end each preempted
     // at one exact point); uniform random scheduling finds it in a handful of schedules.
     for (const [name, scenario] of [
@@ -245,7 +238,7 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
       ['classic', classicScenario],
     ] as const) {
       const r = await explore(
-        { strategy: 'random', schedules: 20_000, seed: 1, stopOnFirst: true },
+        { strategy: 'random', schedules: 20_000, seed: 1, stopOnFirst: true, switches },
         scenario(),
       );
       summary.push(

@@ -3,7 +3,7 @@
  */
 import { expect } from 'vitest';
 
-import { Simulation, type RunResult } from '../../src/sim/simulation.js';
+import { Simulation, type RunResult, type SimulationOptions } from '../../src/sim/simulation.js';
 import { Completion } from '../../src/sim/sync/completion.js';
 import { MmStruct } from '../../src/mm/mm-struct.js';
 import { mmuNotifierRelease, type MmuNotifierOps } from '../../src/notifier/index.js';
@@ -25,19 +25,34 @@ export function newMm(sim: Simulation, name = 'test'): MmStruct {
 
 /**
  * Runs `setup` (which spawns threads using the world) in one simulation with the random
- * strategy seeded by `seed`.
+ * strategy seeded by `seed`, and the run `options` given (switches, step limit).
  */
-export async function runWorld(setup: (w: World) => void, seed = 1): Promise<RunResult> {
-  const sim = new Simulation({ seed, maxSteps: 200_000 });
+export async function runWorld(
+  setup: (w: World) => void,
+  seed = 1,
+  options: SimulationOptions = {},
+): Promise<RunResult> {
+  const sim = new Simulation({ seed, maxSteps: 200_000, ...options });
   return sim.run((s) => setup({ sim: s, mm: newMm(s) }));
 }
 
 /** Runs `body` as the only thread of a fresh world. */
-export async function runMain(body: (w: World) => Promise<void>, seed = 1): Promise<RunResult> {
-  return runWorld((w) => {
-    w.sim.spawn('main', () => body(w));
-  }, seed);
+export async function runMain(
+  body: (w: World) => Promise<void>,
+  seed = 1,
+  options: SimulationOptions = {},
+): Promise<RunResult> {
+  return runWorld(
+    (w) => {
+      w.sim.spawn('main', () => body(w));
+    },
+    seed,
+    options,
+  );
 }
+
+/** Run options under which a kernel WARN_ON is logged and the run goes on (no panic_on_warn). */
+export const noPanicOnWarn: SimulationOptions = { switches: { 'notifier.panicOnWarn': false } };
 
 /** Asserts the run ended cleanly, showing the violation otherwise. */
 export function expectOk(run: RunResult): void {

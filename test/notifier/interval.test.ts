@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { EAGAIN, EINVAL, EOVERFLOW } from '../../src/sim/errno.js';
 import { Mutex } from '../../src/sim/sync/mutex.js';
@@ -19,12 +19,11 @@ import {
   mmuNotifierRangeInit,
   mmuNotifierState,
   mmuNotifierWarnings,
-  notifierDebug,
   type MmuIntervalNotifierOps,
   type MmuNotifierRange,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
-import { expectOk, expectViolation, Flag, runMain, runWorld, until } from './helpers.js';
+import { expectOk, expectViolation, Flag, runMain, runWorld, until, noPanicOnWarn } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -50,10 +49,6 @@ function G(mm: MmStruct): number {
 function N(mm: MmStruct): number {
   return mmuNotifierState(mm)!.activeInvalidateRanges;
 }
-
-afterEach(() => {
-  notifierDebug.panicOnWarn = true;
-});
 
 describe('mmu_interval_notifier_insert', () => {
   it('enables interval mode, pins the mm and seeds S = G - 1 when idle', async () => {
@@ -139,17 +134,20 @@ describe('mmu_interval_notifier_insert', () => {
     });
     expectViolation(run, 'kernel-warning', /mm_users 0/);
 
-    notifierDebug.panicOnWarn = false;
     expectOk(
-      await runMain(async ({ sim, mm }) => {
-        const a = await mmuIntervalNotifierInsert(mm, 0, PAGE, recorder([], 'a'));
-        mm.users = 0;
-        expect(await new MmuIntervalNotifier(recorder([], 'x')).insert(mm, PAGE, PAGE)).toBe(-EINVAL);
-        expect(mmuNotifierWarnings(sim)).toHaveLength(1);
-        expect(mm.count).toBe(2);
-        mm.users = 1;
-        await a.remove();
-      }),
+      await runMain(
+        async ({ sim, mm }) => {
+          const a = await mmuIntervalNotifierInsert(mm, 0, PAGE, recorder([], 'a'));
+          mm.users = 0;
+          expect(await new MmuIntervalNotifier(recorder([], 'x')).insert(mm, PAGE, PAGE)).toBe(-EINVAL);
+          expect(mmuNotifierWarnings(sim)).toHaveLength(1);
+          expect(mm.count).toBe(2);
+          mm.users = 1;
+          await a.remove();
+        },
+        1,
+        noPanicOnWarn,
+      ),
     );
   });
 

@@ -4,7 +4,7 @@
  * pass of every queued token in the order returned, before the start returns; also on a
  * refused non-blockable start and at mm teardown.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { EAGAIN } from '../../src/sim/errno.js';
 import {
@@ -18,20 +18,15 @@ import {
   mmuNotifierInvalidateRangeStartNonblock,
   mmuNotifierRangeInit,
   mmuNotifierState,
-  notifierDebug,
   type MmuIntervalNotifierFinish,
   type MmuIntervalNotifierOps,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 import { expectOk, Flag, newMm, runMain } from './helpers.js';
 
 const PAGE = 4096;
-
-afterEach(() => {
-  notifierDebug.panicOnWarn = true;
-});
 
 interface Token extends MmuIntervalNotifierFinish {
   label: string;

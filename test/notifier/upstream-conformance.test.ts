@@ -3,10 +3,10 @@
  * of include/linux/mmu_notifier.h, for behaviours the other notifier tests do not pin
  * down. Every describe block names the upstream function whose behaviour it checks.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 import { EAGAIN } from '../../src/sim/errno.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import type { SimThread } from '../../src/sim/thread.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
@@ -28,13 +28,12 @@ import {
   mmuNotifierState,
   mmuNotifierSynchronize,
   mmuNotifierWarnings,
-  notifierDebug,
   type MmuIntervalNotifier,
   type MmuIntervalNotifierOps,
   type MmuNotifierOps,
   type MmuNotifierRange,
 } from '../../src/notifier/index.js';
-import { expectOk, Flag, newMm, runMain, runWorld, until, logging } from './helpers.js';
+import { expectOk, Flag, newMm, runMain, runWorld, until, logging, noPanicOnWarn } from './helpers.js';
 
 const PAGE = 4096;
 
@@ -63,10 +62,6 @@ function recorder(log: string[], name: string): MmuIntervalNotifierOps {
 function sleepsOnWq(t: SimThread): boolean {
   return t.waitingOn?.describe() === 'waitqueue subscriptions->wq';
 }
-
-afterEach(() => {
-  notifierDebug.panicOnWarn = true;
-});
 
 /**
  * __mmu_notifier_invalidate_range_start / mn_itree_invalidate: an interval callback
@@ -370,26 +365,29 @@ describe('mmu_interval_read_begin does not loop', () => {
  */
 describe('mn_hlist_invalidate_range_start: classic failures', () => {
   it('blockable range: warning, then every end callback runs twice for one start (compensation + end)', async () => {
-    notifierDebug.panicOnWarn = false;
     expectOk(
-      await runMain(async ({ sim, mm }) => {
-        const log: string[] = [];
-        await mmuNotifierRegister(mm, {
-          invalidateRangeStart: () => {
-            log.push('fail:start');
-            return -EAGAIN;
-          },
-        });
-        await mmuNotifierRegister(mm, logging(log, 'a')); // newest: visited first
-        const r = range(mm, 0, PAGE);
-        await mmuNotifierInvalidateRangeStart(r);
-        expect(log).toEqual(['a:start', 'fail:start', 'a:end']);
-        await mmuNotifierInvalidateRangeEnd(r);
-        expect(log).toEqual(['a:start', 'fail:start', 'a:end', 'a:end']);
-        expect(mmuNotifierWarnings(sim)).toHaveLength(1);
-        expect(mmuNotifierWarnings(sim)[0]).toMatch(/returned -11 for a blockable range/);
-        expect(mmInflightInvalidations(mm)).toBe(0);
-      }),
+      await runMain(
+        async ({ sim, mm }) => {
+          const log: string[] = [];
+          await mmuNotifierRegister(mm, {
+            invalidateRangeStart: () => {
+              log.push('fail:start');
+              return -EAGAIN;
+            },
+          });
+          await mmuNotifierRegister(mm, logging(log, 'a')); // newest: visited first
+          const r = range(mm, 0, PAGE);
+          await mmuNotifierInvalidateRangeStart(r);
+          expect(log).toEqual(['a:start', 'fail:start', 'a:end']);
+          await mmuNotifierInvalidateRangeEnd(r);
+          expect(log).toEqual(['a:start', 'fail:start', 'a:end', 'a:end']);
+          expect(mmuNotifierWarnings(sim)).toHaveLength(1);
+          expect(mmuNotifierWarnings(sim)[0]).toMatch(/returned -11 for a blockable range/);
+          expect(mmInflightInvalidations(mm)).toBe(0);
+        },
+        1,
+        noPanicOnWarn,
+      ),
     );
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildReport } from '../../src/report/html.js';
 import { reportScenario } from '../../src/report/from-explore.js';
 import { timelineOf } from '../../src/report/timeline.js';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { TraceEntry } from '../../src/sim/trace.js';
 import { getScenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explore, replay, type ExploreResult } from '../../src/sim/explore.js';
+import { explore, replay, type ExploreResult } from '../../src/explore/index.js';
 import { getScenario, listScenarios, type Scenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
 
@@ -209,6 +209,7 @@ function exploreWithDefaults(s: Scenario, seed = 1): Promise<ExploreResult> {
       depth: d.depth ?? 3,
       preemptionBound: d.preemptionBound ?? 2,
       seed,
+      switches: s.switches,
     },
     s.setup,
   );
@@ -258,6 +259,8 @@ describe('built-in scenarios', () => {
         const v = r.violations.find(matches(expected[0]))!;
         const again = await replay(v.token, s.setup);
         expect(again.violations[0]?.signature).toBe(v.signature);
+        const readable = await replay(v.schedule, s.setup);
+        expect(readable.violations[0]?.signature).toBe(v.signature);
         expect(v.diagram).toContain('>>');
       });
     }

@@ -5,7 +5,7 @@
  * and read the diff.
  */
 import { describe, expect, it } from 'vitest';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import { getScenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
 

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
   Completion,
-  explore,
   Mutex,
-  replay,
   RwSemaphore,
-  simulate,
   Simulation,
   SimUsageError,
   SpinLock,
   type SetupFn,
 } from '../../src/sim/index.js';
+import { explore, replay, simulate } from '../../src/explore/index.js';
 
 describe('sleeping in atomic context', () => {
   it('is reported for a sleeping lock taken under a SpinLock', async () => {
@@ -359,7 +357,7 @@ describe('bad input', () => {
     [
       'unknown strategy',
       { strategy: 'bfs' },
-      /^option 'strategy' must be one of 'random', 'pct', 'dfs', got "bfs"$/,
+      /^option 'strategy' must be one of 'swarm', 'random', 'pct', 'dfs', 'dpor', got "bfs"$/,
     ],
     [
       'unknown option',
@@ -375,7 +373,7 @@ describe('bad input', () => {
     [
       'dfs shards',
       { strategy: 'dfs', shard: { index: 0, count: 2 } },
-      /^option 'shard' is supported for 'random' and 'pct', not 'dfs'$/,
+      /^option 'shard' is supported for 'swarm', 'random' and 'pct', not 'dfs'$/,
     ],
   ];
   for (const [what, options, message] of invalid) {
@@ -403,7 +401,7 @@ describe('bad input', () => {
     await expect(simulate({ sead: 1 } as never, noop)).rejects.toThrow(/^simulate: unknown option 'sead'/);
     const run = await simulate({ seed: 1 }, noop);
     await expect(replay(run.token, noop, { trace: true } as never)).rejects.toThrow(
-      /^replay: unknown option 'trace' \(known: maxSteps, stepNs\)$/,
+      /^replay: unknown option 'trace' \(known: maxSteps, stepNs, switches\)$/,
     );
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explore, type Simulation } from '../../src/sim/index.js';
+import { explore, type Simulation } from '../../src/index.js';
 
 /**
  * `n` threads that each yield once: two steps per thread (the yield and the exit).

@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Completion,
-  decodeToken,
-  explore,
-  Mutex,
-  replay,
-  simulate,
-  type SetupFn,
-  type StrategyName,
-} from '../../src/sim/index.js';
+import { Completion, decodeToken, Mutex, type SetupFn } from '../../src/sim/index.js';
+import { explore, replay, simulate, type StrategyName } from '../../src/explore/index.js';
 
 /**
  * Two threads increment a shared counter: read it, yield, write it back plus one. A

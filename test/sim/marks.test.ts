@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-import { explore, Simulation, simulate, type SetupFn } from '../../src/sim/index.js';
+import { Simulation, type SetupFn } from '../../src/sim/index.js';
+import { explore, simulate } from '../../src/explore/index.js';
 
 /** Every .ts file under `dir`, recursively. */
 function sources(dir: string): string[] {

@@ -3,16 +3,15 @@ import {
   Atomic,
   Completion,
   EINTR,
-  explore,
   Mutex,
   RwSemaphore,
-  simulate,
   Simulation,
   SpinLock,
   Srcu,
   WaitQueue,
   type SetupFn,
 } from '../../src/sim/index.js';
+import { explore, simulate } from '../../src/explore/index.js';
 
 /** Runs `setup` under `schedules` random schedules and expects no violation at all. */
 async function holdsInEverySchedule(setup: SetupFn, schedules = 300): Promise<void> {

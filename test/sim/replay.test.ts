@@ -4,17 +4,15 @@ import {
   Completion,
   decodeToken,
   encodeToken,
-  explore,
   Mutex,
   plainRunResult,
-  replay,
   RwSemaphore,
-  simulate,
   SpinLock,
   WaitQueue,
   type RunResult,
   type SetupFn,
 } from '../../src/sim/index.js';
+import { explore, replay, simulate } from '../../src/explore/index.js';
 
 /**
  * A program with most of what can make a run differ: several threads, a Mutex, an
@@ -177,7 +175,7 @@ describe('replay', () => {
     const again = await replay(r.violations[0].token, spin);
     expect(again.status).toBe('step-limit');
     expect(again.steps).toBe(301);
-    // A run longer than replay's default step limit replays too.
+    // A long run under the one default step limit replays too, its token carrying no limit.
     const long: SetupFn = (sim) => {
       for (const n of ['a', 'b']) {
         sim.spawn(n, async () => {
@@ -187,6 +185,7 @@ describe('replay', () => {
     };
     const big = await simulate({ seed: 1, trace: false }, long);
     expect(big.steps).toBe(120_002);
+    expect(big.token.split('.')[2]).not.toContain('~m');
     expect((await replay(big.token, long)).steps).toBe(120_002);
   });
 
@@ -199,7 +198,7 @@ describe('replay', () => {
       steps: 0,
       choices: [],
     });
-    // Run options are kept when they differ from replay's defaults, dropped when not.
+    // Run options are kept when they differ from the defaults, dropped when not.
     expect(decodeToken(encodeToken({ seed: 1, steps: 2, choices: [1], maxSteps: 500, stepNs: 0 }))).toEqual({
       seed: 1,
       steps: 2,
@@ -208,7 +207,7 @@ describe('replay', () => {
       stepNs: 0,
     });
     expect(
-      decodeToken(encodeToken({ seed: 1, steps: 2, choices: [1], maxSteps: 100_000, stepNs: 10 })),
+      decodeToken(encodeToken({ seed: 1, steps: 2, choices: [1], maxSteps: 1_000_000, stepNs: 10 })),
     ).toEqual({ seed: 1, steps: 2, choices: [1] });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explore } from '../../src/sim/explore.js';
+import { explore } from '../../src/explore/index.js';
 import type { SetupFn } from '../../src/sim/simulation.js';
 
 /** Four bystanders and two racers: random schedules preempt often; the bug needs one preemption. */

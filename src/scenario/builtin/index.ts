@@ -4,8 +4,7 @@
  * invalidations, the OOM reaper's non-blockable path, the classic notifier's SRCU fence,
  * and a GPU-style driver creating subscriptions on fault (seed 002).
  */
-import { notifierMutations } from '../../notifier/index.js';
-import type { SetupFn } from '../../sim/simulation.js';
+import '../../notifier/index.js'; // declares the notifier.* switches the scenarios name
 import { registerScenario } from '../registry.js';
 import {
   classicScenario,
@@ -20,17 +19,6 @@ import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
 import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
 import { registerDmirrorScenarios } from '../../drivers/dmirror/scenarios.js';
 import { registerShowcaseScenarios } from '../showcase.js';
-
-/** Turns a core mutation on for one run (setup) and off when the run ends. */
-function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
-  return (sim) => {
-    notifierMutations[name] = true;
-    sim.hooks.onEnd.push(() => {
-      notifierMutations[name] = false;
-    });
-    return setup(sim);
-  };
-}
 
 registerScenario({
   name: 'mm-mirror',
@@ -194,7 +182,8 @@ registerScenario({
   summary: 'planted core bug: insert applied at once during an invalidation',
   description: 'The core mutates the interval tree while an invalidation iterates it.',
   expect: 'violation',
-  setup: withMutation('insertNotDeferred', lifecycleScenario()),
+  setup: lifecycleScenario(),
+  switches: { 'notifier.insertNotDeferred': true },
   defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
 });
 
@@ -203,7 +192,8 @@ registerScenario({
   summary: 'planted core bug: remove returns before the running callback finished',
   description: 'The driver frees itself after remove returns, while its callback still runs.',
   expect: 'violation',
-  setup: withMutation('removeNoWait', lifecycleScenario()),
+  setup: lifecycleScenario(),
+  switches: { 'notifier.removeNoWait': true },
   defaults: { strategy: 'pct', schedules: 5000, depth: 3 },
 });
 
@@ -216,7 +206,8 @@ registerScenario({
     'remover on another CPU could see the bump first and return while its subscription was still\n' +
     'queued for removal, and its owner free it under the end that is about to unlink it.',
   expect: 'violation',
-  setup: withMutation('removeSeqReadUnlocked', lifecycleScenario()),
+  setup: lifecycleScenario(),
+  switches: { 'notifier.removeSeqReadUnlocked': true },
   defaults: { strategy: 'random', schedules: 2000 },
 });
 

@@ -9,7 +9,7 @@ import type { Process } from '../../../src/mm/process.js';
 import { setDeviceFactory, type DeviceAttachment } from '../../../src/scenario/file/devices.js';
 import { DriverUnavailableError } from '../../../src/scenario/file/errors.js';
 import { assertRunnable, loadScenarioText } from '../../../src/scenario/file/load.js';
-import { explore } from '../../../src/sim/explore.js';
+import { explore } from '../../../src/explore/index.js';
 import { Simulation } from '../../../src/sim/simulation.js';
 
 const TEXT = `description: a stand-in device reads and writes through the CPU

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { explore, replay } from '../../../src/sim/explore.js';
+import { explore, replay } from '../../../src/explore/index.js';
 import { Simulation } from '../../../src/sim/simulation.js';
 import { fileRunCounters } from '../../../src/scenario/file/build.js';
 import { ScenarioFileError } from '../../../src/scenario/file/errors.js';

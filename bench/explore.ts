@@ -1,0 +1,199 @@
+/**
+ * The exploration engine's benchmark (issue #12): schedules/s per strategy on three built-in
+ * scenarios, 1 against 2 workers in the same run, time to first detection of the 2022
+ * remove race for pct, random and swarm, and the runtime's per-step cost against schedule
+ * length (300, 6,000, 24,000 and 100,000 steps), with the bare async hand-off as the floor.
+ * Run alone with `node --expose-gc --import tsx bench/explore.ts`.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { explore, type StrategyName } from '../src/explore/index.js';
+import { getScenario } from '../src/scenario/registry.js';
+import '../src/scenario/builtin/index.js';
+import { Mutex, Simulation } from '../src/sim/index.js';
+
+function ms(start: number): number {
+  return performance.now() - start;
+}
+
+function fmt(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+/** Schedules/s of `strategy` on scenario `name` over `schedules` schedules (no shrinking). */
+async function rate(
+  name: string,
+  strategy: StrategyName,
+  schedules: number,
+): Promise<{ perSec: number; runs: number }> {
+  const s = getScenario(name);
+  const t0 = performance.now();
+  const r = await explore(
+    { strategy, schedules, seed: 1, preemptionBound: 2, switches: s.switches, shrink: false },
+    s.setup,
+  );
+  return { perSec: (1000 * r.schedules) / ms(t0), runs: r.schedules };
+}
+
+/** Steps of one run: two threads contend a Mutex until `steps` steps are done. */
+async function contention(steps: number, seed: number): Promise<number> {
+  const rounds = Math.ceil(steps / 8);
+  const sim = new Simulation({ seed, maxSteps: 10 * steps + 100 });
+  const r = await sim.run((s) => {
+    const m = new Mutex(s, 'm');
+    for (const name of ['a', 'b']) {
+      s.spawn(name, async () => {
+        for (let i = 0; i < rounds; i++) {
+          await m.lock();
+          await s.yield();
+          m.unlock();
+          await s.yield();
+        }
+      });
+    }
+  });
+  return r.steps;
+}
+
+/** Bare async hand-offs between two functions (the floor). */
+async function bareHandoff(handoffs: number): Promise<number> {
+  const resume: [(() => void) | null, (() => void) | null] = [null, null];
+  let count = 0;
+  const pass = (me: 0 | 1): Promise<void> => {
+    const parked = new Promise<void>((r) => {
+      resume[me] = r;
+    });
+    resume[me === 0 ? 1 : 0]?.();
+    return parked;
+  };
+  const worker = async (me: 0 | 1): Promise<void> => {
+    while (count < handoffs) {
+      count++;
+      await pass(me);
+    }
+    resume[me === 0 ? 1 : 0]?.();
+  };
+  const second = new Promise<void>((r) => {
+    resume[1] = r;
+  }).then(() => worker(1));
+  await worker(0);
+  await second;
+  return count;
+}
+
+/** Nanoseconds per step at a schedule length, over about `total` steps of runs of that length. */
+async function nsPerStep(length: number, total: number): Promise<number> {
+  let best = Infinity;
+  for (let trial = 0; trial < 3; trial++) {
+    let steps = 0;
+    const t0 = performance.now();
+    for (let seed = 1; steps < total; seed++) steps += await contention(length, seed);
+    best = Math.min(best, (1e6 * ms(t0)) / steps);
+  }
+  return best;
+}
+
+export interface ExploreBenchResult {
+  perStrategy: { scenario: string; strategy: StrategyName; perSec: number; runs: number }[];
+  workers: { one: number; two: number };
+  firstDetection: { strategy: StrategyName; schedules: number | null; ms: number }[];
+  perStep: { length: number; ns: number; floorPct: number }[];
+}
+
+/** Runs the exploration benchmark and prints it; returns the numbers. */
+export async function benchExplore(): Promise<ExploreBenchResult> {
+  const perStrategy: ExploreBenchResult['perStrategy'] = [];
+  console.log('explore: schedules/s per strategy (seed 1, no shrinking)');
+  await rate('seq-retry', 'swarm', 1500); // warm-up: the first series would pay for the JIT
+  for (const name of ['seq-retry', 'subscriptions-come-and-go', 'mm-mirror']) {
+    const cells: string[] = [];
+    for (const strategy of ['swarm', 'random', 'pct', 'dfs'] as const) {
+      const r = await rate(name, strategy, strategy === 'dfs' ? 2000 : 1500);
+      perStrategy.push({ scenario: name, strategy, ...r });
+      cells.push(`${strategy} ${fmt(r.perSec)}`);
+    }
+    console.log(`  ${name.padEnd(28)} ${cells.join('   ')}`);
+  }
+
+  // dpor against dfs: schedules to exhaustion (dfs within preemption bound 2; dpor unbounded).
+  const exhaust: string[] = [];
+  for (const name of ['seq-retry', 'two-pass', 'oom-reaper-nonblock']) {
+    const sc = getScenario(name);
+    const cells: string[] = [];
+    for (const strategy of ['dfs', 'dpor'] as const) {
+      const r = await explore(
+        { strategy, schedules: 5000, preemptionBound: 2, switches: sc.switches, shrink: false },
+        sc.setup,
+      );
+      cells.push(
+        `${strategy} ${r.exhausted ? `exhausted in ${r.schedules}` : `not exhausted in ${r.schedules}`}`,
+      );
+    }
+    exhaust.push(`${name}: ${cells.join(', ')}`);
+  }
+  console.log(`explore: schedules to exhaustion (dfs PB2 vs unbounded dpor): ${exhaust.join('; ')}`);
+
+  // 1 against 2 workers, same budget, in the same run.
+  const s = getScenario('seq-retry');
+  const setupModule = {
+    path: pathToFileURL(resolve(import.meta.dirname, '../src/cli/worker-scenarios.ts')).href,
+    export: 'builtinScenario',
+    args: ['seq-retry'],
+  };
+  const budget = 30_000;
+  const timed = async (workers: number): Promise<number> => {
+    const t0 = performance.now();
+    await explore({ strategy: 'random', schedules: budget, seed: 1, workers, setupModule }, s.setup);
+    return (1000 * budget) / ms(t0);
+  };
+  const one = await timed(1);
+  const two = await timed(2);
+  console.log(
+    `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included)`,
+  );
+
+  // Time to first detection of the 2022 remove race.
+  const race = getScenario('core-remove-race-2022');
+  const firstDetection: ExploreBenchResult['firstDetection'] = [];
+  const parts: string[] = [];
+  for (const strategy of ['pct', 'random', 'swarm'] as const) {
+    const t0 = performance.now();
+    const r = await explore(
+      { strategy, schedules: 20_000, seed: 1, stopOnFirst: true, shrink: false, switches: race.switches },
+      race.setup,
+    );
+    const found = r.violations.length > 0 ? r.schedules : null;
+    firstDetection.push({ strategy, schedules: found, ms: ms(t0) });
+    parts.push(
+      `${strategy} ${found === null ? 'not found in 20k' : `${found} schedules, ${ms(t0).toFixed(0)} ms`}`,
+    );
+  }
+  console.log(`explore: first detection of the 2022 remove race: ${parts.join('; ')}`);
+
+  // Per-step cost against schedule length.
+  const floorRate = await (async () => {
+    let best = 0;
+    for (let t = 0; t < 3; t++) {
+      const t0 = performance.now();
+      const n = await bareHandoff(300_000);
+      best = Math.max(best, (1000 * n) / ms(t0));
+    }
+    return best;
+  })();
+  const perStep: ExploreBenchResult['perStep'] = [];
+  const cells: string[] = [];
+  for (const length of [300, 6_000, 24_000, 100_000]) {
+    const ns = await nsPerStep(length, 400_000);
+    const floorPct = (100 * (1e9 / ns)) / floorRate;
+    perStep.push({ length, ns, floorPct });
+    cells.push(`${fmt(length)}: ${ns.toFixed(0)} ns (${floorPct.toFixed(0)}% of floor)`);
+  }
+  console.log(`sim: ns per step, 2 threads, random, by schedule length: ${cells.join('; ')}`);
+  return { perStrategy, workers: { one, two }, firstDetection, perStep };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await benchExplore();
+}
