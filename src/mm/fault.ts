@@ -67,8 +67,9 @@ import {
   ptepSet,
   splitHugePmd,
 } from './memory.js';
-import { mmapAssertLocked, pteTag, type Mm } from './mm.js';
 import { hugetlbFault } from './hugetlb.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 import type { VmFault, VmOperations } from './vm-ops.js';
 
@@ -93,7 +94,7 @@ const MAX_FAULT_LOOPS = 10_000;
 export async function handleMmFault(mm: Mm, vma: Vma, address: number, flags: number): Promise<number> {
   const sim = mm.sim;
   sim.mightSleep('handle_mm_fault');
-  mmapAssertLocked(mm, 'handle_mm_fault');
+  mm.assertMmapLocked('handle_mm_fault');
   const ps = mm.kernel.pageSize;
   const va = Math.floor(address / ps) * ps;
   sim.bugOn(!vma.contains(va) || vma.detached, `handle_mm_fault at 0x${va.toString(16)} outside ${vma}`);

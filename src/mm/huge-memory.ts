@@ -30,7 +30,8 @@ import {
 import { folioPrepareNewAnon } from './rmap.js';
 import { folioPutAfterUnmap, pmdpSet, ptChanged, splitHugePmd } from './memory.js';
 import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
-import { mmapAssertLocked, mmapAssertWriteLocked, pteTag, type Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Vma } from './vma.js';
 
@@ -71,7 +72,7 @@ function thpPrepareNewAnon(k: Kernel, vma: Vma, head: number, haddr: number): vo
  * -EFAULT when no VMA covers `address`. Caller holds the mmap lock (asserted). May sleep.
  */
 export async function splitHugePmdAddress(mm: Mm, address: number): Promise<number> {
-  mmapAssertLocked(mm, 'split_huge_pmd_address');
+  mm.assertMmapLocked('split_huge_pmd_address');
   const vma = mm.vmas.lookup(address);
   if (vma === undefined) return -EFAULT;
   if (mm.pageTable.isHugeAt(address)) await splitHugePmd(mm, vma, address);
@@ -248,7 +249,7 @@ async function collapseLocked(mm: Mm, haddr: number, hpage: number): Promise<num
   const pt = mm.pageTable;
   const ps = k.pageSize;
   const hend = haddr + pt.pmdSize;
-  mmapAssertWriteLocked(mm, 'collapse_huge_page');
+  mm.assertMmapWriteLocked('collapse_huge_page');
   const vma = mm.vmas.lookup(haddr);
   if (vma === undefined || !thpVmaSuitable(vma, haddr, pt.pmdSize) || vma.anonVma === 0) return -EINVAL;
   if (pt.isHugeAt(haddr)) return 0;

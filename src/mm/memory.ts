@@ -24,7 +24,8 @@ import {
 import { PG_anon, PG_dirty, PG_swapcache } from './physical.js';
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
 import { freeSwapAndCache, tryFreeSwapCacheOfSlot } from './swap-state.js';
-import { pteTag, type Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 import type { Kernel } from './kernel.js';
 

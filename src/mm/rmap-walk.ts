@@ -33,7 +33,8 @@ import { PG_anon, PG_anon_exclusive, PG_dirty, PG_locked, PG_swapcache } from '.
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
 import { pmdpSet, ptChanged, ptepGetAndClear, ptepSet, splitHugePmdLocked } from './memory.js';
 import type { Kernel, MigrationMapping } from './kernel.js';
-import { pteTag, type Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** Entry flags a present PTE hands on to the swap or migration entry replacing it. */

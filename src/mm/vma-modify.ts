@@ -4,7 +4,7 @@
  * open/close calls that go with them.
  */
 import { ENOMEM } from '../sim/errno.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import { splitHugePmd } from './memory.js';
 import type { Vma } from './vma.js';
 import type { MmapableFile, VmOperations } from './vm-ops.js';
@@ -41,7 +41,7 @@ export async function vmaAdjustTransHuge(mm: Mm, vma: Vma, addr: number): Promis
  * (a straddling huge PMD is split first).
  */
 export async function splitVma(mm: Mm, vma: Vma, addr: number, checkCount: boolean): Promise<Vma | number> {
-  mmapAssertWriteLocked(mm, 'split_vma');
+  mm.assertMmapWriteLocked('split_vma');
   if (checkCount && mm.vmas.count >= mm.kernel.maxMapCount) return -ENOMEM;
   await vmaAdjustTransHuge(mm, vma, addr);
   const upper = mm.vmas.split(vma, addr);

@@ -101,13 +101,9 @@ export async function mmuNotifierRegister(mm: MmStruct, ops: MmuNotifierOps): Pr
  */
 export async function mmuNotifierGetLocked(ops: MmuNotifierOps, mm: MmStruct): Promise<MmuNotifier | number> {
   const sim = mm.sim;
-  const t = sim.self('mmu_notifier_get_locked');
+  sim.self('mmu_notifier_get_locked');
   sim.mightSleep('mmu_notifier_get_locked');
-  if (!mm.mmapLock.isWriteHeldBy(t)) {
-    sim.report('lock-misuse', `mmu_notifier_get_locked on ${mm.name} without mmap_lock held for write`, {
-      key: 'mmu_notifier_get_locked without mmap write lock',
-    });
-  }
+  mm.assertMmapWriteLocked('mmu_notifier_get_locked');
   const subs = mm.notifierSubscriptions;
   if (subs !== null) {
     await subs.lock.lock();

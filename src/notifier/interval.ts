@@ -126,14 +126,11 @@ export class MmuIntervalNotifier {
     const sim = mm.sim;
     const t = sim.self(what);
     sim.mightSleep(what);
-    if (locked ? !mm.mmapLock.isWriteHeldBy(t) : mm.mmapLock.isHeldBy(t)) {
-      sim.report(
-        'lock-misuse',
-        locked
-          ? `${what} on ${mm.name} without mmap_lock held for write`
-          : `${what} on ${mm.name} while holding its mmap_lock (use insertLocked)`,
-        { key: locked ? `${what} without mmap write lock` : `${what} holding mmap_lock` },
-      );
+    if (locked) mm.assertMmapWriteLocked(what);
+    else if (mm.mmapLock.isHeldBy(t)) {
+      sim.report('lock-misuse', `${what} on ${mm.name} while holding its mmap_lock (use insertLocked)`, {
+        key: `${what} holding mmap_lock`,
+      });
     }
     // Upstream: might_lock(&mm->mmap_lock) in the unlocked form, which registers with the
     // mmap lock taken when the mm is not in interval mode yet; checked as if it always did.
