@@ -141,8 +141,17 @@ async function handlePteFault(vmf: VmFault): Promise<number> {
   return 0;
 }
 
-/** pte_same(ptep_get(vmf->pte), vmf->orig_pte). Caller holds the page-table lock. */
+/** pte_same(ptep_get(vmf->pte), vmf->orig_pte). Caller holds the page-table lock (asserted). */
 function faultPteSame(vmf: VmFault): boolean {
+  vmf.mm.sim.assertHeld(vmf.mm.ptl, 'pte_same');
+  return faultPteUnchanged(vmf);
+}
+
+/**
+ * The same comparison without the page-table lock: the wake-up condition of a task sleeping on a folio
+ * lock for an entry it saw (migration_entry_wait_on_locked), a lockless read as in the kernel. Atomic.
+ */
+function faultPteUnchanged(vmf: VmFault): boolean {
   const pt = vmf.mm.pageTable;
   const va = vmf.address;
   return (
@@ -164,6 +173,7 @@ function anonPteFlags(vma: Vma): number {
  * and maps it writable, dirty and exclusive. Caller holds the mmap lock. May sleep (allocation).
  */
 export async function doAnonymousPage(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_anonymous_page');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space: reaped by the OOM killer
@@ -175,7 +185,7 @@ export async function doAnonymousPage(vmf: VmFault): Promise<number> {
     mm.ptl.unlock();
     return 0;
   }
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) return VM_FAULT_OOM;
   await mm.ptl.lock();
@@ -247,13 +257,14 @@ export async function doWpPage(vmf: VmFault): Promise<number> {
  * the zero page), which it drops. May sleep.
  */
 export async function wpPageCopy(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('wp_page_copy');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
   const old = vmf.origPfn;
   const oldIsZero = (vmf.origFlags & (PTE_SPECIAL | PTE_ZERO)) !== 0;
   mm.sim.mark('cow break');
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) {
     if (!oldIsZero) phys.putPage(old);
@@ -291,6 +302,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
  * writable and dirty (do_shared_fault). Caller holds the mmap lock. May sleep.
  */
 export async function doFault(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_fault');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
@@ -308,7 +320,7 @@ export async function doFault(vmf: VmFault): Promise<number> {
   const shared = (vma.flags & VM_SHARED) !== 0;
   let cow = -1;
   if (write && !shared) {
-    anonVmaPrepare(k, vma);
+    anonVmaPrepare(mm, vma);
     cow = await k.allocUserPage();
     if (cow < 0) return VM_FAULT_OOM;
   }
@@ -359,13 +371,14 @@ export async function doFault(vmf: VmFault): Promise<number> {
  * Caller holds the mmap lock. May sleep.
  */
 export async function doSwapPage(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_swap_page');
   const { mm, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
   switch (vmf.origKind) {
     case PTE_KIND_MIGRATION: {
       mm.sim.mark('migration entry waited on');
-      await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteSame(vmf));
+      await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteUnchanged(vmf));
       return 0;
     }
     case PTE_KIND_DEVICE_EXCLUSIVE:
@@ -379,7 +392,7 @@ export async function doSwapPage(vmf: VmFault): Promise<number> {
       const pfn = vmf.origPfn;
       if (!k.folioTrylock(pfn)) {
         mm.ptl.unlock();
-        await k.folioWaitUnlocked(pfn, () => !faultPteSame(vmf));
+        await k.folioWaitUnlocked(pfn, () => !faultPteUnchanged(vmf));
         return 0;
       }
       phys.getPage(pfn);
@@ -434,6 +447,7 @@ async function folioLockOrRetry(vmf: VmFault, pfn: number): Promise<number> {
  * the mmap lock. May sleep.
  */
 export async function removeDeviceExclusiveEntry(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('remove_device_exclusive_entry');
   const { mm, address } = vmf;
   const k = mm.kernel;
   const pfn = vmf.origPfn;
@@ -471,6 +485,7 @@ export async function removeDeviceExclusiveEntry(vmf: VmFault): Promise<number> 
  * as soon as its slot is unreferenced (the kernel keeps it cached until memory pressure).
  */
 export async function swapIn(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('swap_in');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
@@ -512,7 +527,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
       await mm.sim.yield('swapcache_prepare_wait');
       continue;
     }
-    anonVmaPrepare(k, vma);
+    anonVmaPrepare(mm, vma);
     folioPrepareNewAnon(k, vma, page, address);
     phys.clearFlag(page, PG_anon_exclusive | PG_uptodate);
     k.folioTrylock(page);
@@ -626,6 +641,7 @@ export async function doHugePmdAnonymousPage(
   haddr: number,
   flags: number,
 ): Promise<number> {
+  mm.assertMmapLocked('do_huge_pmd_anonymous_page');
   const k = mm.kernel;
   if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space
   const phys = k.phys;
@@ -639,7 +655,7 @@ export async function doHugePmdAnonymousPage(
     mm.ptl.unlock();
     return 0;
   }
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const head = phys.allocPages(HPAGE_PMD_ORDER);
   if (head < 0) return VM_FAULT_FALLBACK;
   thpPrepareNewAnon(mm, vma, head, haddr);
@@ -663,10 +679,11 @@ export async function doHugePmdAnonymousPage(
  * then splits the PMD and handles the write at PTE level). Caller holds the mmap lock. May sleep.
  */
 async function doHugeZeroWpPmd(mm: Mm, vma: Vma, haddr: number): Promise<number> {
+  mm.assertMmapLocked('do_huge_zero_wp_pmd');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const head = phys.allocPages(HPAGE_PMD_ORDER);
   if (head < 0) return VM_FAULT_FALLBACK;
   thpPrepareNewAnon(mm, vma, head, haddr);

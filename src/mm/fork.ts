@@ -240,6 +240,8 @@ async function copyOnePte(
  * page). Caller holds both page-table locks.
  */
 async function copyHugePmd(dst: Mm, src: Mm, srcVma: Vma, haddr: number, cow: boolean): Promise<void> {
+  src.sim.assertHeld(src.ptl, 'copy_huge_pmd');
+  dst.sim.assertHeld(dst.ptl, 'copy_huge_pmd');
   const k = src.kernel;
   const phys = k.phys;
   const pt = src.pageTable;

@@ -99,6 +99,7 @@ export async function splitHugePmdAddress(mm: Mm, address: number): Promise<numb
  * Locks: caller holds the folio lock and one reference; no mmap lock needed (rmap walks). May sleep.
  */
 export async function splitHugePage(k: Kernel, pfn: number, list?: number[]): Promise<number> {
+  k.folioAssertLocked(pfn, 'split_huge_page');
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('split_huge_page');

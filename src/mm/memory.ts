@@ -132,6 +132,7 @@ export function ptChanged(mm: Mm, va: number, huge: boolean): void {
  * `mm.ptl` and has already cleared the entry. Atomic.
  */
 export function zapReleaseEntry(mm: Mm, va: number, kind: PteKind, pfn: number, flags: number): void {
+  mm.sim.assertHeld(mm.ptl, 'zap_pte_range');
   const k = mm.kernel;
   const phys = k.phys;
   switch (kind) {
@@ -209,6 +210,7 @@ export function folioPutAfterUnmap(k: Kernel, pfn: number): void {
  * except to split a partly covered huge PMD, which whole-VMA zaps (exit, OOM reaper) never do.
  */
 export async function unmapSingleVma(mm: Mm, vma: Vma, start: number, end: number): Promise<void> {
+  mm.assertMmapLocked('unmap_single_vma');
   const lo = Math.max(start, vma.start);
   const hi = Math.min(end, vma.end);
   if (lo >= hi) return;
@@ -264,6 +266,7 @@ export async function unmapSingleVma(mm: Mm, vma: Vma, start: number, end: numbe
  * huge once locked. Caller holds the mmap lock. May sleep.
  */
 export async function splitHugePmd(mm: Mm, vma: Vma, va: number): Promise<void> {
+  mm.assertMmapLocked('__split_huge_pmd');
   mm.sim.mightSleep('__split_huge_pmd');
   const haddr = mm.pageTable.pmdStart(va);
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + mm.pageTable.pmdSize);

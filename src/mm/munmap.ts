@@ -82,6 +82,7 @@ export async function munmapLocked(mm: Mm, start: number, len: number, unlock: b
  * is unreachable. May sleep.
  */
 export async function unmapVmas(mm: Mm, vmas: readonly Vma[], start: number, end: number): Promise<void> {
+  mm.assertMmapLocked('unmap_vmas');
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
   await mmuNotifierInvalidateRangeStart(range);
   for (const vma of vmas) await unmapSingleVma(mm, vma, start, end);

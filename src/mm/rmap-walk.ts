@@ -60,6 +60,7 @@ export interface RmapTarget {
  * step. Caller holds the folio lock.
  */
 export function rmapTargets(k: Kernel, pfn: number): RmapTarget[] {
+  k.folioAssertLocked(pfn, 'rmap_walk');
   const phys = k.phys;
   const head = phys.folioHead(pfn);
   const size = phys.folioNrPages(head) * k.pageSize;
@@ -91,6 +92,7 @@ export function rmapTargetsDone(targets: readonly RmapTarget[]): void {
  * triples, read from the reverse map. Caller holds `mm.ptl`.
  */
 function rmapMappingsIn(k: Kernel, head: number, mm: Mm, start: number, end: number): number[] {
+  mm.sim.assertHeld(mm.ptl, 'page_vma_mapped_walk');
   const phys = k.phys;
   const nr = phys.folioNrPages(head);
   const out: number[] = [];
@@ -165,6 +167,7 @@ function rmapTransferDirty(k: Kernel, pfn: number, kind: PteKind, flags: number)
  * not modelled here); young PTEs are not skipped (no folio_referenced).
  */
 export async function tryToUnmap(k: Kernel, pfn: number): Promise<boolean> {
+  k.folioAssertLocked(pfn, 'try_to_unmap');
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('try_to_unmap');
@@ -250,6 +253,7 @@ export async function tryToMigrate(
   pfn: number,
   options: { splitPmd?: boolean } = {},
 ): Promise<void> {
+  k.folioAssertLocked(pfn, 'try_to_migrate');
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('try_to_migrate');
@@ -261,7 +265,9 @@ export async function tryToMigrate(
     const mm = t.mm;
     const pt = mm.pageTable;
     if (options.splitPmd === true) {
+      await mm.ptl.lock();
       const maps = rmapMappingsIn(k, head, mm, t.start, t.end);
+      mm.ptl.unlock();
       for (let i = 0; i < maps.length; i += 3)
         if (maps[i + 2] !== 0) await rmapSplitHugePmdFreeze(k, mm, t.vma, maps[i + 1], head);
     }
@@ -331,6 +337,7 @@ async function rmapSplitHugePmdFreeze(
   haddr: number,
   head: number,
 ): Promise<void> {
+  k.folioAssertLocked(head, 'split_huge_pmd_freeze');
   const pt = mm.pageTable;
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + pt.pmdSize);
   await mmuNotifierInvalidateRangeStart(range);
@@ -362,6 +369,8 @@ async function rmapSplitHugePmdFreeze(
  * page-table lock).
  */
 export async function removeMigrationPtes(k: Kernel, src: number, dst: number, nr: number): Promise<void> {
+  k.folioAssertLocked(src, 'remove_migration_ptes');
+  if (dst !== src) k.folioAssertLocked(dst, 'remove_migration_ptes');
   k.sim.mightSleep('remove_migration_ptes');
   const visited = new Set<MigrationMapping>();
   for (let i = 0; i < nr; i++) {

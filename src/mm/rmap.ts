@@ -13,8 +13,9 @@ import type { Vma } from './vma.js';
  * anon_vma_prepare: gives `vma` an anon_vma before its first anonymous page. Caller holds the mmap
  * lock (read suffices, as in the kernel where the page_table_lock serialises the assignment). Atomic.
  */
-export function anonVmaPrepare(k: Kernel, vma: Vma): void {
-  if (vma.anonVma === 0) vma.anonVma = k.allocAnonVma();
+export function anonVmaPrepare(mm: Mm, vma: Vma): void {
+  mm.assertMmapLocked('anon_vma_prepare');
+  if (vma.anonVma === 0) vma.anonVma = mm.kernel.allocAnonVma();
 }
 
 /**
@@ -34,6 +35,7 @@ export function folioPrepareNewAnon(k: Kernel, vma: Vma, pfn: number, va: number
  * mapping's. Caller holds the page-table lock and installs the PTE. Atomic.
  */
 export function folioAddNewAnonRmap(k: Kernel, mm: Mm, vma: Vma, pfn: number, va: number): void {
+  mm.sim.assertHeld(mm.ptl, 'folio_add_new_anon_rmap');
   folioPrepareNewAnon(k, vma, pfn, va);
   k.phys.rmapAddPte(pfn, mm, va);
   k.phys.lruAdd(pfn, LRU_INACTIVE_ANON);

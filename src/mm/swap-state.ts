@@ -46,9 +46,10 @@ export function deleteFromSwapCache(k: Kernel, pfn: number): void {
 
 /**
  * folio_free_swap: removes the folio from the swap cache when no swap entry references its slot any
- * more. Returns whether it did. Caller holds a reference (and, in the kernel, the folio lock).
+ * more. Returns whether it did. Caller holds a reference and the folio lock (asserted).
  */
 export function folioFreeSwap(k: Kernel, pfn: number): boolean {
+  k.folioAssertLocked(pfn, 'folio_free_swap');
   const phys = k.phys;
   if (!phys.testFlag(pfn, PG_swapcache)) return false;
   const slot = phys.swapSlotOf(pfn);

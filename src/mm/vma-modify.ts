@@ -55,6 +55,7 @@ export async function splitVma(mm: Mm, vma: Vma, addr: number, checkCount: boole
  * vma's range. Caller holds the mmap lock for write. Atomic.
  */
 export function vmaMergeAround(mm: Mm, vma: Vma): Vma {
+  mm.assertMmapWriteLocked('vma_merge');
   const prev = mm.vmas.prev(vma);
   const next = mm.vmas.next(vma);
   const merged = mm.vmas.mergeAround(vma);
@@ -75,6 +76,7 @@ export async function vmaModifyFlags(
   end: number,
   newFlags: number,
 ): Promise<Vma | number> {
+  mm.assertMmapWriteLocked('vma_modify_flags');
   let cur = vma;
   if (cur.start < start) {
     const upper = await splitVma(mm, cur, start, true);

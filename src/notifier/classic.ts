@@ -54,6 +54,7 @@ export class MmuNotifier {
 
   /** __mmu_notifier_register(this, mm); caller holds the mmap lock for write. May sleep. */
   registerLocked(mm: MmStruct): Promise<number> {
+    mm.assertMmapWriteLocked('__mmu_notifier_register');
     return mmuNotifierRegisterLocked(this, mm);
   }
 

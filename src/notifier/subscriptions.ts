@@ -90,6 +90,7 @@ export function mmuNotifierState(mm: MmStruct): MmuNotifierState | null {
  * `notifier-invariant`. Caller holds `subs.lock`.
  */
 export function mnSubscriptionsCheck(subs: MmuNotifierSubscriptions, where: string): void {
+  subs.sim.assertHeld(subs.lock, 'mn_subscriptions_check');
   const sim = subs.sim;
   const g = subs.invalidateSeq;
   const n = subs.activeInvalidateRanges;

@@ -42,7 +42,12 @@ export function valueImports(file: string): string[] {
     } else if (ts.isExportDeclaration(st)) {
       if (st.isTypeOnly || st.moduleSpecifier === undefined) continue;
       const ec = st.exportClause;
-      if (ec !== undefined && ts.isNamedExports(ec) && ec.elements.length > 0 && ec.elements.every((e) => e.isTypeOnly))
+      if (
+        ec !== undefined &&
+        ts.isNamedExports(ec) &&
+        ec.elements.length > 0 &&
+        ec.elements.every((e) => e.isTypeOnly)
+      )
         continue;
       spec = st.moduleSpecifier;
     }
@@ -60,7 +65,11 @@ export function valueCycles(dir: string, root = process.cwd()): string[][] {
   const files = tsFiles(dir);
   const inDir = new Set(files);
   const edges = new Map<string, string[]>();
-  for (const f of files) edges.set(f, valueImports(f).filter((g) => inDir.has(g)));
+  for (const f of files)
+    edges.set(
+      f,
+      valueImports(f).filter((g) => inDir.has(g)),
+    );
   // Tarjan's algorithm.
   let index = 0;
   const idx = new Map<string, number>();

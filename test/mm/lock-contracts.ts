@@ -19,7 +19,7 @@ const DOC_RE = new RegExp(
   String.raw`(?:caller (?:must )?holds?|entered with|must be called holding|handles, holding|held by the caller)[^.;]*?${LOCK}|with ${LOCK}[^.;]*? held`,
   'i',
 );
-const ASSERT_RE = /\b(?:assertHeld|mmapAssert\w+|assert\w*(?:Locked|Held))\s*\(|\.is(?:Write)?HeldBy\(/;
+const ASSERT_RE = /\b(?:assertHeld|mmapAssert\w+|\w*[aA]ssert\w*(?:Locked|Held))\s*\(|\.is(?:Write)?HeldBy\(/;
 
 function tsFiles(dir: string): string[] {
   const out: string[] = [];
@@ -59,7 +59,10 @@ export function lockContracts(dirs: string[]): Row[] {
         if (DOC_RE.test(stripped)) {
           const name = node.name !== undefined ? node.name.getText(src) : 'constructor';
           const line = src.getLineAndCharacterOfPosition(node.getStart(src)).line + 1;
-          rows.push({ where: `${relative(process.cwd(), file)}:${line} ${name}`, asserted: ASSERT_RE.test(node.body.getText(src)) });
+          rows.push({
+            where: `${relative(process.cwd(), file)}:${line} ${name}`,
+            asserted: ASSERT_RE.test(node.body.getText(src)),
+          });
         }
       }
       ts.forEachChild(node, visit);
@@ -73,4 +76,6 @@ const argv = process.argv.slice(2);
 const verbose = argv.includes('-v');
 const rows = lockContracts(argv.filter((a) => a !== '-v'));
 if (verbose) for (const r of rows) console.log(`${r.asserted ? 'asserted  ' : 'UNASSERTED'} ${r.where}`);
-console.log(`${rows.filter((r) => r.asserted).length} of ${rows.length} documented lock requirements asserted`);
+console.log(
+  `${rows.filter((r) => r.asserted).length} of ${rows.length} documented lock requirements asserted`,
+);
