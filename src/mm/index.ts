@@ -85,7 +85,6 @@ export {
   folioAddNewAnonRmap,
   migrationEntryAdd,
   migrationEntryRemove,
-  migrationEntriesOf,
 } from './rmap.js';
 export {
   lookupSwapCache,

@@ -99,7 +99,7 @@ export class Kernel {
   /** Live and zombie processes by pid. */
   readonly processes = new Map<number, Process>();
   /**
-   * Direct reclaim hook (phase B): called when a user-page allocation fails; returns true when it
+   * Direct reclaim hook (__alloc_pages_direct_reclaim): called when a user-page allocation fails; returns true when it
    * freed something and the allocation should be retried. May sleep. Without it allocation failure
    * is final (VM_FAULT_OOM / -ENOMEM).
    */

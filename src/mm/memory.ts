@@ -4,7 +4,7 @@
  * onPteChange hooks), zap_page_range / unmap_single_vma (with what they release: rmap, mapcount,
  * references, swap entries), and splitting a PMD-mapped THP into PTEs.
  *
- * These are the helpers reclaim, migration, THP and the OOM reaper build on (phase B).
+ * Reclaim, migration, THP and the OOM reaper build on these helpers.
  */
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '../notifier/invalidate.js';
 import { MMU_NOTIFY_CLEAR, mmuNotifierRangeInit } from '../notifier/types.js';

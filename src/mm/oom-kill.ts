@@ -52,15 +52,6 @@ function oomFlagsOf(mm: Mm): OomMmFlags {
   return f;
 }
 
-/**
- * The test of check_stable_address_space: true once the OOM reaper has started on `mm` (MMF_UNSTABLE),
- * after which the kernel's fault handlers return VM_FAULT_SIGBUS rather than populate memory the reaper
- * may already have freed. Atomic.
- */
-export function mmOomUnstable(mm: Mm): boolean {
-  return oomFlags.get(mm)?.unstable === true;
-}
-
 export interface OomKillOptions {
   /** OOM_REAPER_DELAY: virtual ns the reaper waits for the victim to exit by itself. Default 0. */
   reaperDelayNs?: number;

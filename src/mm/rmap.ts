@@ -5,7 +5,7 @@
  * were installed are kept here, per pfn, for remove_migration_ptes and for fork copying them.
  */
 import { LRU_INACTIVE_ANON, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate } from './physical.js';
-import type { Kernel, MigrationMapping } from './kernel.js';
+import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
@@ -64,9 +64,4 @@ export function migrationEntryRemove(k: Kernel, pfn: number, mm: Mm, va: number,
   list.splice(i, 1);
   if (list.length === 0) k.migrationEntries.delete(pfn);
   return true;
-}
-
-/** The migration entries recorded for `pfn` (a copy), for remove_migration_ptes. */
-export function migrationEntriesOf(k: Kernel, pfn: number): MigrationMapping[] {
-  return (k.migrationEntries.get(pfn) ?? []).slice();
 }

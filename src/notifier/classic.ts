@@ -190,7 +190,8 @@ export async function mmuNotifierPut(sub: MmuNotifier): Promise<void> {
  * Models mmu_notifier_unregister(sub, mm): if the notifier is still listed, calls its
  * `release` (inside an SRCU read section) and unhashes it; then waits for an SRCU grace
  * period and drops the mm pin. After it returns no callback of `sub` is running or will
- * run, so the owner may free it (the fence seed 004's use-after-free was missing).
+ * run, so the owner may free it (freeing it without that wait is a use-after-free: an SRCU
+ * reader may still be inside one of its callbacks).
  * `release` may also be called concurrently by mm teardown, so it can run twice.
  * Caller holds no lock that a callback takes; must not be called from a callback. May sleep.
  */
