@@ -58,15 +58,8 @@ import {
 } from './physical.js';
 import { anonVmaPrepare, folioAddNewAnonRmap, folioPrepareNewAnon } from './rmap.js';
 import { addToSwapCache, deleteFromSwapCache, folioFreeSwap, lookupSwapCache } from './swap-state.js';
-import {
-  folioPutAfterUnmap,
-  pmdpGetAndClear,
-  pmdpModify,
-  pmdpSet,
-  ptepModify,
-  ptepSet,
-  splitHugePmd,
-} from './memory.js';
+import { folioPutAfterUnmap, pmdpGetAndClear, pmdpModify, pmdpSet, ptepModify, ptepSet } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { hugetlbFault } from './hugetlb.js';
 import { pteTag } from './mm-struct.js';
 import type { Mm } from './mm.js';

@@ -21,7 +21,7 @@ import {
 } from './physical.js';
 import { MemFile } from './file.js';
 import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
-import { splitHugePage } from './huge-memory.js';
+import { splitHugePage } from './split-huge-page.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Process } from './process.js';

@@ -24,7 +24,8 @@ import {
   PTE_ZERO,
 } from './page-table.js';
 import { PG_anon, PG_anon_exclusive } from './physical.js';
-import { pmdpModify, ptepModify, splitHugePmd } from './memory.js';
+import { pmdpModify, ptepModify } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { vmaModifyFlags } from './vma-modify.js';
 import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';

@@ -15,7 +15,8 @@ import {
   PTE_ZERO,
 } from './page-table.js';
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
-import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet, splitHugePmd } from './memory.js';
+import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { munmapLocked } from './munmap.js';
 import { vmaMergeAround, vmaOpenRefs } from './vma-modify.js';
 import { Vma } from './vma.js';

@@ -31,7 +31,8 @@ import {
 } from './page-table.js';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_locked, PG_swapcache } from './physical.js';
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
-import { pmdpSet, ptChanged, ptepGetAndClear, ptepSet, splitHugePmdLocked } from './memory.js';
+import { pmdpSet, ptChanged, ptepGetAndClear, ptepSet } from './memory.js';
+import { splitHugePmdLocked } from './huge-memory.js';
 import type { Kernel, MigrationMapping } from './kernel.js';
 import { pteTag } from './mm-struct.js';
 import type { Mm } from './mm.js';

@@ -82,3 +82,15 @@ export function tryFreeSwapCacheOfSlot(k: Kernel, slot: number): void {
   k.folioUnlock(pfn);
   phys.putPage(pfn);
 }
+
+/**
+ * The mapping's folio_put after an unmap, with free_swap_cache: an anonymous folio that is no longer
+ * mapped and whose swap slot no entry references leaves the swap cache (the kernel does this in
+ * free_pages_and_swap_cache). Atomic.
+ */
+export function folioPutAfterUnmap(k: Kernel, pfn: number): void {
+  const phys = k.phys;
+  if (phys.testFlag(pfn, PG_swapcache) && !phys.folioMapped(pfn))
+    tryFreeSwapCacheOfSlot(k, phys.swapSlotOf(pfn));
+  phys.putPage(pfn);
+}

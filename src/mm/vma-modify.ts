@@ -5,7 +5,7 @@
  */
 import { ENOMEM } from '../sim/errno.js';
 import type { Mm } from './mm.js';
-import { splitHugePmd } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import type { Vma } from './vma.js';
 import type { MmapableFile, VmOperations } from './vm-ops.js';
 

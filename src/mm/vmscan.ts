@@ -26,7 +26,7 @@ import { PTE_KIND_PRESENT, PTE_SPECIAL, PTE_ZERO } from './page-table.js';
 import { addToSwapCache, deleteFromSwapCache } from './swap-state.js';
 import { madviseReclaimHooks } from './madvise.js';
 import { tryToUnmap } from './rmap-walk.js';
-import { splitHugePage } from './huge-memory.js';
+import { splitHugePage } from './split-huge-page.js';
 import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Vma } from './vma.js';
