@@ -94,6 +94,11 @@ export function rmapTargetsDone(targets: readonly RmapTarget[]): void {
  */
 function rmapMappingsIn(k: Kernel, head: number, mm: Mm, start: number, end: number): number[] {
   mm.sim.assertHeld(mm.ptl, 'page_vma_mapped_walk');
+  return rmapMappingsRead(k, head, mm, start, end);
+}
+
+/** {@link rmapMappingsIn} without the lock assertion, for an atomic read that does not hold it. */
+function rmapMappingsRead(k: Kernel, head: number, mm: Mm, start: number, end: number): number[] {
   const phys = k.phys;
   const nr = phys.folioNrPages(head);
   const out: number[] = [];
@@ -266,9 +271,10 @@ export async function tryToMigrate(
     const mm = t.mm;
     const pt = mm.pageTable;
     if (options.splitPmd === true) {
-      await mm.ptl.lock();
-      const maps = rmapMappingsIn(k, head, mm, t.start, t.end);
-      mm.ptl.unlock();
+      // Deviation: the kernel finds the PMD mappings under the PMD lock (page_vma_mapped_walk); the
+      // model reads the reverse map in one atomic step without it, and each split re-checks the PMD
+      // under the lock.
+      const maps = rmapMappingsRead(k, head, mm, t.start, t.end);
       for (let i = 0; i < maps.length; i += 3)
         if (maps[i + 2] !== 0) await rmapSplitHugePmdFreeze(k, mm, t.vma, maps[i + 1], head);
     }
