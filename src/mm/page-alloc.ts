@@ -5,7 +5,16 @@
  */
 import { ENOMEM } from '../sim/errno.js';
 import { HPAGE_PMD_ORDER } from './constants.js';
-import { PG_uptodate, PG_lru, PG_reserved, PG_CHECK_AT_FREE, pageFlagsToString } from './page-flags.js';
+import {
+  PG_locked,
+  PG_lru,
+  PG_mlocked,
+  PG_reserved,
+  PG_swapcache,
+  PG_uptodate,
+  PG_writeback,
+  pageFlagsToString,
+} from './page-flags.js';
 import { ST_FREE, ST_RESERVED, ST_LEAKED, NO_PFN, type PhysicalMemoryOptions } from './page-frames.js';
 import { DeviceMemory } from './memremap.js';
 
@@ -13,6 +22,9 @@ import { DeviceMemory } from './memremap.js';
 const SEG_NONE = 0;
 const SEG_PARTIAL = 1;
 const SEG_FULL = 2;
+
+/** Flags that must be clear when a folio is freed (PAGE_FLAGS_CHECK_AT_FREE, a subset). */
+const PG_CHECK_AT_FREE = PG_locked | PG_writeback | PG_swapcache | PG_mlocked;
 
 export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
   // --- allocator state for system RAM ---

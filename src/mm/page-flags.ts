@@ -30,9 +30,6 @@ export const PG_anon_exclusive = 1 << 17;
 /** Flags that belong to a page rather than to its folio. */
 export const PG_PER_PAGE = PG_hwpoison | PG_anon_exclusive | PG_head;
 
-/** Flags that must be clear when a folio is freed (PAGE_FLAGS_CHECK_AT_FREE, a subset). */
-export const PG_CHECK_AT_FREE = PG_locked | PG_writeback | PG_swapcache | PG_mlocked;
-
 const PG_NAMES: ReadonlyArray<readonly [number, string]> = [
   [PG_locked, 'locked'],
   [PG_referenced, 'referenced'],
