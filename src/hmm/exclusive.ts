@@ -15,7 +15,7 @@ import {
 import { PG_anon, PG_dirty } from '../mm/physical.js';
 import { ptepGetAndClear, ptepSet } from '../mm/memory.js';
 import { getUserPages } from '../mm/gup.js';
-import { mmapAssertLocked, type Mm } from '../mm/mm.js';
+import type { Mm } from '../mm/mm.js';
 import {
   MMU_NOTIFY_EXCLUSIVE,
   MMU_NOTIFIER_RANGE_BLOCKABLE,
@@ -57,7 +57,7 @@ export async function makeDeviceExclusive(
   const phys = k.phys;
   const ps = k.pageSize;
   mm.sim.mightSleep('make_device_exclusive');
-  mmapAssertLocked(mm, 'make_device_exclusive');
+  mm.assertMmapLocked('make_device_exclusive');
   if (!Number.isSafeInteger(addr) || addr < 0) return { ret: -EINVAL, pfn: -1 };
   const va = Math.floor(addr / ps) * ps;
   const pt = mm.pageTable;

@@ -37,11 +37,12 @@ import {
   PG_workingset,
   type LruList,
 } from '../mm/physical.js';
-import { ptepGetAndClear, ptepSet, splitHugePmd } from '../mm/memory.js';
+import { ptepGetAndClear, ptepSet } from '../mm/memory.js';
+import { splitHugePmd } from '../mm/huge-memory.js';
 import { anonVmaPrepare, folioPrepareNewAnon, migrationEntryAdd, migrationEntryRemove } from '../mm/rmap.js';
 import { tryToMigrate } from '../mm/rmap-walk.js';
-import { splitHugePage } from '../mm/huge-memory.js';
-import { mmapAssertLocked, type Mm } from '../mm/mm.js';
+import { splitHugePage } from '../mm/split-huge-page.js';
+import type { Mm } from '../mm/mm.js';
 import type { Kernel } from '../mm/kernel.js';
 import {
   MMU_NOTIFY_CLEAR,
@@ -136,7 +137,7 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   const k = mm.kernel;
   const ps = k.pageSize;
   mm.sim.mightSleep('migrate_vma_setup');
-  mmapAssertLocked(mm, 'migrate_vma_setup');
+  mm.assertMmapLocked('migrate_vma_setup');
   const nr = Math.floor((args.end - args.start) / ps);
   if (!Number.isSafeInteger(args.start) || !Number.isSafeInteger(args.end) || nr <= 0) return -EINVAL;
   const start = Math.floor(args.start / ps) * ps;
@@ -459,7 +460,7 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
   const mm = args.mm;
   const k = mm.kernel;
   mm.sim.mightSleep('migrate_vma_pages');
-  mmapAssertLocked(mm, 'migrate_vma_pages');
+  mm.assertMmapLocked('migrate_vma_pages');
   const fp = args.faultPage ?? -1;
   const { src, dst } = args;
   let range: ReturnType<typeof mmuNotifierRangeInit> | null = null;
@@ -519,7 +520,7 @@ async function migrateVmaInsertPage(args: MigrateVma, va: number, d: number): Pr
   if (!vma.anonymous) return false;
   const kindOk = phys.zoneOf(d) === 'normal' || phys.isDevicePrivate(d) || phys.isDeviceCoherent(d);
   if (!kindOk) return false;
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   if (pt.isHugeAt(va)) {
     // A huge zero PMD is split (a CLEAR over the PMD, nested in the MIGRATE); any other huge PMD aborts.
     if (pt.kindAt(va) !== PTE_KIND_PRESENT || !(pt.flagsAt(va) & PTE_ZERO)) return false;
@@ -559,7 +560,7 @@ export async function migrateVmaFinalize(args: MigrateVma): Promise<void> {
   const mm = args.mm;
   const k = mm.kernel;
   mm.sim.mightSleep('migrate_vma_finalize');
-  mmapAssertLocked(mm, 'migrate_vma_finalize');
+  mm.assertMmapLocked('migrate_vma_finalize');
   await migrateFinalizeEntries(k, args.src, args.dst, args.npages, args.faultPage ?? -1, states.get(args));
   states.delete(args);
 }

@@ -27,7 +27,7 @@ import {
   type PageTableVisitor,
   type PteKind,
 } from '../mm/page-table.js';
-import { Mm, mmapAssertLocked } from '../mm/mm.js';
+import { Mm } from '../mm/mm.js';
 import { handleMmFault } from '../mm/fault.js';
 import type { Vma } from '../mm/vma.js';
 import {
@@ -112,7 +112,7 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
   if (typeof w === 'number') return w;
   const { mm } = w;
   mm.sim.mightSleep('hmm_range_fault');
-  mmapAssertLocked(mm, 'hmm_range_fault');
+  mm.assertMmapLocked('hmm_range_fault');
   mm.sim.bugOn(
     mm.users <= 0,
     `hmm_range_fault on ${mm.name} with mm_users ${mm.users}: the caller holds no mmget reference (mmgetNotZero skipped, raced exit)`,

@@ -19,7 +19,8 @@ import {
 } from './constants.js';
 import { PTE_DIRTY, PTE_KIND_PRESENT, PTE_WRITE, PTE_YOUNG } from './page-table.js';
 import { handleMmFault } from './fault.js';
-import { mmapAssertLocked, pteTag, type Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** Faults one page access may take before the model reports a livelock. */
@@ -149,7 +150,7 @@ export async function populateVmaRange(
   end: number,
   write: boolean,
 ): Promise<number> {
-  mmapAssertLocked(mm, 'populate_vma_page_range');
+  mm.assertMmapLocked('populate_vma_page_range');
   const ps = mm.kernel.pageSize;
   for (let va = Math.max(start, vma.start); va < Math.min(end, vma.end); va += ps) {
     for (let tries = 0; ; tries++) {

@@ -58,17 +58,11 @@ import {
 } from './physical.js';
 import { anonVmaPrepare, folioAddNewAnonRmap, folioPrepareNewAnon } from './rmap.js';
 import { addToSwapCache, deleteFromSwapCache, folioFreeSwap, lookupSwapCache } from './swap-state.js';
-import {
-  folioPutAfterUnmap,
-  pmdpGetAndClear,
-  pmdpModify,
-  pmdpSet,
-  ptepModify,
-  ptepSet,
-  splitHugePmd,
-} from './memory.js';
-import { mmapAssertLocked, pteTag, type Mm } from './mm.js';
+import { folioPutAfterUnmap, pmdpGetAndClear, pmdpModify, pmdpSet, ptepModify, ptepSet } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { hugetlbFault } from './hugetlb.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 import type { VmFault, VmOperations } from './vm-ops.js';
 
@@ -93,7 +87,7 @@ const MAX_FAULT_LOOPS = 10_000;
 export async function handleMmFault(mm: Mm, vma: Vma, address: number, flags: number): Promise<number> {
   const sim = mm.sim;
   sim.mightSleep('handle_mm_fault');
-  mmapAssertLocked(mm, 'handle_mm_fault');
+  mm.assertMmapLocked('handle_mm_fault');
   const ps = mm.kernel.pageSize;
   const va = Math.floor(address / ps) * ps;
   sim.bugOn(!vma.contains(va) || vma.detached, `handle_mm_fault at 0x${va.toString(16)} outside ${vma}`);
@@ -140,8 +134,17 @@ async function handlePteFault(vmf: VmFault): Promise<number> {
   return 0;
 }
 
-/** pte_same(ptep_get(vmf->pte), vmf->orig_pte). Caller holds the page-table lock. */
+/** pte_same(ptep_get(vmf->pte), vmf->orig_pte). Caller holds the page-table lock (asserted). */
 function faultPteSame(vmf: VmFault): boolean {
+  vmf.mm.sim.assertHeld(vmf.mm.ptl, 'pte_same');
+  return faultPteUnchanged(vmf);
+}
+
+/**
+ * The same comparison without the page-table lock: the wake-up condition of a task sleeping on a folio
+ * lock for an entry it saw (migration_entry_wait_on_locked), a lockless read as in the kernel. Atomic.
+ */
+function faultPteUnchanged(vmf: VmFault): boolean {
   const pt = vmf.mm.pageTable;
   const va = vmf.address;
   return (
@@ -163,6 +166,7 @@ function anonPteFlags(vma: Vma): number {
  * and maps it writable, dirty and exclusive. Caller holds the mmap lock. May sleep (allocation).
  */
 export async function doAnonymousPage(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_anonymous_page');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space: reaped by the OOM killer
@@ -174,7 +178,7 @@ export async function doAnonymousPage(vmf: VmFault): Promise<number> {
     mm.ptl.unlock();
     return 0;
   }
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) return VM_FAULT_OOM;
   await mm.ptl.lock();
@@ -246,13 +250,14 @@ export async function doWpPage(vmf: VmFault): Promise<number> {
  * the zero page), which it drops. May sleep.
  */
 export async function wpPageCopy(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('wp_page_copy');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
   const old = vmf.origPfn;
   const oldIsZero = (vmf.origFlags & (PTE_SPECIAL | PTE_ZERO)) !== 0;
   mm.sim.mark('cow break');
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const pfn = await k.allocUserPage();
   if (pfn < 0) {
     if (!oldIsZero) phys.putPage(old);
@@ -290,6 +295,7 @@ export async function wpPageCopy(vmf: VmFault): Promise<number> {
  * writable and dirty (do_shared_fault). Caller holds the mmap lock. May sleep.
  */
 export async function doFault(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_fault');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
@@ -307,7 +313,7 @@ export async function doFault(vmf: VmFault): Promise<number> {
   const shared = (vma.flags & VM_SHARED) !== 0;
   let cow = -1;
   if (write && !shared) {
-    anonVmaPrepare(k, vma);
+    anonVmaPrepare(mm, vma);
     cow = await k.allocUserPage();
     if (cow < 0) return VM_FAULT_OOM;
   }
@@ -358,13 +364,14 @@ export async function doFault(vmf: VmFault): Promise<number> {
  * Caller holds the mmap lock. May sleep.
  */
 export async function doSwapPage(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('do_swap_page');
   const { mm, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
   switch (vmf.origKind) {
     case PTE_KIND_MIGRATION: {
       mm.sim.mark('migration entry waited on');
-      await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteSame(vmf));
+      await k.folioWaitUnlocked(vmf.origPfn, () => !faultPteUnchanged(vmf));
       return 0;
     }
     case PTE_KIND_DEVICE_EXCLUSIVE:
@@ -378,7 +385,7 @@ export async function doSwapPage(vmf: VmFault): Promise<number> {
       const pfn = vmf.origPfn;
       if (!k.folioTrylock(pfn)) {
         mm.ptl.unlock();
-        await k.folioWaitUnlocked(pfn, () => !faultPteSame(vmf));
+        await k.folioWaitUnlocked(pfn, () => !faultPteUnchanged(vmf));
         return 0;
       }
       phys.getPage(pfn);
@@ -433,6 +440,7 @@ async function folioLockOrRetry(vmf: VmFault, pfn: number): Promise<number> {
  * the mmap lock. May sleep.
  */
 export async function removeDeviceExclusiveEntry(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('remove_device_exclusive_entry');
   const { mm, address } = vmf;
   const k = mm.kernel;
   const pfn = vmf.origPfn;
@@ -470,6 +478,7 @@ export async function removeDeviceExclusiveEntry(vmf: VmFault): Promise<number> 
  * as soon as its slot is unreferenced (the kernel keeps it cached until memory pressure).
  */
 export async function swapIn(vmf: VmFault): Promise<number> {
+  vmf.mm.assertMmapLocked('swap_in');
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   const phys = k.phys;
@@ -511,7 +520,7 @@ export async function swapIn(vmf: VmFault): Promise<number> {
       await mm.sim.yield('swapcache_prepare_wait');
       continue;
     }
-    anonVmaPrepare(k, vma);
+    anonVmaPrepare(mm, vma);
     folioPrepareNewAnon(k, vma, page, address);
     phys.clearFlag(page, PG_anon_exclusive | PG_uptodate);
     k.folioTrylock(page);
@@ -625,6 +634,7 @@ export async function doHugePmdAnonymousPage(
   haddr: number,
   flags: number,
 ): Promise<number> {
+  mm.assertMmapLocked('do_huge_pmd_anonymous_page');
   const k = mm.kernel;
   if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space
   const phys = k.phys;
@@ -638,7 +648,7 @@ export async function doHugePmdAnonymousPage(
     mm.ptl.unlock();
     return 0;
   }
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const head = phys.allocPages(HPAGE_PMD_ORDER);
   if (head < 0) return VM_FAULT_FALLBACK;
   thpPrepareNewAnon(mm, vma, head, haddr);
@@ -662,10 +672,11 @@ export async function doHugePmdAnonymousPage(
  * then splits the PMD and handles the write at PTE level). Caller holds the mmap lock. May sleep.
  */
 async function doHugeZeroWpPmd(mm: Mm, vma: Vma, haddr: number): Promise<number> {
+  mm.assertMmapLocked('do_huge_zero_wp_pmd');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   const head = phys.allocPages(HPAGE_PMD_ORDER);
   if (head < 0) return VM_FAULT_FALLBACK;
   thpPrepareNewAnon(mm, vma, head, haddr);

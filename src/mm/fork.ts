@@ -35,7 +35,7 @@ import { LRU_INACTIVE_ANON, PG_anon, PG_anon_exclusive } from './physical.js';
 import { folioPrepareNewAnon, migrationEntryAdd } from './rmap.js';
 import { pmdpModify, ptChanged, ptepModify, ptepSet } from './memory.js';
 import { vmaOpenRefs } from './vma-modify.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** is_cow_mapping: private and possibly writable. */
@@ -104,7 +104,7 @@ function vmaNeedsCopy(vma: Vma): boolean {
  * Returns 0 or -ENOMEM. Caller holds both mmap locks for write. May sleep.
  */
 export async function copyPageRange(dst: Mm, dstVma: Vma, src: Mm, srcVma: Vma): Promise<number> {
-  mmapAssertWriteLocked(src, 'copy_page_range');
+  src.assertMmapWriteLocked('copy_page_range');
   if (!vmaNeedsCopy(srcVma)) return 0;
   const cow = isCowMapping(srcVma.flags);
   const range = cow
@@ -240,6 +240,8 @@ async function copyOnePte(
  * page). Caller holds both page-table locks.
  */
 async function copyHugePmd(dst: Mm, src: Mm, srcVma: Vma, haddr: number, cow: boolean): Promise<void> {
+  src.sim.assertHeld(src.ptl, 'copy_huge_pmd');
+  dst.sim.assertHeld(dst.ptl, 'copy_huge_pmd');
   const k = src.kernel;
   const phys = k.phys;
   const pt = src.pageTable;

@@ -31,7 +31,7 @@ import { LRU_INACTIVE_ANON } from './physical.js';
 import { handleMmFault } from './fault.js';
 import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
 import { moveToNewFolio } from './migrate.js';
-import { mmapAssertLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Process } from './process.js';
 
@@ -147,7 +147,7 @@ export async function getUserPages(
   pages: number[] = [],
 ): Promise<number> {
   mm.sim.mightSleep('get_user_pages');
-  mmapAssertLocked(mm, 'get_user_pages');
+  mm.assertMmapLocked('get_user_pages');
   if (gupFlags & FOLL_PIN) return -EINVAL;
   return gupRange(mm, start, nrPages, gupFlags, pages);
 }
@@ -168,7 +168,7 @@ export async function pinUserPages(
   pages: number[] = [],
 ): Promise<number> {
   mm.sim.mightSleep('pin_user_pages');
-  mmapAssertLocked(mm, 'pin_user_pages');
+  mm.assertMmapLocked('pin_user_pages');
   if (gupFlags & FOLL_GET) return -EINVAL;
   const k = mm.kernel;
   for (let attempt = 0; ; attempt++) {

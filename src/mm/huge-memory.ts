@@ -1,16 +1,27 @@
 /**
- * Transparent huge pages (parts of mm/huge_memory.c and mm/khugepaged.c): splitting a PMD mapping
- * (split_huge_pmd_address), splitting the folio itself (split_huge_page: unmap to migration entries,
- * split, remap), the debugfs split of a range (split_huge_pages_pid), and khugepaged's collapse of a
- * PMD range into a new THP (collapse_huge_page). The anonymous huge fault (do_huge_pmd_anonymous_page,
- * THP "madvise" mode) is in fault.ts; collapse, as MADV_COLLAPSE, works in any suitable VMA.
+ * Transparent huge pages at the PMD level (parts of mm/huge_memory.c and mm/khugepaged.c): splitting a
+ * PMD mapping into PTEs (__split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_address) and
+ * khugepaged's collapse of a PMD range into a new THP (collapse_huge_page). Splitting the folio itself
+ * (split_huge_page, which walks the rmap) is in split-huge-page.ts. The anonymous huge fault
+ * (do_huge_pmd_anonymous_page, THP "madvise" mode) is in fault.ts; collapse, as MADV_COLLAPSE, works
+ * in any suitable VMA.
  */
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '../notifier/invalidate.js';
 import { MMU_NOTIFY_CLEAR, mmuNotifierRangeInit } from '../notifier/types.js';
-import { EAGAIN, EBUSY, EFAULT, EINTR, EINVAL, ENOMEM } from '../sim/errno.js';
-import { HPAGE_PMD_ORDER, VM_HUGETLB, VM_NOHUGEPAGE, VM_SHARED, VM_SPECIAL, VM_WRITE } from './constants.js';
+import { EAGAIN, EFAULT, EINTR, EINVAL, ENOMEM } from '../sim/errno.js';
+import {
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  VM_HUGETLB,
+  VM_NOHUGEPAGE,
+  VM_SHARED,
+  VM_SPECIAL,
+  VM_WRITE,
+} from './constants.js';
 import {
   PTE_DIRTY,
+  PTE_KIND_DEVICE_PRIVATE,
+  PTE_KIND_MIGRATION,
   PTE_KIND_NONE,
   PTE_KIND_PRESENT,
   PTE_SPECIAL,
@@ -19,18 +30,13 @@ import {
   PTE_ZERO,
   type PteKind,
 } from './page-table.js';
-import {
-  LRU_INACTIVE_ANON,
-  PG_anon,
-  PG_anon_exclusive,
-  PG_locked,
-  PG_swapcache,
-  type LruList,
-} from './physical.js';
+import { LRU_INACTIVE_ANON, PG_anon, PG_anon_exclusive, PG_swapcache, type LruList } from './physical.js';
 import { folioPrepareNewAnon } from './rmap.js';
-import { folioPutAfterUnmap, pmdpSet, ptChanged, splitHugePmd } from './memory.js';
-import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
-import { mmapAssertLocked, mmapAssertWriteLocked, pteTag, type Mm } from './mm.js';
+import { pmdpSet, ptChanged } from './pgtable.js';
+import { folioPutAfterUnmap } from './swap-state.js';
+import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Vma } from './vma.js';
 
@@ -71,7 +77,7 @@ function thpPrepareNewAnon(k: Kernel, vma: Vma, head: number, haddr: number): vo
  * -EFAULT when no VMA covers `address`. Caller holds the mmap lock (asserted). May sleep.
  */
 export async function splitHugePmdAddress(mm: Mm, address: number): Promise<number> {
-  mmapAssertLocked(mm, 'split_huge_pmd_address');
+  mm.assertMmapLocked('split_huge_pmd_address');
   const vma = mm.vmas.lookup(address);
   if (vma === undefined) return -EFAULT;
   if (mm.pageTable.isHugeAt(address)) await splitHugePmd(mm, vma, address);
@@ -79,92 +85,55 @@ export async function splitHugePmdAddress(mm: Mm, address: number): Promise<numb
 }
 
 /**
- * split_huge_page_to_list_to_order(page, list, 0): splits the anonymous PMD-order folio containing
- * `pfn` into order-0 folios.
- *  1. can_split_folio: the only references must be its mappings and the caller's (else -EAGAIN);
- *  2. unmap_folio: try_to_migrate with TTU_SPLIT_HUGE_PMD — every PMD mapping is split straight into
- *     PTE migration entries (CLEAR over [haddr, haddr + PMD_SIZE)), then per VMA a CLEAR over the
- *     folio's extent, every PTE mapping becoming a migration entry; faults on them wait;
- *  3. the split itself (every page gets its own folio, one base reference each; the tails stay locked
- *     until remapped);
- *  4. remap_page: remove_migration_ptes per page (no invalidation), then the tails are unlocked and, with
- *     `list`, handed to the caller with their base reference as an isolation reference (the caller
- *     isolated the folio from the LRU); without `list` the base references are dropped (unmapped pages
- *     are freed) and, if the folio was on an LRU list, every page stays on it.
- * If anything still maps the folio after step 2, or its references changed, it is remapped as it was
- * and -EAGAIN is returned. The page `pfn` keeps the caller's reference and lock.
- *
- * Returns 0, -EAGAIN, or -EBUSY for what the model does not split (file THPs, a THP in the swap cache).
- * Locks: caller holds the folio lock and one reference; no mmap lock needed (rmap walks). May sleep.
+ * __split_huge_pmd (split_huge_pmd_address): replaces the huge entry covering `va` by HPAGE_PMD_NR
+ * PTEs, raising a blockable CLEAR invalidation over the PMD ([haddr, haddr + PMD_SIZE), owner null)
+ * around it, as the kernel does. Nothing happens (besides the invalidation) if the PMD is no longer
+ * huge once locked. Caller holds the mmap lock. May sleep.
  */
-export async function splitHugePage(k: Kernel, pfn: number, list?: number[]): Promise<number> {
-  const sim = k.sim;
-  const phys = k.phys;
-  sim.mightSleep('split_huge_page');
-  const head = phys.folioHead(pfn);
-  if (phys.folioOrder(head) === 0) return 0;
-  sim.bugOn(!phys.testFlag(head, PG_locked), `split_huge_page of unlocked ${phys.describePage(head)}`);
-  if (!phys.testFlag(head, PG_anon) || phys.testFlag(head, PG_swapcache)) return -EBUSY;
-  sim.bugOn(
-    list !== undefined && phys.lruListOf(head) !== -1,
-    `split_huge_page to a list of a folio on the LRU: ${phys.describePage(head)}`,
-  );
-  if (phys.maybeDmaPinned(head) || phys.refcountOf(head) !== 1 + phys.folioMapcountOf(head)) return -EAGAIN;
-  const nr = phys.folioNrPages(head);
-  if (phys.folioMapped(head)) await tryToMigrate(k, head, { splitPmd: true });
-  if (phys.folioMapped(head) || phys.refcountOf(head) !== 1) {
-    await removeMigrationPtes(k, head, head, nr);
-    return -EAGAIN;
-  }
-  phys.getPage(head, nr);
-  const ret = phys.splitFolio(pfn, 1);
-  if (ret !== 0) {
-    phys.putPage(head, nr);
-    await removeMigrationPtes(k, head, head, nr);
-    return ret;
-  }
-  sim.mark('thp split');
-  for (let p = head; p < head + nr; p++)
-    if (p !== pfn) sim.bugOn(!phys.trylockPage(p), `split_huge_page: tail ${p} locked by someone else`);
-  await removeMigrationPtes(k, head, head, nr);
-  for (let p = head; p < head + nr; p++) {
-    if (p === pfn) continue;
-    k.folioUnlock(p);
-    if (list !== undefined) list.push(p);
-    else folioPutAfterUnmap(k, p);
-  }
-  phys.putPage(pfn);
-  return 0;
+export async function splitHugePmd(mm: Mm, vma: Vma, va: number): Promise<void> {
+  mm.assertMmapLocked('__split_huge_pmd');
+  mm.sim.mightSleep('__split_huge_pmd');
+  const haddr = mm.pageTable.pmdStart(va);
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + mm.pageTable.pmdSize);
+  await mmuNotifierInvalidateRangeStart(range);
+  await mm.ptl.lock();
+  if (mm.pageTable.isHugeAt(haddr)) await splitHugePmdLocked(mm, vma, haddr);
+  mm.ptl.unlock();
+  await mmuNotifierInvalidateRangeEnd(range);
 }
 
 /**
- * split_huge_pages_pid (debugfs split_huge_pages "<pid>,<start>,<end>"): under the mmap lock for read,
- * every large folio mapped in [start, end) is referenced, trylocked and split (splitHugePage). Returns
- * the number of folios split, or -EINTR. Caller holds no mm lock and a user reference on `mm`.
- * May sleep.
+ * __split_huge_pmd_locked: the huge entry at `haddr` becomes PTEs of the same kind and flags. A huge
+ * zero-page entry becomes PTEs of the small zero page. For a mapped folio the PMD mapping becomes
+ * HPAGE_PMD_NR PTE mappings (rmap, mapcount) and each PTE holds its own reference, as the kernel's
+ * folio_ref_add(HPAGE_PMD_NR - 1); a migration entry's record is split likewise. The folio itself is
+ * not split. Caller holds `mm.ptl` and has raised the invalidation. Atomic.
  */
-export async function splitHugePagesInRange(mm: Mm, start: number, end: number): Promise<number> {
-  mm.sim.mightSleep('split_huge_pages_pid');
+export async function splitHugePmdLocked(mm: Mm, _vma: Vma, haddr: number): Promise<void> {
+  mm.sim.assertHeld(mm.ptl, '__split_huge_pmd_locked');
+  await mm.sim.point('split_huge_pmd', pteTag(mm, haddr));
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;
+  if (!pt.isHugeAt(haddr)) return;
+  const kind = pt.kindAt(haddr);
+  const head = pt.pfnAt(haddr);
+  const flags = pt.flagsAt(haddr);
   const ps = k.pageSize;
-  if ((await mm.mmapLock.downReadKillable()) !== 0) return -EINTR;
-  let split = 0;
-  for (let addr = Math.floor(start / ps) * ps; addr < end; addr += ps) {
-    const vma = mm.vmas.lookup(addr);
-    if (vma === undefined) continue;
-    if (pt.kindAt(addr) !== PTE_KIND_PRESENT || pt.flagsAt(addr) & (PTE_SPECIAL | PTE_ZERO)) continue;
-    const head = phys.folioHead(pt.pfnAt(addr));
-    if (phys.folioOrder(head) === 0 || !phys.tryGetPage(head)) continue;
-    if (k.folioTrylock(head)) {
-      if ((await splitHugePage(k, head)) === 0) split++;
-      k.folioUnlock(head);
+  if (kind === PTE_KIND_PRESENT && flags & PTE_ZERO) {
+    pt.splitHugePmd(haddr, phys.zeroPfn);
+  } else {
+    pt.splitHugePmd(haddr);
+    if (kind === PTE_KIND_PRESENT || kind === PTE_KIND_DEVICE_PRIVATE) {
+      phys.rmapRemovePmd(head, mm, haddr);
+      for (let i = 0; i < HPAGE_PMD_NR; i++) phys.rmapAddPte(head + i, mm, haddr + i * ps);
+      phys.getPage(head, HPAGE_PMD_NR - 1);
+    } else if (kind === PTE_KIND_MIGRATION) {
+      migrationEntryRemove(k, head, mm, haddr, true);
+      for (let i = 0; i < HPAGE_PMD_NR; i++) migrationEntryAdd(k, head + i, mm, haddr + i * ps);
     }
-    phys.putPage(head);
   }
-  mm.mmapLock.upRead();
-  return split;
+  ptChanged(mm, haddr, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,7 +217,7 @@ async function collapseLocked(mm: Mm, haddr: number, hpage: number): Promise<num
   const pt = mm.pageTable;
   const ps = k.pageSize;
   const hend = haddr + pt.pmdSize;
-  mmapAssertWriteLocked(mm, 'collapse_huge_page');
+  mm.assertMmapWriteLocked('collapse_huge_page');
   const vma = mm.vmas.lookup(haddr);
   if (vma === undefined || !thpVmaSuitable(vma, haddr, pt.pmdSize) || vma.anonVma === 0) return -EINVAL;
   if (pt.isHugeAt(haddr)) return 0;

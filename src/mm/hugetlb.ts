@@ -87,11 +87,12 @@ function hugetlbAlloc(k: Kernel): number {
 }
 
 /** What a new hugetlb page of `vma` at `haddr` becomes: anonymous and exclusive for private mappings. */
-function hugetlbPrepare(k: Kernel, vma: Vma, head: number, haddr: number): void {
+function hugetlbPrepare(mm: Mm, vma: Vma, head: number, haddr: number): void {
+  const k = mm.kernel;
   const phys = k.phys;
   phys.setFlag(head, PG_uptodate);
   if (vma.flags & VM_SHARED) return;
-  anonVmaPrepare(k, vma);
+  anonVmaPrepare(mm, vma);
   phys.setFlag(head, PG_anon);
   phys.setMapping(head, vma.anonVma, vma.pgoff + (haddr - vma.start) / k.pageSize);
   for (let i = 0; i < phys.folioNrPages(head); i++) phys.setFlag(head + i, PG_anon_exclusive);
@@ -124,7 +125,7 @@ export async function hugetlbFault(mm: Mm, vma: Vma, address: number, flags: num
       mm.ptl.unlock();
       return VM_FAULT_SIGBUS;
     }
-    hugetlbPrepare(k, vma, head, haddr);
+    hugetlbPrepare(mm, vma, head, haddr);
     phys.rmapAddPmd(head, mm, haddr);
     const w = vma.flags & VM_WRITE && (write || shared);
     await pmdpSet(mm, haddr, PTE_KIND_PRESENT, head, (w ? PTE_WRITE | PTE_DIRTY : 0) | PTE_YOUNG);
@@ -175,7 +176,7 @@ export async function hugetlbFault(mm: Mm, vma: Vma, address: number, flags: num
     await pmdpGetAndClear(mm, haddr);
     phys.rmapRemovePmd(old, mm, haddr);
     phys.putPage(old);
-    hugetlbPrepare(k, vma, head, haddr);
+    hugetlbPrepare(mm, vma, head, haddr);
     phys.rmapAddPmd(head, mm, haddr);
     await pmdpSet(mm, haddr, PTE_KIND_PRESENT, head, PTE_WRITE | PTE_DIRTY | PTE_YOUNG);
   } else phys.putPage(head);

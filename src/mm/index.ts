@@ -75,8 +75,6 @@ export {
   zapReleaseHugeEntry,
   folioPutAfterUnmap,
   unmapSingleVma,
-  splitHugePmd,
-  splitHugePmdLocked,
   type PteValue,
 } from './memory.js';
 export {
@@ -85,7 +83,6 @@ export {
   folioAddNewAnonRmap,
   migrationEntryAdd,
   migrationEntryRemove,
-  migrationEntriesOf,
 } from './rmap.js';
 export {
   lookupSwapCache,
@@ -106,5 +103,6 @@ export {
 export * from './vmscan.js';
 export * from './migrate.js';
 export * from './huge-memory.js';
+export * from './split-huge-page.js';
 export * from './oom-kill.js';
 export * from './rmap-walk.js';

@@ -100,7 +100,7 @@ export class Kernel {
   /** Live and zombie processes by pid. */
   readonly processes = new Map<number, Process>();
   /**
-   * Direct reclaim hook (phase B): called when a user-page allocation fails; returns true when it
+   * Direct reclaim hook (__alloc_pages_direct_reclaim): called when a user-page allocation fails; returns true when it
    * freed something and the allocation should be retried. May sleep. Without it allocation failure
    * is final (VM_FAULT_OOM / -ENOMEM).
    */
@@ -246,6 +246,19 @@ export class Kernel {
   // -------------------------------------------------------------------------------------------
   // Folio lock (folio_lock / folio_trylock / folio_unlock / folio_wait_locked)
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * VM_BUG_ON_FOLIO(!folio_test_locked(folio)): reports `lock-misuse` unless the folio of `pfn` is
+   * locked. As in the kernel, the folio lock has no owner, so this cannot tell who holds it. Silent
+   * outside a running simulation thread. Atomic.
+   */
+  folioAssertLocked(pfn: number, what: string): void {
+    const sim = this.sim;
+    if (sim.current === null || sim.status !== 'running' || this.phys.testFlag(pfn, PG_locked)) return;
+    sim.report('lock-misuse', `${what} requires the folio lock of pfn ${pfn}, which is not locked`, {
+      key: `folio not locked ${what}`,
+    });
+  }
 
   /** folio_trylock. The caller holds a reference. Atomic; not a scheduling point. */
   folioTrylock(pfn: number): boolean {

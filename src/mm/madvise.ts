@@ -37,7 +37,7 @@ import {
 import { populateVmaRange } from './access.js';
 import { unmapSingleVma } from './memory.js';
 import { vmaModifyFlags } from './vma-modify.js';
-import { mmapAssertLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** Advice taking the mmap lock for write (madvise_need_mmap_write): they change VMA flags. */
@@ -238,7 +238,7 @@ async function madviseUpdateFlags(
  * May sleep.
  */
 export async function zapPageRangeSingle(mm: Mm, vma: Vma, start: number, end: number): Promise<void> {
-  mmapAssertLocked(mm, 'zap_page_range_single');
+  mm.assertMmapLocked('zap_page_range_single');
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, start, end);
   await mmuNotifierInvalidateRangeStart(range);
   await unmapSingleVma(mm, vma, start, end);

@@ -21,7 +21,7 @@ import {
 } from './physical.js';
 import { MemFile } from './file.js';
 import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
-import { splitHugePage } from './huge-memory.js';
+import { splitHugePage } from './split-huge-page.js';
 import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Process } from './process.js';
@@ -201,6 +201,8 @@ export async function migrateFolio(k: Kernel, it: MigrateItem, node: number): Pr
  * reference. Caller holds both folio locks; the source is unmapped. Atomic.
  */
 export function moveToNewFolio(k: Kernel, dst: number, src: number): number {
+  k.folioAssertLocked(src, 'move_to_new_folio');
+  k.folioAssertLocked(dst, 'move_to_new_folio');
   const phys = k.phys;
   k.sim.bugOn(phys.folioMapped(src), `move_to_new_folio: ${phys.describePage(src)} is still mapped`);
   const swapcache = phys.testFlag(src, PG_swapcache);

@@ -88,7 +88,49 @@ export class MmStruct {
     this.sim.kfree(this);
   }
 
+  /**
+   * mmap_assert_locked(): reports `lock-misuse` unless the running thread holds the mmap lock (read or
+   * write), as lockdep_assert_held does in the kernel. `what` names the function whose contract it is.
+   * Silent outside a running simulation thread. Atomic.
+   */
+  assertMmapLocked(what: string): void {
+    const sim = this.sim;
+    const t = sim.current;
+    if (t === null || sim.status !== 'running' || this.mmapLock.isHeldBy(t)) return;
+    sim.report('lock-misuse', `${what} on ${this.name} without mmap_lock held (thread ${t.name})`, {
+      key: `mmap_lock not held ${what}`,
+    });
+  }
+
+  /**
+   * mmap_assert_write_locked(): reports `lock-misuse` unless the running thread holds the mmap lock
+   * for write. Silent outside a running simulation thread. Atomic.
+   */
+  assertMmapWriteLocked(what: string): void {
+    const sim = this.sim;
+    const t = sim.current;
+    if (t === null || sim.status !== 'running' || this.mmapLock.isWriteHeldBy(t)) return;
+    sim.report('lock-misuse', `${what} on ${this.name} without mmap_lock held for write (thread ${t.name})`, {
+      key: `mmap_lock not write-held ${what}`,
+    });
+  }
+
   toString(): string {
     return `mm ${this.name}`;
   }
+}
+
+/** mmap_assert_locked(mm): {@link MmStruct.assertMmapLocked}. */
+export function mmapAssertLocked(mm: MmStruct, what: string): void {
+  mm.assertMmapLocked(what);
+}
+
+/** mmap_assert_write_locked(mm): {@link MmStruct.assertMmapWriteLocked}. */
+export function mmapAssertWriteLocked(mm: MmStruct, what: string): void {
+  mm.assertMmapWriteLocked(what);
+}
+
+/** A short trace object for a PTE of `mm` at `va` (formatted only when tracing). */
+export function pteTag(mm: MmStruct, va: number): string {
+  return mm.sim.tracing ? `${mm.name}@0x${va.toString(16)}` : mm.name;
 }

@@ -57,31 +57,4 @@ export class Mm extends MmStruct {
   }
 }
 
-/** mmap_assert_locked: reports `lock-misuse` unless the running thread holds the mmap lock. */
-export function mmapAssertLocked(mm: Mm, what: string): void {
-  const sim = mm.sim;
-  const t = sim.current;
-  if (t === null || sim.status !== 'running') return;
-  if (!mm.mmapLock.isHeldBy(t))
-    sim.report('lock-misuse', `${what} on ${mm.name} requires mmap_lock held, thread ${t.name} does not`, {
-      key: `mmap_lock not held ${what}`,
-    });
-}
-
-/** mmap_assert_write_locked: reports `lock-misuse` unless the running thread holds it for write. */
-export function mmapAssertWriteLocked(mm: Mm, what: string): void {
-  const sim = mm.sim;
-  const t = sim.current;
-  if (t === null || sim.status !== 'running') return;
-  if (!mm.mmapLock.isWriteHeldBy(t))
-    sim.report(
-      'lock-misuse',
-      `${what} on ${mm.name} requires mmap_lock held for write, thread ${t.name} does not`,
-      { key: `mmap_lock not write-held ${what}` },
-    );
-}
-
-/** A short trace object for a PTE of `mm` at `va` (formatted only when tracing). */
-export function pteTag(mm: Mm, va: number): string {
-  return mm.sim.tracing ? `${mm.name}@0x${va.toString(16)}` : mm.name;
-}
+export { mmapAssertLocked, mmapAssertWriteLocked, pteTag } from './mm-struct.js';

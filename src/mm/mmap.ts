@@ -31,7 +31,7 @@ import { populateVmaRange } from './access.js';
 import { munmapLocked } from './munmap.js';
 import { vmaFree, vmaMergeAround } from './vma-modify.js';
 import { hugetlbMmapAllowed } from './hugetlb.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { MmapableFile } from './vm-ops.js';
 
 /** EOPNOTSUPP (asm-generic/errno.h), for MAP_SHARED_VALIDATE with unknown flags. */
@@ -120,7 +120,7 @@ export async function doMmap(mm: Mm, args: MmapArgs): Promise<number> {
  * hugetlb pool (hugetlb.ts); -ENOMEM when the pool is empty. Deviation: no reservation accounting.
  */
 export async function doMmapLocked(mm: Mm, args: MmapArgs): Promise<number> {
-  mmapAssertWriteLocked(mm, 'do_mmap');
+  mm.assertMmapWriteLocked('do_mmap');
   const k = mm.kernel;
   const ps = k.pageSize;
   const taskSize = mm.vmas.taskSize;

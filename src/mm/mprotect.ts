@@ -24,9 +24,10 @@ import {
   PTE_ZERO,
 } from './page-table.js';
 import { PG_anon, PG_anon_exclusive } from './physical.js';
-import { pmdpModify, ptepModify, splitHugePmd } from './memory.js';
+import { pmdpModify, ptepModify } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { vmaModifyFlags } from './vma-modify.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** PROT_SEM: accepted and ignored (arch_validate_prot). */
@@ -108,7 +109,7 @@ export async function mprotectFixup(
   end: number,
   newFlags: number,
 ): Promise<number> {
-  mmapAssertWriteLocked(mm, 'mprotect_fixup');
+  mm.assertMmapWriteLocked('mprotect_fixup');
   if (newFlags === vma.flags) return 0;
   const part = await vmaModifyFlags(mm, vma, start, end, newFlags);
   if (typeof part === 'number') return part;
@@ -137,7 +138,7 @@ export async function mprotectFixup(
  * Returns the number of entries changed. Caller holds the mmap lock for write. May sleep.
  */
 export async function changeProtection(mm: Mm, vma: Vma, start: number, end: number): Promise<number> {
-  mmapAssertWriteLocked(mm, 'change_protection');
+  mm.assertMmapWriteLocked('change_protection');
   const pt = mm.pageTable;
   const pmdSize = pt.pmdSize;
   const pudSize = pmdSize * PMDS_PER_PUD;

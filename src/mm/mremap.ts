@@ -15,11 +15,12 @@ import {
   PTE_ZERO,
 } from './page-table.js';
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
-import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet, splitHugePmd } from './memory.js';
+import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet } from './memory.js';
+import { splitHugePmd } from './huge-memory.js';
 import { munmapLocked } from './munmap.js';
 import { vmaMergeAround, vmaOpenRefs } from './vma-modify.js';
 import { Vma } from './vma.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 
 /**
  * mremap(2): resizes and/or moves [addr, addr + oldLen) to `newLen` bytes; returns the (new) address
@@ -168,7 +169,7 @@ export async function moveVma(
   newAddr: number,
   flags: number,
 ): Promise<number> {
-  mmapAssertWriteLocked(mm, 'move_vma');
+  mm.assertMmapWriteLocked('move_vma');
   const ps = mm.kernel.pageSize;
   if (mm.vmas.count >= mm.kernel.maxMapCount - 3) return -ENOMEM;
   let pgoff = vma.pgoff + (oldAddr - vma.start) / ps;
@@ -205,7 +206,7 @@ export async function moveVma(
  * sleep.
  */
 export async function movePageTables(mm: Mm, oldAddr: number, newAddr: number, len: number): Promise<void> {
-  mmapAssertWriteLocked(mm, 'move_page_tables');
+  mm.assertMmapWriteLocked('move_page_tables');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;

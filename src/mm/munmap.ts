@@ -7,7 +7,7 @@ import { MMU_NOTIFY_UNMAP, mmuNotifierRangeInit } from '../notifier/types.js';
 import { EINTR, EINVAL, ENOMEM } from '../sim/errno.js';
 import { unmapSingleVma } from './memory.js';
 import { splitVma, vmaFree } from './vma-modify.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /**
@@ -41,7 +41,7 @@ export async function doMunmap(mm: Mm, start: number, len: number): Promise<numb
  * Locks: the caller holds the mmap lock for write (asserted). May sleep.
  */
 export async function munmapLocked(mm: Mm, start: number, len: number, unlock: boolean): Promise<number> {
-  mmapAssertWriteLocked(mm, 'do_vmi_munmap');
+  mm.assertMmapWriteLocked('do_vmi_munmap');
   const ps = mm.kernel.pageSize;
   const taskSize = mm.vmas.taskSize;
   if (start % ps !== 0 || start > taskSize || len > taskSize - start) return -EINVAL;
@@ -82,6 +82,7 @@ export async function munmapLocked(mm: Mm, start: number, len: number, unlock: b
  * is unreachable. May sleep.
  */
 export async function unmapVmas(mm: Mm, vmas: readonly Vma[], start: number, end: number): Promise<void> {
+  mm.assertMmapLocked('unmap_vmas');
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, start, end);
   await mmuNotifierInvalidateRangeStart(range);
   for (const vma of vmas) await unmapSingleVma(mm, vma, start, end);

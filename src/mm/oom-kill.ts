@@ -15,7 +15,7 @@ import { MMU_NOTIFY_UNMAP, mmuNotifierRangeInit } from '../notifier/types.js';
 import { ESRCH } from '../sim/errno.js';
 import { SIGKILL, VM_HUGETLB, VM_PFNMAP, VM_SHARED } from './constants.js';
 import { unmapSingleVma } from './memory.js';
-import { mmapAssertLocked, type Mm } from './mm.js';
+import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Process } from './process.js';
 
@@ -50,15 +50,6 @@ function oomFlagsOf(mm: Mm): OomMmFlags {
     oomFlags.set(mm, f);
   }
   return f;
-}
-
-/**
- * The test of check_stable_address_space: true once the OOM reaper has started on `mm` (MMF_UNSTABLE),
- * after which the kernel's fault handlers return VM_FAULT_SIGBUS rather than populate memory the reaper
- * may already have freed. Atomic.
- */
-export function mmOomUnstable(mm: Mm): boolean {
-  return oomFlags.get(mm)?.unstable === true;
 }
 
 export interface OomKillOptions {
@@ -140,7 +131,7 @@ export async function oomReapTaskMm(mm: Mm): Promise<boolean> {
  * only scheduling points.
  */
 export async function oomReapMm(mm: Mm): Promise<boolean> {
-  mmapAssertLocked(mm, '__oom_reap_task_mm');
+  mm.assertMmapLocked('__oom_reap_task_mm');
   oomFlagsOf(mm).unstable = true;
   mm.unstable = true;
   let ret = true;

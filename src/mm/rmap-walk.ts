@@ -31,9 +31,11 @@ import {
 } from './page-table.js';
 import { PG_anon, PG_anon_exclusive, PG_dirty, PG_locked, PG_swapcache } from './physical.js';
 import { migrationEntryAdd, migrationEntryRemove } from './rmap.js';
-import { pmdpSet, ptChanged, ptepGetAndClear, ptepSet, splitHugePmdLocked } from './memory.js';
+import { pmdpSet, ptChanged, ptepGetAndClear, ptepSet } from './memory.js';
+import { splitHugePmdLocked } from './huge-memory.js';
 import type { Kernel, MigrationMapping } from './kernel.js';
-import { pteTag, type Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
+import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
 /** Entry flags a present PTE hands on to the swap or migration entry replacing it. */
@@ -59,6 +61,7 @@ export interface RmapTarget {
  * step. Caller holds the folio lock.
  */
 export function rmapTargets(k: Kernel, pfn: number): RmapTarget[] {
+  k.folioAssertLocked(pfn, 'rmap_walk');
   const phys = k.phys;
   const head = phys.folioHead(pfn);
   const size = phys.folioNrPages(head) * k.pageSize;
@@ -90,6 +93,12 @@ export function rmapTargetsDone(targets: readonly RmapTarget[]): void {
  * triples, read from the reverse map. Caller holds `mm.ptl`.
  */
 function rmapMappingsIn(k: Kernel, head: number, mm: Mm, start: number, end: number): number[] {
+  mm.sim.assertHeld(mm.ptl, 'page_vma_mapped_walk');
+  return rmapMappingsRead(k, head, mm, start, end);
+}
+
+/** {@link rmapMappingsIn} without the lock assertion, for an atomic read that does not hold it. */
+function rmapMappingsRead(k: Kernel, head: number, mm: Mm, start: number, end: number): number[] {
   const phys = k.phys;
   const nr = phys.folioNrPages(head);
   const out: number[] = [];
@@ -164,6 +173,7 @@ function rmapTransferDirty(k: Kernel, pfn: number, kind: PteKind, flags: number)
  * not modelled here); young PTEs are not skipped (no folio_referenced).
  */
 export async function tryToUnmap(k: Kernel, pfn: number): Promise<boolean> {
+  k.folioAssertLocked(pfn, 'try_to_unmap');
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('try_to_unmap');
@@ -249,6 +259,7 @@ export async function tryToMigrate(
   pfn: number,
   options: { splitPmd?: boolean } = {},
 ): Promise<void> {
+  k.folioAssertLocked(pfn, 'try_to_migrate');
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('try_to_migrate');
@@ -260,7 +271,10 @@ export async function tryToMigrate(
     const mm = t.mm;
     const pt = mm.pageTable;
     if (options.splitPmd === true) {
-      const maps = rmapMappingsIn(k, head, mm, t.start, t.end);
+      // Deviation: the kernel finds the PMD mappings under the PMD lock (page_vma_mapped_walk); the
+      // model reads the reverse map in one atomic step without it, and each split re-checks the PMD
+      // under the lock.
+      const maps = rmapMappingsRead(k, head, mm, t.start, t.end);
       for (let i = 0; i < maps.length; i += 3)
         if (maps[i + 2] !== 0) await rmapSplitHugePmdFreeze(k, mm, t.vma, maps[i + 1], head);
     }
@@ -330,6 +344,7 @@ async function rmapSplitHugePmdFreeze(
   haddr: number,
   head: number,
 ): Promise<void> {
+  k.folioAssertLocked(head, 'split_huge_pmd_freeze');
   const pt = mm.pageTable;
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + pt.pmdSize);
   await mmuNotifierInvalidateRangeStart(range);
@@ -361,6 +376,8 @@ async function rmapSplitHugePmdFreeze(
  * page-table lock).
  */
 export async function removeMigrationPtes(k: Kernel, src: number, dst: number, nr: number): Promise<void> {
+  k.folioAssertLocked(src, 'remove_migration_ptes');
+  if (dst !== src) k.folioAssertLocked(dst, 'remove_migration_ptes');
   k.sim.mightSleep('remove_migration_ptes');
   const visited = new Set<MigrationMapping>();
   for (let i = 0; i < nr; i++) {

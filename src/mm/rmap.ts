@@ -5,7 +5,7 @@
  * were installed are kept here, per pfn, for remove_migration_ptes and for fork copying them.
  */
 import { LRU_INACTIVE_ANON, PG_anon, PG_anon_exclusive, PG_swapbacked, PG_uptodate } from './physical.js';
-import type { Kernel, MigrationMapping } from './kernel.js';
+import type { Kernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
@@ -13,8 +13,9 @@ import type { Vma } from './vma.js';
  * anon_vma_prepare: gives `vma` an anon_vma before its first anonymous page. Caller holds the mmap
  * lock (read suffices, as in the kernel where the page_table_lock serialises the assignment). Atomic.
  */
-export function anonVmaPrepare(k: Kernel, vma: Vma): void {
-  if (vma.anonVma === 0) vma.anonVma = k.allocAnonVma();
+export function anonVmaPrepare(mm: Mm, vma: Vma): void {
+  mm.assertMmapLocked('anon_vma_prepare');
+  if (vma.anonVma === 0) vma.anonVma = mm.kernel.allocAnonVma();
 }
 
 /**
@@ -34,6 +35,7 @@ export function folioPrepareNewAnon(k: Kernel, vma: Vma, pfn: number, va: number
  * mapping's. Caller holds the page-table lock and installs the PTE. Atomic.
  */
 export function folioAddNewAnonRmap(k: Kernel, mm: Mm, vma: Vma, pfn: number, va: number): void {
+  mm.sim.assertHeld(mm.ptl, 'folio_add_new_anon_rmap');
   folioPrepareNewAnon(k, vma, pfn, va);
   k.phys.rmapAddPte(pfn, mm, va);
   k.phys.lruAdd(pfn, LRU_INACTIVE_ANON);
@@ -62,9 +64,4 @@ export function migrationEntryRemove(k: Kernel, pfn: number, mm: Mm, va: number,
   list.splice(i, 1);
   if (list.length === 0) k.migrationEntries.delete(pfn);
   return true;
-}
-
-/** The migration entries recorded for `pfn` (a copy), for remove_migration_ptes. */
-export function migrationEntriesOf(k: Kernel, pfn: number): MigrationMapping[] {
-  return (k.migrationEntries.get(pfn) ?? []).slice();
 }

@@ -46,9 +46,10 @@ export function deleteFromSwapCache(k: Kernel, pfn: number): void {
 
 /**
  * folio_free_swap: removes the folio from the swap cache when no swap entry references its slot any
- * more. Returns whether it did. Caller holds a reference (and, in the kernel, the folio lock).
+ * more. Returns whether it did. Caller holds a reference and the folio lock (asserted).
  */
 export function folioFreeSwap(k: Kernel, pfn: number): boolean {
+  k.folioAssertLocked(pfn, 'folio_free_swap');
   const phys = k.phys;
   if (!phys.testFlag(pfn, PG_swapcache)) return false;
   const slot = phys.swapSlotOf(pfn);
@@ -79,5 +80,17 @@ export function tryFreeSwapCacheOfSlot(k: Kernel, slot: number): void {
   phys.getPage(pfn);
   deleteFromSwapCache(k, pfn);
   k.folioUnlock(pfn);
+  phys.putPage(pfn);
+}
+
+/**
+ * The mapping's folio_put after an unmap, with free_swap_cache: an anonymous folio that is no longer
+ * mapped and whose swap slot no entry references leaves the swap cache (the kernel does this in
+ * free_pages_and_swap_cache). Atomic.
+ */
+export function folioPutAfterUnmap(k: Kernel, pfn: number): void {
+  const phys = k.phys;
+  if (phys.testFlag(pfn, PG_swapcache) && !phys.folioMapped(pfn))
+    tryFreeSwapCacheOfSlot(k, phys.swapSlotOf(pfn));
   phys.putPage(pfn);
 }

@@ -4,8 +4,8 @@
  * open/close calls that go with them.
  */
 import { ENOMEM } from '../sim/errno.js';
-import { mmapAssertWriteLocked, type Mm } from './mm.js';
-import { splitHugePmd } from './memory.js';
+import type { Mm } from './mm.js';
+import { splitHugePmd } from './huge-memory.js';
 import type { Vma } from './vma.js';
 import type { MmapableFile, VmOperations } from './vm-ops.js';
 
@@ -41,7 +41,7 @@ export async function vmaAdjustTransHuge(mm: Mm, vma: Vma, addr: number): Promis
  * (a straddling huge PMD is split first).
  */
 export async function splitVma(mm: Mm, vma: Vma, addr: number, checkCount: boolean): Promise<Vma | number> {
-  mmapAssertWriteLocked(mm, 'split_vma');
+  mm.assertMmapWriteLocked('split_vma');
   if (checkCount && mm.vmas.count >= mm.kernel.maxMapCount) return -ENOMEM;
   await vmaAdjustTransHuge(mm, vma, addr);
   const upper = mm.vmas.split(vma, addr);
@@ -55,6 +55,7 @@ export async function splitVma(mm: Mm, vma: Vma, addr: number, checkCount: boole
  * vma's range. Caller holds the mmap lock for write. Atomic.
  */
 export function vmaMergeAround(mm: Mm, vma: Vma): Vma {
+  mm.assertMmapWriteLocked('vma_merge');
   const prev = mm.vmas.prev(vma);
   const next = mm.vmas.next(vma);
   const merged = mm.vmas.mergeAround(vma);
@@ -75,6 +76,7 @@ export async function vmaModifyFlags(
   end: number,
   newFlags: number,
 ): Promise<Vma | number> {
+  mm.assertMmapWriteLocked('vma_modify_flags');
   let cur = vma;
   if (cur.start < start) {
     const upper = await splitVma(mm, cur, start, true);

@@ -25,8 +25,8 @@ import {
 import { PTE_KIND_PRESENT, PTE_SPECIAL, PTE_ZERO } from './page-table.js';
 import { addToSwapCache, deleteFromSwapCache } from './swap-state.js';
 import { tryToUnmap } from './rmap-walk.js';
-import { splitHugePage } from './huge-memory.js';
-import { mmapAssertLocked, type Mm } from './mm.js';
+import { splitHugePage } from './split-huge-page.js';
+import type { Mm } from './mm.js';
 import type { Kernel } from './kernel.js';
 import type { Vma } from './vma.js';
 
@@ -264,7 +264,7 @@ export function installDirectReclaim(k: Kernel): void {
  * Deviation: file folios are skipped (they could only be unmapped, not freed).
  */
 export async function madvisePageout(mm: Mm, vma: Vma, start: number, end: number): Promise<void> {
-  mmapAssertLocked(mm, 'madvise_pageout');
+  mm.assertMmapLocked('madvise_pageout');
   const k = mm.kernel;
   const phys = k.phys;
   if (k.swap.size === 0) return;

@@ -51,11 +51,7 @@ export async function mmTakeAllLocks(mm: MmStruct): Promise<number> {
   const sim = mm.sim;
   const t = sim.self('mm_take_all_locks');
   sim.mightSleep('mm_take_all_locks');
-  if (!mm.mmapLock.isWriteHeldBy(t)) {
-    sim.report('lock-misuse', `mm_take_all_locks on ${mm.name} without mmap_lock held for write`, {
-      key: 'mm_take_all_locks without mmap write lock',
-    });
-  }
+  mm.assertMmapWriteLocked('mm_take_all_locks');
   if (sim.fatalSignalPending()) return -EINTR;
   const g = mmAllLocksOf(mm);
   sim.bugOn(g.holder !== null, `mm_take_all_locks on ${mm.name} while ${g.holder?.name} holds them`);

@@ -54,6 +54,7 @@ export class MmuNotifier {
 
   /** __mmu_notifier_register(this, mm); caller holds the mmap lock for write. May sleep. */
   registerLocked(mm: MmStruct): Promise<number> {
+    mm.assertMmapWriteLocked('__mmu_notifier_register');
     return mmuNotifierRegisterLocked(this, mm);
   }
 
@@ -101,13 +102,9 @@ export async function mmuNotifierRegister(mm: MmStruct, ops: MmuNotifierOps): Pr
  */
 export async function mmuNotifierGetLocked(ops: MmuNotifierOps, mm: MmStruct): Promise<MmuNotifier | number> {
   const sim = mm.sim;
-  const t = sim.self('mmu_notifier_get_locked');
+  sim.self('mmu_notifier_get_locked');
   sim.mightSleep('mmu_notifier_get_locked');
-  if (!mm.mmapLock.isWriteHeldBy(t)) {
-    sim.report('lock-misuse', `mmu_notifier_get_locked on ${mm.name} without mmap_lock held for write`, {
-      key: 'mmu_notifier_get_locked without mmap write lock',
-    });
-  }
+  mm.assertMmapWriteLocked('mmu_notifier_get_locked');
   const subs = mm.notifierSubscriptions;
   if (subs !== null) {
     await subs.lock.lock();
@@ -193,7 +190,8 @@ export async function mmuNotifierPut(sub: MmuNotifier): Promise<void> {
  * Models mmu_notifier_unregister(sub, mm): if the notifier is still listed, calls its
  * `release` (inside an SRCU read section) and unhashes it; then waits for an SRCU grace
  * period and drops the mm pin. After it returns no callback of `sub` is running or will
- * run, so the owner may free it (the fence seed 004's use-after-free was missing).
+ * run, so the owner may free it (freeing it without that wait is a use-after-free: an SRCU
+ * reader may still be inside one of its callbacks).
  * `release` may also be called concurrently by mm teardown, so it can run twice.
  * Caller holds no lock that a callback takes; must not be called from a callback. May sleep.
  */

@@ -2,7 +2,7 @@
  * Interval notifiers (struct mmu_interval_notifier) and the collision-retry lock: insert,
  * insert-locked, remove, remove-deferred, find, synchronize, the read side (readBegin,
  * readRetry, checkRetry, setSeq). The invalidation side is in itree.ts. Behaviour follows
- * spec A.5–A.7.
+ * mm/mmu_notifier.c (mmu_interval_notifier_insert/remove, mmu_interval_read_begin).
  *
  * Sequence words: G = subscriptions.invalidateSeq (2 at creation; odd while fully
  * excluded), N = subscriptions.activeInvalidateRanges, S = sub.invalidateSeq (odd once
@@ -126,14 +126,11 @@ export class MmuIntervalNotifier {
     const sim = mm.sim;
     const t = sim.self(what);
     sim.mightSleep(what);
-    if (locked ? !mm.mmapLock.isWriteHeldBy(t) : mm.mmapLock.isHeldBy(t)) {
-      sim.report(
-        'lock-misuse',
-        locked
-          ? `${what} on ${mm.name} without mmap_lock held for write`
-          : `${what} on ${mm.name} while holding its mmap_lock (use insertLocked)`,
-        { key: locked ? `${what} without mmap write lock` : `${what} holding mmap_lock` },
-      );
+    if (locked) mm.assertMmapWriteLocked(what);
+    else if (mm.mmapLock.isHeldBy(t)) {
+      sim.report('lock-misuse', `${what} on ${mm.name} while holding its mmap_lock (use insertLocked)`, {
+        key: `${what} holding mmap_lock`,
+      });
     }
     // Upstream: might_lock(&mm->mmap_lock) in the unlocked form, which registers with the
     // mmap lock taken when the mm is not in interval mode yet; checked as if it always did.
@@ -199,8 +196,8 @@ export class MmuIntervalNotifier {
   }
 
   /**
-   * Models the proposed mmu_interval_notifier_put (seed 002, renamed remove_deferred in
-   * review): unsubscribes without waiting. When the tree is idle, or the insertion was
+   * Models the proposed mmu_interval_notifier_put (a 2020 patch series for nouveau, not in
+   * mainline; renamed remove_deferred in its review): unsubscribes without waiting. When the tree is idle, or the insertion was
    * still pending, the removal is immediate: `ops.release(sub)` runs before this returns.
    * Otherwise the removal is queued and the final invalidate end applies it, then calls
    * `ops.release(sub)` (no callback of it runs after that) and drops the mm pin. The owner
@@ -341,7 +338,8 @@ export async function mmuIntervalNotifierInsert(
 }
 
 /**
- * Models the proposed mmu_interval_notifier_synchronize(mm) (seed 002): when an exclusion
+ * Models the proposed mmu_interval_notifier_synchronize(mm) (the same series as
+ * removeDeferred, not in mainline): when an exclusion
  * window is open, sleeps until it closes, so every deferred insertion and removal queued
  * before the call has been applied and the `release` callbacks of removeDeferred have
  * run. A driver calls it on unload after removeDeferred. Caller holds no lock an
@@ -359,7 +357,8 @@ export async function mmuIntervalNotifierSynchronize(mm: MmStruct): Promise<void
 }
 
 /**
- * Models the proposed mmu_interval_notifier_find(mm, ops, start, last) (seed 002): the
+ * Models the proposed mmu_interval_notifier_find(mm, ops, start, last) (the same series,
+ * not in mainline): the
  * first subscription with `ops` overlapping [start, last], consistent with the deferred
  * list as review asked: a subscription whose removal is pending is skipped, one whose
  * insertion is pending is found (after those in the tree). The result is not pinned: the

@@ -49,8 +49,10 @@ async function mnInvalidateRangeStart(
  * result; a failing callback is a kernel warning). Must be paired with
  * {@link mmuNotifierInvalidateRangeEnd} on the same range.
  *
- * Locks: the caller holds what excludes registration in the kernel (mmap lock or an rmap
- * lock); the model's registration gate waits here while a registration is in progress.
+ * Locks: callers hold the mmap lock or an rmap lock (i_mmap_rwsem / anon_vma lock), which
+ * keeps the range's mappings in place; the notifier core relies on neither (the model has no
+ * rmap lock, so nothing is asserted). The model's registration gate waits here while a
+ * registration is in progress.
  * No spinlock. The callbacks run inside the lockdep map mmu_notifier_invalidate_range_start
  * (see lockdep-map.ts), so the locks they take are ordered after the caller's. May sleep.
  */
@@ -81,7 +83,9 @@ export async function mmuNotifierInvalidateRangeStart(range: MmuNotifierRange): 
  * classic one refused, the ones before it got their end as compensation but the interval
  * part is NOT unwound (the upstream edge case described at mnInvalidateRangeStart above).
  *
- * Locks: the caller holds the mmap lock for read (the OOM reaper). Never sleeps by itself.
+ * Locks: its one kernel caller, the OOM reaper, holds the mmap lock for read; the function
+ * itself relies on no lock of its caller (nothing to assert, as in the kernel). Never sleeps
+ * by itself.
  */
 export async function mmuNotifierInvalidateRangeStartNonblock(range: MmuNotifierRange): Promise<number> {
   const mm = range.mm;

@@ -22,6 +22,7 @@ import {
 
 /** Puts `sub` in the tree. Caller holds subs.lock; G must be even (the tree is not iterated). */
 export function mnItreeInsert(subs: MmuNotifierSubscriptions, sub: MmuIntervalNotifier): void {
+  subs.sim.assertHeld(subs.lock, 'mn_itree_insert');
   mnItreeAssertMutable(subs, 'insert');
   sub.node = subs.itree.insert(sub.start, sub.last, sub);
   subs.itreeVersion++;
@@ -29,6 +30,7 @@ export function mnItreeInsert(subs: MmuNotifierSubscriptions, sub: MmuIntervalNo
 
 /** Takes `sub` out of the tree. Caller holds subs.lock; G must be even. */
 export function mnItreeRemove(subs: MmuNotifierSubscriptions, sub: MmuIntervalNotifier): void {
+  subs.sim.assertHeld(subs.lock, 'mn_itree_remove');
   mnItreeAssertMutable(subs, 'remove');
   subs.itree.remove(sub.node!);
   subs.itreeVersion++;

@@ -25,14 +25,10 @@ import { MmuNotifierSubscriptions, mnHlistAddHead } from './subscriptions.js';
  */
 export async function mmuNotifierRegisterLocked(sub: MmuNotifier | null, mm: MmStruct): Promise<number> {
   const sim = mm.sim;
-  const t = sim.self('__mmu_notifier_register');
+  sim.self('__mmu_notifier_register');
   sim.mightSleep('__mmu_notifier_register');
   sim.use(mm, '__mmu_notifier_register');
-  if (!mm.mmapLock.isWriteHeldBy(t)) {
-    sim.report('lock-misuse', `__mmu_notifier_register on ${mm.name} without mmap_lock held for write`, {
-      key: '__mmu_notifier_register without mmap write lock',
-    });
-  }
+  mm.assertMmapWriteLocked('__mmu_notifier_register');
   sim.bugOn(mm.users <= 0, `mmu notifier registration on ${mm.name} with mm_users ${mm.users}`);
   if (sub !== null) {
     sim.bugOn(

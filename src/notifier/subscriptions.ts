@@ -15,8 +15,8 @@ import { mnAssert } from './debug.js';
  * The per-mm notifier container, created by the first registration on the mm (classic or
  * interval) and freed with the mm structure.
  *
- * The sequence words follow spec A.5: `invalidateSeq` is G (starts at 2; odd while the
- * tree is fully excluded), `activeInvalidateRanges` is N. Fields are public for the core's
+ * The sequence words are mm/mmu_notifier.c's: `invalidateSeq` (invalidate_seq) is G (starts at 2; odd while the
+ * tree is fully excluded), `activeInvalidateRanges` (active_invalidate_ranges) is N. Fields are public for the core's
  * modules; outside the core read them only (tests use {@link mmuNotifierState}).
  */
 export class MmuNotifierSubscriptions {
@@ -85,11 +85,12 @@ export function mmuNotifierState(mm: MmStruct): MmuNotifierState | null {
 }
 
 /**
- * Checks the container's invariants (spec A.8): N >= 0, G odd ⇒ N > 0, G even ⇒ deferred
+ * Checks the invariants mm/mmu_notifier.c relies on: N >= 0, G odd ⇒ N > 0, G even ⇒ deferred
  * list empty. Called at the end of every critical section that changes them; reports
  * `notifier-invariant`. Caller holds `subs.lock`.
  */
 export function mnSubscriptionsCheck(subs: MmuNotifierSubscriptions, where: string): void {
+  subs.sim.assertHeld(subs.lock, 'mn_subscriptions_check');
   const sim = subs.sim;
   const g = subs.invalidateSeq;
   const n = subs.activeInvalidateRanges;

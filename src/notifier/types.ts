@@ -231,7 +231,7 @@ export interface MmuIntervalNotifierOps {
   invalidateFinish?(finish: MmuIntervalNotifierFinish): MaybePromise<void>;
   /**
    * Only for {@link MmuIntervalNotifier.removeDeferred} (the proposed
-   * mmu_interval_notifier_put, seed 002): called once the subscription has left the tree
+   * mmu_interval_notifier_put, not in mainline): called once the subscription has left the tree
    * and no callback of it can run any more; the owner may free it here. Must not sleep.
    * Not called by `remove()`, and unrelated to the RELEASE event of mm teardown (which
    * arrives through `invalidate`).

@@ -16,7 +16,8 @@ import {
   PROT_WRITE,
 } from '../../src/mm/constants.js';
 import { Kernel } from '../../src/mm/kernel.js';
-import { collapseHugePage, splitHugePagesInRange, splitHugePmdAddress } from '../../src/mm/huge-memory.js';
+import { collapseHugePage, splitHugePmdAddress } from '../../src/mm/huge-memory.js';
+import { splitHugePagesInRange } from '../../src/mm/split-huge-page.js';
 import { PTE_KIND_PRESENT, PTE_KIND_SWAP } from '../../src/mm/page-table.js';
 import { reclaim } from '../../src/mm/vmscan.js';
 import type { Process } from '../../src/mm/process.js';

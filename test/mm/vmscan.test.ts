@@ -22,7 +22,8 @@ import {
 } from '../../src/mm/constants.js';
 import type { Simulation } from '../../src/sim/simulation.js';
 import { ESRCH } from '../../src/sim/errno.js';
-import { collapseHugePage, splitHugePagesInRange } from '../../src/mm/huge-memory.js';
+import { collapseHugePage } from '../../src/mm/huge-memory.js';
+import { splitHugePagesInRange } from '../../src/mm/split-huge-page.js';
 import { migrateRange } from '../../src/mm/migrate.js';
 import { oomKill } from '../../src/mm/oom-kill.js';
 import { Kernel } from '../../src/mm/kernel.js';

@@ -144,7 +144,7 @@ describe('register / unregister', () => {
     );
   });
 
-  it('unregister is a fence: it returns only after a running callback finished (seed 004)', async () => {
+  it('unregister is a fence: it returns only after a running callback finished', async () => {
     expectOk(
       await runWorld(({ sim, mm }) => {
         const inCallback = new Flag(sim, 'in callback');

@@ -392,7 +392,7 @@ describe('lockdep map mmu_notifier_invalidate_range_start', () => {
   });
 });
 
-describe('removeDeferred, find, synchronize (seed 002)', () => {
+describe('removeDeferred, find, synchronize', () => {
   it('from its own callback: applied at the final end, then release, then the pin', async () => {
     expectOk(
       await runMain(async ({ mm }) => {

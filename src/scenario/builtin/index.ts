@@ -1,8 +1,10 @@
 /**
- * The built-in scenarios: the collision-retry protocol of seed 000 done right and done
- * wrong in each of the ways the seeds warn about, subscriptions coming and going during
+ * The built-in scenarios: the collision-retry protocol of a mirroring driver's fault
+ * (mmu_interval_read_begin / read_retry under the driver lock) done right and done wrong in
+ * each of the ways drivers have got it wrong, subscriptions coming and going during
  * invalidations, the OOM reaper's non-blockable path, the classic notifier's SRCU fence,
- * and a GPU-style driver creating subscriptions on fault (seed 002).
+ * and a GPU-style driver creating subscriptions on fault (as nouveau's proposed conversion
+ * to mmu_interval_notifier_find/put did).
  */
 import '../../notifier/index.js'; // declares the notifier.* switches the scenarios name
 import { registerScenario } from '../registry.js';
@@ -55,7 +57,7 @@ registerScenario({
 
 registerScenario({
   name: 'seq-retry',
-  summary: "seed 000's fault loop against overlapping invalidations",
+  summary: 'the collision-retry fault loop against overlapping invalidations',
   description:
     'A device faults two pages with read_begin / lock / read_retry / program / unlock while two\n' +
     'CPUs invalidate overlapping ranges; its callback takes the lock and calls set_seq. Every\n' +
@@ -79,7 +81,7 @@ registerScenario({
   name: 'seq-retry-set-seq-outside-lock',
   summary: 'set_seq called after the driver lock is dropped',
   description:
-    'The seed 001 review: set_seq must be under the same lock as read_retry. Here the callback\n' +
+    'mmu_interval_set_seq must be called under the same lock as read_retry. Here the callback\n' +
     'zaps under the lock but bumps the sequence after unlocking; a fault slips in between.\n' +
     'The fault must run read_begin, the walk, the lock and read_retry inside that one gap: PCT\n' +
     'at depth 3 finds it in about 1 schedule in 1,000, uniform random in about 1 in 10.',
@@ -247,7 +249,7 @@ registerScenario({
 
 registerScenario({
   name: 'gpu-subscribe-on-fault',
-  summary: 'seed 002: subscriptions created on GPU fault, dropped on UNMAP',
+  summary: 'subscriptions created on GPU fault, dropped on UNMAP',
   description:
     'A GPU driver finds or inserts a subscription per fault, drops it from its own UNMAP\n' +
     'callback with remove_deferred, and on unload waits with synchronize before freeing.',

@@ -113,7 +113,7 @@ export class MmMirror {
   }
 
   /**
-   * A device access that misses: seed 000's loop around a page-table walk that faults the
+   * A device access that misses: the collision-retry loop around a page-table walk that faults the
    * page in (handle_mm_fault under the mmap read lock). Returns 0 or -EFAULT. May sleep.
    */
   async fault(va: number, write: boolean): Promise<number> {

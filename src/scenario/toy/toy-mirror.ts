@@ -1,5 +1,6 @@
 /**
- * A small model device driver on the interval notifier API (seed 000's pattern), the CPU
+ * A small model device driver on the interval notifier API (the collision-retry pattern of
+ * Documentation/mm/hmm.rst), the CPU
  * side it mirrors, and the stale-mapping checker, for the exploration tests.
  *
  * The "CPU page table" is a Map va → value. A CPU invalidation is
@@ -366,8 +367,8 @@ export class ModelDriver {
   }
 
   /**
-   * A device fault on page `page`: seed 000's collision-retry loop, inside an mmget_not_zero
-   * reference (seed 004: never act on a dying mm). Returns false when the mm is gone.
+   * A device fault on page `page`: the collision-retry loop, inside an mmget_not_zero
+   * reference (never act on an mm whose last user is gone: its teardown may be running). Returns false when the mm is gone.
    * May sleep.
    */
   async fault(page: number): Promise<boolean> {
@@ -435,7 +436,7 @@ export class ModelDriver {
 }
 
 /**
- * A GPU-style driver (seed 002, nouveau's conversion): no pre-registered region. A fault
+ * A GPU-style driver (nouveau's proposed conversion to mmu_interval_notifier_find/put): no pre-registered region. A fault
  * finds the subscription covering the page (mmuIntervalNotifierFind) or inserts a
  * one-page one; an UNMAP invalidation drops the subscription from its own callback with
  * removeDeferred; `release` retires it. Unload removes the rest, waits with
