@@ -18,6 +18,7 @@ import { mmMirrorScenario } from '../toy/mm-mirror.js';
 import { registerOdpScenarios } from '../../drivers/odp/scenarios.js';
 import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
 import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
+import { registerCheckScenarios } from '../../check/scenarios/index.js';
 
 /** Turns a core mutation on for one run (setup) and off when the run ends. */
 function withMutation(name: keyof typeof notifierMutations, setup: SetupFn): SetupFn {
@@ -264,3 +265,4 @@ registerScenario({
 registerOdpScenarios();
 registerGpuSvmScenarios();
 registerLegacyScenarios();
+registerCheckScenarios();
