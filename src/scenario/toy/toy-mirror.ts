@@ -110,6 +110,12 @@ export const GONE = 0;
  * The CPU side: page values, open invalidation windows, and the stale-mapping checker.
  * Installs the mm's exit_mmap: the notifier release, then every page zapped.
  */
+/**
+ * One signature for a device mapping a page the CPU changed, whether the check catches it inside
+ * the invalidation window or after it: the same bug (a missed collision) seen at two moments.
+ */
+const STALE_MAP_KEY = 'device maps a page the CPU changed';
+
 export class CpuWorld {
   private readonly values = new Map<number, number>();
   /** va → number of invalidations between "start returned" and "end called". */
@@ -168,7 +174,7 @@ export class CpuWorld {
       for (const d of this.drivers) {
         if (d.entries.has(va)) {
           sim.report(KIND_STALE, `${d.name} still maps 0x${va.toString(16)} while the CPU changes it`, {
-            key: 'device maps page inside an invalidation',
+            key: STALE_MAP_KEY,
           });
         }
       }
@@ -185,14 +191,14 @@ export class CpuWorld {
     const open = this.windows.get(va) ?? 0;
     if (open > 0) {
       this.sim.report(KIND_STALE, `${d.name} maps 0x${va.toString(16)} inside an open invalidation`, {
-        key: 'device maps page inside an invalidation',
+        key: STALE_MAP_KEY,
       });
     }
     if (value !== this.read(va)) {
       this.sim.report(
         KIND_STALE,
         `${d.name} maps 0x${va.toString(16)} to ${value} but the CPU has ${this.read(va)}`,
-        { key: 'device maps stale value' },
+        { key: STALE_MAP_KEY },
       );
     }
   }
