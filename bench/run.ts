@@ -14,6 +14,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['mm-fault.ts', 'benchMmFault'],
   ['hmm.ts', 'benchHmm'],
   ['drivers.ts', 'benchDrivers'],
+  ['find.ts', 'benchFind'],
 ];
 
 async function main(): Promise<void> {
