@@ -12,7 +12,11 @@ export {
   checkDeviceMap,
   checkDeviceAccess,
   mirrorChecksOn,
+  watchDmaList,
+  unwatchDmaList,
+  checkDmaList,
   type CheckedMirror,
+  type CheckedDmaList,
 } from './mirror-checker.js';
 export { livenessOf, reportFaultLivelock, type LivenessBounds } from './liveness.js';
 export { MUST_FIND, type MustFind } from './must-find.js';
