@@ -54,7 +54,7 @@ export const MUST_FIND: readonly {
   {
     n: 5,
     what: "odp2019: the counter/completion scheme's timeout path mapping a stale page",
-    scenario: 'odp2019-timeout-maps-stale',
+    scenario: 'odp2019-counter-timeout-stale',
     kind: 'stale-mapping',
     words:
       /mlx0\.mr0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(write\), installed at step \d+ \(mlx0\); .*the CPU has no entry/,
@@ -62,7 +62,7 @@ export const MUST_FIND: readonly {
   {
     n: 6,
     what: 'hmm-mirror-2019: device fault racing exit_mmap without mmget_not_zero',
-    scenario: 'hmm-mirror-2019-exit-race',
+    scenario: 'hmm2019-exit-no-mmget',
     kind: 'use-after-free',
     words:
       /use-after-free of vma 0x[0-9a-f]+ \(find_vma\(0x[0-9a-f]+\) in hmm_range_fault\) by dev .* freed by exit/,
@@ -70,7 +70,7 @@ export const MUST_FIND: readonly {
   {
     n: 7,
     what: 'hmm-mirror-2019: struct hmm used after free, unregister is not a fence',
-    scenario: 'hmm-mirror-2019-unregister-uaf',
+    scenario: 'hmm2019-unregister-uaf',
     kind: 'use-after-free',
     words:
       /use-after-free of struct hmm \(hmm_invalidate_range_(start|end)|kref_get_unless_zero|hmm_release\)/,
@@ -78,21 +78,21 @@ export const MUST_FIND: readonly {
   {
     n: 8,
     what: 'hmm-mirror-2019: the same notifier invoked twice through mm->hmm',
-    scenario: 'hmm-mirror-2019-mm-hmm-twice',
+    scenario: 'hmm2019-mm-hmm-twice',
     kind: 'notifier-called-twice',
     words: /struct hmm#2 is invalidated .* through hmm#1\.mn .*belongs to hmm#1.*mm->hmm/,
   },
   {
     n: 9,
     what: 'userptr-list: pinned pages with no sequence going stale after munmap',
-    scenario: 'userptr-list-munmap',
+    scenario: 'userptr-munmap-stale',
     kind: 'stale-mapping',
     words: /gpu0\.userptr0 maps 0x[0-9a-f]+ → pfn .*: the CPU has no entry/,
   },
   {
     n: 10,
     what: 'gpusvm: a subscription removed from inside its own callback',
-    scenario: 'gpusvm-remove-in-callback',
+    scenario: 'svm-remove-in-callback',
     kind: 'lock-order',
     words: /calls mmu_interval_notifier_remove from inside an mmu notifier invalidate callback/,
   },

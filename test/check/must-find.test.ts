@@ -59,7 +59,7 @@ describe('must find (issue 11): each race found, explained and replayed', () => 
   }, 60_000);
 
   it("the fixed twins of the checkers' own scenarios stay silent", async () => {
-    for (const name of ['odp2019', 'hmm-mirror-2019', 'hmm-mirror-2019-exit', 'gpusvm-remove-deferred-gc']) {
+    for (const name of ['odp2019-counter', 'hmm2019-lifetime', 'hmm2019-exit', 'svm-remove-deferred-gc']) {
       const s = getScenario(name);
       for (const strategy of ['pct', 'random'] as const) {
         const r = await explore({ ...defaultsOf(s), strategy, schedules: 150 }, s.setup);
@@ -70,11 +70,7 @@ describe('must find (issue 11): each race found, explained and replayed', () => 
 });
 
 describe('signatures: one bug, one signature across strategies and seeds', () => {
-  for (const name of [
-    'seq-retry-no-set-seq',
-    'odp2019-timeout-maps-stale',
-    'hmm-mirror-2019-unregister-uaf',
-  ]) {
+  for (const name of ['seq-retry-no-set-seq', 'odp2019-counter-timeout-stale', 'hmm2019-unregister-uaf']) {
     it(`${name} under random and pct at seeds 1-3`, async () => {
       const s = getScenario(name);
       const signatures = new Set<string>();

@@ -26,7 +26,7 @@ export function registerCheckScenarios(): void {
   if (registered) return;
   registered = true;
   registerScenario({
-    name: 'odp2019',
+    name: 'odp2019-counter',
     summary: "ODP's pre-2019 counter/sequence/completion scheme, its timeout path faulting again",
     description:
       'A NIC faults a page of its MR while the CPU zaps it and a GPU notifier keeps each invalidation\n' +
@@ -36,7 +36,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'odp2019-timeout-maps-stale',
+    name: 'odp2019-counter-timeout-stale',
     summary: "odp2019: the completion's timeout path programs the page its stale walk pinned",
     description:
       'The fault waited for the running invalidation, timed out, warned, and mapped what GUP found\n' +
@@ -46,7 +46,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'hmm-mirror-2019',
+    name: 'hmm2019-lifetime',
     summary: 'hmm_mirror of 2019 with its fixes: struct hmm freed after SRCU, found by container_of',
     description:
       'Two mirrors come and go on one mm while the CPU invalidates: each struct hmm hears of each\n' +
@@ -56,7 +56,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 500, depth: 3 },
   });
   registerScenario({
-    name: 'hmm-mirror-2019-exit',
+    name: 'hmm2019-exit',
     summary: 'hmm_mirror of 2019: the device fault holds mmget_not_zero against exit_mmap',
     description: 'The fault takes a user reference, so exit_mmap cannot free the VMAs it walks.',
     expect: 'clean',
@@ -64,7 +64,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'hmm-mirror-2019-exit-race',
+    name: 'hmm2019-exit-no-mmget',
     summary: 'seed 004: the device fault racing exit_mmap without mmget_not_zero',
     description:
       'The fault holds the mmap lock and read hmm->dead before exit_mmap set it; exit_mmap does not\n' +
@@ -74,7 +74,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'hmm-mirror-2019-unregister-uaf',
+    name: 'hmm2019-unregister-uaf',
     summary: 'seed 004: struct hmm freed right after mmu_notifier_unregister_no_release',
     description:
       'unregister_no_release is not a fence: an invalidation walk that picked the notifier up still\n' +
@@ -84,7 +84,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'hmm-mirror-2019-mm-hmm-twice',
+    name: 'hmm2019-mm-hmm-twice',
     summary: 'seed 004: callbacks find their struct hmm through mm->hmm and reach the new one twice',
     description:
       'An old notifier still in an invalidation walk delivers it to the newest struct hmm (mm->hmm),\n' +
@@ -94,7 +94,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'gpusvm-remove-deferred-gc',
+    name: 'svm-remove-deferred-gc',
     summary: 'a GPU SVM driver leaving the removal of an unmapped notifier to its garbage collector',
     description:
       'The UNMAP callback zaps and queues the notifier; the next fault removes it outside any callback.',
@@ -103,7 +103,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'gpusvm-remove-in-callback',
+    name: 'svm-remove-in-callback',
     summary: 'a GPU SVM driver removing a subscription from inside its own invalidate callback',
     description:
       'remove waits for the invalidation in progress, which is the one calling it: lockdep reports the\n' +
@@ -113,7 +113,7 @@ export function registerCheckScenarios(): void {
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
-    name: 'userptr-list-munmap',
+    name: 'userptr-munmap-stale',
     summary: 'legacy userptr list: a pinned page mapped after munmap, with no sequence to notice',
     description:
       'The invalidation of the munmap walks the list before the device maps the page it pinned; the\n' +
