@@ -14,6 +14,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['hmm.ts', 'benchHmm'],
   ['drivers.ts', 'benchDrivers'],
   ['explore.ts', 'benchExplore'],
+  ['find.ts', 'benchFind'],
 ];
 
 async function main(): Promise<void> {

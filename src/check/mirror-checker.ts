@@ -20,6 +20,16 @@ export interface CheckedMirror {
   readonly entries: ReadonlyMap<number, DeviceEntry>;
 }
 
+/**
+ * A device's DMA list or pinned-page list (a umem's pfn list, a userptr's pinned pages): VA → page
+ * the device may still DMA to. Page lifetime: none of them may be freed while listed.
+ */
+export interface CheckedDmaList {
+  readonly name: string;
+  readonly mm: Mm;
+  readonly pages: ReadonlyMap<number, number>;
+}
+
 interface CpuStep {
   step: number;
   thread: string;
@@ -29,6 +39,7 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 
 class MirrorChecker {
   readonly mirrors: CheckedMirror[] = [];
+  readonly dmaLists: CheckedDmaList[] = [];
   readonly coherence: boolean;
   readonly lifetime: boolean;
   /** Per watched mm: the last CPU step that changed each page's translation. */
@@ -51,6 +62,11 @@ class MirrorChecker {
     const sim = k.sim;
     const who = { step: sim.steps, thread: sim.current?.name ?? '-' };
     for (let a = base; a < base + span; a += k.pageSize) steps.set(a, who);
+    if (this.lifetime)
+      for (let i = 0; i < this.dmaLists.length; i++) {
+        const l = this.dmaLists[i];
+        if (l.mm === mm && l.pages.size > 0) this.checkDmaList(l);
+      }
     for (let i = 0; i < this.mirrors.length; i++) {
       const m = this.mirrors[i];
       if (m.mm !== mm || m.entries.size === 0) continue;
@@ -127,6 +143,48 @@ class MirrorChecker {
     });
   }
 
+  /** Page lifetime of a DMA list: every listed page still allocated. Reports (ends the run) if not. */
+  checkDmaList(l: CheckedDmaList): void {
+    for (const [va, pfn] of l.pages)
+      if (this.k.phys.isFree(pfn)) this.reportDmaFreed(l, va, pfn, 'was freed');
+  }
+
+  private reportDmaFreed(l: CheckedDmaList, va: number, pfn: number, what: string): void {
+    const k = this.k;
+    const cpu = this.lastCpuStep.get(l.mm)?.get(va);
+    k.sim.report(
+      'device-use-after-free',
+      `${l.name} still lists ${hex(va)} → pfn ${hex(pfn)} for DMA, but the page ${what}` +
+        (cpu !== undefined ? ` (step ${cpu.step} (${cpu.thread}) changed the CPU translation)` : ''),
+      {
+        key: `${l.name} DMA list names a freed page`,
+        objects: [hex(va), `pfn ${pfn}`, l.name],
+        conflictStep: cpu?.step,
+        details: { list: l.name, va, pfn, cpuStep: cpu?.step ?? null },
+      },
+    );
+  }
+
+  addDmaList(l: CheckedDmaList): void {
+    if (!this.lastCpuStep.has(l.mm)) this.lastCpuStep.set(l.mm, new Map());
+    this.dmaLists.push(l);
+    if (this.lifetime && this.k.phys.onFreeFolio === null)
+      this.k.phys.onFreeFolio = (head, nr) => this.onFreeFolio(head, nr);
+  }
+
+  /** A folio is being freed: no watched DMA list may still name one of its pages. */
+  private onFreeFolio(head: number, nr: number): void {
+    const lists = this.dmaLists;
+    for (let i = 0; i < lists.length; i++)
+      for (const [va, pfn] of lists[i].pages)
+        if (pfn >= head && pfn < head + nr) this.reportDmaFreed(lists[i], va, pfn, 'is being freed');
+  }
+
+  removeDmaList(l: CheckedDmaList): void {
+    const i = this.dmaLists.indexOf(l);
+    if (i >= 0) this.dmaLists.splice(i, 1);
+  }
+
   add(m: CheckedMirror): void {
     if (!this.lastCpuStep.has(m.mm)) this.lastCpuStep.set(m.mm, new Map());
     this.mirrors.push(m);
@@ -135,7 +193,8 @@ class MirrorChecker {
   remove(m: CheckedMirror): void {
     const i = this.mirrors.indexOf(m);
     if (i >= 0) this.mirrors.splice(i, 1);
-    if (!this.mirrors.some((o) => o.mm === m.mm)) this.lastCpuStep.delete(m.mm);
+    if (!this.mirrors.some((o) => o.mm === m.mm) && !this.dmaLists.some((o) => o.mm === m.mm))
+      this.lastCpuStep.delete(m.mm);
   }
 }
 
@@ -174,6 +233,25 @@ export function checkDeviceAccess(
   write: boolean,
 ): void {
   checkerOf(k).check(m, va, e, 'access', write);
+}
+
+/**
+ * Starts checking a device's DMA (or pinned-page) list `l`: after every CPU translation change of
+ * its mm, no listed page may be free (page lifetime). The driver keeps `l.pages` current. Atomic.
+ */
+export function watchDmaList(k: Kernel, l: CheckedDmaList): void {
+  checkerOf(k).addDmaList(l);
+}
+
+/** Stops checking `l` (the list is gone). Atomic. */
+export function unwatchDmaList(k: Kernel, l: CheckedDmaList): void {
+  checkers.get(k)?.removeDmaList(l);
+}
+
+/** Checks `l` now (a driver about to start DMA from it). Atomic. */
+export function checkDmaList(k: Kernel, l: CheckedDmaList): void {
+  const c = checkerOf(k);
+  if (c.lifetime) c.checkDmaList(l);
 }
 
 /** Whether the checkers of `k`'s run are on (for tests and reports). */

@@ -14,6 +14,12 @@ export interface CheckOptions {
   coherence?: boolean;
   /** Page lifetime: no device mapping refers to a freed page, or to a page reused elsewhere. */
   pageLifetime?: boolean;
+  /** Liveness: a device access whose faults outlive the bounds below is a livelock. */
+  liveness?: boolean;
+  /** Faults one device access may take (default 1000). */
+  maxDeviceFaults?: number;
+  /** Virtual ms one device access may spend faulting (default 10,000: ten HMM_RANGE_DEFAULT_TIMEOUTs). */
+  maxDeviceFaultMs?: number;
 }
 
 declare module '../mm/kernel.js' {
@@ -23,15 +29,28 @@ declare module '../mm/kernel.js' {
   }
 }
 
-const CHECK_KEYS = ['coherence', 'pageLifetime'] as const;
+const CHECK_KEYS = ['coherence', 'pageLifetime', 'liveness', 'maxDeviceFaults', 'maxDeviceFaultMs'] as const;
+
+function bound(c: CheckOptions, key: 'maxDeviceFaults' | 'maxDeviceFaultMs', dflt: number): number {
+  const v = c[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new TypeError(`Kernel option checks.${key} must be an integer >= 1, got ${String(v)}`);
+  return v;
+}
 
 /** The checker switches of `k`'s run, validated (an unknown key is a usage error naming it). */
 export function checksOf(k: Kernel): Required<CheckOptions> {
-  const c = k.options.checks;
-  if (c === undefined) return { coherence: true, pageLifetime: true };
+  const c = k.options.checks ?? {};
   if (c === null || typeof c !== 'object') throw new TypeError('Kernel option checks must be an object');
   for (const key of Object.keys(c))
     if (!(CHECK_KEYS as readonly string[]).includes(key))
       throw new TypeError(`Kernel option checks: unknown checker '${key}' (known: ${CHECK_KEYS.join(', ')})`);
-  return { coherence: c.coherence !== false, pageLifetime: c.pageLifetime !== false };
+  return {
+    coherence: c.coherence !== false,
+    pageLifetime: c.pageLifetime !== false,
+    liveness: c.liveness !== false,
+    maxDeviceFaults: bound(c, 'maxDeviceFaults', 1000),
+    maxDeviceFaultMs: bound(c, 'maxDeviceFaultMs', 10_000),
+  };
 }

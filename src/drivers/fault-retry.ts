@@ -30,6 +30,7 @@ import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuIntervalNotifier } from '../notifier/interval.js';
 import { HMM_RANGE_DEFAULT_TIMEOUT } from '../hmm/pfn.js';
 import type { DriverOptionSchema } from './options.js';
+import { reportFaultLivelock } from '../check/liveness.js';
 
 /** The retry policies of the device fault loop (seed 003). */
 export type FaultRetryPolicy = 'none' | 'timeout' | 'mmap-write-fallback';
@@ -154,11 +155,13 @@ export async function deviceFaultLoop(
       return -EBUSY;
     }
     if (elapsed > boundNs || attempt > 1_000_000) {
-      sim.report(
-        'livelock',
-        `${device}: the device fault on ${what} neither finished nor failed within ${opts.livelockBoundMs} ms ` +
-          `(${attempt} attempts, ${collisions} collisions, retry policy '${opts.retry}')`,
-        { key: `${device} device fault livelock (retry ${opts.retry})` },
+      reportFaultLivelock(
+        sim,
+        device,
+        what,
+        `${opts.livelockBoundMs} ms`,
+        `${attempt} attempts, ${collisions} collisions, retry policy '${opts.retry}'`,
+        `fault loop, retry ${opts.retry}`,
       );
     }
     const write = opts.retry === 'mmap-write-fallback' && collisions >= opts.fallbackAfter;

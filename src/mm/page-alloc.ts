@@ -168,9 +168,16 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     return pfn;
   }
 
+  /**
+   * Observer of folio frees (the checkers' page lifetime of DMA lists): called with the head pfn and
+   * the number of pages just before a folio goes back to the allocator. Observes only.
+   */
+  onFreeFolio: ((head: number, nr: number) => void) | null = null;
+
   /** free_pages_prepare + the free path: checks (bad_page), LRU removal, then the free list. */
   protected physFreeFolio(head: number): void {
     const nr = 1 << this.orderArr[head];
+    if (this.onFreeFolio !== null) this.onFreeFolio(head, nr);
     const problems: string[] = [];
     if (this.folioMapcountArr[head] !== 0 || this.entireMapcountArr[head] !== 0)
       problems.push(`mapcount ${this.folioMapcountArr[head]}`);

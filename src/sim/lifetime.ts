@@ -72,11 +72,11 @@ export class Lifetime {
         `use-after-free of ${info.label}${what ? ` (${what})` : ''} by ${use.thread} at step ${use.step}: ` +
           `${alloc}freed by ${info.freed.thread} at step ${info.freed.step}`,
         {
-          key: `uaf ${info.label}${what ? ` ${what}` : ''}`,
+          key: `uaf ${info.label}`,
           threads: [...new Set([use.thread, info.freed.thread])],
-          details: { allocated: info.allocated, freed: info.freed, used: use },
           objects: [info.label],
           conflictStep: info.freed.step,
+          details: { allocated: info.allocated, freed: info.freed, used: use },
         },
       );
     }

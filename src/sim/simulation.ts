@@ -865,7 +865,7 @@ export class Simulation {
     const v: Violation = {
       kind,
       message,
-      signature: `${kind}: ${options?.key ?? foldNumbers(message)}`,
+      signature: `${kind}: ${foldNumbers(options?.key ?? message)}`,
       thread: t?.name ?? '-',
       threads: options?.threads ?? (t ? [t.name] : []),
       step: this.steps,

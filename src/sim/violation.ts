@@ -49,7 +49,7 @@ export interface Violation {
 
 /** Options for `sim.report`. */
 export interface ReportOptions {
-  /** Key for the signature; defaults to the message with numbers folded. */
+  /** Key for the signature (numbers and addresses folded, so steps, pfns and VAs never split a bug); defaults to the message. */
   key?: string;
   threads?: string[];
   details?: Record<string, unknown>;

@@ -20,6 +20,7 @@ async function diagramOf(name: string): Promise<string> {
       depth: d.depth ?? 3,
       seed: 1,
       stopOnFirst: true,
+      switches: s.switches,
     },
     s.setup,
   );

@@ -156,27 +156,26 @@ class Hmm2019World {
       'struct hmm',
     );
     this.current = hmm;
-    const self = this;
     const n = new MmuNotifier(
       {
-        async invalidateRangeStart(range, sub) {
-          const h = await self.hmmOf(sub, 'hmm_invalidate_range_start');
+        invalidateRangeStart: async (range, sub) => {
+          const h = await this.hmmOf(sub, 'hmm_invalidate_range_start');
           if (h === null) return 0;
-          self.deliver(h, range, sub, false);
-          await self.put(h);
+          this.deliver(h, range, sub, false);
+          await this.put(h);
           return 0;
         },
-        async invalidateRangeEnd(range, sub) {
-          const h = await self.hmmOf(sub, 'hmm_invalidate_range_end');
+        invalidateRangeEnd: async (range, sub) => {
+          const h = await this.hmmOf(sub, 'hmm_invalidate_range_end');
           if (h === null) return;
-          self.deliver(h, range, sub, true);
-          await self.put(h);
+          this.deliver(h, range, sub, true);
+          await this.put(h);
         },
-        async release(_mm, sub) {
-          const h = await self.hmmOf(sub, 'hmm_release');
+        release: async (_mm, sub) => {
+          const h = await this.hmmOf(sub, 'hmm_release');
           if (h === null) return;
           h.dead = true;
-          await self.put(h);
+          await this.put(h);
         },
       },
       `hmm#${hmm.id}.mn`,

@@ -33,6 +33,7 @@ import { pinUserPages, unpinUserPages } from '../../mm/gup.js';
 import { mmuNotifierRegister } from '../../notifier/classic.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { DeviceMirror } from '../../drivers/mirror/device-mirror.js';
+import { watchDmaList } from '../mirror-checker.js';
 
 /** The planted mistake of the scenario (false: the 2019 code, which faults again). */
 export interface Odp2019Bugs {
@@ -63,6 +64,7 @@ export class Odp2019Mr extends DeviceMirror {
     this.notifierCompletion = new Completion(k.sim, `${name}.notifier_completion`);
     this.notifierCompletion.completeAll();
     this.umemMutex = new Mutex(k.sim, `${name}.umem_mutex`);
+    watchDmaList(k, { name: `${name}.page_list`, mm: this.mm, pages: this.pinned });
   }
 
   /** ib_umem_notifier_start_account + the zap (invalidate_range_start). May sleep. */

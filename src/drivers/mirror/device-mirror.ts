@@ -20,6 +20,7 @@ import { EFAULT, EINVAL } from '../../sim/errno.js';
 import { checkDeviceAccess, checkDeviceMap, unwatchMirror, watchMirror } from '../../check/mirror-checker.js';
 import type { CheckedMirror } from '../../check/mirror-checker.js';
 import type { DeviceEntry } from '../../check/coherence.js';
+import { livenessOf, reportFaultLivelock, type LivenessBounds } from '../../check/liveness.js';
 
 /** What a device access does: a load, a store, or an atomic read-modify-write. */
 export type MirrorAccessKind = 'read' | 'write' | 'atomic';
@@ -41,7 +42,7 @@ export interface MirrorLookup {
   atomic: boolean;
 }
 
-/** Device faults one page access may take before the base reports a livelock. */
+/** Device faults one page access may take before the base reports a livelock (default of checks.maxDeviceFaults). */
 export const MAX_DEVICE_FAULTS_PER_ACCESS = 1000;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -58,6 +59,7 @@ export abstract class DeviceMirror implements CheckedMirror {
   /** The device page table: page-aligned VA → entry. Read by the checkers; change it through mapPage / unmapRange. */
   readonly entries = new Map<number, DeviceEntry>();
   private watched = true;
+  private readonly liveness: LivenessBounds;
 
   /**
    * `kernel`, the device's `name` (used in violations), and the process whose address space it
@@ -72,6 +74,7 @@ export abstract class DeviceMirror implements CheckedMirror {
       throw new TypeError('DeviceMirror: the device name must be a non-empty string');
     this.sim = kernel.sim;
     this.mm = process.mm as Mm;
+    this.liveness = livenessOf(kernel);
     watchMirror(kernel, this);
   }
 
@@ -188,6 +191,8 @@ export abstract class DeviceMirror implements CheckedMirror {
 
   /** The usable entry for page `pva`, faulting until there is one; -errno on failure. */
   private async dmEntry(pva: number, write: boolean, atomic: boolean): Promise<DeviceEntry | number> {
+    const t0 = this.sim.now();
+    const live = this.liveness;
     for (let faults = 0; ; faults++) {
       await this.sim.point('device_access', `${this.name} ${hex(pva)}`);
       const e = this.entries.get(pva);
@@ -195,10 +200,18 @@ export abstract class DeviceMirror implements CheckedMirror {
         if (this.watched) checkDeviceAccess(this.kernel, this, pva, e, write);
         return e;
       }
-      if (faults >= MAX_DEVICE_FAULTS_PER_ACCESS)
-        this.sim.report('livelock', `${this.name}: device access at ${hex(pva)} faulted ${faults} times`, {
-          key: `${this.name} device access livelock`,
-        });
+      if (live.on) {
+        const ms = (this.sim.now() - t0) / 1_000_000;
+        if (faults >= live.maxDeviceFaults || ms > live.maxDeviceFaultMs)
+          reportFaultLivelock(
+            this.sim,
+            this.name,
+            hex(pva),
+            faults >= live.maxDeviceFaults ? `${live.maxDeviceFaults} faults` : `${live.maxDeviceFaultMs} ms`,
+            `${faults} faults in ${ms.toFixed(3)} ms of virtual time, ${write ? 'write' : 'read'} access`,
+            'device access',
+          );
+      }
       const ret = await this.fault(pva, write);
       if (ret < 0) return ret;
       if (ret !== 0) return -EFAULT;

@@ -21,6 +21,7 @@ import { registerGpuSvmScenarios } from '../../drivers/gpusvm/scenarios.js';
 import { registerLegacyScenarios } from '../../drivers/legacy/scenarios.js';
 import { registerDmirrorScenarios } from '../../drivers/dmirror/scenarios.js';
 import { registerShowcaseScenarios } from '../showcase.js';
+import { registerCheckScenarios } from '../../check/scenarios/index.js';
 
 registerScenario({
   name: 'mm-mirror',
@@ -264,3 +265,4 @@ registerGpuSvmScenarios();
 registerLegacyScenarios();
 registerDmirrorScenarios();
 registerShowcaseScenarios();
+registerCheckScenarios();

@@ -111,6 +111,12 @@ export const GONE = 0;
  * The CPU side: page values, open invalidation windows, and the stale-mapping checker.
  * Installs the mm's exit_mmap: the notifier release, then every page zapped.
  */
+/**
+ * One signature for a device mapping a page the CPU changed, whether the check catches it inside
+ * the invalidation window or after it: the same bug (a missed collision) seen at two moments.
+ */
+const STALE_MAP_KEY = 'device maps a page the CPU changed';
+
 export class CpuWorld {
   private readonly values = new Map<number, number>();
   /** va → number of invalidations between "start returned" and "end called". */
@@ -171,14 +177,17 @@ export class CpuWorld {
       for (const d of this.drivers) {
         if (d.entries.has(va)) {
           sim.report(KIND_STALE, `${d.name} still maps 0x${va.toString(16)} while the CPU changes it`, {
-            key: 'device maps page inside an invalidation',
+            key: STALE_MAP_KEY,
             objects: [d.name, `0x${va.toString(16)}`],
           });
         }
       }
-      await sim.point('cpu_pte_write', `0x${va.toString(16)}`);
+      // The write's own step: recorded when the point is reached, before other threads run.
+      const written = sim.point('cpu_pte_write', `0x${va.toString(16)}`);
+      const step = sim.steps;
+      await written;
       this.values.set(va, this.nextValue++);
-      this.changedAt.set(va, sim.steps);
+      this.changedAt.set(va, step);
     }
     for (let va = range.start; va < range.end; va += PAGE) this.windows.set(va, this.windows.get(va)! - 1);
     await mmuNotifierInvalidateRangeEnd(range);
@@ -190,7 +199,7 @@ export class CpuWorld {
     const open = this.windows.get(va) ?? 0;
     if (open > 0) {
       this.sim.report(KIND_STALE, `${d.name} maps 0x${va.toString(16)} inside an open invalidation`, {
-        key: 'device maps page inside an invalidation',
+        key: STALE_MAP_KEY,
         objects: [d.name, `0x${va.toString(16)}`],
       });
     }
@@ -199,7 +208,7 @@ export class CpuWorld {
         KIND_STALE,
         `${d.name} maps 0x${va.toString(16)} to ${value} but the CPU has ${this.read(va)}`,
         {
-          key: 'device maps stale value',
+          key: STALE_MAP_KEY,
           objects: [d.name, `0x${va.toString(16)}`],
           conflictStep: this.changedAt.get(va),
         },
