@@ -181,7 +181,11 @@ main(process.argv).catch((err: unknown) => {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
     return;
   }
-  if (err instanceof ScenarioFileError || err instanceof DriverUnavailableError || err instanceof ViewInputError) {
+  if (
+    err instanceof ScenarioFileError ||
+    err instanceof DriverUnavailableError ||
+    err instanceof ViewInputError
+  ) {
     console.error(`mirrorlab: ${err.message}`);
     process.exitCode = 2;
     return;

@@ -91,7 +91,9 @@ export interface ViewServer {
 export async function startViewServer(options: ViewServerOptions): Promise<ViewServer> {
   const webDir = options.webDir ?? findViewerDir();
   if (webDir === undefined) {
-    throw new ViewInputError('the web viewer is not built (dist/web/index.html is missing): run `npm run build`');
+    throw new ViewInputError(
+      'the web viewer is not built (dist/web/index.html is missing): run `npm run build`',
+    );
   }
   const files = listFiles(webDir);
   const trace = Buffer.from(options.traceText, 'utf8');
@@ -156,7 +158,9 @@ export function registerViewCommand(
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE') {
-          throw new ViewInputError(`port ${flags.port} on 127.0.0.1 is in use: pick another with --port (0: any)`);
+          throw new ViewInputError(
+            `port ${flags.port} on 127.0.0.1 is in use: pick another with --port (0: any)`,
+          );
         }
         throw err;
       }

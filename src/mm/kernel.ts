@@ -150,7 +150,10 @@ export class Kernel {
       throw new RangeError(`Kernel: maxMapCount must be a positive integer, got ${this.maxMapCount}`);
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
     // Traced runs record every CPU translation change for the trace viewer (first hook: before checkers).
-    if (sim.tracing) this.hooks.onPteChange.push((mm, va, huge) => sim.traceEvent(huge ? 'set_pmd' : 'set_pte', mm.name, mm.pageTable.describe(va)));
+    if (sim.tracing)
+      this.hooks.onPteChange.push((mm, va, huge) =>
+        sim.traceEvent(huge ? 'set_pmd' : 'set_pte', mm.name, mm.pageTable.describe(va)),
+      );
     installDirectReclaim(this);
     installMadvisePageout(this);
     hugetlbInit(this);

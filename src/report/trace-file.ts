@@ -66,7 +66,8 @@ export function traceDocument(
   run: TraceRunInput,
   stats?: Record<string, unknown>,
 ): TraceDocument {
-  if (run.trace === undefined) throw new Error('traceDocument: the run was not traced (Simulation trace: false)');
+  if (run.trace === undefined)
+    throw new Error('traceDocument: the run was not traced (Simulation trace: false)');
   const doc: TraceDocument = {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,
@@ -122,7 +123,9 @@ export function validateTraceDocument(value: unknown, source = 'trace'): TraceDo
     problems.push(`${path}: expected ${expected}, got ${kindOf(got)}`);
   };
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TraceFileError(`${source}: not a mirrorlab trace document (expected a JSON object, got ${kindOf(value)})`);
+    throw new TraceFileError(
+      `${source}: not a mirrorlab trace document (expected a JSON object, got ${kindOf(value)})`,
+    );
   }
   const d = value as Record<string, unknown>;
   if (d.format !== TRACE_FORMAT) {
@@ -157,7 +160,8 @@ export function validateTraceDocument(value: unknown, source = 'trace'): TraceDo
       const p = `violations[${i}]`;
       if (v === null || typeof v !== 'object') return bad(p, 'an object', v);
       const o = v as Record<string, unknown>;
-      for (const k of ['kind', 'message', 'thread']) if (typeof o[k] !== 'string') bad(`${p}.${k}`, 'a string', o[k]);
+      for (const k of ['kind', 'message', 'thread'])
+        if (typeof o[k] !== 'string') bad(`${p}.${k}`, 'a string', o[k]);
       int(o, 'step', `${p}.step`);
       if (!Array.isArray(o.threads)) bad(`${p}.threads`, 'an array of thread names', o.threads);
       if (o.conflictStep !== undefined) int(o, 'conflictStep', `${p}.conflictStep`);
@@ -187,12 +191,14 @@ export function validateTraceDocument(value: unknown, source = 'trace'): TraceDo
       }
       if (o.event !== undefined && o.event !== true) bad(`${p}.event`, 'true when present', o.event);
       if (typeof o.step === 'number') {
-        if (o.step < prev) problems.push(`${p}.step: ${o.step} goes back (the previous entry is step ${prev})`);
+        if (o.step < prev)
+          problems.push(`${p}.step: ${o.step} goes back (the previous entry is step ${prev})`);
         prev = o.step;
       }
     }
   }
-  if (d.stats !== undefined && (d.stats === null || typeof d.stats !== 'object')) bad('stats', 'an object', d.stats);
+  if (d.stats !== undefined && (d.stats === null || typeof d.stats !== 'object'))
+    bad('stats', 'an object', d.stats);
   if (problems.length > 0) {
     const shown = problems.slice(0, 10);
     const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : '';
