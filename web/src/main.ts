@@ -182,7 +182,8 @@ function renderPanels(s: ViewState, e: TraceEntry, c: Loaded, from: number): voi
   if (e.event) tags.push('<span class="tag ev">model event</span>');
   $('entry').innerHTML =
     `<div><b>${esc(e.thread)}</b> <span class="dim">step ${e.step} · ${e.timeNs} ns</span> ${tags.join(' ')}</div>` +
-    `<div class="mono">${cellHtml(e)}</div>`;
+    `<div class="mono">${cellHtml(e)}</div>` +
+    `<div class="held">holding: ${(e.held ?? []).map((n) => `<span class="lock">${esc(n)}</span>`).join(' ') || '<span class="none">no lock</span>'}</div>`;
 
   // Interval notifiers.
   const g = s.invalidateSeq;

@@ -62,6 +62,8 @@ export interface ViewState {
 
 /** How far back a checkpoint keeps cleared page-table entries (longer than any step's events). */
 const KEEP_CLEARED = 128;
+/** Model events that release a lock (the entry's `held` still lists it). */
+const UNLOCKS = new Set(['mutex_unlock', 'spin_unlock', 'up_read', 'up_write']);
 const RANGE = /\[0x([0-9a-f]+), 0x([0-9a-f]+)\]/;
 const SEQ = /\bseq (\d+)/;
 
@@ -100,10 +102,19 @@ function num(re: RegExp, text: string | undefined): number | null {
   return m === null ? null : Number(m[1]);
 }
 
-/** Applies entry `i` to `s` (mutates it). */
-export function applyEntry(s: ViewState, e: TraceEntry, i: number): void {
+/**
+ * Applies entry `i` to `s` (mutates it). `heldAfter`: what the thread holds once the step has
+ * run (the `held` of its next entry; see {@link locksAfter}); default: the entry's own.
+ */
+export function applyEntry(s: ViewState, e: TraceEntry, i: number, heldAfter?: readonly string[]): void {
   s.index = i;
-  s.locks.set(e.thread, e.held ?? []);
+  // `held` is what the thread held on reaching the entry; an unlock event has released one more.
+  const held = e.held ?? [];
+  const k = e.event && UNLOCKS.has(e.label) && e.object !== undefined ? held.lastIndexOf(e.object) : -1;
+  s.locks.set(
+    e.thread,
+    heldAfter !== undefined ? [...heldAfter] : k < 0 ? held : [...held.slice(0, k), ...held.slice(k + 1)],
+  );
   s.doing.set(e.thread, e.object !== undefined ? `${e.label} ${e.object}` : e.label);
   const note = e.note;
   if (!e.event) {
@@ -208,14 +219,17 @@ function prune(s: ViewState, before: number): void {
 export class StateIndex {
   private readonly checkpoints: ViewState[] = [];
 
+  private readonly after: (readonly string[] | undefined)[];
+
   constructor(
     readonly trace: readonly TraceEntry[],
     private readonly stride = 256,
   ) {
+    this.after = locksAfter(trace);
     const s = emptyState();
     this.checkpoints.push(clone(s));
     for (let i = 0; i < trace.length; i++) {
-      applyEntry(s, trace[i], i);
+      applyEntry(s, trace[i], i, this.after[i]);
       if ((i + 1) % stride === 0) {
         // Keep recent clears: a state asked for later may show a step whose events began here.
         prune(s, i - KEEP_CLEARED);
@@ -232,7 +246,7 @@ export class StateIndex {
     const i = Math.max(-1, Math.min(index, this.trace.length - 1));
     const cp = Math.floor((i + 1) / this.stride);
     const s = clone(this.checkpoints[cp]);
-    for (let j = cp * this.stride; j <= i; j++) applyEntry(s, this.trace[j], j);
+    for (let j = cp * this.stride; j <= i; j++) applyEntry(s, this.trace[j], j, this.after[j]);
     prune(s, Math.max(0, Math.min(shownFrom, i)));
     return s;
   }
@@ -250,4 +264,21 @@ function clone(s: ViewState): ViewState {
     locks: new Map(s.locks),
     doing: new Map(s.doing),
   };
+}
+
+/**
+ * For each scheduling step, the locks its thread holds once the step has run: a step is where
+ * the thread is about to act (its `held` is from before: a spin_lock step has not taken the lock
+ * yet), so the answer is the `held` of the thread's next entry. Undefined for model events and
+ * for a thread's last entry.
+ */
+export function locksAfter(trace: readonly TraceEntry[]): (readonly string[] | undefined)[] {
+  const out: (readonly string[] | undefined)[] = new Array(trace.length).fill(undefined);
+  const next = new Map<number, readonly string[]>();
+  for (let i = trace.length - 1; i >= 0; i--) {
+    const e = trace[i];
+    if (!e.event) out[i] = next.get(e.tid);
+    next.set(e.tid, e.held ?? []);
+  }
+  return out;
 }
