@@ -109,7 +109,8 @@ export async function startViewServer(options: ViewServerOptions): Promise<ViewS
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     let path: string;
     try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+      // The raw path, decoded; looked up as a key, never joined to a directory.
+      path = decodeURIComponent((req.url ?? '/').split(/[?#]/, 1)[0]);
     } catch {
       return send(400, 'text/plain', 'bad request\n');
     }
