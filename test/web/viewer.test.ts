@@ -152,7 +152,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     // Rows of the violating step, and only those, are highlighted.
     const violSteps = await page
       .locator('.row.viol')
-      .evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.step));
+      .evaluateAll((rs) => rs.map((r) => r.getAttribute('data-step')));
     expect(violSteps.length).toBe(doc.trace.filter((e) => e.step === v.step).length);
     expect(new Set(violSteps)).toEqual(new Set([String(v.step)]));
     // It opens on the violation: the device still maps the page the CPU no longer has.
@@ -251,10 +251,10 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     const file = join(tmp, 'conflict.json');
     writeFileSync(file, JSON.stringify(traceDocument(s.name, run)));
     await page.setInputFiles('#file', file);
-    await page.waitForFunction((name) => document.title.startsWith(name), s.name);
+    await page.waitForFunction(`document.title.startsWith(${JSON.stringify(s.name)})`);
     const conflictSteps = await page
       .locator('.row.conflict')
-      .evaluateAll((rs) => rs.map((r) => (r as HTMLElement).dataset.step));
+      .evaluateAll((rs) => rs.map((r) => r.getAttribute('data-step')));
     expect(conflictSteps.length).toBeGreaterThan(0);
     expect(new Set(conflictSteps)).toEqual(new Set([String(v.conflictStep)]));
     await page.click('[data-testid=go-conflict]');
