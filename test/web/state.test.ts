@@ -52,6 +52,9 @@ const trace: TraceEntry[] = [
   ev(4, 'cpu1', 'set_pte', 'mm', '0x2000: pte none', ['page_table_lock']),
   ev(4, 'cpu1', 'invalidate_seq', undefined, '→ 4: window closed'),
   step(5, 'cpu1', 'yield'),
+  ev(5, 'cpu1', 'device_map', '0x3000', 'dev → pfn 8 rw'),
+  ev(5, 'cpu1', 'device_map', '0x5000', 'dev → pfn 9'),
+  ev(5, 'cpu1', 'device_unmap', '[0x0, 0x4000)', 'dev'),
   ev(5, 'cpu1', 'itree_remove', 'mirror', '[0x1000, 0x4fff] seq 3'),
 ];
 
@@ -78,7 +81,7 @@ describe('viewer state fold', () => {
     expect(fold(9).invalidateSeq).toBe(3);
     expect(fold(10).subs.get('mirror')!.seq).toBe(3);
     expect(fold(13).invalidateSeq).toBe(4);
-    expect(fold(15).subs.get('mirror')).toMatchObject({ inTree: false, seq: 3 });
+    expect(fold(18).subs.get('mirror')).toMatchObject({ inTree: false, seq: 3 });
   });
 
   it('CPU and device page tables: set, then cleared where it happened, then gone', () => {
@@ -91,6 +94,10 @@ describe('viewer state fold', () => {
     expect(fold(12).cpu.get('mm')!.get(0x2000)!.cleared).toBe(true);
     expect(fold(13).cpu.get('mm')!.has(0x2000)).toBe(false);
     expect(fold(13).device.get('dev')!.has(0x2000)).toBe(false);
+    // A range unmap (DeviceMirror.unmapRange) clears every entry inside it, end exclusive.
+    expect(fold(16).device.get('dev')!.get(0x3000)).toMatchObject({ value: 'pfn 8 rw', cleared: false });
+    expect(fold(17).device.get('dev')!.get(0x3000)!.cleared).toBe(true);
+    expect(fold(17).device.get('dev')!.get(0x5000)!.cleared).toBe(false);
     // Asked as a step shown from entry 9 to 13, the clears inside it stay visible.
     expect(new StateIndex(trace, 4).at(13, 9).cpu.get('mm')!.get(0x2000)!.cleared).toBe(true);
   });

@@ -196,10 +196,15 @@ export function applyEntry(s: ViewState, e: TraceEntry, i: number, heldAfter?: r
       break;
     }
     case 'device_unmap': {
-      const va = e.object === undefined ? NaN : parseInt(e.object, 16);
+      // object: one page `0xva`, or a range `[0xstart, 0xend)`; note: the device.
       const t = s.device.get(note ?? '');
-      const old = t?.get(va);
-      if (t !== undefined && old !== undefined) t.set(va, { ...old, changedAt: i, cleared: true });
+      const m = e.object === undefined ? null : /^\[0x([0-9a-f]+), 0x([0-9a-f]+)\)$/.exec(e.object);
+      const start = m !== null ? parseInt(m[1], 16) : e.object === undefined ? NaN : parseInt(e.object, 16);
+      const end = m !== null ? parseInt(m[2], 16) : start + 1;
+      if (t === undefined || Number.isNaN(start)) break;
+      for (const [va, old] of t) {
+        if (va >= start && va < end && !old.cleared) t.set(va, { ...old, changedAt: i, cleared: true });
+      }
       break;
     }
   }
