@@ -514,5 +514,5 @@ async function mnIntervalNotifierUnlink(
 /** The trace note of an insert (tracing only): range, S, whether deferred, and G. */
 function mnInsertNote(sub: MmuIntervalNotifier, g: number): string {
   const range = `[0x${sub.start.toString(16)}, 0x${sub.last.toString(16)}]`;
-  return `${range} seq ${sub.invalidateSeq}${sub.deferred ? ' deferred' : ''}; invalidate_seq ${g}`;
+  return `${range} seq ${sub.invalidateSeq}${sub.deferred ? ' deferred' : ''}; invalidate_seq ${g}; mm ${sub.mm!.name}`;
 }

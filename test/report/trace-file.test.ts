@@ -50,7 +50,7 @@ describe('trace document', () => {
     }
     const insert = events.find((e) => e.label === 'interval_insert')!;
     expect(insert.object).toBe('dev0');
-    expect(insert.note).toBe('[0x7effffffc000, 0x7effffffffff] seq 1; invalidate_seq 2');
+    expect(insert.note).toBe('[0x7effffffc000, 0x7effffffffff] seq 1; invalidate_seq 2; mm app[1]');
     const pte = events.find((e) => e.label === 'set_pte')!;
     expect(pte.note).toMatch(/^0x[0-9a-f]+: pte present pfn=0x[0-9a-f]+ rw/);
     // Untraced runs take the same schedule: the events are not scheduling points.

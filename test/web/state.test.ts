@@ -37,7 +37,7 @@ function ev(
 const trace: TraceEntry[] = [
   step(1, 'cpu0', 'spin_lock', 'subscriptions->lock'),
   ev(1, 'cpu0', 'itree_insert', 'mirror', '[0x1000, 0x4fff] seq 1', ['subscriptions->lock']),
-  ev(1, 'cpu0', 'interval_insert', 'mirror', '[0x1000, 0x4fff] seq 1; invalidate_seq 2', [
+  ev(1, 'cpu0', 'interval_insert', 'mirror', '[0x1000, 0x4fff] seq 1; invalidate_seq 2; mm mm', [
     'subscriptions->lock',
   ]),
   ev(1, 'cpu0', 'spin_unlock', 'subscriptions->lock', undefined, ['subscriptions->lock']),
@@ -74,6 +74,7 @@ describe('viewer state fold', () => {
       deferred: false,
     });
     expect(s.invalidateSeq).toBe(2);
+    expect(s.subs.get('mirror')!.mm).toBe('mm');
   });
 
   it('follows S through read_begin and set_seq, and G through the window', () => {
@@ -125,6 +126,7 @@ describe('viewer state fold', () => {
       cpu: new Map(),
       device: new Map(),
       locks: new Map(),
+      deviceMm: new Map(),
       doing: new Map(),
     };
     for (let i = 0; i < tr.length; i++) {

@@ -161,7 +161,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     expect(await selected()).toBe(last);
     const dev = await page.locator('[data-testid=device-pt]').innerText();
     expect(dev).toContain('dev0');
-    expect(dev).toMatch(/0x7effffffd000\s+pfn 1/);
+    expect(dev).toMatch(/0x7effffffd000\s+pfn 1\s+stale: no CPU mapping/);
     const cpu = await page.locator('[data-testid=cpu-pt] table[data-table="app[1]"]').innerText();
     expect(cpu).not.toContain('0x7effffffd000');
     // The bug is visible in the sequences: S never moved while G did.
@@ -196,6 +196,14 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     expect(await page.locator('[data-testid=notifier]').innerText()).toContain(
       'no interval subscription yet',
     );
+  });
+
+  it('a device mapping the CPU agrees with is not marked stale', async () => {
+    const i = indexOf((e) => e.event === true && e.label === 'device_map');
+    await page.click(`.row[data-i="${i}"]`);
+    const dev = await page.locator('[data-testid=device-pt]').innerText();
+    expect(dev).toContain(doc.trace[i].object!);
+    expect(dev).not.toContain('stale');
   });
 
   it('an invalidation step shows the odd invalidate_seq of its window', async () => {

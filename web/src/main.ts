@@ -24,6 +24,9 @@ interface Loaded {
 
 let cur: Loaded | null = null;
 
+const PAGE_SIZE = 0x1000;
+const PMD_SIZE = 0x200000;
+
 function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
@@ -236,7 +239,13 @@ function renderPanels(s: ViewState, e: TraceEntry, c: Loaded, from: number): voi
 
   // Page tables.
   $('cpu').innerHTML = pageTables(s.cpu, changed, (p) => p.entry, 'no CPU page-table change yet');
-  $('dev').innerHTML = pageTables(s.device, changed, (p) => p.value, 'no device mapping yet');
+  $('dev').innerHTML = pageTables(
+    s.device,
+    changed,
+    (p) => p.value,
+    'no device mapping yet',
+    (p, dev) => (p.cleared ? '' : cpuMismatch(s, dev, p.va, p.value)),
+  );
 }
 
 function pageTables<T extends { va: number; changedAt: number; cleared: boolean }>(
@@ -244,6 +253,7 @@ function pageTables<T extends { va: number; changedAt: number; cleared: boolean 
   changed: (at: number) => boolean,
   text: (p: T) => string,
   empty: string,
+  annotate: (p: T, table: string) => string = () => '',
 ): string {
   let h = '';
   for (const [name, t] of [...tables].sort((a, b) => a[0].localeCompare(b[0]))) {
@@ -251,11 +261,41 @@ function pageTables<T extends { va: number; changedAt: number; cleared: boolean 
     h += `<div class="ptname">${esc(name)}</div><table class="pt" data-table="${esc(name)}">`;
     for (const p of [...t.values()].sort((a, b) => a.va - b.va)) {
       const cls = (changed(p.changedAt) ? 'changed' : '') + (p.cleared ? ' cleared' : '');
-      h += `<tr class="${cls}"><td class="mono va">${hex(p.va)}</td><td class="mono">${esc(text(p))}</td></tr>`;
+      h += `<tr class="${cls}"><td class="mono va">${hex(p.va)}</td><td class="mono">${esc(text(p))}${annotate(p, name)}</td></tr>`;
     }
     h += '</table>';
   }
   return h || `<div class="none">${empty}</div>`;
+}
+
+/**
+ * A device entry no CPU page table agrees with: no mm maps `va` to the same pfn (present), or
+ * the device may write where no CPU entry is writable. Only when the trace has CPU page tables.
+ */
+function cpuMismatch(s: ViewState, device: string, va: number, value: string): string {
+  const m = /^pfn (\d+)/.exec(value);
+  if (m === null || s.cpu.size === 0) return '';
+  const pfn = Number(m[1]);
+  const write = /\brw\b/.test(value);
+  const seen: string[] = [];
+  // The mm the device mirrors: from its own notes, or its subscription's; else any mm.
+  const mm = s.deviceMm.get(device) ?? s.subs.get(device)?.mm ?? null;
+  const tables = mm === null ? [...s.cpu.values()] : s.cpu.has(mm) ? [s.cpu.get(mm)!] : [];
+  for (const t of tables) {
+    // The PTE at va, or a huge PMD entry covering it (4 KiB pages, 2 MiB PMDs).
+    const pte = t.get(va);
+    const haddr = va - (va % PMD_SIZE);
+    const pmd = pte === undefined ? t.get(haddr) : undefined;
+    const p = pte ?? (pmd !== undefined && pmd.entry.startsWith('pmd ') ? pmd : undefined);
+    if (p === undefined || p.cleared) continue;
+    seen.push(p.entry);
+    const cm = /^(pte|pmd) present pfn=0x([0-9a-f]+) (rw|ro)/.exec(p.entry);
+    if (cm === null) continue;
+    const want = parseInt(cm[2], 16) + (cm[1] === 'pmd' ? (va - haddr) / PAGE_SIZE : 0);
+    if (want === pfn && (!write || cm[3] === 'rw')) return '';
+  }
+  const cpu = seen.length === 0 ? 'no CPU mapping' : `CPU: ${seen.join('; ')}`;
+  return ` <span class="tag stale" title="no CPU page table maps this address to this page${write ? ' writable' : ''}">stale: ${esc(cpu)}</span>`;
 }
 
 async function loadText(text: string, name: string): Promise<void> {

@@ -24,6 +24,8 @@ export interface SubState {
   deferred: boolean;
   /** Index of the entry that last changed it. */
   changedAt: number;
+  /** The mm it subscribes to, when the trace says. */
+  mm: string | null;
 }
 
 export interface PteState {
@@ -56,6 +58,8 @@ export interface ViewState {
   device: Map<string, Map<number, DevicePteState>>;
   /** thread name → locks held at its latest entry. */
   locks: Map<string, string[]>;
+  /** device name → the mm it mirrors, when the trace says (DeviceMirror notes, or a subscription of that name). */
+  deviceMm: Map<string, string>;
   /** thread name → its latest entry's label (what it is doing). */
   doing: Map<string, string>;
 }
@@ -75,6 +79,7 @@ function emptyState(): ViewState {
     cpu: new Map(),
     device: new Map(),
     locks: new Map(),
+    deviceMm: new Map(),
     doing: new Map(),
   };
 }
@@ -82,7 +87,17 @@ function emptyState(): ViewState {
 function sub(s: ViewState, name: string, i: number): SubState {
   let x = s.subs.get(name);
   if (x === undefined) {
-    x = { name, start: 0, last: 0, seq: null, readSeq: null, inTree: false, deferred: false, changedAt: i };
+    x = {
+      name,
+      start: 0,
+      last: 0,
+      seq: null,
+      readSeq: null,
+      inTree: false,
+      deferred: false,
+      changedAt: i,
+      mm: null,
+    };
     s.subs.set(name, x);
   }
   x.changedAt = i;
@@ -129,6 +144,8 @@ export function applyEntry(s: ViewState, e: TraceEntry, i: number, heldAfter?: r
       setRange(x, note);
       x.seq = num(SEQ, note) ?? x.seq;
       x.deferred = note !== undefined && / deferred/.test(note);
+      const mm = note === undefined ? null : /; mm (.+)$/.exec(note);
+      if (mm !== null) x.mm = mm[1];
       const g = num(/invalidate_seq (\d+)/, note);
       if (g !== null) s.invalidateSeq = g;
       break;
@@ -186,10 +203,11 @@ export function applyEntry(s: ViewState, e: TraceEntry, i: number, heldAfter?: r
       break;
     }
     case 'device_map': {
-      // object: `0xva`; note: `dev0 → pfn 3`
+      // object: `0xva`; note: `dev0 → pfn 3`, or `dev0 → pfn 3 rw; mm app[1]` (DeviceMirror)
       const va = e.object === undefined ? NaN : parseInt(e.object, 16);
-      const m = note === undefined ? null : /^(.*?) → (.*)$/.exec(note);
+      const m = note === undefined ? null : /^(.*?) → (.*?)(?:; mm (.+))?$/.exec(note);
       if (Number.isNaN(va) || m === null) break;
+      if (m[3] !== undefined) s.deviceMm.set(m[1], m[3]);
       let t = s.device.get(m[1]);
       if (t === undefined) s.device.set(m[1], (t = new Map()));
       t.set(va, { va, value: m[2], changedAt: i, cleared: false });
@@ -267,6 +285,7 @@ function clone(s: ViewState): ViewState {
     cpu: mapOfMaps(s.cpu),
     device: mapOfMaps(s.device),
     locks: new Map(s.locks),
+    deviceMm: new Map(s.deviceMm),
     doing: new Map(s.doing),
   };
 }

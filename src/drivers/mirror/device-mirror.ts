@@ -108,7 +108,7 @@ export abstract class DeviceMirror implements CheckedMirror {
       this.sim.traceEvent(
         'device_map',
         hex(va),
-        `${this.name} → pfn ${pfn}${e.write ? ' rw' : ''}${e.atomic ? ' atomic' : ''}`,
+        `${this.name} → pfn ${pfn}${e.write ? ' rw' : ''}${e.atomic ? ' atomic' : ''}; mm ${this.mm.name}`,
       );
     if (this.watched) checkDeviceMap(this.kernel, this, va, e);
   }
