@@ -23,6 +23,8 @@ interface Loaded {
 }
 
 let cur: Loaded | null = null;
+/** Rows highlighted as the selected step's own events. */
+const grouped: HTMLElement[] = [];
 
 const PAGE_SIZE = 0x1000;
 const PMD_SIZE = 0x200000;
@@ -60,6 +62,7 @@ function load(doc: TraceDocument, name: string): void {
   const v = doc.violations[0];
   const tl = $('timeline');
   tl.innerHTML = '';
+  grouped.length = 0;
   tl.style.setProperty('--cols', String(threads.length));
   const head = document.createElement('div');
   head.className = 'row head';
@@ -67,26 +70,24 @@ function load(doc: TraceDocument, name: string): void {
     '<span class="step">step</span><span class="time">ns</span>' +
     threads.map((t) => `<span class="th">${esc(t)}</span>`).join('');
   tl.appendChild(head);
-  const rows: HTMLElement[] = [];
-  const frag = document.createDocumentFragment();
+  // One HTML string for the whole timeline: far faster than a DOM call per row on long traces.
+  const html: string[] = [];
   trace.forEach((e, i) => {
-    const r = document.createElement('div');
-    r.className = 'row' + (e.event ? ' event' : '');
-    if (v !== undefined && e.step === v.step) r.classList.add('viol');
-    if (v?.conflictStep !== undefined && e.step === v.conflictStep) r.classList.add('conflict');
-    r.dataset.i = String(i);
-    r.dataset.step = String(e.step);
+    let cls = e.event ? 'row event' : 'row';
+    if (v !== undefined && e.step === v.step) cls += ' viol';
+    if (v?.conflictStep !== undefined && e.step === v.conflictStep) cls += ' conflict';
     const c = col.get(e.thread)!;
-    const cells = threads.map((_, k) =>
-      k === c ? `<span class="cell t${k % 6}">${cellHtml(e)}</span>` : '<span></span>',
+    let cells = '';
+    for (let k = 0; k < threads.length; k++) {
+      cells += k === c ? `<span class="cell t${k % 6}">${cellHtml(e)}</span>` : '<span></span>';
+    }
+    html.push(
+      `<div class="${cls}" data-i="${i}" data-step="${e.step}"><span class="step">${e.event ? '' : e.step}</span>` +
+        `<span class="time">${e.event ? '' : e.timeNs}</span>${cells}</div>`,
     );
-    r.innerHTML =
-      `<span class="step">${e.event ? '' : e.step}</span><span class="time">${e.event ? '' : e.timeNs}</span>` +
-      cells.join('');
-    frag.appendChild(r);
-    rows.push(r);
   });
-  tl.appendChild(frag);
+  tl.insertAdjacentHTML('beforeend', html.join(''));
+  const rows = Array.from(tl.querySelectorAll<HTMLElement>('.row[data-i]'));
   cur = { doc, name, index: new StateIndex(trace), rows, threads, violation: v, selected: -1 };
   $('title').innerHTML =
     `<b>${esc(doc.scenario)}</b> <span class="dim">seed ${doc.seed} · ${doc.steps} steps · ${doc.timeNs} ns · ` +
@@ -145,6 +146,19 @@ function move(delta: number): void {
   select(i);
 }
 
+let hashTimer: ReturnType<typeof setTimeout> | undefined;
+
+/** Scrolls the timeline just enough to show `r` below the sticky header. */
+function revealRow(r: HTMLElement): void {
+  const wrap = $('timeline-wrap');
+  const head = 26;
+  const top = r.offsetTop;
+  if (top - head < wrap.scrollTop) wrap.scrollTop = top - head;
+  else if (top + r.offsetHeight > wrap.scrollTop + wrap.clientHeight) {
+    wrap.scrollTop = top + r.offsetHeight - wrap.clientHeight;
+  }
+}
+
 function select(i: number): void {
   if (cur === null || cur.rows.length === 0) return;
   i = Math.max(0, Math.min(i, cur.rows.length - 1));
@@ -152,8 +166,10 @@ function select(i: number): void {
   cur.selected = i;
   const r = cur.rows[i];
   r.classList.add('sel');
-  r.scrollIntoView({ block: 'nearest' });
-  history.replaceState(null, '', `#i=${i}`);
+  revealRow(r);
+  // The URL keeps the selection (a reload comes back to it); updated once the stepping pauses.
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(() => history.replaceState(null, '', `#i=${cur?.selected ?? 0}`), 250);
   const trace = cur.doc.trace;
   const e = trace[i];
   $('pos').textContent = `step ${e.step} · entry ${i + 1}/${cur.rows.length}`;
@@ -169,8 +185,12 @@ function select(i: number): void {
     )
       end++;
   }
-  for (const r of cur.rows) r.classList.remove('group');
-  for (let j = i + 1; j <= end; j++) cur.rows[j].classList.add('group');
+  for (const r of grouped) r.classList.remove('group');
+  grouped.length = 0;
+  for (let j = i + 1; j <= end; j++) {
+    cur.rows[j].classList.add('group');
+    grouped.push(cur.rows[j]);
+  }
   renderPanels(cur.index.at(end, i), e, cur, i);
 }
 
