@@ -21,6 +21,7 @@ import { registerSelftestCommand } from './selftest.js';
 import { registerExplain } from './explain.js';
 import { registerReport } from './report.js';
 import { showcase } from './showcase.js';
+import { registerViewCommand, ViewInputError } from './view.js';
 
 function intArg(name: string, min: number) {
   return (value: string): number => {
@@ -169,6 +170,7 @@ async function main(argv: string[]): Promise<void> {
   registerRunCommand(program, intArg);
   registerSchemaCommand(program);
   registerSelftestCommand(program);
+  registerViewCommand(program, intArg);
 
   await program.parseAsync(argv);
 }
@@ -179,7 +181,11 @@ main(process.argv).catch((err: unknown) => {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
     return;
   }
-  if (err instanceof ScenarioFileError || err instanceof DriverUnavailableError) {
+  if (
+    err instanceof ScenarioFileError ||
+    err instanceof DriverUnavailableError ||
+    err instanceof ViewInputError
+  ) {
     console.error(`mirrorlab: ${err.message}`);
     process.exitCode = 2;
     return;

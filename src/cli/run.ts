@@ -1,6 +1,6 @@
 /**
  * `mirrorlab run <scenario|file>`: one schedule of a scenario, traced, with its statistics and
- * optionally the trace as JSON (`--trace out.json`). Exit code 1 when the run found a violation.
+ * optionally the trace as a trace document (`--trace out.json`, src/report/trace-file.ts; `mirrorlab view out.json` shows it). Exit code 1 when the run found a violation.
  */
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -8,6 +8,7 @@ import { Simulation, plainRunResult } from '../sim/simulation.js';
 import { replay } from '../explore/index.js';
 import { runStats, type RunStats } from '../scenario/file/stats.js';
 import { resolveScenario, scenarioRef } from './scenarios.js';
+import { traceDocument } from '../report/trace-file.js';
 
 interface RunFlags {
   seed?: number;
@@ -80,7 +81,7 @@ export function registerRunCommand(
       const stats = runStats(sim, run);
       const plain = plainRunResult(run);
       if (flags.trace !== undefined) {
-        const doc = { scenario: s.name, ...plain, stats };
+        const doc = traceDocument(s.name, plain, { ...stats });
         await writeFile(flags.trace, JSON.stringify(doc, null, 1) + '\n');
       }
       if (flags.json) {

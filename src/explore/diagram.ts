@@ -49,6 +49,18 @@ export interface RaceSlice {
   keys: string[];
 }
 
+/**
+ * Model events recorded for the web trace viewer's state panels (CPU page-table changes,
+ * interval-tree updates, device unmaps): the viewer folds them, race diagrams leave them out.
+ */
+const VIEWER_STATE_EVENTS = new Set([
+  'set_pte',
+  'set_pmd',
+  'itree_insert',
+  'itree_remove',
+  'interval_insert',
+  'device_unmap',
+]);
 /** Labels of model events and points that read or write sequence numbers. */
 const SEQUENCE_LABELS = new Set(['read_begin', 'read_retry', 'check_retry', 'set_seq']);
 /** Tokens too common to tell one object from another. */
@@ -118,10 +130,11 @@ function touches(e: TraceEntry, keys: ReadonlySet<string>): boolean {
 
 /** Cuts `trace` down to the rows that explain `v` (see the module comment). */
 export function sliceTrace(
-  trace: readonly TraceEntry[],
+  fullTrace: readonly TraceEntry[],
   v: Violation,
   options: RaceDiagramOptions = {},
 ): RaceSlice {
+  const trace = fullTrace.filter((e) => !(e.event && VIEWER_STATE_EVENTS.has(e.label)));
   const maxRows = options.maxRows ?? 25;
   const keyList = violationKeys(trace, v);
   const keys = new Set(keyList);

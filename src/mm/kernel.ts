@@ -149,6 +149,11 @@ export class Kernel {
     if (!Number.isInteger(this.maxMapCount) || this.maxMapCount < 1)
       throw new RangeError(`Kernel: maxMapCount must be a positive integer, got ${this.maxMapCount}`);
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
+    // Traced runs record every CPU translation change for the trace viewer (first hook: before checkers).
+    if (sim.tracing)
+      this.hooks.onPteChange.push((mm, va, huge) =>
+        sim.traceEvent(huge ? 'set_pmd' : 'set_pte', mm.name, mm.pageTable.describe(va)),
+      );
     installDirectReclaim(this);
     installMadvisePageout(this);
     hugetlbInit(this);

@@ -458,6 +458,7 @@ async function mnIntervalNotifierInsert(
     mnItreeInsert(subs, sub);
   }
   sub.state = 'inserted';
+  if (sim.tracing) sim.traceEvent('interval_insert', sub.name, mnInsertNote(sub, subs.invalidateSeq));
   mnAssert(sim, (sub.invalidateSeq & 1) === 1, `${sub.name} inserted with even seq ${sub.invalidateSeq}`);
   mnSubscriptionsCheck(subs, 'mmu_interval_notifier_insert');
   subs.lock.unlock();
@@ -508,4 +509,10 @@ async function mnIntervalNotifierUnlink(
   mnSubscriptionsCheck(subs, 'mmu_interval_notifier_remove');
   subs.lock.unlock();
   return seq;
+}
+
+/** The trace note of an insert (tracing only): range, S, whether deferred, and G. */
+function mnInsertNote(sub: MmuIntervalNotifier, g: number): string {
+  const range = `[0x${sub.start.toString(16)}, 0x${sub.last.toString(16)}]`;
+  return `${range} seq ${sub.invalidateSeq}${sub.deferred ? ' deferred' : ''}; invalidate_seq ${g}; mm ${sub.mm!.name}`;
 }

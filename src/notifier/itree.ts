@@ -26,6 +26,7 @@ export function mnItreeInsert(subs: MmuNotifierSubscriptions, sub: MmuIntervalNo
   mnItreeAssertMutable(subs, 'insert');
   sub.node = subs.itree.insert(sub.start, sub.last, sub);
   subs.itreeVersion++;
+  if (subs.sim.tracing) subs.sim.traceEvent('itree_insert', sub.name, mnItreeRangeNote(sub));
 }
 
 /** Takes `sub` out of the tree. Caller holds subs.lock; G must be even. */
@@ -34,6 +35,12 @@ export function mnItreeRemove(subs: MmuNotifierSubscriptions, sub: MmuIntervalNo
   mnItreeAssertMutable(subs, 'remove');
   subs.itree.remove(sub.node!);
   subs.itreeVersion++;
+  if (subs.sim.tracing) subs.sim.traceEvent('itree_remove', sub.name, mnItreeRangeNote(sub));
+}
+
+/** `[0xstart, 0xlast] seq S` for the trace (tracing only). */
+function mnItreeRangeNote(sub: MmuIntervalNotifier): string {
+  return `[0x${sub.start.toString(16)}, 0x${sub.last.toString(16)}] seq ${sub.invalidateSeq}`;
 }
 
 function mnItreeAssertMutable(subs: MmuNotifierSubscriptions, op: string): void {

@@ -107,6 +107,12 @@ export abstract class DeviceMirror implements CheckedMirror {
       thread: this.sim.current?.name ?? '-',
     };
     this.entries.set(va, e);
+    if (this.sim.tracing)
+      this.sim.traceEvent(
+        'device_map',
+        hex(va),
+        `${this.name} → pfn ${pfn}${e.write ? ' rw' : ''}${e.atomic ? ' atomic' : ''}; mm ${this.mm.name}`,
+      );
     if (this.watched) checkDeviceMap(this.kernel, this, va, e);
   }
 
@@ -129,6 +135,8 @@ export abstract class DeviceMirror implements CheckedMirror {
           n++;
         }
     }
+    if (n > 0 && this.sim.tracing)
+      this.sim.traceEvent('device_unmap', `[${hex(start)}, ${hex(end)})`, this.name);
     return n;
   }
 

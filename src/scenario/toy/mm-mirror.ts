@@ -106,7 +106,8 @@ export class MmMirror {
     if (!this.mistakes.noSetSeq) sub.setSeq(curSeq);
     if (!this.mistakes.noZap) {
       for (const va of [...this.entries.keys()])
-        if (va >= range.start && va < range.end) this.entries.delete(va);
+        if (va >= range.start && va < range.end && this.entries.delete(va) && this.sim.tracing)
+          this.sim.traceEvent('device_unmap', `0x${va.toString(16)}`, this.name);
     }
     this.lock.unlock();
     return true;

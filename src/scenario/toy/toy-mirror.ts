@@ -314,7 +314,8 @@ export class ModelDriver {
     const m = this.mistakes;
     if (!m.noSetSeq && !m.setSeqOutsideLock) sub.setSeq(curSeq);
     for (const va of [...this.entries.keys()])
-      if (va >= range.start && va < range.end) this.entries.delete(va);
+      if (va >= range.start && va < range.end && this.entries.delete(va) && sim.tracing)
+        sim.traceEvent('device_unmap', `0x${va.toString(16)}`, this.name);
     this.lock.unlock();
     if (m.setSeqOutsideLock && !m.noSetSeq) {
       await sim.point('set_seq', this.name);
@@ -359,7 +360,8 @@ export class ModelDriver {
     await sim.point('device_tlb_flush_wait', this.name);
     await this.lock.lock();
     for (const va of [...this.entries.keys()])
-      if (va >= finish.start && va < finish.end) this.entries.delete(va);
+      if (va >= finish.start && va < finish.end && this.entries.delete(va) && this.sim.tracing)
+        this.sim.traceEvent('device_unmap', `0x${va.toString(16)}`, this.name);
     this.lock.unlock();
   }
 
@@ -467,7 +469,9 @@ export class GpuDriver implements DeviceMirror {
       else if (!(await this.lock.trylock())) return false;
       sub.setSeq(curSeq);
       for (const va of [...this.entries.keys()]) {
-        if (va >= range.start && va < range.end && va >= sub.start && va <= sub.last) this.entries.delete(va);
+        const hit = va >= range.start && va < range.end && va >= sub.start && va <= sub.last;
+        if (hit && this.entries.delete(va) && this.sim.tracing)
+          this.sim.traceEvent('device_unmap', `0x${va.toString(16)}`, this.name);
       }
       if (range.event === MMU_NOTIFY_UNMAP && this.live.delete(sub)) await sub.removeDeferred();
       this.lock.unlock();
