@@ -283,7 +283,7 @@ function layout(slice: RaceSlice, v: Violation): Line[] {
       step: '…',
       marker: '  ',
       col: -1,
-      text: `${slice.foldedSteps} earlier steps: set-up, and steps on other objects`,
+      text: `${slice.foldedSteps} earlier step${slice.foldedSteps === 1 ? '' : 's'}: set-up, and steps on other objects`,
       event: false,
     });
   }
@@ -313,12 +313,20 @@ function layout(slice: RaceSlice, v: Violation): Line[] {
       e.step > prevStep + 1
     ) {
       const hidden = e.step - prevStep - 1;
-      if (hidden > 0) lines.push({ step: '…', marker: '  ', col: -1, text: `${hidden} steps`, event: false });
+      if (hidden > 0)
+        lines.push({
+          step: '…',
+          marker: '  ',
+          col: -1,
+          text: `${hidden} step${hidden === 1 ? '' : 's'}`,
+          event: false,
+        });
     }
     const isMark = e === slice.markRow;
     const isConflict = e === slice.conflictRow;
     const line: Line = {
-      step: e.event ? '·' : String(e.step),
+      // Model events carry their thread's step; the marked rows show it, the rest a dot.
+      step: e.event && !isMark && !isConflict ? '·' : String(e.step),
       marker: isMark ? '>>' : isConflict ? '*>' : '  ',
       col: colOf.get(e.tid)!,
       text: cellText(e),

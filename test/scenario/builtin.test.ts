@@ -72,6 +72,12 @@ const WINDOWS: Record<string, string[]> = {
   'gpusvm-livelock-mmap-write-fallback': ['read_retry collided'],
   'dmirror-read-vs-dontneed': ['invalidate hit a subscription', 'read_retry collided', 'read_begin slept'],
   'dmirror-cpu-storm': ['invalidate hit a subscription', 'read_retry collided', 'check_retry collided'],
+  // The 2019 designs and the must-find programs of src/check/scenarios (their own tests pin
+  // their windows: test/check).
+  'odp2019-counter': [],
+  'hmm2019-lifetime': [],
+  'hmm2019-exit': [],
+  'svm-remove-deferred-gc': ['invalidate hit a subscription', 'remove deferred', 'remove waited'],
 };
 
 /** The shared checker's words for a device mapping the CPU no longer backs (src/check). */
@@ -190,6 +196,34 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
   'dmirror-fault-vs-own-migration': [
     { kind: 'stale-mapping', message: DMIRROR_MAP },
     { kind: 'device-use-after-free', message: DMIRROR_MAP },
+  ],
+  'odp2019-counter-timeout-stale': [
+    {
+      kind: 'stale-mapping',
+      message: /mlx0\.mr0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(write\), installed at step/,
+    },
+  ],
+  'hmm2019-exit-no-mmget': [
+    {
+      kind: 'use-after-free',
+      message: /use-after-free of vma 0x[0-9a-f]+ \(find_vma\(0x[0-9a-f]+\) in hmm_range_fault\)/,
+    },
+  ],
+  'hmm2019-unregister-uaf': [
+    { kind: 'use-after-free', message: /use-after-free of struct hmm \(hmm_invalidate_range_start\)/ },
+  ],
+  'hmm2019-mm-hmm-twice': [
+    { kind: 'notifier-called-twice', message: /struct hmm#\d is invalidated for .* through hmm#\d\.mn/ },
+  ],
+  'svm-remove-in-callback': [
+    {
+      kind: 'lock-order',
+      message:
+        /possible recursive locking: app calls mmu_interval_notifier_remove from inside an mmu notifier invalidate callback/,
+    },
+  ],
+  'userptr-munmap-stale': [
+    { kind: 'stale-mapping', message: /gpu0\.userptr0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(write\)/ },
   ],
   'classic-unregister-no-release-uaf': [
     {

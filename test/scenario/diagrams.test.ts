@@ -115,16 +115,16 @@ describe('race diagrams of the planted bugs', () => {
          ·                                            | invalidate_seq [→ 6: window closed]         |
          ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
         25   device_pte_write 0x1000                  |                                             |
-         · >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+        25 >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
     `);
   });
 
   it('seq-retry-set-seq-outside-lock', async () => {
     expect(await diagramOf('seq-retry-set-seq-outside-lock')).toMatchInlineSnapshot(`
-      "stale-mapping: devA maps 0x0 inside an open invalidation
+      "stale-mapping: devA maps 0x0 to 1000 but the CPU has 1001
              dev                                      | cpu0
              -----------------------------------------+--------------------------------------------
-         …   (1 earlier steps: set-up, and steps on other objects)
+         …   (1 earlier step: set-up, and steps on other objects)
          2                                            | cpu_pte_write 0x0
          ·   read_begin devA [seq 1]                  |
         10   cpu_pte_read 0x0                         |
@@ -136,8 +136,10 @@ describe('race diagrams of the planted bugs', () => {
          ·   read_retry devA [1 vs 1: ok] {devA.lock} |
         15   device_pte_write 0x0                     |
          ·                                            | set_seq devA [1 → 3] {no lock}
-        16                                            | cpu_pte_write 0x0
-         · >>device_map 0x0 [devA → 1000]             |   <-- stale-mapping: devA maps 0x0 inside an open invalidation"
+        16 *>                                         | cpu_pte_write 0x0   <-- conflicting step
+         …   (1 step)
+         ·                                            | invalidate_seq [→ 4: window closed]
+        19 >>device_map 0x0 [devA → 1000]             |   <-- stale-mapping: devA maps 0x0 to 1000 but the CPU has 1001"
     `);
   });
 
@@ -167,7 +169,7 @@ describe('race diagrams of the planted bugs', () => {
         22 *>                                       | cpu_pte_write 0x1000   <-- conflicting step
          ·                                          | invalidate_seq [→ 6: window closed]
         25   device_pte_write 0x1000                |
-         · >>device_map 0x1000 [devA → 1000]        |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+        25 >>device_map 0x1000 [devA → 1000]        |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
     `);
   });
 
@@ -196,7 +198,7 @@ describe('race diagrams of the planted bugs', () => {
         22 *>                                         | cpu_pte_write 0x1000                        |   <-- conflicting step
          ·                                            | invalidate_seq [→ 6: window closed]         |
         25   device_pte_write 0x1000                  |                                             |
-         · >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
+        25 >>device_map 0x1000 [devA → 1000]          |                                             |   <-- stale-mapping: devA maps 0x1000 to 1000 but the CPU has 1003"
     `);
   });
 
@@ -205,7 +207,7 @@ describe('race diagrams of the planted bugs', () => {
       "stale-mapping: devA maps 0x1000 to 2 but the CPU has 1000
              dev                                      | cpu1
              -----------------------------------------+---------------------
-         …   (1 earlier steps: set-up, and steps on other objects)
+         …   (1 earlier step: set-up, and steps on other objects)
          2   cpu_pte_read 0x1000                      |
          4 *>                                         | cpu_pte_write 0x1000   <-- conflicting step
          …   (3 steps)
@@ -213,7 +215,7 @@ describe('race diagrams of the planted bugs', () => {
          9   mutex_lock devA.lock                     |
          ·   read_retry devA [1 vs 1: ok] {devA.lock} |
         11   device_pte_write 0x1000                  |
-         · >>device_map 0x1000 [devA → 2]             |   <-- stale-mapping: devA maps 0x1000 to 2 but the CPU has 1000"
+        11 >>device_map 0x1000 [devA → 2]             |   <-- stale-mapping: devA maps 0x1000 to 2 but the CPU has 1000"
     `);
   });
 
@@ -263,7 +265,7 @@ describe('race diagrams of the planted bugs', () => {
         26                                            |                                             | mn_itree_invalidate devA [invalidate_seq 5]
         27                                            |                                             | mutex_lock devA.lock
          ·                                            |                                             | set_seq devA [5 → 5] {devA.lock}
-         · >>                                         |                                             | mutex_unlock devA.lock   <-- kernel-bug: list corruption: devA queued a finish token that another invalidation has queued and not yet finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)"
+        27 >>                                         |                                             | mutex_unlock devA.lock   <-- kernel-bug: list corruption: devA queued a finish token that another invalidation has queued and not yet finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)"
     `);
   });
 
@@ -346,7 +348,7 @@ describe('race diagrams of the planted bugs', () => {
         26                                            |                                             | mutex_lock devA.lock
          ·                                            |                                             | set_seq devA [5 → 7] {devA.lock}
          ·                                            |                                             | mutex_unlock devA.lock
-         · >>spin_unlock subscriptions->lock          |                                             |   <-- notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list"
+        27 >>spin_unlock subscriptions->lock          |                                             |   <-- notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list"
     `);
   });
 
@@ -376,14 +378,14 @@ describe('race diagrams of the planted bugs', () => {
 
   it('classic-unregister-no-release-uaf', async () => {
     expect(await diagramOf('classic-unregister-no-release-uaf')).toMatchInlineSnapshot(`
-      "use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12
+      "use-after-free: use-after-free of Object legacy owner (legacy start) by cpu at step 11: allocated by setup at step 0, freed by legacy at step 10
              legacy                    | cpu
-             --------------------------+-------------------------------------
-         …   (10 earlier steps: set-up, and steps on other objects)
-        11                             | mn_hlist_invalidate_end mmu_notifier
-         · *>kfree Object legacy owner |   <-- conflicting step
-        13 >>exit                      |
-           >>                          | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy end) by cpu at step 13: allocated by setup at step 0, freed by legacy at step 12"
+             --------------------------+---------------------------------------------
+         …   (7 earlier steps: set-up, and steps on other objects)
+         8                             | mn_hlist_invalidate_range_start mmu_notifier
+        10 *>kfree Object legacy owner |   <-- conflicting step
+        11 >>exit                      |
+           >>                          | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy start) by cpu at step 11: allocated by setup at step 0, freed by legacy at step 10"
     `);
   });
 });
