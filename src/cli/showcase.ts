@@ -214,9 +214,17 @@ export async function showcase(
   if (first !== null && !o.verbose) {
     const v = first.r.violations[0];
     out?.(`   The first, as a kernel developer draws it (mirrorlab explain ${first.s.name} <token>):`);
+    // The header and the end of the race, where the violating step is.
     const lines = v.diagram.split('\n');
-    for (const l of lines.slice(0, 15)) out?.(`     ${l}`);
-    if (lines.length > 15) out?.(`     … ${lines.length - 15} more lines: --verbose, or the report`);
+    const shown =
+      lines.length > 16
+        ? [
+            ...lines.slice(0, 2),
+            `   … ${lines.length - 15} rows above: --verbose, or the report`,
+            ...lines.slice(-13),
+          ]
+        : lines;
+    for (const l of shown) out?.(`     ${l}`);
   }
   out?.();
 
