@@ -1,5 +1,5 @@
 /**
- * The device fault loop every modern driver runs (driver-designs.md 0.3), with the retry policy
+ * The device fault loop every modern driver runs, with the retry policy
  * of seed 003 as an option of the device:
  *
  *   loop:

@@ -1,5 +1,5 @@
 /**
- * ODP before the 2019 conversion (seed 004's removed code; driver-designs.md 1.8 "2014-2019"): each
+ * ODP before the 2019 conversion (seed 004's removed code): each
  * umem keeps its own fault-versus-invalidate check modelled on KVM's: `notifiersCount` (raised in
  * invalidate_range_start, lowered in _end), `notifiersSeq` (bumped in _end) and a completion that
  * the last _end completes. The fault reads the sequence, pins the page with GUP, takes

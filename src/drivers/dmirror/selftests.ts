@@ -1,7 +1,6 @@
 /**
- * The kernel's HMM selftests (tools/testing/selftests/mm/hmm-tests.c), every case of the catalogue in
- * shared/reference/kernel-semantics.md E.2, re-created from their described behaviour against the
- * model's HMM test device. `mirrorlab selftest` and test/conformance run these same bodies, for both
+ * The kernel's HMM selftests (tools/testing/selftests/mm/hmm-tests.c), every case, re-created from
+ * their described behaviour against the model's HMM test device. `mirrorlab selftest` and test/conformance run these same bodies, for both
  * device-memory variants.
  *
  * Adaptations (each keeps what the case asserts): CPU loops over every int are done a page at a

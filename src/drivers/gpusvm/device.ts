@@ -12,7 +12,7 @@ import { GpuSvm } from './gpusvm.js';
 import { NouveauSvmm } from './nouveau.js';
 import { GpuVram } from './vram.js';
 
-/** The real bugs the driver can be built with (driver-designs.md section 5); off = upstream. */
+/** The real bugs the driver can be built with; off = upstream. */
 export interface GpuSvmBugs {
   /**
    * 2025, drm_gpusvm "fix hmm_pfn_to_map_order() usage": get_pages stepped by the CPU mapping order

@@ -1,6 +1,6 @@
 /**
  * A GPU VM mirroring a process in the manner of drm_gpusvm (drivers/gpu/drm/drm_gpusvm.c) with an
- * xe-like driver on top (driver-designs.md section 3): notifiers of `notifierSize` created on GPU
+ * xe-like driver on top: notifiers of `notifierSize` created on GPU
  * fault, each holding ranges whose size is chosen from `chunkSizes` to fit the VMA, the notifier and
  * the neighbours; per-range pages (the pfn array and the DMA state) guarded by the notifier lock (an
  * rwsem, write only inside the invalidation callback); the GPU page table is the DeviceMirror's.

@@ -1,6 +1,6 @@
 /**
- * Nouveau's 2019 SVM flow (nouveau_svm.c after the interval-notifier conversion, seed 002;
- * driver-designs.md section 2), the `flavor: 'nouveau2019'` configuration of the 'gpusvm' driver:
+ * Nouveau's 2019 SVM flow (nouveau_svm.c after the interval-notifier conversion, as its review
+ * on the mailing list describes it), the `flavor: 'nouveau2019'` configuration of the 'gpusvm' driver:
  * no mirror objects at all. A whole-mm classic notifier clears GPU PTEs for every invalidation
  * (PFNCLR, untracked), and each GPU fault inserts a temporary one-page interval notifier whose
  * callback only bumps the sequence under the svmm mutex, faults through it, programs the PTE under

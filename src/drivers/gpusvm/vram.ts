@@ -1,5 +1,5 @@
 /**
- * The GPU's VRAM (drm_pagemap with an xe-like provider; driver-designs.md 3.6): a device-private
+ * The GPU's VRAM (drm_pagemap with an xe-like provider): a device-private
  * pagemap owned by the GPU, each device page backed by a system page that holds its bytes (the
  * model's VRAM contents), whole-range all-or-nothing migration to VRAM
  * (drm_pagemap_migrate_to_devmem), the pagemap's migrate_to_ram for CPU faults, and eviction of the

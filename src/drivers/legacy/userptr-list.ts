@@ -2,7 +2,7 @@
  * `userptr-list`: the pre-2019 userptr design the consolidation series replaced (seed 000: drivers
  * kept "simple linear search lists" of registered ranges behind a classic mmu_notifier; radeon_mn's
  * conversion message: the old code "could not be race-free, since it had no range_end yet still used
- * GUP"; driver-designs.md section 4).
+ * GUP").
  *
  * Each `attach(p, { start, length })` registers a userptr in the device's linear list. The device's
  * one classic notifier walks the whole list on every invalidation (O(n)), and for each overlapping

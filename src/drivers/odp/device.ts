@@ -2,7 +2,7 @@
  * The ODP device (struct mlx5_ib_dev as far as on-demand paging needs it): the odp_mkeys table a
  * page fault resolves keys in, memory-region registration (mlx5_ib_reg_user_mr with
  * IB_ACCESS_ON_DEMAND → create_user_odp_mr, or the implicit form), the device's fault-loop policy
- * and statistics, and the planted bugs (driver-designs.md section 5), each behind a switch that is
+ * and statistics, and the planted bugs, each behind a switch that is
  * off by default (the upstream fix).
  *
  * Registered as driver 'odp': `const nic = await k.createDevice('odp', { name: 'mlx0' })`;
@@ -19,7 +19,7 @@ import { MLX5_IMR_MTT_SIZE } from './constants.js';
 import { ImplicitOdpMr } from './implicit.js';
 import { OdpMr } from './mr.js';
 
-/** The real bugs the driver can be built with (section 5 of driver-designs.md); all off = upstream. */
+/** The real bugs the driver can be built with (the real bugs reported upstream); all off = upstream. */
 export interface OdpBugs {
   /**
    * CVE-2025-21732 (2025, "Fix a race for an ODP MR which leads to CQE with error"): dereg revokes

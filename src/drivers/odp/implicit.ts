@@ -1,6 +1,6 @@
 /**
  * Implicit ODP (mlx5_ib_alloc_implicit_mr, pagefault_implicit_mr, implicit_get_child_mr,
- * destroy_unused_implicit_child_mr; driver-designs.md 1.7): one key over the whole address space.
+ * destroy_unused_implicit_child_mr): one key over the whole address space.
  * The parent has no interval and no notifier; children of a fixed chunk (1 GiB upstream,
  * `implicitChildBytes` here) are created on the first fault in their slot, each with its own
  * interval notifier, and reclaimed by deferred work once an invalidation leaves them empty. The

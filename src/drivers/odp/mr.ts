@@ -1,7 +1,7 @@
 /**
  * An ODP memory region (struct mlx5_ib_mr with its ib_umem_odp; drivers/infiniband/hw/mlx5/odp.c
  * and mr.c): the hardware key, its use count, the MTT (the DeviceMirror page table), the page-fault
- * handler, the invalidation callback, prefetch and deregistration (driver-designs.md 1.2–1.8).
+ * handler, the invalidation callback, prefetch and deregistration.
  *
  * Device accesses go through `access` (the DeviceMirror base): an MTT miss raises a page fault that
  * the handler resolves the way mlx5 does, then the hardware re-executes the access. A fault that

@@ -2,7 +2,7 @@
  * struct ib_umem_odp (drivers/infiniband/core/umem_odp.c): the span of user memory one ODP memory
  * region (or implicit child) mirrors, its interval subscription, its pfn/DMA list (one hmm entry per
  * page, with the sticky DMA-mapped bit) and the umem mutex, the driver lock of the collision-retry
- * protocol (driver-designs.md 1.1).
+ * protocol.
  *
  * Deviation: DMA mapping is bookkeeping only (the DMA-mapped bit and `npages`); the device's MTT is
  * the DeviceMirror page table of the MR, which the checkers watch.
