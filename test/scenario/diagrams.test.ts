@@ -34,7 +34,7 @@ describe('race diagrams of the planted bugs', () => {
     expect(await diagramOf('mm-mirror-no-set-seq')).toMatchInlineSnapshot(`
       "device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)
              app                                         | dev0
-             --------------------------------------------+------------------------------------------
+             --------------------------------------------+---------------------------------------------
          …   (49 earlier steps: set-up, and steps on other objects)
         50                                               | device_access dev0 0x7effffffc000
         51                                               | device_access dev0 0x7effffffd000
@@ -47,7 +47,7 @@ describe('race diagrams of the planted bugs', () => {
         59   mutex_lock dev0.lock                        |
          ·   mutex_unlock dev0.lock                      |
         61   clear_pte app[1]@0x7effffffd000             |
-         · *>spin_unlock page_table_lock                 |   <-- conflicting step
+        61 *>spin_unlock page_table_lock                 |   <-- conflicting step
          ·   invalidate_seq [→ 8: window closed]         |
         65   mn_itree_invalidate dev0 [invalidate_seq 9] |
         66   mutex_lock dev0.lock                        |
@@ -56,7 +56,7 @@ describe('race diagrams of the planted bugs', () => {
         73   clear_pte app[2]@0x7effffffd000             |
         77   exit                                        |
          ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
-         · >>                                            | device_map 0x7effffffd000 [dev0 → pfn 1]   <-- device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)"
+        77 >>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)"
     `);
   });
 
@@ -66,8 +66,8 @@ describe('race diagrams of the planted bugs', () => {
              app                                         | dev0
              --------------------------------------------+---------------------------------------------
          …   (57 earlier steps: set-up, and steps on other objects)
-         · *>                                            | mutex_unlock dev0.lock   <-- conflicting step
-         …   (1 steps)
+        57 *>                                            | mutex_unlock dev0.lock   <-- conflicting step
+         …   (1 step)
         59                                               | device_access dev0 0x7effffffe000
          ·                                               | read_begin dev0 [seq 5]
         64                                               | mn_itree_invalidate dev0 [invalidate_seq 7]
