@@ -93,15 +93,29 @@ interface Expected {
 /** The toy checker's three words for a stale device entry. */
 const STALE =
   /devA (still maps 0x(0|1000) while the CPU changes it|maps 0x(0|1000) (inside an open invalidation|to \d+ but the CPU has \d+))/;
-/** The memory-model checker's. */
-const MM_STALE = /dev0 maps 0x[0-9a-f]+ → pfn \d+( \(write\))? but the CPU now has 0x[0-9a-f]+: /;
+/**
+ * The shared checker's words (src/check) for the mm-mirror device: its entry, who installed it, the
+ * CPU step it missed, the CPU entry now, and why that does not cover it.
+ */
+const MM_ENTRY =
+  'dev0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \\((read|write)\\), installed at step \\d+ \\(dev0\\); ' +
+  'step \\d+ \\(app\\) changed the CPU translation: 0x[0-9a-f]+: pte (none|present pfn=0x[0-9a-f]+ r[ow] [a-z ]*): ';
+const MM_STALE = new RegExp(
+  MM_ENTRY + '(the CPU has no entry|the CPU entry is read-only|the CPU maps another page) \\(',
+);
+/** ... and for a device entry to a page that was freed under it. */
+const MM_FREED = new RegExp(MM_ENTRY + 'the page was freed \\(');
 
 /**
  * What each planted bug must be reported as under its defaults at seed 1: the first entry is
  * found; every distinct violation found matches one of the entries.
  */
 const PLANTED: Record<string, [Expected, ...Expected[]]> = {
-  'mm-mirror-no-set-seq': [{ kind: 'stale-mapping', message: MM_STALE }],
+  'mm-mirror-no-set-seq': [
+    { kind: 'stale-mapping', message: MM_STALE },
+    // The walk's page was freed by the invalidation it missed before the device mapped it.
+    { kind: 'device-use-after-free', message: MM_FREED },
+  ],
   'mm-mirror-no-zap': [{ kind: 'stale-mapping', message: MM_STALE }],
   'seq-retry-no-set-seq': [{ kind: 'stale-mapping', message: STALE }],
   'seq-retry-set-seq-outside-lock': [{ kind: 'stale-mapping', message: STALE }],

@@ -32,62 +32,61 @@ async function diagramOf(name: string): Promise<string> {
 describe('race diagrams of the planted bugs', () => {
   it('mm-mirror-no-set-seq', async () => {
     expect(await diagramOf('mm-mirror-no-set-seq')).toMatchInlineSnapshot(`
-      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none
+      "device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)
              app                                         | dev0
-             --------------------------------------------+------------------------------------------
-         …   (37 earlier steps: set-up, and steps on other objects)
-        38   mutex_lock dev0.lock                        |
-         ·   mutex_unlock dev0.lock                      |
+             --------------------------------------------+---------------------------------------------
+         …   (49 earlier steps: set-up, and steps on other objects)
+        50                                               | device_access dev0 0x7effffffc000
+        51                                               | device_access dev0 0x7effffffd000
+         ·                                               | read_begin dev0 [seq 1]
+        54                                               | device_walk 0x7effffffd000
+         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
+        55                                               | mutex_lock dev0.lock
          ·   invalidate_seq [→ 6: window closed]         |
-        44   mn_itree_invalidate dev0 [invalidate_seq 7] |
-        45   mutex_lock dev0.lock                        |
+        58   mn_itree_invalidate dev0 [invalidate_seq 7] |
+        59   mutex_lock dev0.lock                        |
          ·   mutex_unlock dev0.lock                      |
-        47   clear_pte app[1]@0x7effffffd000             |
-         ·                                               | read_begin dev0 [seq 1]
-         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
-        52                                               | mutex_lock dev0.lock
+        61   clear_pte app[1]@0x7effffffd000             |
+        61 *>spin_unlock page_table_lock                 |   <-- conflicting step
+         ·   invalidate_seq [→ 8: window closed]         |
+        65   mn_itree_invalidate dev0 [invalidate_seq 9] |
+        66   mutex_lock dev0.lock                        |
+         ·   mutex_unlock dev0.lock                      |
+         ·   invalidate_seq [→ 10: window closed]        |
+        73   clear_pte app[2]@0x7effffffd000             |
+        77   exit                                        |
          ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
-         ·                                               | mutex_unlock dev0.lock
-         ·                                               | read_begin dev0 [seq 1]
-        55                                               | device_walk 0x7effffffd000
-         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
-        56                                               | mutex_lock dev0.lock
-         ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
-         ·                                               | device_map 0x7effffffd000 [dev0 → pfn 1]
-         ·                                               | mutex_unlock dev0.lock
-         ·                                               | read_begin dev0 [seq 1]
-        60 >>                                            | spin_wait page_table_lock
-           >>!! detected                                 |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none"
+        77 >>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)"
     `);
   });
 
   it('mm-mirror-no-zap', async () => {
     expect(await diagramOf('mm-mirror-no-zap')).toMatchInlineSnapshot(`
-      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none
+      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 80 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)
              app                                         | dev0
              --------------------------------------------+---------------------------------------------
-         …   (38 earlier steps: set-up, and steps on other objects)
-         ·   set_seq dev0 [3 → 5] {mmap_lock, dev0.lock} |
-         ·   mutex_unlock dev0.lock                      |
-         ·                                               | read_begin dev0 [seq 5 = invalidate_seq: wa…
-         ·   invalidate_seq [→ 6: window closed]         |
-         ·                                               | check_retry dev0 [5 vs 5: ok] {mmap_lock}
-        49                                               | mutex_lock dev0.lock
-         ·                                               | read_retry dev0 [5 vs 5: ok] {dev0.lock}
-         ·                                               | mutex_unlock dev0.lock
+         …   (57 earlier steps: set-up, and steps on other objects)
+        57 *>                                            | mutex_unlock dev0.lock   <-- conflicting step
+         …   (1 step)
+        59                                               | device_access dev0 0x7effffffe000
          ·                                               | read_begin dev0 [seq 5]
-        52                                               | device_walk 0x7effffffd000
-         ·                                               | check_retry dev0 [5 vs 5: ok] {mmap_lock}
-        53                                               | mutex_lock dev0.lock
-         ·                                               | read_retry dev0 [5 vs 5: ok] {dev0.lock}
-         ·                                               | device_map 0x7effffffd000 [dev0 → pfn 1]
+        64                                               | mn_itree_invalidate dev0 [invalidate_seq 7]
+        65                                               | mutex_lock dev0.lock
+         ·                                               | set_seq dev0 [5 → 7] {mmap_lock, dev0.lock}
          ·                                               | mutex_unlock dev0.lock
-         ·                                               | read_begin dev0 [seq 5]
-        57   mn_itree_invalidate dev0 [invalidate_seq 7] |
-        58   mutex_lock dev0.lock                        |
-         ·   set_seq dev0 [5 → 7] {mmap_lock, dev0.lock} |
+         ·                                               | invalidate_seq [→ 8: window closed]
+         ·                                               | check_retry dev0 [5 vs 7: retry] {mmap_lock}
+         ·                                               | read_begin dev0 [seq 7]
+         ·                                               | check_retry dev0 [7 vs 7: ok] {mmap_lock}
+        73                                               | mutex_lock dev0.lock
+         ·                                               | read_retry dev0 [7 vs 7: ok] {dev0.lock}
+         ·                                               | mutex_unlock dev0.lock
+        74                                               | device_access dev0 0x7effffffe000
+        77   mn_itree_invalidate dev0 [invalidate_seq 9] |
+        78   mutex_lock dev0.lock                        |
+         ·   set_seq dev0 [7 → 9] {mmap_lock, dev0.lock} |
          ·   mutex_unlock dev0.lock                      |
-        60 >>clear_pte app[1]@0x7effffffd000             |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 1 but the CPU now has 0x7effffffd000: pte none"
+        80 >>clear_pte app[1]@0x7effffffd000             |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 80 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)"
     `);
   });
 

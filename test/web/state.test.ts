@@ -115,7 +115,7 @@ describe('viewer state fold', () => {
 
   it('the checkpointed index gives the same state as folding from the start', async () => {
     const s = getScenario('mm-mirror-no-set-seq');
-    const run = await new Simulation({ seed: 1, maxSteps: 100_000, trace: true }).run(s.setup);
+    const run = await new Simulation({ seed: 6, maxSteps: 100_000, trace: true }).run(s.setup);
     const tr = run.trace!;
     const index = new StateIndex(tr, 16);
     const after = locksAfter(tr);

@@ -1,22 +1,21 @@
 /**
- * A toy device mirroring a real process address space of the memory model: the device
- * walks the CPU page table (faulting pages in under the mmap lock, as hmm_range_fault
- * does), programs its own table va → pfn under its lock after read_retry, and zaps from
- * its interval-notifier callback. The coherence checker watches every CPU page-table
- * change: a device entry may exist only while the CPU translation yields the same page
- * with at least the device's permission.
+ * A toy device mirroring a real process address space of the memory model, on the shared
+ * DeviceMirror base: the device walks the CPU page table (faulting pages in under the mmap
+ * lock, as hmm_range_fault does), programs its own table va → pfn under its lock after
+ * read_retry (`mapPage`), and zaps from its interval-notifier callback (`unmapRange`). The
+ * checkers of src/check watch it as they watch every DeviceMirror: coherence and page
+ * lifetime at each map, each device access and every CPU page-table change.
  *
- * A stand-in until the HMM layer and the DeviceMirror base exist; the planted mistakes
- * are switches in this driver, off by default.
+ * The planted mistakes are switches in this driver, off by default.
  */
 import { mmuIntervalNotifierInsert, type MmuIntervalNotifier } from '../../notifier/index.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { EFAULT } from '../../sim/errno.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { Mutex } from '../../sim/sync/mutex.js';
-import type { Simulation, SetupFn } from '../../sim/simulation.js';
+import type { SetupFn } from '../../sim/simulation.js';
 import { Kernel } from '../../mm/kernel.js';
-import type { Mm } from '../../mm/mm.js';
+import type { Process } from '../../mm/process.js';
 import { handleMmFault } from '../../mm/fault.js';
 import {
   FAULT_FLAG_WRITE,
@@ -28,6 +27,7 @@ import {
   VM_FAULT_ERROR,
 } from '../../mm/constants.js';
 import { PTE_KIND_PRESENT, PTE_WRITE } from '../../mm/page-table.js';
+import { DeviceMirror } from '../../drivers/mirror/device-mirror.js';
 
 /** Mistakes the driver can be built with. */
 export interface MmMirrorMistakes {
@@ -39,53 +39,28 @@ export interface MmMirrorMistakes {
 
 const MAX_TRIES = 16;
 
-interface DeviceEntry {
-  pfn: number;
-  write: boolean;
-}
-
-/** The device: its page table, its lock and its subscription over [start, start + length). */
-export class MmMirror {
-  readonly entries = new Map<number, DeviceEntry>();
+/** The device: its lock and its subscription over [start, start + length); the table is the base's. */
+export class MmMirror extends DeviceMirror {
   readonly lock: Mutex;
   sub: MmuIntervalNotifier | null = null;
+  private start = 0;
+  private end = 0;
 
   constructor(
-    readonly sim: Simulation,
-    readonly mm: Mm,
-    readonly name: string,
+    kernel: Kernel,
+    name: string,
+    process: Process,
     readonly mistakes: MmMirrorMistakes = {},
   ) {
-    this.lock = new Mutex(sim, `${name}.lock`);
-    const k = mm.kernel;
-    // Coherence: checked after every CPU page-table change (the PTE lock is held).
-    k.hooks.onPteChange.push((m, va, huge) => {
-      if (m !== this.mm) return;
-      const span = huge ? k.pmdSize : k.pageSize;
-      for (let a = va - (va % span); a < va - (va % span) + span; a += k.pageSize) this.checkCoherent(a);
-    });
-  }
-
-  private cpuAllows(va: number, e: DeviceEntry): boolean {
-    const pt = this.mm.pageTable;
-    if (pt.kindAt(va) !== PTE_KIND_PRESENT || pt.pfnAt(va) !== e.pfn) return false;
-    return !e.write || (pt.flagsAt(va) & PTE_WRITE) !== 0;
-  }
-
-  private checkCoherent(va: number): void {
-    const e = this.entries.get(va);
-    if (e === undefined || this.cpuAllows(va, e)) return;
-    this.sim.report(
-      'stale-mapping',
-      `${this.name} maps 0x${va.toString(16)} → pfn ${e.pfn}${e.write ? ' (write)' : ''} but the CPU now has ` +
-        this.mm.pageTable.describe(va),
-      { key: `${this.name} stale device mapping` },
-    );
+    super(kernel, name, process);
+    this.lock = new Mutex(this.sim, `${name}.lock`);
   }
 
   /** Subscribes over the process range, inside an mmget_not_zero reference. May sleep. */
   async init(start: number, length: number): Promise<void> {
     if (!this.mm.mmgetNotZero()) return;
+    this.start = start;
+    this.end = start + length;
     this.sub = await mmuIntervalNotifierInsert(
       this.mm,
       start,
@@ -104,20 +79,18 @@ export class MmMirror {
     if (range.blockable) await this.lock.lock();
     else if (!(await this.lock.trylock())) return false;
     if (!this.mistakes.noSetSeq) sub.setSeq(curSeq);
-    if (!this.mistakes.noZap) {
-      for (const va of [...this.entries.keys()])
-        if (va >= range.start && va < range.end && this.entries.delete(va) && this.sim.tracing)
-          this.sim.traceEvent('device_unmap', `0x${va.toString(16)}`, this.name);
-    }
+    if (!this.mistakes.noZap) this.unmapRange(range.start, range.end);
     this.lock.unlock();
     return true;
   }
 
   /**
-   * A device access that misses: the collision-retry loop around a page-table walk that faults the
-   * page in (handle_mm_fault under the mmap read lock). Returns 0 or -EFAULT. May sleep.
+   * The DeviceMirror fault hook, taken by a device access that misses: the collision-retry loop
+   * around a page-table walk that faults the page in (handle_mm_fault under the mmap read lock),
+   * then `mapPage` under the device lock after read_retry. Returns 0 or -EFAULT. No locks held.
+   * May sleep.
    */
-  async fault(va: number, write: boolean): Promise<number> {
+  protected async fault(va: number, write: boolean): Promise<number> {
     const mm = this.mm;
     const sub = this.sub;
     if (sub === null || !mm.mmgetNotZero()) return -EFAULT;
@@ -131,7 +104,6 @@ export class MmMirror {
           mm.mmapLock.upRead();
           return -EFAULT;
         }
-        const want: DeviceEntry = { pfn: -1, write };
         const pt = mm.pageTable;
         const ok = () => pt.kindAt(va) === PTE_KIND_PRESENT && (!write || (pt.flagsAt(va) & PTE_WRITE) !== 0);
         if (!ok()) {
@@ -148,7 +120,7 @@ export class MmMirror {
           continue;
         }
         const present = ok();
-        want.pfn = pt.pfnAt(va);
+        const pfn = pt.pfnAt(va);
         mm.mmapLock.upRead();
         if (!present) continue;
         await this.lock.lock();
@@ -156,10 +128,7 @@ export class MmMirror {
           this.lock.unlock();
           continue;
         }
-        if (this.sim.tracing)
-          this.sim.traceEvent('device_map', `0x${va.toString(16)}`, `${this.name} → pfn ${want.pfn}`);
-        this.entries.set(va, want);
-        this.checkCoherent(va);
+        this.mapPage(va, pfn, { write });
         this.lock.unlock();
         return 0;
       }
@@ -170,12 +139,16 @@ export class MmMirror {
     }
   }
 
-  /** Stops the device and unsubscribes. May sleep. */
+  /**
+   * Stops the device (its table emptied under its lock), unsubscribes, then retires the device
+   * page table from the checkers. May sleep.
+   */
   async teardown(): Promise<void> {
     await this.lock.lock();
-    this.entries.clear();
+    this.unmapRange(this.start, this.end);
     this.lock.unlock();
     if (this.sub !== null) await this.sub.remove();
+    this.retire();
   }
 }
 
@@ -203,7 +176,7 @@ export function mmMirrorScenario(mistakes: MmMirrorMistakes = {}): SetupFn {
       sim.check(addr > 0, `mmap failed: ${addr}`);
       base = addr;
       await p.write(base, new Uint8Array(len).fill(7));
-      dev = new MmMirror(sim, p.mm, 'dev0', mistakes);
+      dev = new MmMirror(k, 'dev0', p, mistakes);
       await dev.init(base, len);
       ready.completeAll();
       const child = await p.fork();
@@ -216,9 +189,17 @@ export function mmMirrorScenario(mistakes: MmMirrorMistakes = {}): SetupFn {
     sim.spawn('dev0', async () => {
       await ready.wait();
       const d = dev!;
-      await d.fault(base, true);
-      await d.fault(base + page, false);
-      await d.fault(base + 2 * page, true);
+      for (const [va, write] of [
+        [base, true],
+        [base + page, false],
+        [base + 2 * page, true],
+      ] as const) {
+        const ret = await d.access(va, write ? 'write' : 'read', write ? new Uint8Array([7]) : 1);
+        sim.check(
+          ret instanceof Uint8Array || ret === 0,
+          `dev0: access to 0x${va.toString(16)} failed: ${String(ret)}`,
+        );
+      }
       await d.teardown();
     });
   };
