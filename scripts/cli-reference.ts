@@ -26,7 +26,7 @@ export function captureProgram(): Promise<Command> {
     const original = Command.prototype.parseAsync;
     let program: Command | undefined;
     Command.prototype.parseAsync = function (this: Command) {
-      program = this;
+      program ??= this as Command; // the first program parsed is main's
       return Promise.resolve(this);
     };
     try {

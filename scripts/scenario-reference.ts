@@ -65,7 +65,8 @@ function describeType(node: Node, path: string, queue: Section[]): string {
         ? `${type} ${range(node.minimum, node.maximum)}`
         : type;
     case 'string': {
-      if (node.pattern === NAME_PATTERN) return `name (letters, digits, \`_.:-\`; ${range(node.minLength, node.maxLength)} characters)`;
+      if (node.pattern === NAME_PATTERN)
+        return `name (letters, digits, \`_.:-\`; ${range(node.minLength, node.maxLength)} characters)`;
       const parts: string[] = [];
       if (node.pattern !== undefined) parts.push(`matching ${code(node.pattern)}`);
       if (node.minLength !== undefined || node.maxLength !== undefined)
@@ -117,17 +118,33 @@ function renderObject(s: Section, queue: Section[]): string[] {
 }
 
 function renderOneOf(s: Section, queue: Section[]): string[] {
-  const out = [`## ${code(s.path)}`, '', s.path.endsWith('[]') ? 'Each entry is one of:' : 'The value is one of:', ''];
+  const out = [
+    `## ${code(s.path)}`,
+    '',
+    s.path.endsWith('[]') ? 'Each entry is one of:' : 'The value is one of:',
+    '',
+  ];
   for (const alt of s.node.oneOf ?? []) {
     if (alt.enum !== undefined) {
       out.push(`- a bare word: ${alt.enum.map(code).join(', ')}`);
     } else if (alt.type === 'object' && alt.maxProperties === 1 && alt.properties !== undefined) {
-      const keys = Object.keys(alt.properties);
-      out.push(`- a map with exactly one key, the operation: ${keys.map((k) => code(k)).join(', ')}`);
+      out.push('- a map with exactly one key, the operation:', '', '  | key | value |', '  | --- | --- |');
       for (const [key, child] of Object.entries(alt.properties)) {
         const path = `${s.path}.${key}`;
-        if (child.type === 'object' && child.properties !== undefined)
-          queue.push({ path, node: child, lead: `The ${code(key)} entry of [${code(s.path)}](#${anchor(s.path)}).` });
+        if (
+          child.type === 'object' &&
+          child.properties !== undefined &&
+          Object.keys(child.properties).length > 0
+        ) {
+          queue.push({
+            path,
+            node: child,
+            lead: `The ${code(key)} operation of [${code(s.path)}](#${anchor(s.path)}).`,
+          });
+          out.push(`  | ${code(key)} | object, see [${code(path)}](#${anchor(path)}) |`);
+        } else {
+          out.push(`  | ${code(key)} | ${describeType(child, path, queue)} |`);
+        }
       }
     } else {
       const path = alt.type === 'object' ? `${s.path} (map)` : s.path;
