@@ -9,7 +9,7 @@
  *   npm run docs:gen                    regenerates every generated reference
  *   tsx scripts/kernel-map.ts --check   exits 1 when either is stale
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,6 +45,16 @@ function kernelBlock(text: string): string[] {
   const lines = comment.split('\n').map((l) => l.replace(/^\s*\* ?/, ''));
   const start = lines.findIndex((l) => /^Kernel → model names:/.test(l));
   if (start < 0) return [];
+  const inline = lines[start].replace(/^Kernel → model names:/, '').trim();
+  if (inline !== '') {
+    // `Kernel → model names: a → b; c → d;` running on as a paragraph: one `;`-separated line.
+    const para = [inline];
+    for (const l of lines.slice(start + 1)) {
+      if (l.trim() === '') break;
+      para.push(l.trim());
+    }
+    return [`   ${para.join(' ')}`];
+  }
   const block: string[] = [];
   for (const l of lines.slice(start + 1)) {
     if (!/^\s{2,}\S/.test(l)) break; // the list is indented; a blank or flush line ends it
@@ -96,8 +106,9 @@ function parseBlock(block: string[]): { kernel: string; model: string }[] {
   return entries;
 }
 
-/** The first model name of an entry: `sub.readBegin() / readRetry(seq)` → `readBegin`. */
-function firstName(model: string): string | undefined {
+/** The first model name of an entry: `sub.readBegin() / readRetry(seq)` → `readBegin`; none for prose. */
+export function firstName(model: string): string | undefined {
+  if (/^(the|its|a|an)\s/i.test(model)) return undefined;
   const head = model.replace(/^new\s+/, '').split(/\s+\/\s+|\s+\(|,/)[0];
   const call = head.replace(/\(.*$/, '');
   return /([A-Za-z_$][\w$]*)$/.exec(call)?.[1];
@@ -117,17 +128,20 @@ function declaringFile(name: string, files: string[]): string | undefined {
   return undefined;
 }
 
-/** Every entry of every src/<folder>/index.ts list, in folder order (layer order where known). */
+/** Every entry of the list in each index.ts under src (any depth), in layer order (sim … drivers), then by path. */
 export function kernelMap(): KernelMapEntry[] {
   const order = ['sim', 'lib', 'notifier', 'mm', 'hmm', 'drivers', 'check', 'explore'];
-  const folders = readdirSync(SRC)
-    .filter((f) => existsSync(join(SRC, f, 'index.ts')))
-    .sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99) || a.localeCompare(b));
+  const rank = (folder: string): number => order.indexOf(folder.split('/')[0]) + 1 || 99;
   const all = sourceFiles(SRC);
+  const folders = all
+    .filter((f) => f.endsWith('/index.ts') && dirname(f) !== SRC)
+    .map((f) => relative(SRC, dirname(f)))
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const out: KernelMapEntry[] = [];
   for (const folder of folders) {
-    const own = all.filter((f) => f.startsWith(join(SRC, folder) + '/') && !f.endsWith('/index.ts'));
-    for (const e of parseBlock(kernelBlock(readFileSync(join(SRC, folder, 'index.ts'), 'utf8')))) {
+    const dir = join(SRC, folder);
+    const own = all.filter((f) => f.startsWith(dir + '/') && !f.endsWith('/index.ts'));
+    for (const e of parseBlock(kernelBlock(readFileSync(join(dir, 'index.ts'), 'utf8')))) {
       const name = firstName(e.model);
       const file = name === undefined ? undefined : (declaringFile(name, own) ?? declaringFile(name, all));
       out.push({ folder, ...e, file });
@@ -142,7 +156,7 @@ const cell = (s: string): string => s.replace(/\|/g, '\\|');
 export function renderKernelMap(entries: KernelMapEntry[] = kernelMap()): string {
   const rows = entries.map(
     (e) =>
-      `| ${cell(e.kernel)} | ${cell(e.model)} | ${e.file === undefined ? `src/${e.folder}` : `[${e.file}](${e.file})`} |`,
+      `| ${cell(e.kernel)} | ${cell(e.model)} | ${e.file === undefined ? `src/${e.folder}/` : `[${e.file}](${e.file})`} |`,
   );
   return [MAP_BEGIN, '', '| kernel | mirrorlab | file |', '| --- | --- | --- |', ...rows, '', MAP_END].join(
     '\n',
