@@ -39,6 +39,8 @@ const INTENTIONALLY_NOT_EXPORTED = [
   'SimHooks',
   'Lifetime',
   'LockDep',
+  'StepCoverage',
+  'DeviceRegionState',
 ];
 
 /** What typedoc's validation found, sorted into what fails the check and what is reported. */
