@@ -35,6 +35,7 @@ import { reportFaultLivelock } from '../check/liveness.js';
 /** The retry policies of the device fault loop (seed 003). */
 export type FaultRetryPolicy = 'none' | 'timeout' | 'mmap-write-fallback';
 
+/** Every retry policy of the device fault loop, for option validation and help texts. */
 export const FAULT_RETRY_POLICIES: readonly FaultRetryPolicy[] = ['none', 'timeout', 'mmap-write-fallback'];
 
 /** Options of the loop, shared by every modern driver's createDevice. */

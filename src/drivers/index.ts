@@ -22,6 +22,8 @@ export {
   FAULT_RETRY_POLICIES,
   type FaultRetryPolicy,
   type FaultRetryOptions,
+  type FaultWalk,
+  type FaultCommit,
 } from './fault-retry.js';
 export * from './odp/index.js';
 export * from './gpusvm/index.js';

@@ -24,6 +24,7 @@ import { oomKill as oomKillProcess } from './oom-kill.js';
 import { gupTest, type GupTestArgs, type GupTestCommand } from './gup.js';
 import { hugetlbInit } from './hugetlb.js';
 
+/** The machine a Kernel models: memory, swap, NUMA nodes, page size, hugetlb pool, checkers. */
 export interface KernelOptions {
   /** Pages of system RAM. */
   memoryPages: number;
@@ -345,6 +346,7 @@ export class Kernel {
     return undefined;
   }
 
+  /** `kernel <id>`, for messages. */
   toString(): string {
     return `kernel ${this.id}`;
   }

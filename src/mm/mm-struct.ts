@@ -115,6 +115,7 @@ export class MmStruct {
     });
   }
 
+  /** `mm <name>`, for messages. */
   toString(): string {
     return `mm ${this.name}`;
   }

@@ -120,7 +120,7 @@ export class PageFrames {
   readonly totalPages: number;
   /** pfn of the shared zero page (ZERO_PAGE(0)), reserved at construction. */
   readonly zeroPfn: number;
-  /** Violations seen so far (the first {@link MAX_KEPT_VIOLATIONS}); `violationCount` counts all. */
+  /** Violations seen so far (the first `MAX_KEPT_VIOLATIONS`); `violationCount` counts all. */
   readonly violations: Array<{ kind: PageViolationKind; message: string }> = [];
   violationCount = 0;
 

@@ -200,6 +200,7 @@ export class Process {
     return this.status!;
   }
 
+  /** `process <name>[<pid>]`, for messages. */
   toString(): string {
     return `process ${this.name}[${this.pid}]`;
   }

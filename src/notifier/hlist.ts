@@ -180,7 +180,7 @@ export async function mnHlistYoung(
   return young;
 }
 
-/** mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end); see {@link mnHlistYoung}. */
+/** mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end): broadcast like the aging calls. */
 export async function mmuNotifierArchInvalidateSecondaryTlbs(
   mm: MmStruct,
   start: number,

@@ -312,6 +312,7 @@ export class MmuIntervalNotifier {
     return this.mnMm('mmu_interval_notifier').sim;
   }
 
+  /** The subscription's name and its interval [start, last], for messages. */
   toString(): string {
     return `${this.name} [0x${this.start.toString(16)}, 0x${this.last.toString(16)}]`;
   }

@@ -56,8 +56,11 @@ export interface SimulationOptions {
  * JSON.stringify sees every field.
  */
 export interface RunResult {
+  /** How the run ended: finished cleanly, or stopped at a violation, a deadlock or the step limit. */
   status: Exclude<RunStatus, 'running'>;
+  /** Scheduling steps taken. */
   steps: number;
+  /** Virtual time at the end of the run, in nanoseconds. */
   timeNs: number;
   /** At most one: a run stops at its first violation, as the kernel stops at a BUG. */
   violations: Violation[];
@@ -72,6 +75,7 @@ export interface RunResult {
   schedule: string;
   /** Context switches away from a thread that could have kept running. */
   preemptions: number;
+  /** The seed of the run's strategy (part of its token). */
   seed: number;
   /** Every decision with more than one option: the chosen index (the token's content). */
   choices: number[];
@@ -83,6 +87,11 @@ export interface RunResult {
   marks: Record<string, number>;
 }
 
+/**
+ * Builds the world of one run: creates the kernel, processes and devices and spawns the threads. Called
+ * once per schedule with a fresh Simulation (stateless exploration), so it must not keep state between
+ * calls; it may be async.
+ */
 export type SetupFn = (sim: Simulation) => void | Promise<void>;
 
 const RESOLVED: Promise<void> = Promise.resolve();

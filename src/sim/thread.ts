@@ -99,6 +99,7 @@ export class SimThread {
     return (this.localsMap ??= new Map());
   }
 
+  /** The thread has finished (returned, thrown or been killed). */
   get done(): boolean {
     return this.state === ThreadState.Done;
   }
@@ -108,6 +109,7 @@ export class SimThread {
     return this.sim.join(this);
   }
 
+  /** The thread's name, as diagrams and messages print it. */
   toString(): string {
     return this.name;
   }

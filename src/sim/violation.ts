@@ -18,7 +18,9 @@ export type CoreViolationKind =
  * `signature` groups violations that are the same bug seen through different schedules.
  */
 export interface Violation {
+  /** What broke: `assertion`, `deadlock`, `lockdep`, `use-after-free`, `stale-mapping`, ... */
   kind: string;
+  /** What went wrong, in words, naming the objects involved. */
   message: string;
   /** Stable key for de-duplication: kind plus the reporter's key (numbers and addresses folded). */
   signature: string;

@@ -296,6 +296,7 @@ export class DmirrorDevice {
     }
   }
 
+  /** The device's name, for messages. */
   toString(): string {
     return this.name;
   }

@@ -14,3 +14,10 @@ export * from './constants.js';
 export { DmirrorDevice, DMIRROR_MISTAKES, type DmirrorOptions, type DmirrorMistakes } from './device.js';
 export { Dmirror, type DmirrorCommandArgs, type DmirrorCommandResult } from './file.js';
 export { runHmmSelftests, HMM_SELFTESTS, HMM_SELFTEST_NAMES } from './selftests.js';
+export type {
+  HmmBuffer,
+  SelftestCase,
+  SelftestContext,
+  SelftestResult,
+  SelftestVariant,
+} from './selftest-harness.js';

@@ -12,3 +12,4 @@
 export { GpuSvmDevice, type GpuSvmBugs, type GpuSvmOptions } from './device.js';
 export { GpuSvm, GpuSvmNotifier, GpuSvmRange } from './gpusvm.js';
 export { NouveauSvmm } from './nouveau.js';
+export type { GpuVram } from './vram.js';

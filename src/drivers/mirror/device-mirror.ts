@@ -31,12 +31,15 @@ export interface MirrorAtomicOp {
   add?: number | bigint;
   /** Compare-and-swap: store `swap` when the word equals `compare`. */
   compare?: number | bigint;
+  /** Compare-and-swap: the value stored when the word equals `compare`. */
   swap?: number | bigint;
 }
 
 /** A device page-table entry as `lookup` reports it. */
 export interface MirrorLookup {
+  /** The page the entry maps. */
   pfn: number;
+  /** Mapped writable. */
   write: boolean;
   /** Mapped for atomic access (after make_device_exclusive). */
   atomic: boolean;
@@ -54,7 +57,9 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * store).
  */
 export abstract class DeviceMirror implements CheckedMirror {
+  /** The simulation the device runs in (`kernel.sim`). */
   readonly sim: Simulation;
+  /** The mirrored address space (`process.mm`): insert interval notifiers on it, take its mmap lock. */
   readonly mm: Mm;
   /** The device page table: page-aligned VA → entry. Read by the checkers; change it through mapPage / unmapRange. */
   readonly entries = new Map<number, DeviceEntry>();
@@ -66,8 +71,11 @@ export abstract class DeviceMirror implements CheckedMirror {
    * mirrors. Starts the checkers on this device. Callable from setup or a thread; never sleeps.
    */
   constructor(
+    /** The kernel whose memory the device mirrors. */
     readonly kernel: Kernel,
+    /** The device's name, as violations and diagrams print it. */
     readonly name: string,
+    /** The process whose address space the device mirrors. */
     readonly process: Process,
   ) {
     if (typeof name !== 'string' || name.length === 0)

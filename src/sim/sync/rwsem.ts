@@ -42,6 +42,10 @@ export class RwSemaphore implements HeldLock, Waitable {
     return this.writer ? [this.writer] : this.readers;
   }
 
+  /**
+   * Removes `t` from the wait queue when its wait ends without the lock (a killable wait interrupted by a
+   * fatal signal). Called by the runtime; never sleeps.
+   */
   cancelWait(t: SimThread): void {
     const i = this.queue.findIndex((w) => w.t === t && !w.granted);
     if (i >= 0) this.queue.splice(i, 1);

@@ -1,0 +1,203 @@
+/**
+ * The scenario file reference (docs/scenario-format.md), rendered from the JSON Schema that
+ * validates scenario files (src/scenario/file/schema.ts, what `mirrorlab schema` prints), so the
+ * reference cannot drift from what the loader accepts. test/docs.test.ts fails when it is stale.
+ *
+ *   npm run docs:gen                          regenerates every generated reference
+ *   tsx scripts/scenario-reference.ts --check exits 1 when docs/scenario-format.md is stale
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { scenarioJsonSchema } from '../src/scenario/file/schema.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const SCENARIO_REFERENCE_PATH = join(ROOT, 'docs', 'scenario-format.md');
+
+/** The subset of JSON Schema the scenario schema uses. */
+interface Node {
+  type?: string | string[];
+  description?: string;
+  properties?: Record<string, Node>;
+  required?: string[];
+  items?: Node;
+  oneOf?: Node[];
+  enum?: (string | number)[];
+  nullable?: boolean;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  minItems?: number;
+  maxItems?: number;
+  uniqueItems?: boolean;
+  minProperties?: number;
+  maxProperties?: number;
+  additionalProperties?: boolean | Node;
+}
+
+const NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:-]*$';
+
+interface Section {
+  path: string;
+  node: Node;
+  /** How the path was reached, e.g. "an operation of `processes[].threads[].ops[]`". */
+  lead?: string;
+}
+
+const code = (s: string | number): string => `\`${s}\``;
+const range = (lo: number | undefined, hi: number | undefined): string =>
+  lo !== undefined && hi !== undefined ? `${lo}–${hi}` : lo !== undefined ? `≥ ${lo}` : `≤ ${hi}`;
+
+/** One line saying what values a node accepts; queues object sections it refers to. */
+function describeType(node: Node, path: string, queue: Section[]): string {
+  if (node.enum !== undefined) return `one of ${node.enum.map(code).join(', ')}`;
+  if (node.oneOf !== undefined) {
+    queue.push({ path, node });
+    return `see [${code(path)}](#${anchor(path)})`;
+  }
+  const type = Array.isArray(node.type) ? node.type.join(' or ') : node.type;
+  switch (type) {
+    case 'integer':
+    case 'number':
+      return node.minimum !== undefined || node.maximum !== undefined
+        ? `${type} ${range(node.minimum, node.maximum)}`
+        : type;
+    case 'string': {
+      if (node.pattern === NAME_PATTERN)
+        return `name (letters, digits, \`_.:-\`; ${range(node.minLength, node.maxLength)} characters)`;
+      const parts: string[] = [];
+      if (node.pattern !== undefined) parts.push(`matching ${code(node.pattern)}`);
+      if (node.minLength !== undefined || node.maxLength !== undefined)
+        parts.push(`${range(node.minLength, node.maxLength)} characters`);
+      return parts.length > 0 ? `string, ${parts.join(', ')}` : 'string';
+    }
+    case 'boolean':
+      return 'boolean';
+    case 'array': {
+      const item = node.items === undefined ? 'any' : describeType(node.items, `${path}[]`, queue);
+      const limits: string[] = [];
+      if (node.minItems !== undefined || node.maxItems !== undefined)
+        limits.push(`${range(node.minItems, node.maxItems)} items`);
+      if (node.uniqueItems === true) limits.push('no repeats');
+      return `list of: ${item}${limits.length > 0 ? ` (${limits.join(', ')})` : ''}`;
+    }
+    case 'object':
+      if (node.properties === undefined) return 'object (any keys: driver options)';
+      queue.push({ path, node });
+      return `object, see [${code(path)}](#${anchor(path)})`;
+    default:
+      return type ?? 'any';
+  }
+}
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+function anchor(path: string): string {
+  return path
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
+}
+
+function renderObject(s: Section, queue: Section[]): string[] {
+  const out = [`## ${code(s.path)}`, ''];
+  if (s.lead !== undefined) out.push(s.lead, '');
+  if (s.node.description !== undefined) out.push(s.node.description, '');
+  const required = new Set(s.node.required ?? []);
+  out.push('| key | required | value |', '| --- | --- | --- |');
+  for (const [key, child] of Object.entries(s.node.properties ?? {})) {
+    const value = describeType(child, s.path === '(top level)' ? key : `${s.path}.${key}`, queue);
+    const desc = child.description !== undefined ? ` — ${child.description}` : '';
+    out.push(`| ${code(key)} | ${required.has(key) ? 'yes' : 'no'} | ${value}${desc} |`);
+  }
+  out.push('');
+  if (s.node.maxProperties === 1) out.push('Exactly one of these keys per entry.', '');
+  else if (s.node.additionalProperties === false) out.push('No other keys are accepted.', '');
+  return out;
+}
+
+function renderOneOf(s: Section, queue: Section[]): string[] {
+  const out = [
+    `## ${code(s.path)}`,
+    '',
+    s.path.endsWith('[]') ? 'Each entry is one of:' : 'The value is one of:',
+    '',
+  ];
+  for (const alt of s.node.oneOf ?? []) {
+    if (alt.enum !== undefined) {
+      out.push(`- a bare word: ${alt.enum.map(code).join(', ')}`);
+    } else if (alt.type === 'object' && alt.maxProperties === 1 && alt.properties !== undefined) {
+      out.push('- a map with exactly one key, the operation:', '', '  | key | value |', '  | --- | --- |');
+      for (const [key, child] of Object.entries(alt.properties)) {
+        const path = `${s.path}.${key}`;
+        if (
+          child.type === 'object' &&
+          child.properties !== undefined &&
+          Object.keys(child.properties).length > 0
+        ) {
+          queue.push({
+            path,
+            node: child,
+            lead: `The ${code(key)} operation of [${code(s.path)}](#${anchor(s.path)}).`,
+          });
+          out.push(`  | ${code(key)} | object, see [${code(path)}](#${anchor(path)}) |`);
+        } else {
+          out.push(`  | ${code(key)} | ${describeType(child, path, queue)} |`);
+        }
+      }
+    } else {
+      const path = alt.type === 'object' ? `${s.path} (map)` : s.path;
+      out.push(`- ${describeType(alt, path, queue)}`);
+    }
+  }
+  out.push('');
+  return out;
+}
+
+/** The reference as markdown, from a JSON Schema of the shape scenarioJsonSchema has. */
+export function renderScenarioReference(schema: Node = scenarioJsonSchema as unknown as Node): string {
+  const out = [
+    '# Scenario file reference',
+    '',
+    '<!-- Generated by scripts/scenario-reference.ts from the JSON Schema (`mirrorlab schema`). Do not edit: run `npm run docs:gen`. -->',
+    '',
+    'A scenario file is YAML (`.yaml`, `.yml`) or a TypeScript/JavaScript module whose default export has',
+    'the same shape. `mirrorlab run FILE`, `mirrorlab explore FILE` and `mirrorlab list` accept both; an',
+    'error names the file, line and column, the path inside the document and what was expected.',
+    'Addresses are given by mapping name (`at:`) and page offset (`page:`, `pages:`), never as raw numbers.',
+    'Editors can validate as you type: `mirrorlab schema > scenario.schema.json` and put',
+    '`# yaml-language-server: $schema=scenario.schema.json` at the top of the file.',
+    '',
+  ];
+  const queue: Section[] = [{ path: '(top level)', node: schema }];
+  const seen = new Set<string>();
+  while (queue.length > 0) {
+    const s = queue.shift()!;
+    if (seen.has(s.path)) continue;
+    seen.add(s.path);
+    out.push(...(s.node.oneOf !== undefined ? renderOneOf(s, queue) : renderObject(s, queue)));
+  }
+  return `${out.join('\n').trimEnd()}\n`;
+}
+
+function main(): void {
+  const current = renderScenarioReference();
+  if (process.argv.includes('--check')) {
+    let onDisk = '';
+    try {
+      onDisk = readFileSync(SCENARIO_REFERENCE_PATH, 'utf8');
+    } catch {
+      // missing is stale
+    }
+    if (onDisk !== current) {
+      console.error('docs/scenario-format.md is stale: run `npm run docs:gen`');
+      process.exitCode = 1;
+    }
+    return;
+  }
+  writeFileSync(SCENARIO_REFERENCE_PATH, current);
+  console.log(`wrote ${SCENARIO_REFERENCE_PATH}`);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) main();
