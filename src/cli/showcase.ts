@@ -158,6 +158,7 @@ export async function showcase(
         )
       : null;
   bar?.start(0, 0, { violations: 0 });
+  const growth: { schedules: number; value: number }[] = [];
   const [storyResult, storySeconds] = await timed(() =>
     explore(
       {
@@ -166,12 +167,14 @@ export async function showcase(
         schedules: 1_000_000,
         timeLimitMs: STORY_SECONDS * 1000,
         progressEvery: 20,
-        onProgress: bar
-          ? (done, _total, violations) => {
-              bar.setTotal(done);
-              bar.update(done, { violations });
-            }
-          : undefined,
+        // Coverage growth for the report's chart; the bar only on a terminal.
+        onProgress: (done, _total, violations, coverage) => {
+          growth.push({ schedules: done, value: coverage.operations + coverage.lockEdges });
+          if (bar !== null) {
+            bar.setTotal(done);
+            bar.update(done, { violations });
+          }
+        },
       },
       story.setup,
     ),
@@ -293,7 +296,10 @@ export async function showcase(
   const sections: ReportScenario[] = [];
   for (const row of rows)
     sections.push(
-      await reportScenario(row.scenario, row.result, row.seconds, { stats: statsOf(row.result) }),
+      await reportScenario(row.scenario, row.result, row.seconds, {
+        stats: statsOf(row.result),
+        ...(row.scenario === story ? { coverage: growth } : {}),
+      }),
     );
   const reportPath = resolve(o.reportPath);
   writeFileSync(
