@@ -28,7 +28,16 @@ export default tseslint.config(
   },
   {
     // The model must never read real time or randomness: replays would diverge.
-    files: ['src/sim/**/*.ts', 'src/lib/**/*.ts', 'src/mm/**/*.ts', 'src/notifier/**/*.ts'],
+    files: [
+      'src/sim/**/*.ts',
+      'src/lib/**/*.ts',
+      'src/mm/**/*.ts',
+      'src/notifier/**/*.ts',
+      'src/hmm/**/*.ts',
+      'src/drivers/**/*.ts',
+      'src/check/**/*.ts',
+      'src/explore/**/*.ts',
+    ],
     rules: {
       'no-restricted-properties': [
         'error',

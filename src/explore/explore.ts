@@ -1,3 +1,4 @@
+import { hostNowMs } from './host-clock.js';
 import { deriveSeed, Prng } from '../sim/prng.js';
 import { Simulation, type RunResult, type SetupFn } from '../sim/simulation.js';
 import { DporStrategy } from '../sim/dpor.js';
@@ -71,7 +72,8 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
         ? new DporStrategy()
         : null;
   let expected = 100;
-  const deadline = o.timeLimitMs === Infinity ? Infinity : performance.now() + o.timeLimitMs;
+  // Wall time bounds how many schedules run (between schedules only); see host-clock.ts.
+  const deadline = o.timeLimitMs === Infinity ? Infinity : hostNowMs() + o.timeLimitMs;
   const progress = (): void =>
     o.onProgress?.(runs, o.schedules, found.size, {
       operations: coverage.operations.size,
@@ -83,7 +85,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
       stopped = 'aborted';
       break;
     }
-    if (deadline !== Infinity && performance.now() >= deadline) {
+    if (deadline !== Infinity && hostNowMs() >= deadline) {
       stopped = 'time-limit';
       break;
     }

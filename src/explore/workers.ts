@@ -80,6 +80,7 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
       o.onProgress?.(done, o.schedules, violations, { operations, lockEdges });
     }
   };
+  // A host timer on the main thread only reports progress of the workers; no simulation sees it.
   const timer = setInterval(report, 100);
   try {
     const tasks: Promise<ExploreResult>[] = [];

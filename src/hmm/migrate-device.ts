@@ -221,6 +221,7 @@ async function migrateSplitThps(mm: Mm, start: number, end: number): Promise<voi
 /** migrate_vma_collect_pmd for one PTE (entry i). Caller holds mm.ptl. */
 async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number): Promise<void> {
   const mm = args.mm;
+  mm.sim.assertHeld(mm.ptl, 'migrate_vma_collect_pmd');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;

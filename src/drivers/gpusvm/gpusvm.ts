@@ -309,6 +309,7 @@ export class GpuSvm extends DeviceMirror {
    * caller holds the mmap lock for read. May sleep.
    */
   private async chunkSize(n: GpuSvmNotifier, va: number, vmaStart: number, vmaEnd: number): Promise<number> {
+    this.mm.assertMmapLocked('drm_gpusvm_range_chunk_size');
     const ps = this.kernel.pageSize;
     const sizes = this.device.opts.chunkSizes;
     for (let i = 0; i < sizes.length; i++) {

@@ -82,6 +82,7 @@ export class GpuVram {
    * migrate_vma_pages, finalize. The caller holds the mmap lock for read. May sleep.
    */
   async migrateToVram(args: MigrateVma): Promise<number> {
+    args.mm.assertMmapLocked('drm_pagemap_migrate_to_devmem');
     const phys = this.kernel.phys;
     const vma = args.vma;
     if (!vma.anonymous || vma.flags & VM_HUGETLB) return -EBUSY;
