@@ -481,9 +481,47 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
     mirror: Uint8Array,
     res: { cpages: number; faults: number },
   ): Promise<number> {
-    const mm = this.mm;
     const ps = this.kernel.pageSize;
     const end = addr + npages * ps;
+    let ret = await this.dmMigrateBatches(
+      addr,
+      end,
+      MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+      async (args) => {
+        this.dmAllocAndCopyToDevice(args);
+        if (this.device.mistakes.mapBeforePages) await this.dmFinalizeAndMap(args, false);
+        await migrateVmaPages(args);
+        await this.dmFinalizeAndMap(args, true);
+        await migrateVmaFinalize(args);
+        return 0;
+      },
+    );
+    if (ret !== 0) return ret;
+    const b: Bounce = { addr, data: new Uint8Array(npages * ps), cpages: 0 };
+    await this.mutex.lock();
+    ret = this.dmDoCopy(b, addr, end, false);
+    this.mutex.unlock();
+    if (ret !== 0) return ret;
+    mirror.set(b.data);
+    res.cpages = b.cpages;
+    return 0;
+  }
+
+  /**
+   * The batch loop both migration commands share: takes an mm_users reference and the mmap lock
+   * for read, then for each VMA-bounded batch of at most DMIRROR_MIGRATE_BATCH pages of [addr, end)
+   * runs migrate_vma_setup with `flags` (this device as pgmap owner) and hands the batch to `batch`,
+   * whose non-zero return ends the loop. -EINVAL for a hole, an unreadable VMA or a dying mm. May
+   * sleep.
+   */
+  private async dmMigrateBatches(
+    addr: number,
+    end: number,
+    flags: number,
+    batch: (args: MigrateVma) => Promise<number>,
+  ): Promise<number> {
+    const mm = this.mm;
+    const ps = this.kernel.pageSize;
     if (!mm.mmgetNotZero()) return -EINVAL;
     let ret = 0;
     await mm.mmapLock.downRead();
@@ -505,28 +543,16 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
         cpages: 0,
         npages: 0,
         pgmapOwner: this.device,
-        flags: MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND,
+        flags,
       };
       ret = await migrateVmaSetup(args);
+      if (ret === 0) ret = await batch(args);
       if (ret !== 0) break;
-      this.dmAllocAndCopyToDevice(args);
-      if (this.device.mistakes.mapBeforePages) await this.dmFinalizeAndMap(args, false);
-      await migrateVmaPages(args);
-      await this.dmFinalizeAndMap(args, true);
-      await migrateVmaFinalize(args);
       start = next;
     }
     mm.mmapLock.upRead();
     await mm.mmput();
-    if (ret !== 0) return ret;
-    const b: Bounce = { addr, data: new Uint8Array(npages * ps), cpages: 0 };
-    await this.mutex.lock();
-    ret = this.dmDoCopy(b, addr, end, false);
-    this.mutex.unlock();
-    if (ret !== 0) return ret;
-    mirror.set(b.data);
-    res.cpages = b.cpages;
-    return 0;
+    return ret;
   }
 
   /**
@@ -594,50 +620,26 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
     npages: number,
     res: { cpages: number; faults: number },
   ): Promise<number> {
-    const mm = this.mm;
-    const ps = this.kernel.pageSize;
-    const end = addr + npages * ps;
-    if (!mm.mmgetNotZero()) return -EINVAL;
-    let ret = 0;
-    await mm.mmapLock.downRead();
-    for (let start = addr; start < end;) {
-      const vma = mm.vmas.lookup(start);
-      if (vma === undefined || !(vma.flags & VM_READ)) {
-        ret = -EINVAL;
-        break;
-      }
-      const next = Math.min(end, start + DMIRROR_MIGRATE_BATCH * ps, vma.end);
-      const n = (next - start) / ps;
-      const args: MigrateVma = {
-        mm,
-        vma,
-        start,
-        end: next,
-        src: new Array<number>(n).fill(0),
-        dst: new Array<number>(n).fill(0),
-        cpages: 0,
-        npages: 0,
-        pgmapOwner: this.device,
-        flags: this.device.selectFlag | MIGRATE_VMA_SELECT_COMPOUND,
-      };
-      ret = await migrateVmaSetup(args);
-      if (ret !== 0) break;
-      ret = await this.device.allocAndCopyToSys(args, this);
-      if (ret !== 0) {
+    const end = addr + npages * this.kernel.pageSize;
+    return this.dmMigrateBatches(
+      addr,
+      end,
+      this.device.selectFlag | MIGRATE_VMA_SELECT_COMPOUND,
+      async (args) => {
+        const ret = await this.device.allocAndCopyToSys(args, this);
+        if (ret !== 0) {
+          await migrateVmaFinalize(args);
+          return ret;
+        }
+        await migrateVmaPages(args);
+        for (let i = 0; i < args.src.length; i++) {
+          const f = migratePfnFlags(args.src[i]);
+          if (f & MIGRATE_PFN_VALID && f & MIGRATE_PFN_MIGRATE) res.cpages++;
+        }
         await migrateVmaFinalize(args);
-        break;
-      }
-      await migrateVmaPages(args);
-      for (let i = 0; i < n; i++) {
-        const f = migratePfnFlags(args.src[i]);
-        if (f & MIGRATE_PFN_VALID && f & MIGRATE_PFN_MIGRATE) res.cpages++;
-      }
-      await migrateVmaFinalize(args);
-      start = next;
-    }
-    mm.mmapLock.upRead();
-    await mm.mmput();
-    return ret;
+        return 0;
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
