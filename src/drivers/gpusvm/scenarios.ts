@@ -17,6 +17,7 @@ import type { SetupFn } from '../../sim/simulation.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { registerScenario } from '../../scenario/registry.js';
 import { livelockScenario } from '../livelock.js';
+import { mirrorWorkload } from '../mirror-workload.js';
 import type { AttachedMirror } from '../registry.js';
 import type { GpuSvmBugs } from './device.js';
 import type { GpuSvm } from './gpusvm.js';
@@ -26,64 +27,22 @@ import '../odp/device.js';
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
-/**
- * A GPU VM over a process's four pages: the GPU writes page 2 and reads page 1 after the CPU wrote
- * it, the CPU reads page 2 after the GPU wrote it, while a third thread zaps page 0, write-protects
- * page 3, forks and unmaps page 3.
- */
+/** A GPU VM over a process's four pages, under the shared mirror workload (mirror-workload.ts). */
 export function gpusvmMirrorScenario(
   flavor: 'drm_gpusvm' | 'nouveau2019' = 'drm_gpusvm',
   vram = false,
 ): SetupFn {
-  return (sim) => {
-    const k = new Kernel(sim, { memoryPages: 256 });
-    const p = k.createProcess('app');
+  return mirrorWorkload('gpu0', async (k, p) => {
     const ps = k.pageSize;
-    let a = 0;
-    let vm: AttachedMirror | null = null;
-    const ready = new Completion(sim, 'vm ready');
-    const cpuWrote = new Completion(sim, 'cpu wrote page 1');
-    const devWrote = new Completion(sim, 'gpu wrote page 2');
-    sim.spawn('app', async () => {
-      a = await p.mmap({ length: 4 * ps, prot: RW, flags: ANON });
-      await p.write(a, new Uint8Array(4 * ps).fill(1));
-      const gpu = await k.createDevice('gpusvm', {
-        name: 'gpu0',
-        flavor,
-        notifierSize: 1 << 21,
-        chunkSizes: [2 * ps, ps],
-        ...(vram ? { vramPages: 4, migrateOnFault: true } : {}),
-      });
-      vm = await gpu.attach(p);
-      ready.completeAll();
-      await p.write(a + ps, new Uint8Array([77]));
-      cpuWrote.completeAll();
-      await devWrote.wait();
-      const got = (await p.read(a + 2 * ps, 1)) as Uint8Array;
-      sim.check(got[0] === 55, `the CPU reads ${got[0]} where the GPU wrote 55`);
+    const gpu = await k.createDevice('gpusvm', {
+      name: 'gpu0',
+      flavor,
+      notifierSize: 1 << 21,
+      chunkSizes: [2 * ps, ps],
+      ...(vram ? { vramPages: 4, migrateOnFault: true } : {}),
     });
-    sim.spawn('cpu1', async () => {
-      await ready.wait();
-      await p.madvise(a, ps, MADV_DONTNEED);
-      await p.mprotect(a + 3 * ps, ps, PROT_READ);
-      const child = await p.fork();
-      await p.munmap(a + 3 * ps, ps);
-      await child.exit(0);
-    });
-    sim.spawn('gpu0', async () => {
-      await ready.wait();
-      const m = vm!;
-      sim.check((await m.access(a + 2 * ps, 'write', new Uint8Array([55]))) === 0, 'GPU write failed');
-      devWrote.completeAll();
-      await cpuWrote.wait();
-      const got = await m.access(a + ps, 'read', 1);
-      sim.check(
-        got instanceof Uint8Array && got[0] === 77,
-        `the GPU reads ${String(got)} where the CPU wrote 77`,
-      );
-      await m.detach();
-    });
-  };
+    return gpu.attach(p);
+  });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { SetupFn } from '../../sim/simulation.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { registerScenario } from '../../scenario/registry.js';
 import { livelockScenario } from '../livelock.js';
+import { mirrorWorkload } from '../mirror-workload.js';
 import type { OdpBugs, OdpDevice } from './device.js';
 import type { ImplicitOdpMr } from './implicit.js';
 import type { OdpMr } from './mr.js';
@@ -31,55 +32,12 @@ export function newOdpWindows(): OdpWindows {
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
-/**
- * An explicit MR over four pages. The device writes page 2 and reads page 1 (after the CPU wrote
- * it), the CPU reads page 2 after the device wrote it, while a third thread zaps page 0
- * (MADV_DONTNEED), write-protects page 3 (mprotect), forks (copy-on-write) and unmaps page 3.
- */
+/** An explicit MR over a process's four pages, under the shared mirror workload (mirror-workload.ts). */
 export function odpMirrorScenario(bugs: Partial<OdpBugs> = {}): SetupFn {
-  return (sim) => {
-    const k = new Kernel(sim, { memoryPages: 256 });
-    const p = k.createProcess('app');
-    const ps = k.pageSize;
-    let a = 0;
-    let mr: OdpMr | null = null;
-    const ready = new Completion(sim, 'mr ready');
-    const cpuWrote = new Completion(sim, 'cpu wrote page 1');
-    const devWrote = new Completion(sim, 'device wrote page 2');
-    sim.spawn('app', async () => {
-      a = await p.mmap({ length: 4 * ps, prot: RW, flags: ANON });
-      await p.write(a, new Uint8Array(4 * ps).fill(1));
-      const nic = (await k.createDevice('odp', { name: 'mlx0', ...bugs })) as OdpDevice;
-      mr = (await nic.attach(p, { start: a, length: 4 * ps })) as OdpMr;
-      ready.completeAll();
-      await p.write(a + ps, new Uint8Array([77]));
-      cpuWrote.completeAll();
-      await devWrote.wait();
-      const got = (await p.read(a + 2 * ps, 1)) as Uint8Array;
-      sim.check(got[0] === 55, `the CPU reads ${got[0]} where the device wrote 55`);
-    });
-    sim.spawn('cpu1', async () => {
-      await ready.wait();
-      await p.madvise(a, ps, MADV_DONTNEED);
-      await p.mprotect(a + 3 * ps, ps, PROT_READ);
-      const child = await p.fork();
-      await p.munmap(a + 3 * ps, ps);
-      await child.exit(0);
-    });
-    sim.spawn('mlx0', async () => {
-      await ready.wait();
-      const m = mr!;
-      sim.check((await m.access(a + 2 * ps, 'write', new Uint8Array([55]))) === 0, 'device write failed');
-      devWrote.completeAll();
-      await cpuWrote.wait();
-      const got = await m.access(a + ps, 'read', 1);
-      sim.check(
-        got instanceof Uint8Array && got[0] === 77,
-        `the device reads ${String(got)} where the CPU wrote 77`,
-      );
-      await m.detach();
-    });
-  };
+  return mirrorWorkload('mlx0', async (k, p, addr, length) => {
+    const nic = await k.createDevice('odp', { name: 'mlx0', ...bugs });
+    return nic.attach(p, { start: addr, length });
+  });
 }
 
 /**
