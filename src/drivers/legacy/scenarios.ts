@@ -10,11 +10,12 @@ import type { AttachedMirror } from '../registry.js';
 import './userptr-list.js';
 
 /**
- * userptr-list's race: the device pins and maps a page while the CPU zaps it (MADV_DONTNEED); with no
- * sequence, an invalidation between the pin and the map is missed and the device keeps a page the
- * CPU no longer maps.
+ * userptr-list's race: the device pins and maps a page while the CPU zaps it (MADV_DONTNEED, or
+ * `munmap`); with no sequence, an invalidation between the pin and the map is missed and the device
+ * keeps a page the CPU no longer maps (after munmap the pin keeps it allocated: memory the process
+ * no longer has).
  */
-export function userptrListScenario(): SetupFn {
+export function userptrListScenario(cpuOp: 'dontneed' | 'munmap' = 'dontneed'): SetupFn {
   return (sim) => {
     const k = new Kernel(sim, { memoryPages: 128 });
     const p = k.createProcess('app');
@@ -28,7 +29,8 @@ export function userptrListScenario(): SetupFn {
       const dev = await k.createDevice('userptr-list', { name: 'gpu0' });
       u = await dev.attach(p, { start: a, length: 2 * ps });
       ready.completeAll();
-      await p.madvise(a, ps, MADV_DONTNEED);
+      if (cpuOp === 'munmap') await p.munmap(a, ps);
+      else await p.madvise(a, ps, MADV_DONTNEED);
     });
     sim.spawn('gpu0', async () => {
       await ready.wait();
