@@ -95,21 +95,23 @@ export function registerCheckScenarios(): void {
   });
   registerScenario({
     name: 'svm-remove-deferred-gc',
-    summary: 'a GPU SVM driver leaving the removal of an unmapped notifier to its garbage collector',
+    summary: "drm_gpusvm leaving the removal of an unmapped range's notifier to its garbage collector",
     description:
-      'The UNMAP callback zaps and queues the notifier; the next fault removes it outside any callback.',
+      'The UNMAP callback zaps, marks the range unmapped and queues it; the garbage collector worker\n' +
+      'removes the range and the emptied notifier outside any callback.',
     expect: 'clean',
-    setup: removeInCallbackScenario({ removeInCallback: false }),
+    setup: removeInCallbackScenario(),
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
     name: 'svm-remove-in-callback',
-    summary: 'a GPU SVM driver removing a subscription from inside its own invalidate callback',
+    summary: 'gpusvm (switch removeInCallback): a subscription removed from inside its own callback',
     description:
       'remove waits for the invalidation in progress, which is the one calling it: lockdep reports the\n' +
       'recursive invalidate-start map (drm_gpusvm defers the removal to its garbage collector).',
     expect: 'violation',
     setup: removeInCallbackScenario(),
+    switches: { 'gpusvm.removeInCallback': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({

@@ -35,6 +35,7 @@ import { DeviceMirror } from '../mirror/device-mirror.js';
 import { deviceFaultLoop } from '../fault-retry.js';
 import { MIGRATE_VMA_SELECT_SYSTEM } from '../../hmm/migrate-device.js';
 import type { GpuSvmDevice } from './device.js';
+import { REMOVE_IN_CALLBACK } from './switches.js';
 
 /** struct drm_gpusvm_range. */
 export class GpuSvmRange {
@@ -177,9 +178,38 @@ export class GpuSvm extends DeviceMirror {
         queued = true;
       }
     }
+    if (queued && this.sim.switchOn(REMOVE_IN_CALLBACK)) {
+      await this.removeFromCallback(n);
+      return true;
+    }
     this.notifierLock.upWrite();
     if (queued) this.gcKick();
     return true;
+  }
+
+  /**
+   * The planted mistake `gpusvm.removeInCallback`: the UNMAP callback takes its unmapped ranges out
+   * at once and, the notifier left empty, removes the notifier's subscription from inside its own
+   * callback (drm_gpusvm leaves both to the garbage collector). mmu_interval_notifier_remove waits
+   * for the invalidation in progress to end, and that is the one running this callback. Called with
+   * the notifier lock held for write; releases it. May sleep.
+   */
+  private async removeFromCallback(n: GpuSvmNotifier): Promise<void> {
+    for (const r of [...n.ranges.values()]) {
+      if (!r.unmapped) continue;
+      const i = this.gcList.indexOf(r);
+      if (i >= 0) this.gcList.splice(i, 1);
+      r.removed = true;
+      n.ranges.delete(r.start);
+      this.seen.rangesRemoved++;
+    }
+    this.notifierLock.upWrite();
+    if (n.ranges.size === 0 && !n.removed) {
+      this.notifiers.delete(n.start);
+      n.removed = true;
+      await n.sub.remove();
+      this.seen.notifiersRemoved++;
+    }
   }
 
   /** Queues the garbage-collector work (xe's garbage_collector.work on the fault workqueue). Atomic. */
@@ -591,6 +621,8 @@ export class GpuSvm extends DeviceMirror {
       }
       if (ret < 0) break;
       ret = await this.bind(r, write);
+      // WORKAROUND(hmm-own-ro-devpriv): remove this block once hmmRangeFault faults a read-only
+      // device-private page of the caller's own pagemap back on a write request (as upstream does).
       if (ret === 0 && write && r.hasDevmem && this.lookup(va)?.write !== true) {
         // A write to a read-only VRAM page (e.g. shared after fork). Upstream hmm_range_fault faults
         // such a page back (do_swap_page → migrate_to_ram → COW); the model's hmmRangeFault reports an
