@@ -9,6 +9,7 @@ import { hmmMirror2019ExitScenario, hmmMirror2019LifetimeScenario } from './hmm-
 import { odp2019Scenario } from './odp2019.js';
 import { removeInCallbackScenario } from './remove-in-callback.js';
 import { userptrMunmapScenario } from './userptr-munmap.js';
+import { xeTimesliceScenario } from './xe-timeslice.js';
 
 export {
   hmmMirror2019ExitScenario,
@@ -18,6 +19,7 @@ export {
 export { odp2019Scenario, Odp2019Mr, type Odp2019Bugs } from './odp2019.js';
 export { removeInCallbackScenario } from './remove-in-callback.js';
 export { userptrMunmapScenario } from './userptr-munmap.js';
+export { xeTimesliceScenario, XE_PING_PONG_FAULTS } from './xe-timeslice.js';
 
 let registered = false;
 
@@ -113,6 +115,27 @@ export function registerCheckScenarios(): void {
     setup: removeInCallbackScenario(),
     switches: { 'gpusvm.removeInCallback': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
+  });
+  registerScenario({
+    name: 'xe-atomic-timeslice',
+    summary: "xe's VRAM timeslice: a GPU atomic in VRAM lands while the CPU spins on the counter",
+    description:
+      'The atomic migrates its range to VRAM; a CPU fault inside the timeslice leaves it there and\n' +
+      're-faults until the timeslice ends, so the replayed GPU atomic lands first.',
+    expect: 'clean',
+    setup: xeTimesliceScenario(),
+    defaults: { strategy: 'pct', schedules: 100, depth: 3 },
+  });
+  registerScenario({
+    name: 'xe-atomic-ping-pong',
+    summary: '2025 (switch xeNoTimeslice): a GPU atomic and a CPU ping-pong a page between VRAM and RAM',
+    description:
+      'Without the timeslice every CPU touch between the migration and the replayed GPU atomic pulls\n' +
+      'the page back to system memory: the GPU faults again and again (fixed by the VRAM timeslice).',
+    expect: 'violation',
+    setup: xeTimesliceScenario(),
+    switches: { 'gpusvm.xeNoTimeslice': true },
+    defaults: { strategy: 'pct', schedules: 100, depth: 3 },
   });
   registerScenario({
     name: 'userptr-munmap-stale',

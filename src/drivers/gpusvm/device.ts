@@ -42,6 +42,13 @@ export interface GpuSvmOptions extends FaultRetryOptions, GpuSvmBugs {
   vramPages: number;
   /** Migrate a range to VRAM on GPU fault (xe with a VRAM preferred location). */
   migrateOnFault: boolean;
+  /**
+   * drm_pagemap's timeslice in µs: after a range moves to VRAM, a CPU fault on it does not migrate
+   * it back until this much virtual time has passed (xe's atomic_svm_timeslice_ms, in µs here).
+   */
+  timesliceUs: number;
+  /** Virtual ns from a GPU fault's completion to the GPU replaying the faulting access. */
+  replayLatencyNs: number;
 }
 
 /** A GPU with shared virtual memory. */
@@ -60,7 +67,8 @@ export class GpuSvmDevice implements Device {
     readonly opts: GpuSvmOptions,
   ) {
     this.bugs = { mapOrderClamp: opts.mapOrderClamp, atomicFolioLocked: opts.atomicFolioLocked };
-    this.vram = opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages) : null;
+    this.vram =
+      opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages, opts.timesliceUs * 1000) : null;
   }
 
   /** `gpu.attach(p)`: a fault-mode GPU VM mirroring `p` (drm_gpusvm_init, or nouveau_svmm_init). May sleep. */
@@ -125,6 +133,20 @@ registerDriver({
       type: 'boolean',
       default: false,
       doc: 'migrate a range to VRAM on GPU fault (needs vramPages)',
+    },
+    timesliceUs: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      default: 5000,
+      doc: 'VRAM residency a range is guaranteed after it migrates, against CPU faults (µs)',
+    },
+    replayLatencyNs: {
+      type: 'number',
+      integer: true,
+      min: 0,
+      default: 0,
+      doc: "virtual ns from a GPU fault's completion to the replayed access",
     },
     mapOrderClamp: {
       type: 'boolean',

@@ -31,7 +31,7 @@ import {
   hmmPfnToPfn,
 } from '../../hmm/pfn.js';
 import { PTE_KIND_PRESENT } from '../../mm/page-table.js';
-import { DeviceMirror } from '../mirror/device-mirror.js';
+import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mirror/device-mirror.js';
 import { deviceFaultLoop } from '../fault-retry.js';
 import { MIGRATE_VMA_SELECT_SYSTEM } from '../../hmm/migrate-device.js';
 import type { GpuSvmDevice } from './device.js';
@@ -510,7 +510,7 @@ export class GpuSvm extends DeviceMirror {
       mm.mmapLock.upRead();
       await mm.mmput();
       if (ret === 0) {
-        this.vramRanges.push(r);
+        if (!this.vramRanges.includes(r)) this.vramRanges.push(r);
         return 0;
       }
       if (ret !== -ENOMEM || attempt > 0) return ret;
@@ -590,8 +590,42 @@ export class GpuSvm extends DeviceMirror {
   protected override async fault(va: number, write: boolean): Promise<number> {
     if (this.closed) return -EFAULT;
     await this.svmLock.lock();
+    const ret = await this.handleFault(va, write);
+    this.svmLock.unlock();
+    if (ret === 0 && this.device.opts.replayLatencyNs > 0)
+      await this.sim.sleep(this.device.opts.replayLatencyNs, `${this.name} replay`);
+    return ret;
+  }
+
+  /**
+   * A GPU access; an atomic needs its range in VRAM (xe on a device without system-memory atomics:
+   * devmem_only). Deviation: the access type reaches the fault handler through a field (one access
+   * at a time per VM). May sleep.
+   */
+  override async access(
+    va: number,
+    kind: MirrorAccessKind,
+    arg?: number | Uint8Array | MirrorAtomicOp,
+  ): Promise<Uint8Array | bigint | number> {
+    this.atomicAccess = kind === 'atomic';
+    try {
+      return await super.access(va, kind, arg);
+    } finally {
+      this.atomicAccess = false;
+    }
+  }
+
+  /** The access being served is an atomic that needs VRAM. */
+  private atomicAccess = false;
+
+  /** The body of xe_svm_handle_pagefault; the caller holds the svm lock. May sleep. */
+  private async handleFault(va: number, write: boolean): Promise<number> {
     let ret = -EFAULT;
     let migrate = true;
+    // An atomic needs VRAM (devmem_only): migrate whatever the migrateOnFault policy says, and
+    // refuse pages left in system memory (xe retries, up to three tries for atomics).
+    const devmemOnly = this.atomicAccess && this.device.vram !== null;
+    let devmemTries = 0;
     for (let tries = 0; tries < MAX_GPU_FAULT_TRIES; tries++) {
       await this.garbageCollect();
       const r = await this.findOrInsert(va, write);
@@ -605,13 +639,21 @@ export class GpuSvm extends DeviceMirror {
       }
       if (
         migrate &&
-        this.device.opts.migrateOnFault &&
+        (this.device.opts.migrateOnFault || devmemOnly) &&
         this.device.vram !== null &&
         r.migrateDevmem &&
         !r.hasDevmem
       )
         await this.rangeMigrateToVram(r); // best effort: on failure the range stays in system memory
       ret = await this.getPages(r, write);
+      if (ret === 0 && devmemOnly && !this.rangeAllDevmem(r)) {
+        // drm_gpusvm_get_pages with devmem_only: a system page gives -EFAULT.
+        if (++devmemTries >= 3) {
+          ret = -EFAULT;
+          break;
+        }
+        continue;
+      }
       if (ret === -EFAULT || ret === -EPERM) {
         // Deviation: the CPU mapping changed under the range (unmapped, or now spanning a VMA that
         // refuses the access): the model removes the range so the next try re-creates one that fits
@@ -633,8 +675,18 @@ export class GpuSvm extends DeviceMirror {
       }
       if (ret === 0) break;
     }
-    this.svmLock.unlock();
     return ret;
+  }
+
+  /** Every page of the range's pfns (after a walk) is this GPU's VRAM. Atomic. */
+  private rangeAllDevmem(r: GpuSvmRange): boolean {
+    const vram = this.device.vram;
+    if (vram === null) return false;
+    for (let i = 0; i < r.pfns.length; i++) {
+      const e = r.pfns[i];
+      if (!(hmmPfnFlags(e) & HMM_PFN_VALID) || !vram.pagemap.contains(hmmPfnToPfn(e))) return false;
+    }
+    return true;
   }
 
   /**

@@ -23,6 +23,7 @@ import {
   migrateVmaSetup,
 } from '../../hmm/migrate-device.js';
 import type { MigrateVma } from '../../hmm/types.js';
+import { XE_NO_TIMESLICE } from './switches.js';
 
 /** VRAM of one GPU. */
 export class GpuVram {
@@ -30,12 +31,22 @@ export class GpuVram {
   /** Device page → the system page holding its bytes. */
   readonly backing = new Map<number, number>();
   /** Counters. */
-  readonly seen = { migratedToVram: 0, migratedToRam: 0, evictions: 0, allocFailures: 0 };
+  readonly seen = {
+    migratedToVram: 0,
+    migratedToRam: 0,
+    evictions: 0,
+    allocFailures: 0,
+    timesliceRefusals: 0,
+  };
+  /** drm_pagemap_devmem.timeslice_expiration of each device page's allocation (virtual ns). */
+  readonly timesliceEnd = new Map<number, number>();
 
   constructor(
     readonly kernel: Kernel,
     readonly owner: object,
     npages: number,
+    /** The timeslice in virtual ns (drm_gpusvm_ctx.timeslice_ms). */
+    readonly timesliceNs = 0,
   ) {
     this.pagemap = new DevicePagemap(kernel, {
       kind: 'private',
@@ -68,6 +79,7 @@ export class GpuVram {
   }
 
   private pageFree(pfn: number): void {
+    this.timesliceEnd.delete(pfn);
     const back = this.backing.get(pfn);
     if (back !== undefined) {
       this.backing.delete(pfn);
@@ -121,6 +133,12 @@ export class GpuVram {
       await migrateVmaFinalize(args);
       return err;
     }
+    // migrate_to_devmem sets timeslice_expiration once the copy is done.
+    const until = this.kernel.sim.now() + this.timesliceNs;
+    for (let i = 0; i < args.dst.length; i++) {
+      const dpfn = migratePfnToPage(args.dst[i]);
+      if (dpfn >= 0) this.timesliceEnd.set(dpfn, until);
+    }
     await migrateVmaPages(args);
     for (let i = 0; i < args.src.length; i++)
       if (!(migratePfnFlags(args.src[i]) & MIGRATE_PFN_MIGRATE)) err = -EBUSY; // raced while finalizing
@@ -130,13 +148,28 @@ export class GpuVram {
   }
 
   /**
-   * The pagemap's migrate_to_ram (drm_pagemap's CPU-fault path): migrate the faulting page back to
-   * a fresh system page with its VRAM bytes. Called with the mmap lock held for read and the device
+   * The pagemap's migrate_to_ram (drm_pagemap's CPU-fault path): inside the allocation's timeslice
+   * return at once without migrating (the 2025 fix; `gpusvm.xeNoTimeslice` plants the pre-fix
+   * driver, which ignores it); otherwise migrate the faulting page back to a fresh system page with
+   * its VRAM bytes. Called with the mmap lock held for read and the device
    * page locked and referenced. 0, VM_FAULT_SIGBUS or VM_FAULT_OOM. May sleep.
    */
   async migrateToRam(fault: DevicePrivateFault): Promise<number> {
     const phys = this.kernel.phys;
     const ps = this.kernel.pageSize;
+    const sim = this.kernel.sim;
+    const until = this.timesliceEnd.get(fault.pfn) ?? 0;
+    if (until > sim.now()) {
+      sim.mark('migrate_to_ram inside the timeslice');
+      if (!sim.switchOn(XE_NO_TIMESLICE)) {
+        // The 2025 fix: inside the timeslice the page stays in VRAM and the CPU re-faults until it
+        // ends. Deviation: the CPU waits out the rest of the timeslice in one sleep (holding what
+        // do_swap_page holds) instead of returning to user space and faulting over and over.
+        this.seen.timesliceRefusals++;
+        await sim.sleep(until - sim.now(), 'timeslice');
+        return 0;
+      }
+    }
     const args: MigrateVma = {
       mm: fault.mm,
       vma: fault.vma,
