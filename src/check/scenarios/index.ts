@@ -9,6 +9,7 @@ import { hmmMirror2019ExitScenario, hmmMirror2019LifetimeScenario } from './hmm-
 import { odp2019Scenario } from './odp2019.js';
 import { removeInCallbackScenario } from './remove-in-callback.js';
 import { userptrMunmapScenario } from './userptr-munmap.js';
+import { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
 import { xeTimesliceScenario } from './xe-timeslice.js';
 
 export {
@@ -19,6 +20,7 @@ export {
 export { odp2019Scenario, Odp2019Mr, type Odp2019Bugs } from './odp2019.js';
 export { removeInCallbackScenario } from './remove-in-callback.js';
 export { userptrMunmapScenario } from './userptr-munmap.js';
+export { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
 export { xeTimesliceScenario, XE_PING_PONG_FAULTS } from './xe-timeslice.js';
 
 let registered = false;
@@ -114,6 +116,27 @@ export function registerCheckScenarios(): void {
     expect: 'violation',
     setup: removeInCallbackScenario(),
     switches: { 'gpusvm.removeInCallback': true },
+    defaults: { strategy: 'pct', schedules: 300, depth: 3 },
+  });
+  registerScenario({
+    name: 'nouveau-svm-bind',
+    summary: "nouveau's SVM_BIND moving a buffer to VRAM batch by batch while a CPU thread writes it",
+    description:
+      'Every batch of the request migrates; a CPU write may pull its page back from the half-migrated\n' +
+      'request (nouveau clears the GPU mapping itself); the GPU and the CPU read what was written.',
+    expect: 'clean',
+    setup: nouveauSvmBindScenario(),
+    defaults: { strategy: 'pct', schedules: 300, depth: 3 },
+  });
+  registerScenario({
+    name: 'nouveau-partial-migrate',
+    summary: "2022 (switch nouveauPartialMigrate): nouveau's SVM_BIND migrates only its first batch",
+    description:
+      "Each batch's end came from the request's start: the second batch is empty, setup refuses it,\n" +
+      'SVM_BIND returns 0 and half of the buffer stays in system memory (fixed in 2022).',
+    expect: 'violation',
+    setup: nouveauSvmBindScenario(),
+    switches: { 'gpusvm.nouveauPartialMigrate': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({

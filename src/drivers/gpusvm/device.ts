@@ -49,6 +49,8 @@ export interface GpuSvmOptions extends FaultRetryOptions, GpuSvmBugs {
   timesliceUs: number;
   /** Virtual ns from a GPU fault's completion to the GPU replaying the faulting access. */
   replayLatencyNs: number;
+  /** nouveau's SVM_BIND migrates in batches of this many pages (HPAGE_PMD_NR upstream). */
+  migrateBatchPages: number;
 }
 
 /** A GPU with shared virtual memory. */
@@ -68,7 +70,14 @@ export class GpuSvmDevice implements Device {
   ) {
     this.bugs = { mapOrderClamp: opts.mapOrderClamp, atomicFolioLocked: opts.atomicFolioLocked };
     this.vram =
-      opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages, opts.timesliceUs * 1000) : null;
+      opts.vramPages > 0
+        ? new GpuVram(
+            kernel,
+            this,
+            opts.vramPages,
+            opts.flavor === 'nouveau2019' ? 0 : opts.timesliceUs * 1000,
+          )
+        : null;
   }
 
   /** `gpu.attach(p)`: a fault-mode GPU VM mirroring `p` (drm_gpusvm_init, or nouveau_svmm_init). May sleep. */
@@ -147,6 +156,13 @@ registerDriver({
       min: 0,
       default: 0,
       doc: "virtual ns from a GPU fault's completion to the replayed access",
+    },
+    migrateBatchPages: {
+      type: 'number',
+      integer: true,
+      min: 1,
+      default: 512,
+      doc: "nouveau flavor: SVM_BIND's migration batch in pages (HPAGE_PMD_NR)",
     },
     mapOrderClamp: {
       type: 'boolean',

@@ -28,9 +28,11 @@ import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mir
 import { makeDeviceExclusive } from '../../hmm/exclusive.js';
 import { deviceFaultLoop } from '../fault-retry.js';
 import type { GpuSvmDevice } from './device.js';
+import { nouveauDmemMigrateVma } from './nouveau-dmem.js';
+import type { VramClient } from './vram.js';
 
 /** struct nouveau_svmm: one SVM client's GPU VMM mirroring a process. */
-export class NouveauSvmm extends DeviceMirror {
+export class NouveauSvmm extends DeviceMirror implements VramClient {
   /** svmm->mutex: the driver lock (PFNMAP/PFNCLR against invalidation). */
   readonly mutex: Mutex;
   /** The whole-mm notifier (registered by attach). */
@@ -235,6 +237,53 @@ export class NouveauSvmm extends DeviceMirror {
     await sub.remove();
     await mm.mmput();
     return ret;
+  }
+
+  /** Where a mapped page's bytes live: VRAM pages are backed by system pages in the model. */
+  protected override dataPfn(pfn: number): number {
+    return this.device.vram?.dataPfn(pfn) ?? pfn;
+  }
+
+  /**
+   * The SVM_BIND ioctl (nouveau_svmm_bind) with MIGRATE to GPU_VRAM over [addr, addr + length):
+   * page-align the range, then under the mmap read lock migrate each VMA overlap to VRAM
+   * (nouveau_dmem_migrate_vma). Best effort, as upstream: errors of the migration are ignored and
+   * the result is 0; -EINVAL for a bad range or a GPU without VRAM. No locks held. May sleep.
+   */
+  async svmBind(addr: number, length: number): Promise<number> {
+    const ps = this.kernel.pageSize;
+    if (!Number.isSafeInteger(addr) || !Number.isSafeInteger(length) || addr < 0 || length <= 0)
+      return -EINVAL;
+    if (this.device.vram === null || !this.vmm) return -EINVAL;
+    const start = addr - (addr % ps);
+    const end = Math.ceil((addr + length) / ps) * ps;
+    const mm = this.mm;
+    if (!mm.mmgetNotZero()) return -EINVAL;
+    await mm.mmapLock.downRead();
+    this.binding++;
+    for (const vma of mm.vmas.intersecting(start, end)) {
+      const s = Math.max(start, vma.start);
+      const e = Math.min(end, vma.end);
+      await nouveauDmemMigrateVma(this, vma, s, e);
+    }
+    this.binding--;
+    mm.mmapLock.upRead();
+    await mm.mmput();
+    return 0;
+  }
+
+  /** SVM_BIND calls in progress (for the coverage mark of a CPU fault racing one). */
+  private binding = 0;
+
+  /**
+   * nouveau_dmem_migrate_to_ram's GPU side: under the svmm mutex clear the GPU PTEs of [start, end)
+   * (PFNCLR) before the page's bytes are copied back. May sleep.
+   */
+  async clearForMigrateToRam(start: number, end: number): Promise<void> {
+    if (this.binding > 0) this.sim.mark('migrate_to_ram during SVM_BIND');
+    await this.mutex.lock();
+    if (this.vmm) this.unmapRange(start, end);
+    this.mutex.unlock();
   }
 
   /** nouveau_svmm_fini: vmm = NULL under the mutex, then the notifier goes. May sleep. */

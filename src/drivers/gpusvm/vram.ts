@@ -25,6 +25,15 @@ import {
 import type { MigrateVma } from '../../hmm/types.js';
 import { XE_NO_TIMESLICE } from './switches.js';
 
+/** The owner of a device page that must hear of its CPU-fault migration (nouveau's svmm). */
+export interface VramClient {
+  /**
+   * Clears the GPU mapping of [start, end) before the page's bytes go back to system memory
+   * (nouveau_dmem_migrate_to_ram: svmm mutex, PFNCLR). May sleep.
+   */
+  clearForMigrateToRam(start: number, end: number): Promise<void>;
+}
+
 /** VRAM of one GPU. */
 export class GpuVram {
   readonly pagemap: DevicePagemap;
@@ -38,6 +47,11 @@ export class GpuVram {
     allocFailures: 0,
     timesliceRefusals: 0,
   };
+  /**
+   * A device page's zone_device_data when a nouveau svmm owns it: its migrate_to_ram clears the
+   * GPU PTEs itself (nouveau's notifier ignores its own MIGRATE events).
+   */
+  readonly zoneDeviceData = new Map<number, VramClient>();
   /** drm_pagemap_devmem.timeslice_expiration of each device page's allocation (virtual ns). */
   readonly timesliceEnd = new Map<number, number>();
 
@@ -80,6 +94,7 @@ export class GpuVram {
 
   private pageFree(pfn: number): void {
     this.timesliceEnd.delete(pfn);
+    this.zoneDeviceData.delete(pfn);
     const back = this.backing.get(pfn);
     if (back !== undefined) {
       this.backing.delete(pfn);
@@ -187,6 +202,8 @@ export class GpuVram {
     const word = args.src[0];
     if (migratePfnFlags(word) & MIGRATE_PFN_MIGRATE) {
       const spfn = migratePfnToPage(word);
+      const client = this.zoneDeviceData.get(spfn);
+      if (client !== undefined) await client.clearForMigrateToRam(args.start, args.end);
       const dpfn = await this.kernel.allocUserPage(0);
       if (dpfn < 0) {
         await migrateVmaFinalize(args);
