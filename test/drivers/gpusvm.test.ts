@@ -181,3 +181,68 @@ describe('gpusvm driver: VRAM', () => {
     });
   });
 });
+
+describe("nouveau's SVM_BIND and drm_pagemap's timeslice (single runs)", () => {
+  it('SVM_BIND moves every batch of the request to VRAM; the 2022 loop only the first', async () => {
+    const inVram = async (partial: boolean): Promise<number[]> => {
+      const got: number[] = [];
+      const sim = new Simulation({ seed: 1, switches: { 'gpusvm.nouveauPartialMigrate': partial } });
+      const r = await sim.run((s) => {
+        const k = new Kernel(s, { memoryPages: 256 });
+        s.spawn('main', async () => {
+          const p = k.createProcess('app');
+          const a = await p.mmap({ addr: BASE, length: 5 * PAGE, prot: RW, flags: FIXED });
+          for (let i = 0; i < 5; i++) await p.write(a + i * PAGE, new Uint8Array([i + 10]));
+          const gpu = (await k.createDevice('gpusvm', {
+            name: 'gpu0',
+            flavor: 'nouveau2019',
+            vramPages: 8,
+            migrateBatchPages: 2,
+          })) as GpuSvmDevice;
+          const vm = (await gpu.attach(p)) as NouveauSvmm;
+          expect(await vm.svmBind(a + 1, 5 * PAGE - 1)).toBe(0);
+          for (let i = 0; i < 5; i++)
+            if (gpu.vram!.pagemap.contains(p.mm.pageTable.pfnAt(a + i * PAGE))) got.push(i);
+          // The GPU maps what moved at once (nouveau_pfns_map) and reads it from VRAM.
+          expect(vm.entries.size).toBe(got.length);
+          const back = await vm.access(a + PAGE, 'read', 1);
+          expect(back).toEqual(new Uint8Array([11]));
+          // A CPU touch pulls a page back and clears the GPU's mapping of it.
+          expect(await p.read(a, 1)).toEqual(new Uint8Array([10]));
+          expect(vm.lookup(a)).toBeUndefined();
+          await vm.detach();
+        });
+      });
+      ok(r);
+      return got;
+    };
+    expect(await inVram(false)).toEqual([0, 1, 2, 3, 4]);
+    expect(await inVram(true)).toEqual([0, 1]);
+  });
+
+  it('a CPU fault inside the timeslice leaves the page in VRAM until the timeslice ends', async () => {
+    const r = await run(async (k, s) => {
+      const p = k.createProcess('app');
+      const a = await p.mmap({ addr: BASE, length: PAGE, prot: RW, flags: FIXED });
+      await p.write(a, new Uint8Array(8));
+      const gpu = (await k.createDevice('gpusvm', {
+        name: 'gpu0',
+        chunkSizes: [PAGE],
+        vramPages: 2,
+        timesliceUs: 50,
+      })) as GpuSvmDevice;
+      const vm = (await gpu.attach(p)) as GpuSvm;
+      expect(await vm.access(a, 'atomic', { add: 5 })).toBe(0n);
+      const t0 = s.now();
+      expect(gpu.vram!.pagemap.contains(p.mm.pageTable.pfnAt(a))).toBe(true);
+      expect(await p.read(a, 1)).toEqual(new Uint8Array([5]));
+      // The CPU waited out the rest of the 50 µs timeslice, then migrated the page back.
+      expect(s.now() - t0).toBeGreaterThan(0);
+      expect(s.now()).toBeGreaterThanOrEqual(50_000);
+      expect(gpu.vram!.seen.timesliceRefusals).toBe(1);
+      expect(gpu.vram!.pagemap.contains(p.mm.pageTable.pfnAt(a))).toBe(false);
+      await vm.detach();
+    });
+    ok(r);
+  });
+});

@@ -78,6 +78,10 @@ const WINDOWS: Record<string, string[]> = {
   'hmm2019-lifetime': [],
   'hmm2019-exit': [],
   'svm-remove-deferred-gc': ['invalidate hit a subscription', 'remove deferred', 'remove waited'],
+  // A CPU fault pulls a page back from the half-migrated SVM_BIND request (nouveau's fix).
+  'nouveau-svm-bind': ['SVM_BIND batch', 'migrate_to_ram during SVM_BIND', 'migration entry waited on'],
+  // A CPU fault lands between the atomic's migration and its replay, inside the timeslice (xe's fix).
+  'xe-atomic-timeslice': ['migrate_to_ram inside the timeslice', 'invalidate hit a subscription'],
 };
 
 /** The shared checker's words for a device mapping the CPU no longer backs (src/check). */
@@ -234,6 +238,20 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
       kind: 'lock-order',
       message:
         /possible recursive locking: app calls mmu_interval_notifier_remove from inside an mmu notifier invalidate callback/,
+    },
+  ],
+  'nouveau-partial-migrate': [
+    {
+      kind: 'assertion',
+      message:
+        /gpu0\.vm0: SVM_BIND of \[0x[0-9a-f]+, 0x[0-9a-f]+\) returned 0 but page 0x[0-9a-f]+ is not in VRAM, and no CPU access touched it/,
+    },
+  ],
+  'xe-atomic-ping-pong': [
+    {
+      kind: 'livelock',
+      message:
+        /gpu0\.vm0: the device fault on 0x[0-9a-f]+ neither finished nor failed within 32 faults .*write access/,
     },
   ],
   'userptr-munmap-stale': [
