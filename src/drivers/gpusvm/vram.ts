@@ -164,9 +164,11 @@ export class GpuVram {
 
   /**
    * The pagemap's migrate_to_ram (drm_pagemap's CPU-fault path): inside the allocation's timeslice
-   * return at once without migrating (the 2025 fix; `gpusvm.xeNoTimeslice` plants the pre-fix
+   * leave the page in VRAM and return success (the 2025 fix; `gpusvm.xeNoTimeslice` plants the pre-fix
    * driver, which ignores it); otherwise migrate the faulting page back to a fresh system page with
-   * its VRAM bytes. Called with the mmap lock held for read and the device
+   * its VRAM bytes. Deviation: inside the timeslice the CPU waits out its rest in one sleep here
+   * (holding what do_swap_page holds), where the kernel returns to user space and the CPU faults
+   * over and over until it ends. Called with the mmap lock held for read and the device
    * page locked and referenced. 0, VM_FAULT_SIGBUS or VM_FAULT_OOM. May sleep.
    */
   async migrateToRam(fault: DevicePrivateFault): Promise<number> {
@@ -177,9 +179,7 @@ export class GpuVram {
     if (until > sim.now()) {
       sim.mark('migrate_to_ram inside the timeslice');
       if (!sim.switchOn(XE_NO_TIMESLICE)) {
-        // The 2025 fix: inside the timeslice the page stays in VRAM and the CPU re-faults until it
-        // ends. Deviation: the CPU waits out the rest of the timeslice in one sleep (holding what
-        // do_swap_page holds) instead of returning to user space and faulting over and over.
+        // The 2025 fix: inside the timeslice the page stays in VRAM; the CPU waits it out.
         this.seen.timesliceRefusals++;
         await sim.sleep(until - sim.now(), 'timeslice');
         return 0;
