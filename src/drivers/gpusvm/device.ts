@@ -43,8 +43,9 @@ export interface GpuSvmOptions extends FaultRetryOptions, GpuSvmBugs {
   /** Migrate a range to VRAM on GPU fault (xe with a VRAM preferred location). */
   migrateOnFault: boolean;
   /**
-   * drm_pagemap's timeslice in µs: after a range moves to VRAM, a CPU fault on it does not migrate
-   * it back until this much virtual time has passed (xe's atomic_svm_timeslice_ms, in µs here).
+   * drm_pagemap's timeslice in µs: after an atomic fault moves a range to VRAM, a CPU fault on it
+   * does not migrate it back until this much virtual time has passed (xe's atomic_svm_timeslice_ms,
+   * in µs here; other migrations get none, as in xe).
    */
   timesliceUs: number;
   /** Virtual ns from a GPU fault's completion to the GPU replaying the faulting access. */
@@ -69,15 +70,7 @@ export class GpuSvmDevice implements Device {
     readonly opts: GpuSvmOptions,
   ) {
     this.bugs = { mapOrderClamp: opts.mapOrderClamp, atomicFolioLocked: opts.atomicFolioLocked };
-    this.vram =
-      opts.vramPages > 0
-        ? new GpuVram(
-            kernel,
-            this,
-            opts.vramPages,
-            opts.flavor === 'nouveau2019' ? 0 : opts.timesliceUs * 1000,
-          )
-        : null;
+    this.vram = opts.vramPages > 0 ? new GpuVram(kernel, this, opts.vramPages) : null;
   }
 
   /** `gpu.attach(p)`: a fault-mode GPU VM mirroring `p` (drm_gpusvm_init, or nouveau_svmm_init). May sleep. */
@@ -148,7 +141,7 @@ registerDriver({
       integer: true,
       min: 0,
       default: 5000,
-      doc: 'VRAM residency a range is guaranteed after it migrates, against CPU faults (µs)',
+      doc: "VRAM residency an atomic fault's migration is guaranteed against CPU faults (µs)",
     },
     replayLatencyNs: {
       type: 'number',

@@ -479,10 +479,10 @@ export class GpuSvm extends DeviceMirror {
 
   /**
    * Migrates range `r` to VRAM (xe_svm_alloc_vram → drm_pagemap_populate_mm → migrate_to_devmem),
-   * all or nothing; when VRAM is full, evicts the least recently migrated other range first and
-   * tries once more. 0 or -errno. The caller holds the svm lock. May sleep.
+   * all or nothing, its pages kept in VRAM against CPU faults for `timesliceNs`; when VRAM is full,
+   * evicts the least recently migrated other range first and tries once more. 0 or -errno. The caller holds the svm lock. May sleep.
    */
-  async rangeMigrateToVram(r: GpuSvmRange): Promise<number> {
+  async rangeMigrateToVram(r: GpuSvmRange, timesliceNs = 0): Promise<number> {
     this.sim.assertHeld(this.svmLock, 'xe_svm_alloc_vram');
     const vram = this.device.vram;
     if (vram === null || !r.migrateDevmem) return -EINVAL;
@@ -494,18 +494,21 @@ export class GpuSvm extends DeviceMirror {
       let ret = -EINVAL;
       if (vma !== undefined) {
         const n = r.pfns.length;
-        ret = await vram.migrateToVram({
-          mm,
-          vma,
-          start: r.start,
-          end: r.end,
-          src: new Array<number>(n).fill(0),
-          dst: new Array<number>(n).fill(0),
-          cpages: 0,
-          npages: 0,
-          pgmapOwner: this.device,
-          flags: MIGRATE_VMA_SELECT_SYSTEM,
-        });
+        ret = await vram.migrateToVram(
+          {
+            mm,
+            vma,
+            start: r.start,
+            end: r.end,
+            src: new Array<number>(n).fill(0),
+            dst: new Array<number>(n).fill(0),
+            cpages: 0,
+            npages: 0,
+            pgmapOwner: this.device,
+            flags: MIGRATE_VMA_SELECT_SYSTEM,
+          },
+          timesliceNs,
+        );
       }
       mm.mmapLock.upRead();
       await mm.mmput();
@@ -644,7 +647,9 @@ export class GpuSvm extends DeviceMirror {
         r.migrateDevmem &&
         !r.hasDevmem
       )
-        await this.rangeMigrateToVram(r); // best effort: on failure the range stays in system memory
+        // Best effort: on failure the range stays in system memory. xe gives an atomic's migration
+        // the device's timeslice, any other none.
+        await this.rangeMigrateToVram(r, devmemOnly ? this.device.opts.timesliceUs * 1000 : 0);
       ret = await this.getPages(r, write);
       if (ret === 0 && devmemOnly && !this.rangeAllDevmem(r)) {
         // drm_gpusvm_get_pages with devmem_only: a system page gives -EFAULT.

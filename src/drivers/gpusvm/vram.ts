@@ -59,8 +59,6 @@ export class GpuVram {
     readonly kernel: Kernel,
     readonly owner: object,
     npages: number,
-    /** The timeslice in virtual ns (drm_gpusvm_ctx.timeslice_ms). */
-    readonly timesliceNs = 0,
   ) {
     this.pagemap = new DevicePagemap(kernel, {
       kind: 'private',
@@ -106,9 +104,10 @@ export class GpuVram {
    * drm_pagemap_migrate_to_devmem for [start, end) of `args.vma`: migrate_vma_setup selecting system
    * pages (a MIGRATE invalidation with this GPU as owner), all or nothing (-EBUSY when not every
    * page was collected or one raced while finalizing, -ENOMEM when VRAM ran out), copy to VRAM,
+   * set the allocation's timeslice expiration `timesliceNs` ahead (drm_gpusvm_ctx.timeslice_ms),
    * migrate_vma_pages, finalize. The caller holds the mmap lock for read. May sleep.
    */
-  async migrateToVram(args: MigrateVma): Promise<number> {
+  async migrateToVram(args: MigrateVma, timesliceNs = 0): Promise<number> {
     args.mm.assertMmapLocked('drm_pagemap_migrate_to_devmem');
     const phys = this.kernel.phys;
     const vma = args.vma;
@@ -149,7 +148,7 @@ export class GpuVram {
       return err;
     }
     // migrate_to_devmem sets timeslice_expiration once the copy is done.
-    const until = this.kernel.sim.now() + this.timesliceNs;
+    const until = this.kernel.sim.now() + timesliceNs;
     for (let i = 0; i < args.dst.length; i++) {
       const dpfn = migratePfnToPage(args.dst[i]);
       if (dpfn >= 0) this.timesliceEnd.set(dpfn, until);
