@@ -31,7 +31,8 @@ export function removeInCallbackScenario(): SetupFn {
     const ready = new Completion(sim, 'gpu ready');
     sim.spawn('app', async () => {
       a = await p.mmap({ length: 4 * ps, prot: PROT_READ | PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS });
-      await p.write(a, new Uint8Array(4 * ps).fill(1));
+      await p.write(a, new Uint8Array([1]));
+      await p.write(a + 2 * ps, new Uint8Array([1]));
       const gpu = await k.createDevice('gpusvm', { name: 'gpu0', notifierSize: 2 * ps, chunkSizes: [ps] });
       vm = await gpu.attach(p);
       ready.completeAll();

@@ -12,7 +12,10 @@ import { GpuSvm } from './gpusvm.js';
 import { NouveauSvmm } from './nouveau.js';
 import { GpuVram } from './vram.js';
 
-/** The real bugs the driver can be built with; off = upstream. */
+/**
+ * The real bugs the driver can be built with as device options; off = upstream. The later ones are
+ * run switches instead, recorded in the replay token (switches.ts).
+ */
 export interface GpuSvmBugs {
   /**
    * 2025, drm_gpusvm "fix hmm_pfn_to_map_order() usage": get_pages stepped by the CPU mapping order
