@@ -35,7 +35,7 @@ import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mir
 import { deviceFaultLoop } from '../fault-retry.js';
 import { MIGRATE_VMA_SELECT_SYSTEM } from '../../hmm/migrate-device.js';
 import type { GpuSvmDevice } from './device.js';
-import { REMOVE_IN_CALLBACK } from './switches.js';
+import { GPUSVM_REMOVE_IN_CALLBACK } from './switches.js';
 
 /** struct drm_gpusvm_range. */
 export class GpuSvmRange {
@@ -178,7 +178,7 @@ export class GpuSvm extends DeviceMirror {
         queued = true;
       }
     }
-    if (queued && this.sim.switchOn(REMOVE_IN_CALLBACK)) {
+    if (queued && this.sim.switchOn(GPUSVM_REMOVE_IN_CALLBACK)) {
       await this.removeFromCallback(n);
       return true;
     }

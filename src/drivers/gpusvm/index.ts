@@ -7,9 +7,13 @@
  *   drm_gpusvm_range_find_or_insert → findOrInsert; drm_gpusvm_range_get_pages → getPages;
  *   drm_gpusvm_notifier_invalidate + xe_svm_invalidate → notifierInvalidate;
  *   xe_svm_garbage_collector → garbageCollect; drm_gpusvm_range_remove → rangeRemove;
- *   drm_gpusvm_fini → detach; struct nouveau_svmm → NouveauSvmm; nouveau_range_fault → its fault.
+ *   drm_gpusvm_fini → detach; struct nouveau_svmm → NouveauSvmm; nouveau_range_fault → its fault;
+ *   nouveau_svmm_bind → svmBind; nouveau_dmem_migrate_vma → nouveauDmemMigrateVma.
+ * Real bugs behind run switches: switches.ts.
  */
 export { GpuSvmDevice, type GpuSvmBugs, type GpuSvmOptions } from './device.js';
 export { GpuSvm, GpuSvmNotifier, GpuSvmRange } from './gpusvm.js';
 export { NouveauSvmm } from './nouveau.js';
+export { nouveauDmemMigrateVma } from './nouveau-dmem.js';
+export { NOUVEAU_PARTIAL_MIGRATE, GPUSVM_REMOVE_IN_CALLBACK, XE_NO_TIMESLICE } from './switches.js';
 export type { GpuVram } from './vram.js';

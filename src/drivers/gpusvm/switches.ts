@@ -39,7 +39,7 @@ export const XE_NO_TIMESLICE = defineSwitch(
  * drm_gpusvm marks the ranges unmapped and leaves the removal to the garbage collector worker.
  * remove waits for the invalidation in progress, which is the one calling it.
  */
-export const REMOVE_IN_CALLBACK = defineSwitch(
+export const GPUSVM_REMOVE_IN_CALLBACK = defineSwitch(
   'gpusvm.removeInCallback',
   false,
   'planted mistake: the UNMAP callback removes its own notifier instead of deferring to the GC',
