@@ -16,4 +16,4 @@ export { GpuSvm, GpuSvmNotifier, GpuSvmRange } from './gpusvm.js';
 export { NouveauSvmm } from './nouveau.js';
 export { nouveauDmemMigrateVma } from './nouveau-dmem.js';
 export { NOUVEAU_PARTIAL_MIGRATE, GPUSVM_REMOVE_IN_CALLBACK, XE_NO_TIMESLICE } from './switches.js';
-export type { GpuVram } from './vram.js';
+export type { GpuVram, VramClient } from './vram.js';
