@@ -624,7 +624,7 @@ export class GpuSvm extends DeviceMirror {
   /** The body of xe_svm_handle_pagefault; the caller holds the svm lock. May sleep. */
   private async handleFault(va: number, write: boolean): Promise<number> {
     let ret = -EFAULT;
-    let migrate = true;
+    let migrate = true; // WORKAROUND(hmm-own-ro-devpriv): only the workaround below clears it
     // An atomic needs VRAM (devmem_only): migrate whatever the migrateOnFault policy says, and
     // refuse pages left in system memory (xe retries, up to three tries for atomics).
     const devmemOnly = this.atomicAccess && this.device.vram !== null;
