@@ -65,7 +65,7 @@ export const MUST_FIND: readonly {
     scenario: 'hmm2019-exit-no-mmget',
     kind: 'use-after-free',
     words:
-      /use-after-free of vma 0x[0-9a-f]+ \(find_vma\(0x[0-9a-f]+\) in hmm_range_fault\) by dev .* freed by exit/,
+      /use-after-free of vma 0x[0-9a-f]+ \((find_vma\(0x[0-9a-f]+\) in hmm_range_fault|handle_mm_fault on vma 0x[0-9a-f]+)\) by dev .* freed by exit/,
   },
   {
     n: 7,
@@ -80,7 +80,7 @@ export const MUST_FIND: readonly {
     what: 'hmm-mirror-2019: the same notifier invoked twice through mm->hmm',
     scenario: 'hmm2019-mm-hmm-twice',
     kind: 'notifier-called-twice',
-    words: /struct hmm#2 is invalidated .* through hmm#1\.mn .*belongs to hmm#1.*mm->hmm/,
+    words: /struct hmm#2 is invalidated .* through (hmm#2\.mn then )?hmm#1\.mn .*belongs to hmm#1.*mm->hmm/,
   },
   {
     n: 9,

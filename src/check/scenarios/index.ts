@@ -12,12 +12,8 @@ import { userptrMunmapScenario } from './userptr-munmap.js';
 import { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
 import { xeTimesliceScenario } from './xe-timeslice.js';
 
-export {
-  hmmMirror2019ExitScenario,
-  hmmMirror2019LifetimeScenario,
-  type HmmMirror2019Fixes,
-} from './hmm-mirror-2019.js';
-export { odp2019Scenario, Odp2019Mr, type Odp2019Bugs } from './odp2019.js';
+export { hmmMirror2019ExitScenario, hmmMirror2019LifetimeScenario } from './hmm-mirror-2019.js';
+export { odp2019Scenario } from './odp2019.js';
 export { removeInCallbackScenario } from './remove-in-callback.js';
 export { userptrMunmapScenario } from './userptr-munmap.js';
 export { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
@@ -46,7 +42,8 @@ export function registerCheckScenarios(): void {
       'The fault waited for the running invalidation, timed out, warned, and mapped what GUP found\n' +
       'before the invalidation: the NIC keeps a page the CPU no longer maps.',
     expect: 'violation',
-    setup: odp2019Scenario({ mapOnTimeout: true }),
+    setup: odp2019Scenario(),
+    switches: { 'odp2019.mapOnTimeout': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
@@ -57,6 +54,7 @@ export function registerCheckScenarios(): void {
       'invalidation once, through its own notifier, and is never used after it is freed.',
     expect: 'clean',
     setup: hmmMirror2019LifetimeScenario(),
+    switches: { 'hmm2019.srcuFree': true, 'hmm2019.containerOf': true },
     defaults: { strategy: 'pct', schedules: 500, depth: 3 },
   });
   registerScenario({
@@ -65,6 +63,7 @@ export function registerCheckScenarios(): void {
     description: 'The fault takes a user reference, so exit_mmap cannot free the VMAs it walks.',
     expect: 'clean',
     setup: hmmMirror2019ExitScenario(),
+    switches: { 'hmm2019.mmgetInFault': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
@@ -74,7 +73,7 @@ export function registerCheckScenarios(): void {
       'The fault holds the mmap lock and read hmm->dead before exit_mmap set it; exit_mmap does not\n' +
       'take the mmap lock and frees the VMAs that find_vma is walking: a use-after-free.',
     expect: 'violation',
-    setup: hmmMirror2019ExitScenario({ mmgetInFault: false }),
+    setup: hmmMirror2019ExitScenario(),
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
@@ -84,7 +83,8 @@ export function registerCheckScenarios(): void {
       'unregister_no_release is not a fence: an invalidation walk that picked the notifier up still\n' +
       'calls it, and the callback uses the freed struct hmm.',
     expect: 'violation',
-    setup: hmmMirror2019LifetimeScenario({ srcuFree: false }),
+    setup: hmmMirror2019LifetimeScenario(),
+    switches: { 'hmm2019.containerOf': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({
@@ -94,7 +94,8 @@ export function registerCheckScenarios(): void {
       'An old notifier still in an invalidation walk delivers it to the newest struct hmm (mm->hmm),\n' +
       'whose own notifier delivers it again: the same struct hmm is invalidated through two notifiers.',
     expect: 'violation',
-    setup: hmmMirror2019LifetimeScenario({ containerOf: false }),
+    setup: hmmMirror2019LifetimeScenario(),
+    switches: { 'hmm2019.srcuFree': true },
     defaults: { strategy: 'pct', schedules: 300, depth: 3 },
   });
   registerScenario({

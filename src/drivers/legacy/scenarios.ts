@@ -8,6 +8,8 @@ import { Completion } from '../../sim/sync/completion.js';
 import { registerScenario } from '../../scenario/registry.js';
 import type { AttachedMirror } from '../registry.js';
 import './userptr-list.js';
+import './odp2019.js';
+import './hmm-mirror-2019.js';
 
 /**
  * userptr-list's race: the device pins and maps a page while the CPU zaps it (MADV_DONTNEED, or

@@ -1,0 +1,253 @@
+/**
+ * struct hmm as it stood in spring 2019 (mm/hmm.c before the seed 004 review): one per mm, reached
+ * through `mm->hmm`, registered as a classic mmu notifier, with a list of mirrors (under
+ * `mirrors_sem`) and a list of ranges being faulted (under `hmm->lock`), a count of invalidations
+ * in flight (`notifiers`) and an unlocked `dead` flag set by the notifier release.
+ *
+ * The 2019 flaws, each with the fix upstream made behind a switch of the run (src/drivers/legacy/
+ * switches.ts; off = the 2019 code):
+ * - the callbacks find their struct hmm through `mm->hmm` (`hmm2019.containerOf` fixes it): once
+ *   mm->hmm names a newer struct hmm, an old notifier still in an invalidation walk delivers that
+ *   invalidation to the new struct, which also hears it through its own notifier;
+ * - hmm_free unregisters with mmu_notifier_unregister_no_release, which is not a fence, and frees
+ *   the struct at once (`hmm2019.srcuFree` frees it after an SRCU grace period): a callback that
+ *   already picked the notifier up uses the freed struct.
+ * The third flaw, hmm_range_fault without mmget_not_zero, is in the mirror's fault
+ * (hmm-mirror-2019.ts).
+ *
+ * Deviation: the free after the grace period is synchronous (mmu_notifier_synchronize in the
+ * unregistering thread) rather than a call_srcu callback.
+ */
+import { EAGAIN } from '../../sim/errno.js';
+import type { Simulation } from '../../sim/simulation.js';
+import { Mutex } from '../../sim/sync/mutex.js';
+import { RwSemaphore } from '../../sim/sync/rwsem.js';
+import { WaitQueue } from '../../sim/sync/waitqueue.js';
+import type { Mm } from '../../mm/mm.js';
+import { MmuNotifier, mmuNotifierSynchronize } from '../../notifier/classic.js';
+import type { MmuNotifierRange } from '../../notifier/types.js';
+import { HMM2019_CONTAINER_OF, HMM2019_SRCU_FREE } from './switches.js';
+
+/** What struct hmm calls back on each of its mirrors (struct hmm_mirror_ops of 2019). */
+export interface Hmm2019MirrorOps {
+  /** sync_cpu_device_pagetables: zap the device's entries of [start, end). May sleep. */
+  syncCpuDevicePagetables(start: number, end: number): Promise<void>;
+  /** release: the mm is going away; zap everything. May sleep. */
+  release(): Promise<void>;
+}
+
+/** struct hmm_range of 2019: a range being faulted, invalidated by `valid = false`. */
+export interface Hmm2019Range {
+  readonly start: number;
+  readonly end: number;
+  valid: boolean;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** mm->hmm. */
+const mmHmm = new WeakMap<Mm, Hmm2019>();
+/** container_of(mn, struct hmm, mmu_notifier). */
+const hmmOfNotifier = new WeakMap<MmuNotifier, Hmm2019>();
+const nextId = new WeakMap<Simulation, number>();
+
+/** struct hmm (2019). Made by hmmGetOrCreate; freed by the last hmmPut. */
+export class Hmm2019 {
+  readonly id: number;
+  readonly notifier: MmuNotifier;
+  /** kref. */
+  kref = 1;
+  /** Set by the notifier release (exit_mmap). Read without a lock, as upstream did. */
+  dead = false;
+  /** hmm->notifiers: invalidations in flight. */
+  notifiers = 0;
+  /** Invalidations started (read by the `hmm2019.seqRetry` fix, the later interval-notifier seq). */
+  seq = 0;
+  /** hmm->mirrors, under mirrorsSem. */
+  readonly mirrors: Hmm2019MirrorOps[] = [];
+  /** hmm->ranges, under lock. */
+  readonly ranges = new Set<Hmm2019Range>();
+  readonly lock: Mutex;
+  readonly mirrorsSem: RwSemaphore;
+  /** hmm->wq: ranges waiting to become valid. */
+  readonly wq: WaitQueue;
+  /** Model tracking, per invalidation in flight: the notifier that delivered it to this struct. */
+  readonly via = new Map<MmuNotifierRange, MmuNotifier>();
+
+  constructor(
+    readonly sim: Simulation,
+    readonly mm: Mm,
+  ) {
+    this.id = (nextId.get(sim) ?? 0) + 1;
+    nextId.set(sim, this.id);
+    this.lock = new Mutex(sim, `hmm#${this.id}.lock`);
+    this.mirrorsSem = new RwSemaphore(sim, `hmm#${this.id}.mirrors_sem`);
+    this.wq = new WaitQueue(sim, `hmm#${this.id}.wq`);
+    this.notifier = new MmuNotifier(
+      {
+        invalidateRangeStart: (range, sub) => hmmInvalidateRangeStart(range, sub),
+        invalidateRangeEnd: (range, sub) => hmmInvalidateRangeEnd(range, sub),
+        release: (_mm, sub) => hmmRelease(sub),
+      },
+      `hmm#${this.id}.mn`,
+    );
+    hmmOfNotifier.set(this.notifier, this);
+  }
+
+  toString(): string {
+    return `hmm#${this.id}`;
+  }
+}
+
+/** The struct hmm `mm->hmm` names now (for tests and reports). */
+export function mmHmmOf(mm: Mm): Hmm2019 | undefined {
+  return mmHmm.get(mm);
+}
+
+/**
+ * hmm_get_or_create(mm): mm->hmm with one more reference, or (none, or the one there is being
+ * freed) a new struct hmm that replaces it in mm->hmm and then registers its notifier. Gives the
+ * struct hmm or -errno. The caller holds a user reference on the mm and no mmap lock. May sleep.
+ */
+export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 | number> {
+  const cur = mmHmm.get(mm);
+  if (cur !== undefined) {
+    sim.use(cur, 'hmm_get_or_create');
+    if (cur.kref > 0) {
+      cur.kref++;
+      return cur;
+    }
+  }
+  const hmm = sim.kalloc(new Hmm2019(sim, mm), 'struct hmm');
+  mmHmm.set(mm, hmm);
+  const ret = await hmm.notifier.register(mm);
+  if (ret !== 0) {
+    if (mmHmm.get(mm) === hmm) mmHmm.delete(mm);
+    sim.kfree(hmm);
+    return ret;
+  }
+  return hmm;
+}
+
+/**
+ * hmm_put: drops a reference; the last one runs hmm_free: mmu_notifier_unregister_no_release (not
+ * a fence), mm->hmm cleared if it still names this struct, and the struct freed (after an SRCU grace
+ * period with `hmm2019.srcuFree`, at once without). May sleep.
+ */
+export async function hmmPut(hmm: Hmm2019): Promise<void> {
+  const sim = hmm.sim;
+  sim.use(hmm, 'hmm_put');
+  if (--hmm.kref > 0) return;
+  await hmm.notifier.unregisterNoRelease();
+  if (mmHmm.get(hmm.mm) === hmm) mmHmm.delete(hmm.mm);
+  if (sim.switchOn(HMM2019_SRCU_FREE)) await mmuNotifierSynchronize(sim);
+  sim.kfree(hmm);
+}
+
+/**
+ * The struct hmm a callback of `sub` acts on, with a reference: mm_get_hmm(mm) in 2019 (the
+ * struct mm->hmm names when the callback reads it), container_of(sub) with the fix; then
+ * kref_get_unless_zero (a dereference: a use-after-free when the struct was already freed).
+ */
+async function hmmOf(sub: MmuNotifier, what: string): Promise<Hmm2019 | null> {
+  const own = hmmOfNotifier.get(sub);
+  if (own === undefined) return null;
+  const sim = own.sim;
+  let hmm: Hmm2019 | undefined;
+  if (sim.switchOn(HMM2019_CONTAINER_OF)) hmm = own;
+  else {
+    await sim.point('mm_get_hmm', 'mm->hmm');
+    hmm = mmHmm.get(own.mm);
+  }
+  if (hmm === undefined) return null;
+  await sim.point('kref_get_unless_zero', `hmm#${hmm.id}`);
+  sim.use(hmm, what);
+  if (hmm.kref === 0) return null;
+  hmm.kref++;
+  return hmm;
+}
+
+/**
+ * The invariant the seed 004 review asks for: a struct hmm hears of an invalidation through its own
+ * notifier, once. A delivery through another struct's notifier (found through mm->hmm) is either a
+ * second delivery of the same invalidation, or a range_start whose range_end goes elsewhere.
+ */
+function deliver(hmm: Hmm2019, range: MmuNotifierRange, sub: MmuNotifier, end: boolean): void {
+  const prev = hmm.via.get(range);
+  const own = hmmOfNotifier.get(sub);
+  if ((prev !== undefined && prev !== sub) || own !== hmm) {
+    const what = end ? 'invalidate_range_end' : 'invalidate_range_start';
+    const first = prev !== undefined && prev !== sub ? `${prev.name} then ${sub.name}` : sub.name;
+    hmm.sim.report(
+      'notifier-called-twice',
+      `struct hmm#${hmm.id} is invalidated for [${hex(range.start)}, ${hex(range.end)}) ` +
+        `through ${first} (${what}), ` +
+        `${own !== undefined && own !== hmm ? `but ${sub.name} belongs to hmm#${own.id}: ` : ''}` +
+        'the callbacks find their struct hmm through mm->hmm, so one invalidation reaches the newest ' +
+        'struct hmm through the old notifier as well as its own',
+      {
+        key: 'struct hmm invalidated through a notifier not its own (mm->hmm lookup)',
+        objects: [`hmm#${hmm.id}`, sub.name, hex(range.start), 'mm->hmm'],
+      },
+    );
+  }
+  if (end) hmm.via.delete(range);
+  else hmm.via.set(range, sub);
+}
+
+/**
+ * hmm_invalidate_range_start (2019): the struct hmm (see hmmOf); under hmm->lock count the
+ * invalidation and mark every overlapping range invalid; under mirrors_sem call every mirror's
+ * sync_cpu_device_pagetables. -EAGAIN for a non-blockable range. Called by the notifier core under
+ * its SRCU read lock. May sleep.
+ */
+async function hmmInvalidateRangeStart(range: MmuNotifierRange, sub: MmuNotifier): Promise<number> {
+  if (!range.blockable) return -EAGAIN;
+  const hmm = await hmmOf(sub, 'hmm_invalidate_range_start');
+  if (hmm === null) return 0;
+  deliver(hmm, range, sub, false);
+  await hmm.lock.lock();
+  hmm.notifiers++;
+  hmm.seq++;
+  for (const r of hmm.ranges) if (r.start < range.end && r.end > range.start) r.valid = false;
+  hmm.lock.unlock();
+  await hmm.mirrorsSem.downRead();
+  for (const m of hmm.mirrors) await m.syncCpuDevicePagetables(range.start, range.end);
+  hmm.mirrorsSem.upRead();
+  await hmmPut(hmm);
+  return 0;
+}
+
+/**
+ * hmm_invalidate_range_end (2019): under hmm->lock uncount the invalidation; the last one marks
+ * every range valid again and wakes the faults waiting on hmm->wq. May sleep.
+ */
+async function hmmInvalidateRangeEnd(range: MmuNotifierRange, sub: MmuNotifier): Promise<void> {
+  const hmm = await hmmOf(sub, 'hmm_invalidate_range_end');
+  if (hmm === null) return;
+  deliver(hmm, range, sub, true);
+  await hmm.lock.lock();
+  hmm.notifiers--;
+  if (hmm.notifiers === 0) for (const r of hmm.ranges) r.valid = true;
+  hmm.lock.unlock();
+  hmm.wq.wakeUpAll();
+  await hmmPut(hmm);
+}
+
+/**
+ * hmm_release (2019): `dead` set (no lock), every range marked invalid under hmm->lock and its
+ * waiters woken, every mirror released (zapped). May sleep.
+ */
+async function hmmRelease(sub: MmuNotifier): Promise<void> {
+  const hmm = await hmmOf(sub, 'hmm_release');
+  if (hmm === null) return;
+  hmm.dead = true;
+  await hmm.lock.lock();
+  for (const r of hmm.ranges) r.valid = false;
+  hmm.lock.unlock();
+  hmm.wq.wakeUpAll();
+  await hmm.mirrorsSem.downRead();
+  for (const m of hmm.mirrors) await m.release();
+  hmm.mirrorsSem.upRead();
+  await hmmPut(hmm);
+}
