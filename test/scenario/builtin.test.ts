@@ -74,9 +74,15 @@ const WINDOWS: Record<string, string[]> = {
   'dmirror-cpu-storm': ['invalidate hit a subscription', 'read_retry collided', 'check_retry collided'],
   // The 2019 designs and the must-find programs of src/check/scenarios (their own tests pin
   // their windows: test/check).
-  'odp2019-counter': [],
-  'hmm2019-lifetime': [],
-  'hmm2019-exit': [],
+  'odp2019-counter': [
+    'odp2019 fault met a running invalidation',
+    'odp2019 fault timed out on the notifier completion',
+  ],
+  'hmm2019-lifetime': [
+    'synchronize_srcu waited for a reader',
+    'hmm_get_or_create replaced a dying struct hmm',
+  ],
+  'hmm2019-exit': ['hmm2019 fault found the mm exiting'],
   'svm-remove-deferred-gc': ['invalidate hit a subscription', 'remove deferred', 'remove waited'],
   // A CPU fault pulls a page back from the half-migrated SVM_BIND request (nouveau's fix).
   'nouveau-svm-bind': ['SVM_BIND batch', 'migrate_to_ram during SVM_BIND', 'migration entry waited on'],
@@ -215,6 +221,13 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
     { kind: 'stale-mapping', message: DMIRROR_MAP },
     { kind: 'device-use-after-free', message: DMIRROR_MAP },
   ],
+  'odp-skip-dma-unmap': [
+    {
+      kind: 'device-use-after-free',
+      message:
+        /mlx0\.mr[0-9a-f]+\.dma_list still lists 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ for DMA, but the page (is being freed|was freed)/,
+    },
+  ],
   'odp2019-counter-timeout-stale': [
     {
       kind: 'stale-mapping',
@@ -224,11 +237,15 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
   'hmm2019-exit-no-mmget': [
     {
       kind: 'use-after-free',
-      message: /use-after-free of vma 0x[0-9a-f]+ \(find_vma\(0x[0-9a-f]+\) in hmm_range_fault\)/,
+      message:
+        /use-after-free of vma 0x[0-9a-f]+ \((find_vma\(0x[0-9a-f]+\) in hmm_range_fault|handle_mm_fault on vma 0x[0-9a-f]+)\)/,
     },
   ],
   'hmm2019-unregister-uaf': [
-    { kind: 'use-after-free', message: /use-after-free of struct hmm \(hmm_invalidate_range_start\)/ },
+    {
+      kind: 'use-after-free',
+      message: /use-after-free of struct hmm \((hmm_invalidate_range_(start|end)|hmm_release|hmm_put)\)/,
+    },
   ],
   'hmm2019-mm-hmm-twice': [
     { kind: 'notifier-called-twice', message: /struct hmm#\d is invalidated for .* through hmm#\d\.mn/ },

@@ -387,4 +387,115 @@ describe('race diagrams of the planted bugs', () => {
            >>                          | !! detected   <-- use-after-free: use-after-free of Object legacy owner (legacy start) by cpu at step 11: allocated by setup at step 0, freed by legacy at step 10"
     `);
   });
+  it('odp2019-counter-timeout-stale', async () => {
+    const d = await diagramOf('odp2019-counter-timeout-stale');
+    expect(d.split('\n').length).toBeLessThanOrEqual(27);
+    expect(d).toMatchInlineSnapshot(`
+      "stale-mapping: mlx0.mr0 maps 0x7efffffff000 → pfn 0x0 (write), installed at step 24 (mlx0); step 29 (app) changed the CPU translation: 0x7efffffff000: pte none: the CPU has no entry (after a CPU page-table change)
+             app                                         | mlx0
+             --------------------------------------------+---------------------------------------------
+         …   (1 earlier step: set-up, and steps on other objects)
+         2   cpu_write app[1]@0x7efffffff000             |
+         5   set_pte app[1]@0x7efffffff000               |
+        13   mn_hlist_invalidate_range_start mlx0.mr0.mn |
+        14   mutex_lock mlx0.mr0.umem_mutex              |
+         ·   mutex_unlock mlx0.mr0.umem_mutex            |
+        18                                               | device_access mlx0.mr0 0x7efffffff000
+        20                                               | find_vma 0x7efffffff000
+        21                                               | mutex_lock mlx0.mr0.umem_mutex
+         ·                                               | mutex_unlock mlx0.mr0.umem_mutex
+        22                                               | wait_for_completion_timeout mlx0.mr0.notifi…
+        23                                               | completion_sleep mlx0.mr0.notifier_completi…
+        24                                               | mutex_lock mlx0.mr0.umem_mutex
+         ·                                               | device_map 0x7efffffff000 [mlx0.mr0 → pfn 0…
+        24 *>                                            | mutex_unlock mlx0.mr0.umem_mutex   <-- conflicting step
+        25                                               | device_access mlx0.mr0 0x7efffffff000
+        26                                               | device_access mlx0.mr0 0x7efffffff000
+        27                                               | exit
+        29 >>clear_pte app[1]@0x7efffffff000             |   <-- stale-mapping: mlx0.mr0 maps 0x7efffffff000 → pfn 0x0 (write), installed at step 24 (mlx0); step 29 (app) changed the CPU translation: 0x7efffffff000: pte none: the CPU has no entry (after a CPU page-table change)"
+    `);
+  });
+
+  it('hmm2019-exit-no-mmget', async () => {
+    const d = await diagramOf('hmm2019-exit-no-mmget');
+    expect(d.split('\n').length).toBeLessThanOrEqual(27);
+    expect(d).toMatchInlineSnapshot(`
+      "use-after-free: use-after-free of vma 0x7effffffe000 (find_vma(0x7effffffe000) in hmm_range_fault) by dev at step 37: allocated by dev at step 21, freed by exit at step 31
+             app                             | exit                            | dev
+             --------------------------------+---------------------------------+------------------------------------------
+         …   (5 earlier steps: set-up, and steps on other objects)
+         6   cpu_write app[1]@0x7effffffe000 |                                 |
+         9   set_pte app[1]@0x7effffffe000   |                                 |
+        19                                   |                                 | device_access gpu0.mirror0 0x7effffffe000
+        22                                   |                                 | find_vma 0x7effffffe000
+        31                                   | remove_vma 0x7effffffe000       |
+        31 *>                                | kfree vma 0x7effffffe000        |   <-- conflicting step
+         …   (2 steps)
+        34                                   | clear_pte app[1]@0x7effffffe000 |
+        37 >>                                | down_write_wait mmap_lock       |
+           >>                                |                                 | !! detected   <-- use-after-free: use-after-free of vma 0x7effffffe000 (find_vma(0x7effffffe000) in hmm_range_fault) by dev at step 37: allocated by dev at step 21, freed by exit at step 31"
+    `);
+  });
+
+  it('hmm2019-unregister-uaf', async () => {
+    const d = await diagramOf('hmm2019-unregister-uaf');
+    expect(d.split('\n').length).toBeLessThanOrEqual(27);
+    expect(d).toMatchInlineSnapshot(`
+      "use-after-free: use-after-free of struct hmm (hmm_invalidate_range_end) by cpu at step 44: allocated by drv1 at step 13, freed by drv1 at step 40
+             drv1             | drv2                      | cpu
+             -----------------+---------------------------+-----------------------------------------
+         …   (21 earlier steps: set-up, and steps on other objects)
+        22                    |                           | mn_hlist_invalidate_range_start hmm#1.mn
+        23                    |                           | kref_get_unless_zero hmm#1
+        24                    |                           | mutex_lock hmm#1.lock
+         ·                    |                           | mutex_unlock hmm#1.lock
+        25                    |                           | down_read hmm#1.mirrors_sem
+         ·                    |                           | up_read hmm#1.mirrors_sem
+        28                    |                           | mn_hlist_invalidate_end hmm#1.mn
+        29                    |                           | kref_get_unless_zero hmm#1
+        30                    |                           | mutex_lock hmm#1.lock
+         ·                    |                           | mutex_unlock hmm#1.lock
+        32                    |                           | mn_hlist_invalidate_range_start hmm#1.mn
+        33                    |                           | kref_get_unless_zero hmm#1
+        34                    |                           | mutex_lock hmm#1.lock
+         ·                    |                           | mutex_unlock hmm#1.lock
+        35                    |                           | down_read hmm#1.mirrors_sem
+         ·                    |                           | up_read hmm#1.mirrors_sem
+        38                    |                           | mn_hlist_invalidate_end hmm#1.mn
+        39                    |                           | kref_get_unless_zero hmm#1
+        40 *>kfree struct hmm |                           |   <-- conflicting step
+        41   exit             |                           |
+        44 >>                 | down_write_wait mmap_lock |
+           >>                 |                           | !! detected   <-- use-after-free: use-after-free of struct hmm (hmm_invalidate_range_end) by cpu at step 44: allocated by drv1 at step 13, freed by drv1 at step 40"
+    `);
+  });
+
+  it('hmm2019-mm-hmm-twice', async () => {
+    const d = await diagramOf('hmm2019-mm-hmm-twice');
+    expect(d.split('\n').length).toBeLessThanOrEqual(27);
+    expect(d).toMatchInlineSnapshot(`
+      "notifier-called-twice: struct hmm#2 is invalidated for [0x7effffffe000, 0x7efffffff000) through hmm#2.mn then hmm#1.mn (invalidate_range_start), but hmm#1.mn belongs to hmm#1: the callbacks find their struct hmm through mm->hmm, so one invalidation reaches the newest struct hmm through the old notifier as well as its own
+             app                             | drv1                         | drv2                         | cpu
+             --------------------------------+------------------------------+------------------------------+-----------------------------------------
+         …   (3 earlier steps: set-up, and steps on other objects)
+         4   cpu_write app[1]@0x7effffffe000 |                              |                              |
+         7   set_pte app[1]@0x7effffffe000   |                              |                              |
+        17                                   | down_write hmm#1.mirrors_sem |                              |
+         ·                                   | up_write hmm#1.mirrors_sem   |                              |
+        18                                   | down_write hmm#1.mirrors_sem |                              |
+         ·                                   | up_write hmm#1.mirrors_sem   |                              |
+        25                                   |                              | down_write hmm#2.mirrors_sem |
+         ·                                   |                              | up_write hmm#2.mirrors_sem   |
+        30                                   |                              |                              | mn_hlist_invalidate_range_start hmm#2.mn
+        31                                   |                              |                              | mm_get_hmm mm->hmm
+        32                                   |                              |                              | kref_get_unless_zero hmm#2
+        33                                   |                              |                              | mutex_lock hmm#2.lock
+         ·                                   |                              |                              | mutex_unlock hmm#2.lock
+        34                                   |                              |                              | down_read hmm#2.mirrors_sem
+         ·                                   |                              |                              | up_read hmm#2.mirrors_sem
+        36                                   |                              |                              | mn_hlist_invalidate_range_start hmm#1.mn
+        37                                   |                              |                              | mm_get_hmm mm->hmm
+        38 >>                                |                              |                              | kref_get_unless_zero hmm#2   <-- notifier-called-twice: struct hmm#2 is invalidated for [0x7effffffe000, 0x7efffffff000) through hmm#2.mn then hmm#1.mn (invalidate_range_start), but hmm#1.mn belongs to hmm#1: the callbacks find their struct hmm through mm->hmm, so one invalidation reaches the newest struct hmm through the old notifier as well as its own"
+    `);
+  });
 });

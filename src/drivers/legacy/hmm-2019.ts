@@ -118,6 +118,7 @@ export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 |
       return cur;
     }
   }
+  if (cur !== undefined) sim.mark('hmm_get_or_create replaced a dying struct hmm');
   const hmm = sim.kalloc(new Hmm2019(sim, mm), 'struct hmm');
   mmHmm.set(mm, hmm);
   const ret = await hmm.notifier.register(mm);

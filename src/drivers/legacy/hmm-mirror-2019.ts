@@ -100,7 +100,10 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
     const sim = this.sim;
     const mm = this.mm;
     const mmget = sim.switchOn(HMM2019_MMGET_IN_FAULT);
-    if (mmget && !mm.mmgetNotZero()) return -EFAULT;
+    if (mmget && !mm.mmgetNotZero()) {
+      sim.mark('hmm2019 fault found the mm exiting');
+      return -EFAULT;
+    }
     sim.use(hmm, 'hmm_range_register');
     await hmm.lock.lock();
     const range: Hmm2019Range = { start: va, end: va + this.kernel.pageSize, valid: hmm.notifiers === 0 };
@@ -117,6 +120,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
       mm.mmapLock.upRead();
       if (pfn === -EBUSY) continue;
       if (pfn < 0) {
+        if (hmm.dead) sim.mark('hmm2019 fault found the mm exiting');
         ret = pfn;
         break;
       }

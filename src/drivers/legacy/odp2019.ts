@@ -178,7 +178,9 @@ export class Odp2019Mr extends DeviceMirror {
         return -EFAULT; // the MR is being killed: kill the QP as well
       }
       const left = await this.notifierCompletion.waitTimeout(this.device.timeoutNs);
+      sim.mark('odp2019 fault met a running invalidation');
       if (left === 0) {
+        sim.mark('odp2019 fault timed out on the notifier completion');
         this.timeouts++;
         sim.note('timeout waiting for mmu notifier');
       }

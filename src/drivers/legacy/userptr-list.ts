@@ -21,6 +21,7 @@ import { pinUserPages, unpinUserPages } from '../../mm/gup.js';
 import { mmuNotifierRegister, type MmuNotifier } from '../../notifier/classic.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { DeviceMirror } from '../mirror/device-mirror.js';
+import { unwatchDmaList, watchDmaList, type CheckedDmaList } from '../../check/mirror-checker.js';
 import { DriverError } from '../options.js';
 import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } from '../registry.js';
 
@@ -39,7 +40,12 @@ export class Userptr extends DeviceMirror {
     readonly end: number,
   ) {
     super(kernel, name, process);
+    this.dmaList = { name: `${name}.pages`, mm: this.mm, pages: this.pinned };
+    watchDmaList(kernel, this.dmaList);
   }
+
+  /** The pinned-page list as the page-lifetime checker watches it (no listed page may be freed). */
+  private readonly dmaList: CheckedDmaList;
 
   /**
    * The device fault: pin_user_pages(FOLL_WRITE) on the page under the mmap read lock, then under
@@ -85,6 +91,7 @@ export class Userptr extends DeviceMirror {
     const i = dev.list.indexOf(this);
     if (i >= 0) dev.list.splice(i, 1);
     dev.lock.unlock();
+    unwatchDmaList(this.kernel, this.dmaList);
     this.retire();
   }
 }

@@ -46,6 +46,13 @@ export interface OdpBugs {
    * usecount forever. Fix: drop it on that path.
    */
   implicitParentHang: boolean;
+  /**
+   * A planted mistake, not an upstream bug: the invalidation zaps the MTT but leaves the pages
+   * DMA-mapped (no ib_umem_odp_unmap_dma_pages), so the DMA list keeps pages the CPU frees. The
+   * device mapping checks see nothing (the MTT is empty); the page-lifetime check of the DMA list
+   * (watchDmaList) is what catches it.
+   */
+  skipDmaUnmap: boolean;
 }
 
 /** The options of an ODP device. */
@@ -67,6 +74,7 @@ const BUG_NAMES: ReadonlyArray<keyof OdpBugs> = [
   'invalidateBeforeMr',
   'implicitDoubleReclaim',
   'implicitParentHang',
+  'skipDmaUnmap',
 ];
 
 /** An ODP-capable RDMA device. */
@@ -90,6 +98,7 @@ export class OdpDevice implements Device {
       invalidateBeforeMr: opts.invalidateBeforeMr,
       implicitDoubleReclaim: opts.implicitDoubleReclaim,
       implicitParentHang: opts.implicitParentHang,
+      skipDmaUnmap: opts.skipDmaUnmap,
     };
   }
 
@@ -191,7 +200,10 @@ registerDriver({
         {
           type: 'boolean',
           default: false,
-          doc: `planted real bug (see OdpBugs.${b}); off = the upstream fix`,
+          doc:
+            b === 'skipDmaUnmap'
+              ? 'planted mistake (not upstream): the invalidation leaves the pages DMA-mapped'
+              : `planted real bug (see OdpBugs.${b}); off = the upstream fix`,
         },
       ]),
     ),

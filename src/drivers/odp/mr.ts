@@ -26,6 +26,7 @@ import type { HmmRange } from '../../hmm/types.js';
 import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mirror/device-mirror.js';
 import { deviceFaultLoop } from '../fault-retry.js';
 import { IbUmemOdp } from './umem.js';
+import { unwatchDmaList, watchDmaList, type CheckedDmaList } from '../../check/mirror-checker.js';
 import { CHILD_GONE } from './constants.js';
 import type { OdpDevice } from './device.js';
 
@@ -89,7 +90,12 @@ export class OdpMr extends DeviceMirror {
     this.umem = new IbUmemOdp(kernel.sim, process, this.mm, start, end, writable, false, name, {
       invalidate: (sub, range, curSeq) => this.invalidateRange(sub, range, curSeq),
     });
+    this.dmaList = { name: `${name}.dma_list`, mm: this.mm, pages: this.umem.dmaPages };
+    watchDmaList(kernel, this.dmaList);
   }
+
+  /** The umem's DMA list as the page-lifetime checker watches it (from creation to release). */
+  private readonly dmaList: CheckedDmaList;
 
   get notifier(): MmuIntervalNotifier {
     return this.umem.notifier!;
@@ -171,7 +177,7 @@ export class OdpMr extends DeviceMirror {
         this.unmapRange(start, end);
         this.seen.zaps++;
       }
-      umem.unmapDmaPages(start, end);
+      if (!this.device.bugs.skipDmaUnmap) umem.unmapDmaPages(start, end);
     }
     if (this.parent !== null && umem.npages === 0) this.parent.childDestroyed(this);
     umem.umemMutex.unlock();
@@ -438,6 +444,7 @@ export class OdpMr extends DeviceMirror {
     umem.umemMutex.unlock();
     if (this.notifier.state === 'inserted') await this.notifier.remove();
     umem.released = true;
+    unwatchDmaList(this.kernel, this.dmaList);
     this.retire();
     this.sim.kfree(umem);
   }

@@ -159,6 +159,17 @@ export function registerOdpScenarios(): void {
   });
 
   registerScenario({
+    name: 'odp-skip-dma-unmap',
+    summary: 'planted: the invalidation zaps the MTT but leaves the pages DMA-mapped',
+    description:
+      'The device can no longer translate (its MTT is empty), but the DMA list still names pages the\n' +
+      'CPU unmaps and frees: the page-lifetime check of the DMA list reports the first one freed.',
+    expect: 'violation',
+    setup: odpMirrorScenario({ skipDmaUnmap: true }),
+    defaults: pct,
+  });
+
+  registerScenario({
     name: 'odp-dereg-race',
     summary: 'CVE-2025-21732: dereg revokes the key while an invalidation posts a UMR on it',
     description:

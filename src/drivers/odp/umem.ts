@@ -33,6 +33,12 @@ export class IbUmemOdp {
   readonly pfnList: Float64Array;
   /** Entries with the DMA-mapped bit set (what the device has mapped). */
   npages = 0;
+  /**
+   * The DMA list as the page-lifetime checker reads it (watchDmaList): VA → page of every entry
+   * with the DMA-mapped bit. hmm took no reference on these pages: only the invalidation's DMA
+   * unmap, which runs before the page is freed, keeps the device from DMA to a freed page.
+   */
+  readonly dmaPages = new Map<number, number>();
   /** odp->private: the MR once it exists, null before and after revocation. */
   private_: object | null = null;
   /** Set by ibUmemOdpRelease: no callback may reach the umem after it. */
@@ -84,6 +90,7 @@ export class IbUmemOdp {
         if (f & HMM_PFN_WRITE && !phys.isFree(pfn)) phys.setFlag(phys.folioHead(pfn), PG_dirty);
         this.npages--;
         this.sim.bugOn(this.npages < 0, `${this.name}: npages went negative`);
+        this.dmaPages.delete(va);
       }
       this.pfnList[i] = 0;
     }
@@ -96,6 +103,7 @@ export class IbUmemOdp {
   dmaMap(i: number): boolean {
     const e = this.pfnList[i];
     const low = e % HMM_PFN_PFN_MUL;
+    this.dmaPages.set(this.start + i * this.pageSize, hmmPfnToPfn(e));
     if (low & HMM_PFN_DMA_MAPPED) return false;
     this.pfnList[i] = e - low + (low | HMM_PFN_DMA_MAPPED);
     this.npages++;
