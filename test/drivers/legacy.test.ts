@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { explore } from '../../src/explore/index.js';
+import { explore, type ExploreOptions } from '../../src/explore/index.js';
 import { userptrListScenario } from '../../src/drivers/legacy/scenarios.js';
+import { Simulation } from '../../src/sim/simulation.js';
+import { Kernel } from '../../src/mm/kernel.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
+import { listDrivers } from '../../src/drivers/registry.js';
+import { loadScenarioFile } from '../../src/scenario/file/load.js';
+import { getScenario } from '../../src/scenario/registry.js';
+import '../../src/drivers/index.js';
+import '../../src/scenario/builtin/index.js';
 
 describe('legacy designs: their races found', () => {
   it('userptr-list: an invalidation between pin and map leaves a stale device mapping', async () => {
@@ -8,4 +16,116 @@ describe('legacy designs: their races found', () => {
     expect(r.violations[0]?.kind).toBe('stale-mapping');
     expect(r.violations[0]?.message).toMatch(/gpu0\.userptr0 maps .* the CPU has no entry/);
   });
+});
+
+describe('odp2019 and hmm-mirror-2019 are registered drivers', () => {
+  it('both are listed as legacy drivers', () => {
+    const legacy = listDrivers()
+      .filter((d) => d.era === 'legacy')
+      .map((d) => d.name);
+    expect(legacy).toEqual(expect.arrayContaining(['odp2019', 'hmm-mirror-2019', 'userptr-list']));
+  });
+
+  for (const driver of ['odp2019', 'hmm-mirror-2019'] as const) {
+    it(`${driver}: createDevice, attach, access and detach in one thread see what the CPU wrote`, async () => {
+      const sim = new Simulation({ seed: 1 });
+      const out: unknown[] = [];
+      const r = await sim.run((s) => {
+        s.spawn('main', async () => {
+          const k = new Kernel(s, { memoryPages: 64 });
+          const p = k.createProcess('app');
+          const ps = k.pageSize;
+          const a = await p.mmap({
+            length: 2 * ps,
+            prot: PROT_READ | PROT_WRITE,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+          });
+          await p.write(a + ps, new Uint8Array([42]));
+          const dev = await k.createDevice(driver, { name: 'dev0' });
+          const m = await dev.attach(p, driver === 'odp2019' ? { start: a, length: 2 * ps } : {});
+          out.push(await m.access(a + ps, 'read', 1));
+          out.push(await m.access(a, 'write', new Uint8Array([7])));
+          const back = await p.read(a, 1);
+          out.push(typeof back === 'number' ? back : back[0]);
+          await m.detach();
+          out.push(await m.access(a, 'read', 1));
+        });
+      });
+      expect(r.violations).toEqual([]);
+      expect(r.status).toBe('ok');
+      expect(out[0]).toEqual(new Uint8Array([42]));
+      expect(out[1]).toBe(0);
+      expect(out[2]).toBe(7);
+      expect(typeof out[3] === 'number' && out[3] < 0).toBe(true);
+    });
+  }
+
+  it('bad options are clear errors naming what exists', async () => {
+    const sim = new Simulation({ seed: 1 });
+    const k = new Kernel(sim, { memoryPages: 16 });
+    await expect(k.createDevice('odp2019', { timeoutNs: 0 })).rejects.toThrow(
+      /createDevice\('odp2019'\): option 'timeoutNs' must be an integer >= 1/,
+    );
+    await expect(k.createDevice('hmm-mirror-2019', { dead: true })).rejects.toThrow(
+      /unknown option 'dead'; options: \(none\)/,
+    );
+  });
+});
+
+/** Explores a scenario file with its own settings plus `switches`. */
+async function exploreFile(path: string, switches: ExploreOptions['switches'] = {}, schedules?: number) {
+  const s = await loadScenarioFile(path);
+  const d = s.defaults ?? {};
+  return explore(
+    {
+      strategy: d.strategy ?? 'pct',
+      schedules: schedules ?? d.schedules ?? 2000,
+      seed: d.seed ?? 1,
+      stopOnFirst: true,
+      switches,
+    },
+    s.setup,
+  );
+}
+
+describe('the legacy scenario files: found with the 2019 default, silent with the fix', () => {
+  it('odp2019-dying-mm: the fault without mmget_not_zero walks a VMA exit_mmap freed', async () => {
+    const found = await exploreFile('scenarios/odp2019-dying-mm.yaml');
+    expect(found.violations[0]?.kind).toBe('use-after-free');
+    expect(found.violations[0]?.message).toMatch(
+      /use-after-free of vma 0x[0-9a-f]+ .* by mlx0:0 .* freed by cpu0/,
+    );
+    const fixed = await exploreFile(
+      'scenarios/odp2019-dying-mm.yaml',
+      { 'odp2019.mmgetNotZero': true },
+      1500,
+    );
+    expect(fixed.violations.map((v) => v.message)).toEqual([]);
+  }, 60_000);
+
+  it('hmm-mirror-2019-exit: found without mmget in hmm_range_fault, silent with both 2019 fault fixes', async () => {
+    const found = await exploreFile('scenarios/hmm-mirror-2019-exit.yaml');
+    expect(found.violations[0]?.kind).toBe('use-after-free');
+    const fixed = await exploreFile(
+      'scenarios/hmm-mirror-2019-exit.yaml',
+      {
+        'hmm2019.mmgetInFault': true,
+        'hmm2019.seqRetry': true,
+      },
+      1500,
+    );
+    expect(fixed.violations.map((v) => v.message)).toEqual([]);
+  }, 60_000);
+});
+
+describe('the page-lifetime check of DMA lists (watchDmaList)', () => {
+  it('catches ODP leaving pages DMA-mapped after an invalidation (planted), which no mapping check sees', async () => {
+    const s = getScenario('odp-skip-dma-unmap');
+    const r = await explore(
+      { strategy: 'pct', schedules: 300, depth: 3, seed: 1, stopOnFirst: true },
+      s.setup,
+    );
+    expect(r.violations[0]?.kind).toBe('device-use-after-free');
+    expect(r.violations[0]?.message).toMatch(/mlx0\.mr[0-9a-f]+\.dma_list still lists 0x[0-9a-f]+ → pfn/);
+  }, 60_000);
 });

@@ -388,11 +388,16 @@ export class OdpMr extends DeviceMirror {
 
   /**
    * The UMR that disables the key has completed: the device can no longer translate through any
-   * MTT entry of this MR, so they are dropped from the device page table. Atomic.
+   * MTT entry of this MR, so they are dropped from the device page table, and its DMA list is no
+   * longer watched. Atomic.
    */
   private revokeKey(): void {
     this.keyRevoked = true;
     this.unmapRange(this.start, this.end);
+    // The device can no longer DMA through the list: the page-lifetime check of it ends here. The
+    // kernel leaves the entries DMA-mapped until ib_umem_odp_release, and an invalidation of a
+    // revoked MR (private == NULL) skips them, so their pages may be freed before that unmap.
+    unwatchDmaList(this.kernel, this.dmaList);
   }
 
   /** `mirror.detach()`: deregisters the MR. */
