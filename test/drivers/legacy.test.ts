@@ -101,6 +101,7 @@ describe('the legacy scenario files: found with the 2019 default, silent with th
       1500,
     );
     expect(fixed.violations.map((v) => v.message)).toEqual([]);
+    expect(fixed.marks['odp2019 fault found the mm exiting']).toBeGreaterThan(0);
   }, 60_000);
 
   it('hmm-mirror-2019-exit: found without mmget in hmm_range_fault, silent with both 2019 fault fixes', async () => {
@@ -115,6 +116,21 @@ describe('the legacy scenario files: found with the 2019 default, silent with th
       1500,
     );
     expect(fixed.violations.map((v) => v.message)).toEqual([]);
+    expect(fixed.marks['hmm2019 fault found the mm exiting']).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe('hmm-mirror-2019: the range valid flag of 2019', () => {
+  it('misses an invalidation that started and ended before the check; the sequence of the fix does not', async () => {
+    const file = 'scenarios/hmm-mirror-2019-range-valid.yaml';
+    const found = await exploreFile(file);
+    expect(found.violations[0]?.kind).toBe('stale-mapping');
+    expect(found.violations[0]?.message).toMatch(
+      /mirror0\.mirror0 maps 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ \(read\)/,
+    );
+    const fixed = await exploreFile(file, { 'hmm2019.seqRetry': true }, 1500);
+    expect(fixed.violations.map((v) => v.message)).toEqual([]);
+    expect(fixed.marks['hmm2019 fault retried after an invalidation']).toBeGreaterThan(0);
   }, 60_000);
 });
 

@@ -126,6 +126,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
       }
       await this.device.lock.lock();
       if (!range.valid || (seqRetry && hmm.seq !== seq)) {
+        sim.mark('hmm2019 fault retried after an invalidation');
         this.device.lock.unlock();
         continue;
       }

@@ -150,7 +150,10 @@ export class Odp2019Mr extends DeviceMirror {
     const mm = this.mm;
     const currentSeq = this.notifiersSeq;
     const mmget = sim.switchOn(ODP2019_MMGET_NOT_ZERO);
-    if (mmget && !mm.mmgetNotZero()) return -EINVAL;
+    if (mmget && !mm.mmgetNotZero()) {
+      sim.mark('odp2019 fault found the mm exiting');
+      return -EINVAL;
+    }
     const pages: number[] = [];
     await mm.mmapLock.downRead();
     const vma = await findVma2019(mm, va, 'get_user_pages_remote in ib_umem_odp_map_dma_pages');
