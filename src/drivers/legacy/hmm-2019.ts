@@ -243,6 +243,7 @@ async function hmmRelease(sub: MmuNotifier): Promise<void> {
   const hmm = await hmmOf(sub, 'hmm_release');
   if (hmm === null) return;
   hmm.dead = true;
+  hmm.sim.note(`hmm#${hmm.id}->dead = true`);
   await hmm.lock.lock();
   for (const r of hmm.ranges) r.valid = false;
   hmm.lock.unlock();

@@ -76,6 +76,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
   private async hmmRangeFault(hmm: Hmm2019, range: Hmm2019Range, write: boolean): Promise<number> {
     const mm = this.mm;
     if (hmm.dead) return -EFAULT;
+    this.sim.note('hmm->dead is false');
     const vma = await findVma2019(mm, range.start, 'hmm_range_fault');
     if (vma === undefined) return -EFAULT;
     if (!range.valid) return -EBUSY;
