@@ -3,8 +3,9 @@
  */
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '../notifier/invalidate.js';
 import { MMU_NOTIFY_CLEAR, mmuNotifierRangeInit } from '../notifier/types.js';
-import { EFAULT, EINTR, EINVAL, ENOMEM } from '../sim/errno.js';
+import { EAGAIN, EFAULT, EINTR, EINVAL, ENOMEM } from '../sim/errno.js';
 import {
+  MADV_COLLAPSE,
   MADV_COLD,
   MADV_DODUMP,
   MADV_DOFORK,
@@ -35,6 +36,7 @@ import {
   VM_WRITE,
 } from './constants.js';
 import { populateVmaRange } from './access.js';
+import { collapseHugePage, thpVmaSuitable } from './huge-memory.js';
 import { unmapSingleVma } from './memory.js';
 import { vmaModifyFlags } from './vma-modify.js';
 import type { Mm } from './mm.js';
@@ -74,6 +76,7 @@ function madviseBehaviorValid(behavior: number): boolean {
     case MADV_PAGEOUT:
     case MADV_POPULATE_READ:
     case MADV_POPULATE_WRITE:
+    case MADV_COLLAPSE:
       return true;
     default:
       return false;
@@ -83,7 +86,7 @@ function madviseBehaviorValid(behavior: number): boolean {
 /**
  * madvise(2): advice `behavior` for [start, start + len).
  *
- * Errors as the kernel's: -EINVAL for unknown (or unmodelled: MADV_REMOVE, MADV_COLLAPSE, ...) advice,
+ * Errors as the kernel's: -EINVAL for unknown (or unmodelled: MADV_REMOVE, ...) advice,
  * a misaligned start, or a length that overflows when page-aligned; len 0 (or an empty aligned range)
  * is a no-op (0); -ENOMEM when the range contains unmapped gaps — the advice is still applied to the
  * mapped parts — or no VMA at all; per-VMA errors (-EINVAL for MADV_DONTNEED on VM_LOCKED / VM_PFNMAP /
@@ -103,6 +106,7 @@ function madviseBehaviorValid(behavior: number): boolean {
  *    reclaim hook, if installed.
  *  - MADV_POPULATE_READ / WRITE (read): fault the range in (-EFAULT / -ENOMEM / -EINVAL as the kernel
  *    for inaccessible memory).
+ *  - MADV_COLLAPSE (read, dropped around each collapse): see {@link madviseCollapse}.
  *
  * Caller holds no mm lock. May sleep.
  */
@@ -116,6 +120,7 @@ export async function doMadvise(mm: Mm, start: number, lenIn: number, behavior: 
   const len = Math.ceil(lenIn / ps) * ps;
   const end = start + len;
   if (end === start) return 0;
+  if (behavior === MADV_COLLAPSE) return madviseCollapse(mm, start, end);
   const write = madviseNeedsWrite(behavior);
   if (write) {
     if ((await mm.mmapLock.downWriteKillable()) !== 0) return -EINTR;
@@ -182,6 +187,52 @@ async function madviseVmaBehavior(
     default:
       return madviseUpdateFlags(mm, vma, start, end, behavior);
   }
+}
+
+/**
+ * madvise_collapse (MADV_COLLAPSE): synchronous khugepaged collapse of every whole PMD-aligned PMD of
+ * [start, end) into a THP, whatever the THP "enabled" mode and without VM_HUGEPAGE.
+ *
+ * Under the mmap read lock the VMAs are checked first: a gap gives -ENOMEM, a VMA where THPs are not
+ * allowed (not private anonymous, VM_NOHUGEPAGE, hugetlb, special) -EINVAL, each before any collapse.
+ * Then, the lock dropped (the kernel drops it too: collapse takes it for write), each PMD is collapsed by
+ * collapseHugePage (one already mapped by a huge PMD counts as done). A PMD that cannot be collapsed
+ * for a transient reason (-EAGAIN: a page locked, pinned or off the LRU, a swap or device entry) is
+ * skipped and the next tried; -ENOMEM or -EINTR stops. Returns 0 when every PMD is a THP afterwards
+ * (also when the range holds no whole PMD), else the last failure's errno.
+ *
+ * Caller holds no mm lock. May sleep.
+ * Deviations: file and shmem VMAs are refused (-EINVAL; the kernel collapses their page cache); no
+ * swap-in of swapped-out PTEs (a swap entry is -EAGAIN).
+ */
+async function madviseCollapse(mm: Mm, start: number, end: number): Promise<number> {
+  const pmdSize = mm.pageTable.pmdSize;
+  const hstart = Math.ceil(start / pmdSize) * pmdSize;
+  const hend = Math.floor(end / pmdSize) * pmdSize;
+  await mm.mmapLock.downRead();
+  let ret = 0;
+  for (let pos = start; pos < end && ret === 0;) {
+    const vma = mm.vmas.find(pos);
+    if (vma === undefined || vma.start >= end) {
+      ret = -ENOMEM;
+      break;
+    }
+    if (pos < vma.start) ret = -ENOMEM;
+    const lo = Math.max(hstart, Math.ceil(vma.start / pmdSize) * pmdSize);
+    if (lo + pmdSize <= Math.min(hend, vma.end) && !thpVmaSuitable(vma, lo, pmdSize)) ret = -EINVAL;
+    if (vma.flags & VM_NOHUGEPAGE || !vma.anonymous) ret = -EINVAL;
+    pos = vma.end;
+  }
+  mm.mmapLock.upRead();
+  if (ret !== 0) return ret;
+  let lastFail = 0;
+  for (let haddr = hstart; haddr < hend; haddr += pmdSize) {
+    const r = await collapseHugePage(mm, haddr);
+    if (r === 0) continue;
+    lastFail = r;
+    if (r !== -EAGAIN) break;
+  }
+  return lastFail;
 }
 
 /** madvise_update_vma for the flag-only advice. */

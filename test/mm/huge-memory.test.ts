@@ -5,9 +5,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { explore } from '../../src/explore/index.js';
-import { EAGAIN } from '../../src/sim/errno.js';
+import { EAGAIN, EINVAL, ENOMEM } from '../../src/sim/errno.js';
 import {
+  MADV_COLLAPSE,
   MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -137,6 +139,43 @@ describe('THP', () => {
       expect(p.mm.pageTable.isHugeAt(A)).toBe(true);
       await expectTags(p, 9);
       expect(await p.read(A + 2 * PAGE, 8)).toEqual(fill(8, 5));
+      await p.exit(0);
+      expect(k.phys.nrAllocated).toBe(0);
+      k.phys.validate();
+    });
+    expectOk(run);
+  });
+
+  it('madvise(MADV_COLLAPSE) collapses each whole PMD of the range on the spot, without MADV_HUGEPAGE', async () => {
+    const run = await runKernel(async (k) => {
+      const p = k.createProcess('app');
+      // Two PMDs plus a page on each side, so that only the two whole PMDs can collapse.
+      const lo = A - PAGE;
+      const len = 2 * PMD_SIZE + 2 * PAGE;
+      expect(
+        await p.mmap({ addr: lo, length: len, prot: RW, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED }),
+      ).toBe(lo);
+      for (let i = -1; i <= 2 * NPMD; i += 5) expect(await p.write(A + i * PAGE, fill(8, i & 0xff))).toBe(0);
+      const seen = await recordNotifier(p.mm);
+      expect(await p.madvise(lo, len, MADV_COLLAPSE)).toBe(0);
+      expect(starts(seen)).toEqual([
+        CLEAR_PMD,
+        ['MMU_NOTIFY_CLEAR', A + PMD_SIZE, A + 2 * PMD_SIZE, true, null],
+      ]);
+      const pt = p.mm.pageTable;
+      expect([pt.isHugeAt(A), pt.isHugeAt(A + PMD_SIZE), pt.isHugeAt(lo)]).toEqual([true, true, false]);
+      expect(k.phys.folioOrder(pt.pfnAt(A))).toBe(9);
+      for (let i = -1; i <= 2 * NPMD; i += 5)
+        expect(await p.read(A + i * PAGE, 8)).toEqual(fill(8, i & 0xff));
+      // Already huge: 0 and nothing raised.
+      seen.length = 0;
+      expect(await p.madvise(A, PMD_SIZE, MADV_COLLAPSE)).toBe(0);
+      expect(seen).toEqual([]);
+      // A VMA that refuses THPs, and a range with a gap.
+      expect(await p.madvise(A + PMD_SIZE, PMD_SIZE, MADV_NOHUGEPAGE)).toBe(0);
+      expect(await p.madvise(A + PMD_SIZE, PMD_SIZE, MADV_COLLAPSE)).toBe(-EINVAL);
+      expect(await p.munmap(lo, PAGE)).toBe(0);
+      expect(await p.madvise(lo, PAGE + PMD_SIZE, MADV_COLLAPSE)).toBe(-ENOMEM);
       await p.exit(0);
       expect(k.phys.nrAllocated).toBe(0);
       k.phys.validate();
