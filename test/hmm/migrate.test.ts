@@ -28,6 +28,7 @@ import {
 } from '../../src/hmm/migrate-device.js';
 import {
   HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
   HMM_PFN_VALID,
   HMM_PFN_WRITE,
   hmmPfnFlags,
@@ -264,6 +265,54 @@ describe('device pages shared by fork', () => {
       await child.wait();
       expect(await p.read(A + PAGE, 4)).toEqual(fill(4, 4));
       expect(dev.pagemap.nrFree).toBe(dev.pagemap.npages);
+    });
+    expectOk(run);
+  });
+});
+
+describe("hmmRangeFault on the caller's own read-only device-private page", () => {
+  // hmm_vma_handle_pte checks the device-private owner before it evaluates the request: an entry of
+  // the caller's own pagemap is reported as it is (VALID, WRITE only if the entry is writable), never
+  // faulted, even under REQ_WRITE. kernel-semantics.md B.5 ("the owner check is done before the fault
+  // evaluation") and mm/hmm.c agree; a driver that needs the page writable must migrate it itself.
+  it('REQ_FAULT|REQ_WRITE after fork: VALID without WRITE, 0, no migrateToRam; another owner faults it back writable', async () => {
+    const run = await runKernel(async (k) => {
+      const p = k.createProcess('app');
+      await mapAnon(p, 2 * PAGE);
+      expect(await p.write(A, fill(2 * PAGE, 6))).toBe(0);
+      const dev = testDevice(k, 'private');
+      await p.mm.mmapLock.downRead();
+      await dev.toDevice(p.mm, A, A + 2 * PAGE);
+      p.mm.mmapLock.upRead();
+      const child = await p.fork();
+      const pt = p.mm.pageTable;
+      // fork made the parent's writable device-private entries read-only (COW).
+      expect([pt.kindAt(A), pt.flagsAt(A) & PTE_WRITE]).toEqual([PTE_KIND_DEVICE_PRIVATE, 0]);
+      const devPfn = pt.pfnAt(A);
+      const { sub, seen } = await subscribe(p.mm, A, 2 * PAGE);
+      const want = HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE;
+      const own = new Float64Array(2);
+      expect(await rangeFaultOnce(sub, A, A + 2 * PAGE, own, want, 0, dev.pagemap.owner)).toBe(0);
+      expect(hmmPfnFlags(own[0])).toBe(HMM_PFN_VALID);
+      expect(hmmPfnToPfn(own[0])).toBe(devPfn);
+      expect(dev.faults).toBe(0);
+      expect(seen).toEqual([]);
+      expect(pt.kindAt(A)).toBe(PTE_KIND_DEVICE_PRIVATE);
+      // For any other owner the same request faults the page back (migrate_to_ram, then the COW break).
+      const other = new Float64Array(2);
+      let ret = await rangeFaultOnce(sub, A, A + 2 * PAGE, other, want, 0, null);
+      for (let tries = 0; ret === -16 && tries < 4; tries++)
+        ret = await rangeFaultOnce(sub, A, A + 2 * PAGE, other, want, 0, null);
+      expect(ret).toBe(0);
+      expect(dev.faults).toBeGreaterThan(0);
+      for (let i = 0; i < 2; i++) {
+        expect(hmmPfnFlags(other[i])).toBe(HMM_PFN_VALID | HMM_PFN_WRITE);
+        expect(dev.pagemap.contains(hmmPfnToPfn(other[i]))).toBe(false);
+      }
+      expect(await p.read(A, 2 * PAGE)).toEqual(fill(2 * PAGE, 6));
+      expect(await child.read(A, 2 * PAGE)).toEqual(fill(2 * PAGE, 6));
+      await child.kill();
+      await child.wait();
     });
     expectOk(run);
   });
