@@ -9,7 +9,7 @@
  * migration entry at the winner (the destination, or the source when migration failed).
  */
 import { EINVAL } from '../sim/errno.js';
-import { VM_HUGETLB, VM_SPECIAL, VM_WRITE } from '../mm/constants.js';
+import { HPAGE_PMD_NR, VM_HUGETLB, VM_SPECIAL, VM_WRITE } from '../mm/constants.js';
 import {
   PTE_DIRTY,
   PTE_EXCLUSIVE,
@@ -37,12 +37,11 @@ import {
   PG_workingset,
   type LruList,
 } from '../mm/physical.js';
-import { ptepGetAndClear, ptepSet } from '../mm/memory.js';
+import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet } from '../mm/memory.js';
 import { splitHugePmd } from '../mm/huge-memory.js';
 import { anonVmaPrepare, folioPrepareNewAnon, migrationEntryAdd, migrationEntryRemove } from '../mm/rmap.js';
 import { tryToMigrate } from '../mm/rmap-walk.js';
 import { splitHugePage } from '../mm/split-huge-page.js';
-import type { Mm } from '../mm/mm.js';
 import type { Kernel } from '../mm/kernel.js';
 import {
   MMU_NOTIFY_CLEAR,
@@ -124,12 +123,20 @@ function migrationFlagsOf(pteFlags: number, anonExclusive: boolean): number {
  * referenced page whose mappings are migration entries and that nobody else holds; args.cpages counts
  * them, args.npages the entries. Returns 0 (even when nothing is migratable) or -EINVAL (nothing done).
  *
- * PMD-mapped THPs in the range are split first (without MIGRATE_VMA_SELECT_COMPOUND the kernel splits
- * them during collection; a compound collection is not modelled: device memory is allocated in base
- * pages, so a compound source would be split in migrate_vma_pages anyway).
+ * Large folios: with MIGRATE_VMA_SELECT_COMPOUND, a PMD-level entry covering a whole PMD-aligned PMD
+ * of the range — a THP mapped only there and not pinned (SELECT_SYSTEM), or a PMD-order device-private
+ * folio of pgmapOwner (SELECT_DEVICE_PRIVATE) — is collected as one entry
+ * `pfn | VALID | MIGRATE | COMPOUND [| WRITE]` followed by HPAGE_PMD_NR - 1 empty entries, its PMD
+ * replaced by a PMD migration entry. Every other selected large folio is split first: a THP by
+ * split_huge_page, a device-private PMD by __split_huge_pmd (CLEAR over the PMD) and then, like a
+ * device folio already mapped by PTEs, by a folio split (the pagemap's folioSplit first); its pages
+ * are then collected one by one. The driver may give a compound entry one PMD-order destination
+ * (MIGRATE_PFN_COMPOUND in dst) or per-page destinations (migrateVmaPages splits the source).
  *
  * Locks: the caller holds the mmap lock of args.mm (read or write; asserted). May sleep.
- * Deviation: the THP split happens before the MIGRATE invalidation opens, not nested inside it.
+ * Deviations: the splits happen before the MIGRATE invalidation opens, not nested inside it; empty
+ * PMD ranges are collected page by page (the kernel makes one compound hole entry); a device folio
+ * split does not unmap and remap its device-private entries (they already name each page).
  */
 export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   const mm = args.mm;
@@ -163,7 +170,7 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   const state: MigrateState = { lru: new Map() };
   states.set(args, state);
 
-  if (args.flags & MIGRATE_VMA_SELECT_SYSTEM) await migrateSplitThps(mm, start, end);
+  await migratePrepareLargeFolios(args, fp);
 
   // migrate_vma_collect.
   const range = mmuNotifierRangeInit(
@@ -185,30 +192,76 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   return 0;
 }
 
+/** Whether the PMD at `haddr` lies wholly in the range and may be collected as one compound entry. */
+function compoundPmd(args: MigrateVma, haddr: number): boolean {
+  const pmdSize = args.mm.pageTable.pmdSize;
+  return (
+    (args.flags & MIGRATE_VMA_SELECT_COMPOUND) !== 0 && haddr >= args.start && haddr + pmdSize <= args.end
+  );
+}
+
 /**
- * Splits every large folio mapped in [start, end): PMD-mapped THPs and THPs mapped by PTEs (after an
- * mremap off PMD alignment or a partial unmap), with split_huge_page under the folio lock and a
- * reference, as migrate_vma_collect_pmd does before collecting their pages one by one.
+ * Whether a PMD-mapped THP can migrate whole: mapped only by this PMD, not pinned, referenced only by
+ * that mapping (the kernel falls back to splitting when it cannot take it whole).
  */
-async function migrateSplitThps(mm: Mm, start: number, end: number): Promise<void> {
+function thpMigratesWhole(k: Kernel, head: number): boolean {
+  const phys = k.phys;
+  return (
+    phys.folioMapcountOf(head) === 1 &&
+    !phys.maybeDmaPinned(head) &&
+    phys.refcountOf(head) === 1 + (phys.testFlag(head, PG_swapcache) ? 1 : 0)
+  );
+}
+
+/**
+ * The large-folio part of migrate_vma_collect_pmd, done before collection: every selected large folio
+ * in [args.start, args.end) that will not be collected as one compound entry is split — THPs (PMD- or
+ * PTE-mapped) by split_huge_page under the folio lock and a reference; device-private PMDs of
+ * pgmapOwner by __split_huge_pmd, after which they are PTE-mapped device folios; those are split by
+ * splitDeviceFolio. A folio that cannot be locked or split stays large and is skipped by collection.
+ */
+async function migratePrepareLargeFolios(args: MigrateVma, faultPage: number): Promise<void> {
+  const mm = args.mm;
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;
-  const heads: number[] = [];
+  const { start, end } = args;
+  const sel = args.flags;
+  const thps: number[] = [];
+  const devPmds: number[] = [];
+  const devFolios: number[] = [];
+  const ownPrivate = (pfn: number): boolean =>
+    (sel & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) !== 0 &&
+    phys.isDevicePrivate(pfn) &&
+    phys.deviceOwnerOf(pfn) === args.pgmapOwner;
   for (let a = pt.pmdStart(start); a < end; a += pt.pmdSize) {
     if (pt.pmdNone(a)) continue;
     if (pt.isHugeAt(a)) {
-      if (pt.kindAt(a) === PTE_KIND_PRESENT && !(pt.flagsAt(a) & PTE_ZERO)) heads.push(pt.pfnAt(a));
+      const kind = pt.kindAt(a);
+      const head = pt.pfnAt(a);
+      if (kind === PTE_KIND_PRESENT && !(pt.flagsAt(a) & PTE_ZERO) && sel & MIGRATE_VMA_SELECT_SYSTEM) {
+        if (!compoundPmd(args, a) || phys.zoneOf(head) !== 'normal' || !thpMigratesWhole(k, head))
+          thps.push(head);
+      } else if (kind === PTE_KIND_DEVICE_PRIVATE && ownPrivate(head) && !compoundPmd(args, a)) {
+        devPmds.push(a);
+        devFolios.push(head);
+      }
       continue;
     }
     pt.walk(Math.max(a, start), Math.min(end, a + pt.pmdSize), (_va, kind, pfn, flags) => {
-      if (kind !== PTE_KIND_PRESENT || flags & (PTE_ZERO | PTE_SPECIAL)) return;
-      if (phys.zoneOf(pfn) !== 'normal' || phys.folioOrder(pfn) === 0) return;
+      let list: number[];
+      if (kind === PTE_KIND_PRESENT) {
+        if (flags & (PTE_ZERO | PTE_SPECIAL) || !(sel & MIGRATE_VMA_SELECT_SYSTEM)) return;
+        if (phys.zoneOf(pfn) !== 'normal') return;
+        list = thps;
+      } else if (kind === PTE_KIND_DEVICE_PRIVATE && ownPrivate(pfn)) list = devFolios;
+      else return;
+      if (phys.folioOrder(pfn) === 0) return;
       const head = phys.folioHead(pfn);
-      if (heads[heads.length - 1] !== head) heads.push(head);
+      if (list[list.length - 1] !== head) list.push(head);
     });
   }
-  for (const head of heads) {
+  for (const head of thps) {
     if (!phys.tryGetPage(head)) continue;
     if (phys.folioOrder(head) > 0 && k.folioTrylock(head)) {
       await splitHugePage(k, head);
@@ -216,6 +269,48 @@ async function migrateSplitThps(mm: Mm, start: number, end: number): Promise<voi
     }
     phys.putPage(head);
   }
+  for (const a of devPmds) await splitHugePmd(mm, args.vma, a);
+  for (const head of devFolios) splitDeviceFolio(k, head, faultPage);
+}
+
+/**
+ * split_folio for a device-private folio mapped by PTEs (migrate_vma_collect_pmd meeting a large device
+ * folio at PTE level): under the folio lock (trylock, unless it holds `faultPage`, which the fault
+ * path locked) and a reference, and only when nothing but its mappings and the caller reference it,
+ * the pagemap's folioSplit runs (the driver splits its per-folio state) and the folio becomes order-0
+ * folios, each keeping its own mappings' references; pages nobody maps are freed. The page holding the
+ * lock keeps it. Atomic (no sleeping: a contended folio is left large).
+ * Deviation: no unmap to migration entries and remap around the split (the device-private entries
+ * already name each page, and no CPU can access device-private memory in between).
+ */
+export function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): boolean {
+  const phys = k.phys;
+  const head = phys.folioHead(pfn);
+  const nr = phys.folioNrPages(head);
+  if (nr === 1 || !phys.isDevicePrivate(head)) return nr === 1;
+  const own = faultPage >= 0 && phys.folioHead(faultPage) === head;
+  if (!own) {
+    if (!phys.tryGetPage(head)) return false;
+    if (!k.folioTrylock(head)) {
+      phys.putPage(head);
+      return false;
+    }
+  }
+  const locked = own ? faultPage : head;
+  let ok = false;
+  if (
+    phys.entireMapcountOf(head) === 0 &&
+    !phys.maybeDmaPinned(head) &&
+    phys.refcountOf(head) === 1 + phys.folioMapcountOf(head)
+  ) {
+    k.pagemapOpsOf(head)?.folioSplit?.(head, nr);
+    ok = phys.splitFolio(locked, 0) === 0;
+  }
+  if (!own) {
+    k.folioUnlock(head);
+    phys.putPage(head);
+  }
+  return ok;
 }
 
 /** migrate_vma_collect_pmd for one PTE (entry i). Caller holds mm.ptl. */
@@ -229,16 +324,16 @@ async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number)
   const anonVma = args.vma.anonymous;
   const sel = args.flags;
   if (pt.isHugeAt(va)) {
-    // A huge zero PMD or a THP that could not be split: treated as a hole only when empty-equivalent.
-    if (
-      pt.kindAt(va) === PTE_KIND_PRESENT &&
-      pt.flagsAt(va) & PTE_ZERO &&
-      anonVma &&
-      sel & MIGRATE_VMA_SELECT_SYSTEM
-    ) {
-      args.src[i] = MIGRATE_PFN_MIGRATE;
-      args.cpages++;
+    // A huge zero PMD is a run of holes; a whole PMD-level entry may be one compound entry; anything
+    // else left huge here (a THP that could not be split, another owner's device PMD) is skipped.
+    if (pt.kindAt(va) === PTE_KIND_PRESENT && pt.flagsAt(va) & PTE_ZERO) {
+      if (anonVma && sel & MIGRATE_VMA_SELECT_SYSTEM) {
+        args.src[i] = MIGRATE_PFN_MIGRATE;
+        args.cpages++;
+      }
+      return;
     }
+    if (va === pt.pmdStart(va) && compoundPmd(args, va)) await migrateCollectHugePmd(args, i, faultPage);
     return;
   }
   const kind = pt.kindAt(va);
@@ -254,6 +349,7 @@ async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number)
   if (kind === PTE_KIND_DEVICE_PRIVATE) {
     pfn = pt.pfnAt(va);
     if (!(sel & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || phys.deviceOwnerOf(pfn) !== args.pgmapOwner) return;
+    if (phys.folioOrder(pfn) !== 0) return; // a large device folio that could not be split
   } else if (kind === PTE_KIND_PRESENT) {
     if (flags & PTE_ZERO) {
       if (sel & MIGRATE_VMA_SELECT_SYSTEM && anonVma) {
@@ -290,6 +386,58 @@ async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number)
   phys.rmapRemovePte(pfn, mm, va);
   phys.putPage(pfn); // the mapping's reference; the collection reference keeps the page
   args.src[i] = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (old.flags & PTE_WRITE ? MIGRATE_PFN_WRITE : 0);
+  args.cpages++;
+}
+
+/**
+ * migrate_vma_collect_huge_pmd for the PMD at entry i (PMD-aligned, wholly in the range): a THP
+ * (SELECT_SYSTEM) or a PMD-order device-private folio of pgmapOwner (SELECT_DEVICE_PRIVATE) is
+ * referenced and trylocked (unless it holds the fault page), its PMD replaced by a PMD migration entry
+ * (writable if the PMD was, else readable-exclusive for an exclusive anonymous folio), its PMD mapping
+ * removed, and becomes one compound entry; the next HPAGE_PMD_NR - 1 entries stay empty. A contended
+ * or pinned folio is skipped. Caller holds mm.ptl.
+ */
+async function migrateCollectHugePmd(args: MigrateVma, i: number, faultPage: number): Promise<void> {
+  const mm = args.mm;
+  mm.sim.assertHeld(mm.ptl, 'migrate_vma_collect_huge_pmd');
+  const k = mm.kernel;
+  const phys = k.phys;
+  const pt = mm.pageTable;
+  const va = args.start + i * k.pageSize;
+  const kind = pt.kindAt(va);
+  const head = pt.pfnAt(va);
+  if (kind === PTE_KIND_PRESENT) {
+    if (!(args.flags & MIGRATE_VMA_SELECT_SYSTEM) || pt.flagsAt(va) & (PTE_ZERO | PTE_SPECIAL)) return;
+    if (phys.zoneOf(head) !== 'normal' || phys.mappingOf(head) === undefined) return;
+  } else if (kind === PTE_KIND_DEVICE_PRIVATE) {
+    if (!(args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || phys.deviceOwnerOf(head) !== args.pgmapOwner)
+      return;
+  } else return;
+  const fpHead = faultPage >= 0 ? phys.folioHead(faultPage) : -1;
+  phys.getPage(head);
+  if (head !== fpHead && !k.folioTrylock(head)) {
+    phys.putPage(head);
+    return;
+  }
+  const anonExclusive = phys.testFlag(head, PG_anon) && phys.testFlag(head, PG_anon_exclusive);
+  if (anonExclusive && phys.maybeDmaPinned(head)) {
+    if (head !== fpHead) k.folioUnlock(head);
+    phys.putPage(head);
+    return;
+  }
+  const old = await pmdpGetAndClear(mm, va);
+  if (old.kind === PTE_KIND_PRESENT && old.flags & PTE_DIRTY) phys.setFlag(head, PG_dirty);
+  const nr = phys.folioNrPages(head);
+  for (let j = 0; j < nr; j++) phys.clearFlag(head + j, PG_anon_exclusive);
+  await pmdpSet(mm, va, PTE_KIND_MIGRATION, head, migrationFlagsOf(old.flags, anonExclusive));
+  migrationEntryAdd(k, head, mm, va, true);
+  phys.rmapRemovePmd(head, mm, va);
+  phys.putPage(head); // the mapping's reference; the collection reference keeps the folio
+  args.src[i] =
+    migratePfn(head) +
+    MIGRATE_PFN_MIGRATE +
+    MIGRATE_PFN_COMPOUND +
+    (old.flags & PTE_WRITE ? MIGRATE_PFN_WRITE : 0);
   args.cpages++;
 }
 
@@ -369,9 +517,10 @@ async function migrateUnmapEntries(
 }
 
 /**
- * try_to_migrate for a device-private page still mapped by other processes (a fork shared it): each
- * device-private entry becomes a migration entry inside a blockable MMU_NOTIFY_CLEAR of that page
- * (owner null), as try_to_migrate_one does for device-private pages. Caller holds the page lock and a
+ * try_to_migrate for a device-private page or PMD-order folio still mapped by other processes (a fork
+ * shared it): each device-private entry becomes a migration entry (a PMD-level one becomes a PMD
+ * migration entry) inside a blockable MMU_NOTIFY_CLEAR of what it maps (owner null), as
+ * try_to_migrate_one does for device-private pages. Caller holds the page lock and a
  * reference. Takes each mm's ptl. May sleep.
  */
 async function tryToMigrateDevicePrivate(k: Kernel, pfn: number): Promise<void> {
@@ -379,13 +528,24 @@ async function tryToMigrateDevicePrivate(k: Kernel, pfn: number): Promise<void> 
   const ps = k.pageSize;
   for (const r of phys.folioRmapList(pfn)) {
     const mm = r.mm;
-    if (r.pmd) continue;
     const pt = mm.pageTable;
     mm.mmgrab();
-    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, r.va, r.va + ps);
+    const end = r.va + (r.pmd ? pt.pmdSize : ps);
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, r.va, end);
     await mmuNotifierInvalidateRangeStart(range);
     await mm.ptl.lock();
-    if (!pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_DEVICE_PRIVATE && pt.pfnAt(r.va) === pfn) {
+    if (r.pmd) {
+      // set_pmd_migration_entry for a PMD-level device-private entry of the folio.
+      if (pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_DEVICE_PRIVATE && pt.pfnAt(r.va) === pfn) {
+        const flags = pt.flagsAt(r.va);
+        const exclusive = phys.testFlag(pfn, PG_anon) && phys.testFlag(pfn, PG_anon_exclusive);
+        for (let j = 0; j < HPAGE_PMD_NR; j++) phys.clearFlag(pfn + j, PG_anon_exclusive);
+        await pmdpSet(mm, r.va, PTE_KIND_MIGRATION, pfn, migrationFlagsOf(flags, exclusive));
+        migrationEntryAdd(k, pfn, mm, r.va, true);
+        phys.rmapRemovePmd(pfn, mm, r.va);
+        phys.putPage(pfn);
+      }
+    } else if (!pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_DEVICE_PRIVATE && pt.pfnAt(r.va) === pfn) {
       const flags = pt.flagsAt(r.va);
       const exclusive = phys.testFlag(pfn, PG_anon) && phys.testFlag(pfn, PG_anon_exclusive);
       phys.clearFlag(pfn, PG_anon_exclusive);
@@ -401,12 +561,19 @@ async function tryToMigrateDevicePrivate(k: Kernel, pfn: number): Promise<void> 
 }
 
 /**
- * remove_migration_ptes(src, winner) for device migration: every recorded migration entry of `src`
- * becomes an entry for `winner` — a device-private entry (writable if the migration entry was) for a
- * device-private page, a present PTE otherwise; the winner gains the rmap and a reference, and
- * PageAnonExclusive when the entry was writable or readable-exclusive. Takes each mm's ptl. May sleep.
+ * remove_migration_ptes(src, winner) for device migration: every recorded migration entry of the
+ * folio `src` (all its pages) becomes an entry for the same page of `winner` — a device-private entry
+ * (writable if the migration entry was) for a device-private page, a present PTE otherwise; a PMD
+ * migration entry becomes a PMD-level entry of the same kind for a PMD-order winner. The winner gains
+ * the rmap and a reference per mapping, and PageAnonExclusive when the entry was writable or
+ * readable-exclusive. Takes each mm's ptl. May sleep.
  */
 async function migrateRestoreEntries(k: Kernel, src: number, winner: number): Promise<void> {
+  const nr = k.phys.folioNrPages(src);
+  for (let j = 0; j < nr; j++) await migrateRestorePage(k, src + j, winner + j, j === 0);
+}
+
+async function migrateRestorePage(k: Kernel, src: number, winner: number, head: boolean): Promise<void> {
   const phys = k.phys;
   const privateDst = phys.isDevicePrivate(winner);
   for (;;) {
@@ -417,9 +584,36 @@ async function migrateRestoreEntries(k: Kernel, src: number, winner: number): Pr
     mm.mmgrab();
     await mm.ptl.lock();
     const live =
-      !r.pmd && !pt.isHugeAt(r.va) && pt.kindAt(r.va) === PTE_KIND_MIGRATION && pt.pfnAt(r.va) === src;
+      pt.isHugeAt(r.va) === r.pmd && pt.kindAt(r.va) === PTE_KIND_MIGRATION && pt.pfnAt(r.va) === src;
     migrationEntryRemove(k, src, mm, r.va, r.pmd);
-    if (live) {
+    if (live && r.pmd) {
+      const f = pt.flagsAt(r.va);
+      const exclusive = (f & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0;
+      k.sim.bugOn(
+        !head || phys.folioNrPages(winner) !== HPAGE_PMD_NR,
+        `remove_migration_pmd: ${phys.describePage(winner)} cannot replace a PMD migration entry`,
+      );
+      phys.rmapAddPmd(winner, mm, r.va);
+      phys.getPage(winner);
+      if (phys.testFlag(winner, PG_anon) && exclusive)
+        for (let j = 0; j < HPAGE_PMD_NR; j++) phys.setFlag(winner + j, PG_anon_exclusive);
+      if (privateDst)
+        await pmdpSet(
+          mm,
+          r.va,
+          PTE_KIND_DEVICE_PRIVATE,
+          winner,
+          f & (PTE_WRITE | PTE_SOFT_DIRTY | PTE_UFFD_WP),
+        );
+      else
+        await pmdpSet(
+          mm,
+          r.va,
+          PTE_KIND_PRESENT,
+          winner,
+          f & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY | PTE_UFFD_WP),
+        );
+    } else if (live) {
       const f = pt.flagsAt(r.va);
       const exclusive = (f & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0;
       phys.rmapAddPte(winner, mm, r.va);
@@ -474,6 +668,14 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
     }
     const s = migratePfnToPage(src[i]);
     const va = args.start + i * k.pageSize;
+    if (s >= 0 && (src[i] & MIGRATE_PFN_COMPOUND) !== (dst[i] & MIGRATE_PFN_COMPOUND)) {
+      // THP reconciliation: a compound source with per-page destinations is split and migrates page
+      // by page; a compound destination for a small source is refused.
+      if (!(src[i] & MIGRATE_PFN_COMPOUND) || !(await migrateSplitSource(args, i))) {
+        clearMigrate(src, i);
+        continue;
+      }
+    }
     if (s < 0) {
       if (range === null) {
         range = mmuNotifierRangeInit(
@@ -492,6 +694,46 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
     if (!migrateMovePage(k, s, d, fp)) clearMigrate(src, i);
   }
   if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * migrate_vma_split_unmapped_folio: the compound source of entry i (locked, unmapped to a PMD migration
+ * entry, holding the collection reference and, for the fault page, the fault path's) is split: its PMD
+ * migration entry becomes HPAGE_PMD_NR PTE migration entries (__split_huge_pmd, a CLEAR over the PMD),
+ * the pagemap's folioSplit runs for a device folio, the folio becomes order-0 pages, each locked and
+ * holding one collection reference, and entries i..i+nr-1 become per-page entries with the compound
+ * entry's MIGRATE and WRITE bits. False (nothing split) when the folio is pinned or mapped again.
+ * Caller holds the mmap lock. May sleep.
+ */
+async function migrateSplitSource(args: MigrateVma, i: number): Promise<boolean> {
+  const mm = args.mm;
+  const k = mm.kernel;
+  const phys = k.phys;
+  const head = migratePfnToPage(args.src[i]);
+  const nr = phys.folioNrPages(head);
+  const base = phys.refcountOf(head);
+  if (phys.maybeDmaPinned(head) || phys.folioMapcountOf(head) !== 0 || base > 2 || i + nr > args.npages)
+    return false;
+  const va = args.start + i * k.pageSize;
+  if (mm.pageTable.isHugeAt(va)) await splitHugePmd(mm, args.vma, va);
+  if (phys.zoneOf(head) === 'device') k.pagemapOpsOf(head)?.folioSplit?.(head, nr);
+  // Each page is to hold one reference of its own after the split (splitFolio's extraPerPage).
+  phys.getPage(head, nr + 1 - base);
+  if (phys.splitFolio(head, 1) !== 0) {
+    phys.putPage(head, nr + 1 - base);
+    return false;
+  }
+  if (base < 2) phys.putPage(head, 2 - base);
+  for (let p = head + 1; p < head + nr; p++)
+    k.sim.bugOn(!phys.trylockPage(p), `migrate_vma_split_unmapped_folio: page ${p} locked by someone else`);
+  const state = states.get(args);
+  const lru = state?.lru.get(head);
+  const keep = args.src[i] & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
+  for (let j = 0; j < nr; j++) {
+    args.src[i + j] = migratePfn(head + j) + keep;
+    if (lru !== undefined) state!.lru.set(head + j, lru);
+  }
+  return true;
 }
 
 /**

@@ -23,8 +23,13 @@ export interface DevicePagemapOptions {
    * (0: the access is retried). May sleep.
    */
   migrateToRam?: (fault: DevicePrivateFault) => Promise<number>;
-  /** dev_pagemap_ops.page_free: a page's last reference went away (it is back on the free list). */
-  pageFree?: (pfn: number) => void;
+  /**
+   * dev_pagemap_ops.page_free / folio_free: the last reference to the folio of `nr` pages at `pfn` went
+   * away (its pages are back on the free list).
+   */
+  pageFree?: (pfn: number, nr: number) => void;
+  /** dev_pagemap_ops.folio_split: see DevPagemapOps.folioSplit. */
+  folioSplit?: (head: number, nr: number) => void;
   /** NUMA node of the memory (0). */
   node?: number;
 }
@@ -52,13 +57,17 @@ export class DevicePagemap {
     this.kind = options.kind;
     this.owner = options.owner ?? this;
     const migrateToRam = options.migrateToRam;
+    const folioSplit = options.folioSplit;
     this.region = kernel.memremapPages(options.npages, options.kind, this.owner, {
       node: options.node,
       pageFree: options.pageFree,
       ops:
         migrateToRam === undefined
           ? undefined
-          : { migrateToRam: (fault: DevicePrivateFault) => migrateToRam(fault) },
+          : {
+              migrateToRam: (fault: DevicePrivateFault) => migrateToRam(fault),
+              folioSplit: folioSplit === undefined ? undefined : (head, nr) => folioSplit(head, nr),
+            },
     });
   }
 
@@ -83,6 +92,16 @@ export class DevicePagemap {
    */
   allocPage(): number {
     const pfn = this.kernel.phys.allocDevicePage(this.region);
+    return pfn < 0 ? -ENOMEM : pfn;
+  }
+
+  /**
+   * zone_device_folio_init on a naturally aligned block of 2^order free pages (order 9: a PMD-sized
+   * device folio that migration can map with one PMD-level entry): refcount 1 on the head, zero
+   * contents, not locked. Returns the head pfn or -ENOMEM. Atomic.
+   */
+  allocFolio(order: number): number {
+    const pfn = this.kernel.phys.allocDeviceFolio(this.region, order);
     return pfn < 0 ? -ENOMEM : pfn;
   }
 

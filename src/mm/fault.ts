@@ -576,6 +576,8 @@ async function faultHugePmd(mm: Mm, vma: Vma, va: number, flags: number): Promis
   const haddr = pt.pmdStart(va);
   const kind = pt.kindAt(haddr);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (kind === PTE_KIND_MIGRATION) return pmdMigrationEntryWait(mm, haddr);
+  if (kind === PTE_KIND_DEVICE_PRIVATE) return doHugePmdDevicePrivate(mm, vma, va, flags);
   if (kind === PTE_KIND_PRESENT) {
     const f = pt.flagsAt(haddr);
     if (!write || f & PTE_WRITE) return 0;
@@ -599,6 +601,64 @@ async function faultHugePmd(mm: Mm, vma: Vma, va: number, flags: number): Promis
   mm.sim.mark('fault split a huge pmd');
   await splitHugePmd(mm, vma, haddr);
   return -1;
+}
+
+/**
+ * pmd_migration_entry_wait: a fault on a PMD migration entry (a THP being migrated whole) sleeps until
+ * the folio is unlocked or the PMD changed, then the access is retried (0). Caller holds the mmap lock.
+ * May sleep.
+ */
+async function pmdMigrationEntryWait(mm: Mm, haddr: number): Promise<number> {
+  const pt = mm.pageTable;
+  const head = pt.pfnAt(haddr);
+  const changed = (): boolean =>
+    !pt.isHugeAt(haddr) || pt.kindAt(haddr) !== PTE_KIND_MIGRATION || pt.pfnAt(haddr) !== head;
+  await mm.kernel.folioWaitUnlocked(head, changed);
+  return 0;
+}
+
+/**
+ * do_huge_pmd_device_private: a CPU fault on a PMD-level device-private entry (a PMD-order device folio
+ * mapped whole). Under the PMD lock the entry is rechecked; the folio is trylocked (contended: wait for
+ * the unlock and retry, 0) and referenced; then, the lock dropped, the pagemap's migrateToRam is called
+ * with the head page and `pmd: true`, so that the driver may migrate the whole folio (or split it), and
+ * its vm_fault_t returned (0: retry). Caller holds the mmap lock. May sleep.
+ */
+async function doHugePmdDevicePrivate(mm: Mm, vma: Vma, va: number, flags: number): Promise<number> {
+  const k = mm.kernel;
+  const phys = k.phys;
+  const pt = mm.pageTable;
+  const haddr = pt.pmdStart(va);
+  const head = pt.pfnAt(haddr);
+  const same = (): boolean =>
+    pt.isHugeAt(haddr) && pt.kindAt(haddr) === PTE_KIND_DEVICE_PRIVATE && pt.pfnAt(haddr) === head;
+  await mm.ptl.lock();
+  if (!same()) {
+    mm.ptl.unlock();
+    return 0;
+  }
+  if (!k.folioTrylock(head)) {
+    mm.ptl.unlock();
+    await k.folioWaitUnlocked(head, () => !same());
+    return 0;
+  }
+  phys.getPage(head);
+  mm.ptl.unlock();
+  const ops = k.pagemapOpsOf(head);
+  let ret = VM_FAULT_SIGBUS;
+  if (ops !== undefined)
+    ret = await ops.migrateToRam({
+      mm,
+      vma,
+      address: va,
+      pfn: head,
+      write: (flags & FAULT_FLAG_WRITE) !== 0,
+      flags,
+      pmd: true,
+    });
+  k.folioUnlock(head);
+  phys.putPage(head);
+  return ret;
 }
 
 /**

@@ -321,7 +321,7 @@ export class Kernel {
     npages: number,
     kind: DeviceMemoryKind,
     owner: unknown,
-    options: { ops?: DevPagemapOps; node?: number; pageFree?: (pfn: number) => void } = {},
+    options: { ops?: DevPagemapOps; node?: number; pageFree?: (pfn: number, nr: number) => void } = {},
   ): DeviceRegion {
     const region = this.phys.addDeviceRegion(npages, kind, owner, {
       node: options.node,

@@ -211,7 +211,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
       this.swapSlotArr[p] = -1;
     }
     if (head >= this.totalPages) {
-      this.physFreeDevicePage(head);
+      this.physFreeDevicePage(head, nr);
       return;
     }
     const s = this.segOf[head];

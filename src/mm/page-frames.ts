@@ -88,7 +88,7 @@ export interface RmapEntry<Mm> {
 export interface DeviceRegionState extends DeviceRegion {
   nrFree: number;
   freeHead: number;
-  readonly pageFree: ((pfn: number) => void) | undefined;
+  readonly pageFree: ((pfn: number, nr: number) => void) | undefined;
 }
 
 // Frame states. A tail page is TAIL while its folio is allocated; free pages are FREE.

@@ -69,6 +69,12 @@ export interface DevicePrivateFault {
   readonly write: boolean;
   /** FAULT_FLAG_* of the fault. */
   readonly flags: number;
+  /**
+   * The fault came through a PMD-level device-private entry (do_huge_pmd_device_private): `pfn` is the
+   * head of a PMD-order device folio mapped whole, and the handler may migrate the whole folio.
+   * Absent or false for a PTE-level entry.
+   */
+  readonly pmd?: boolean;
 }
 
 /**
@@ -80,4 +86,10 @@ export interface DevicePrivateFault {
  */
 export interface DevPagemapOps {
   migrateToRam(fault: DevicePrivateFault): Promise<number>;
+  /**
+   * dev_pagemap_ops.folio_split: the large device folio at `head` of `nr` pages is about to become
+   * `nr` order-0 folios; the driver splits whatever it keeps per folio (test_hmm: the backing folio).
+   * Called with the folio locked. Atomic.
+   */
+  folioSplit?(head: number, nr: number): void;
 }

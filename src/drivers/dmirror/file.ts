@@ -557,12 +557,13 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
 
   /**
    * dmirror_migrate_alloc_and_copy: a locked device page per collected entry, holding the source's
-   * data (or zeros for a hole); FAIL_ALLOC makes one allocation fail (an order-0 entry then stays in
-   * system memory; a compound one falls back to order-0 pages). Device folios are not modelled: a
-   * compound source always gets order-0 destinations (the fallback path), and the core splits it.
-   * Deviation: the model's migrate_vma collects no compound entries, so an entry that starts a whole
-   * PMD-aligned PMD of the batch stands for the compound entry the kernel would have collected there:
-   * FAIL_ALLOC consumed on it takes the fallback (every page still migrates), as the kernel's does.
+   * data (or zeros for a hole); for a compound entry (a THP) one PMD-order device folio, or — when that
+   * allocation fails, FAIL_ALLOC included — base pages for each of its pages (the core then splits the
+   * source). FAIL_ALLOC on an order-0 entry leaves it in system memory.
+   * Deviation: the model collects empty PMD ranges page by page, so a hole entry that starts a whole
+   * PMD-aligned PMD of the batch stands for the compound hole entry the kernel would have collected
+   * there: FAIL_ALLOC consumed on it takes the fallback (every page still migrates), as the kernel's
+   * does.
    */
   private dmAllocAndCopyToDevice(args: MigrateVma): void {
     const phys = this.kernel.phys;
@@ -572,11 +573,19 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       const flags = migratePfnFlags(word);
       if (!(flags & MIGRATE_PFN_MIGRATE)) continue;
       const compound = (flags & MIGRATE_PFN_COMPOUND) !== 0;
-      const nr = compound ? 1 << HPAGE_PMD_ORDER : 1;
       const spfn = migratePfnToPage(word);
       if (spfn >= 0 && phys.zoneOf(spfn) === 'device') continue;
-      if (this.consumeFailAlloc() && !compound && !wouldBeCompound(args, i, this.kernel.pmdSize)) continue;
-      for (let j = 0; j < nr && i + j < args.src.length; j++) {
+      const nr = Math.min(compound ? phys.folioNrPages(spfn) : 1, args.src.length - i);
+      const failed = this.consumeFailAlloc();
+      if (failed && !compound && !(spfn < 0 && wouldBeCompound(args, i, this.kernel.pmdSize))) continue;
+      const folio = compound && !failed ? dev.allocFolio() : -1;
+      if (folio >= 0) {
+        for (let j = 0; j < nr; j++) phys.copyPage(dev.dataPfn(folio + j), spfn + j);
+        dev.migratedBy.set(folio, this);
+        args.dst[i] = migratePfn(folio) + (flags & MIGRATE_PFN_WRITE) + MIGRATE_PFN_COMPOUND;
+        continue;
+      }
+      for (let j = 0; j < nr; j++) {
         const dpfn = dev.allocPage();
         if (dpfn < 0) break;
         const data = dev.dataPfn(dpfn);
@@ -604,9 +613,10 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
         this.stats.notMigrated++;
         continue;
       }
-      this.mapPage(args.start + i * ps, dpfn, {
-        write: (migratePfnFlags(args.dst[i]) & MIGRATE_PFN_WRITE) !== 0,
-      });
+      const f = migratePfnFlags(args.dst[i]);
+      const nr = f & MIGRATE_PFN_COMPOUND ? this.kernel.phys.folioNrPages(dpfn) : 1;
+      for (let j = 0; j < nr; j++)
+        this.mapPage(args.start + (i + j) * ps, dpfn + j, { write: (f & MIGRATE_PFN_WRITE) !== 0 });
     }
     this.mutex.unlock();
   }
@@ -634,7 +644,10 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
         await migrateVmaPages(args);
         for (let i = 0; i < args.src.length; i++) {
           const f = migratePfnFlags(args.src[i]);
-          if (f & MIGRATE_PFN_VALID && f & MIGRATE_PFN_MIGRATE) res.cpages++;
+          // A compound entry counts every page it covers.
+          if (f & MIGRATE_PFN_VALID && f & MIGRATE_PFN_MIGRATE)
+            res.cpages +=
+              f & MIGRATE_PFN_COMPOUND ? this.kernel.phys.folioNrPages(migratePfnToPage(args.src[i])) : 1;
         }
         await migrateVmaFinalize(args);
         return 0;
