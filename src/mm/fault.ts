@@ -613,6 +613,7 @@ async function pmdMigrationEntryWait(mm: Mm, haddr: number): Promise<number> {
   const head = pt.pfnAt(haddr);
   const changed = (): boolean =>
     !pt.isHugeAt(haddr) || pt.kindAt(haddr) !== PTE_KIND_MIGRATION || pt.pfnAt(haddr) !== head;
+  mm.sim.mark('migration entry waited on');
   await mm.kernel.folioWaitUnlocked(head, changed);
   return 0;
 }
