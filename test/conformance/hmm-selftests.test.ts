@@ -20,9 +20,7 @@ const LONG_ONLY = new Set([
  * Cases that fail today for a reason outside the test device, each with that reason. `it.fails`
  * keeps them honest: the day the gap closes the case passes and this entry must go.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  migrate_anon_huge_fault: 'MADV_COLLAPSE is not modelled (-EINVAL), nor PMD-level device-private entries',
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 describe.each(['private', 'coherent'] as const)('hmm selftests, %s device memory', (variant) => {
   for (const c of HMM_SELFTESTS) {
