@@ -283,7 +283,7 @@ async function migratePrepareLargeFolios(args: MigrateVma, faultPage: number): P
  * Deviation: no unmap to migration entries and remap around the split (the device-private entries
  * already name each page, and no CPU can access device-private memory in between).
  */
-export function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): boolean {
+function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): boolean {
   const phys = k.phys;
   const head = phys.folioHead(pfn);
   const nr = phys.folioNrPages(head);
