@@ -5,8 +5,9 @@
  *    page-table walk (PageTable.walk with an empty visitor) over the same range of the same mm in the
  *    same run. Goal: snapshot >= 25% of the raw walk.
  * 2. hmmRangeFault faulting rate (pages/s): REQ_FAULT | REQ_WRITE over fresh anonymous memory.
- * 3. Migration to device-private memory and back (pages/s), 4 KiB pages and PMD-mapped THPs
- *    (split on collection), in batches of 512 pages as dmirror does.
+ * 3. Migration to device-private memory and back (pages/s), 4 KiB pages and PMD-mapped THPs, in
+ *    batches of 512 pages as dmirror does: THPs split on collection (no MIGRATE_VMA_SELECT_COMPOUND)
+ *    and THPs migrated whole (COMPOUND entries, PMD-order device folios and system THPs).
  *
  * Run: `npx tsx bench/hmm.ts`, or `npm run bench` for every benchmark.
  */
@@ -14,7 +15,15 @@ import { pathToFileURL } from 'node:url';
 
 import { Simulation } from '../src/sim/simulation.js';
 import { Kernel } from '../src/mm/kernel.js';
-import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/mm/constants.js';
+import {
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
+  MADV_HUGEPAGE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from '../src/mm/constants.js';
 import { PTE_KIND_PRESENT, PTE_WRITE } from '../src/mm/page-table.js';
 import type { Mm } from '../src/mm/mm.js';
 import { mmuIntervalNotifierInsert, type MmuIntervalNotifier } from '../src/notifier/interval.js';
@@ -25,8 +34,10 @@ import {
   createDevicePagemap,
   hmmPfnFlags,
   hmmRangeFault,
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
   migratePfn,
@@ -48,6 +59,7 @@ export interface HmmBenchResult {
   faultPagesPerSec: number;
   migrate4kPagesPerSec: { toDevice: number; toSystem: number };
   migrateThpPagesPerSec: { toDevice: number; toSystem: number };
+  migrateThpWholePagesPerSec: { toDevice: number; toSystem: number };
 }
 
 const now = (): bigint => process.hrtime.bigint();
@@ -156,7 +168,10 @@ async function faultRate(k: Kernel, npages: number): Promise<number> {
   return rate;
 }
 
-/** One migrate_vma pass over [start, end) in batches, as a driver would. */
+/**
+ * One migrate_vma pass over [start, end) in batches, as a driver would; with `whole`, THPs and device
+ * PMDs are collected as compound entries and given PMD-order destinations. Returns the pages moved.
+ */
 async function migrate(
   k: Kernel,
   mm: Mm,
@@ -164,6 +179,7 @@ async function migrate(
   end: number,
   pm: DevicePagemap,
   toDevice: boolean,
+  whole: boolean,
 ): Promise<number> {
   let moved = 0;
   const src = new Array<number>(BATCH).fill(0);
@@ -181,11 +197,22 @@ async function migrate(
       cpages: 0,
       npages: 0,
       pgmapOwner: pm.owner,
-      flags: toDevice ? MIGRATE_VMA_SELECT_SYSTEM : MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+      flags:
+        (toDevice ? MIGRATE_VMA_SELECT_SYSTEM : MIGRATE_VMA_SELECT_DEVICE_PRIVATE) |
+        (whole ? MIGRATE_VMA_SELECT_COMPOUND : 0),
     };
     if ((await migrateVmaSetup(args)) !== 0) throw new Error('setup');
     for (let i = 0; i < args.npages; i++) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      if (src[i] & MIGRATE_PFN_COMPOUND) {
+        const d = toDevice ? pm.allocFolio(HPAGE_PMD_ORDER) : k.phys.allocPages(HPAGE_PMD_ORDER);
+        if (d < 0) throw new Error('out of memory (PMD order)');
+        k.phys.trylockPage(d);
+        const s = migratePfnToPage(src[i]);
+        for (let j = 0; j < HPAGE_PMD_NR; j++) k.phys.copyPage(d + j, s + j);
+        dst[i] = migratePfn(d) + (src[i] & MIGRATE_PFN_WRITE) + MIGRATE_PFN_COMPOUND;
+        continue;
+      }
       const d = toDevice ? pm.allocPage() : await k.allocUserPage();
       if (d < 0) throw new Error('out of memory');
       k.phys.trylockPage(d);
@@ -194,7 +221,8 @@ async function migrate(
       dst[i] = migratePfn(d) + (src[i] & MIGRATE_PFN_WRITE);
     }
     await migrateVmaPages(args);
-    for (let i = 0; i < args.npages; i++) if (src[i] & MIGRATE_PFN_MIGRATE) moved++;
+    for (let i = 0; i < args.npages; i++)
+      if (src[i] & MIGRATE_PFN_MIGRATE) moved += src[i] & MIGRATE_PFN_COMPOUND ? HPAGE_PMD_NR : 1;
     await migrateVmaFinalize(args);
   }
   mm.mmapLock.upRead();
@@ -205,6 +233,7 @@ async function migrateRates(
   k: Kernel,
   npages: number,
   thp: boolean,
+  whole = false,
 ): Promise<{ toDevice: number; toSystem: number }> {
   const pm = createDevicePagemap(k, { kind: 'private', npages });
   const p = k.createProcess(thp ? 'bench-thp' : 'bench-4k');
@@ -219,10 +248,11 @@ async function migrateRates(
   for (let a = addr; a < addr + len; a += thp ? 512 * PAGE : PAGE) await p.write(a, byte);
   if (thp && !p.mm.pageTable.isHugeAt(addr)) throw new Error('no THP');
   let t0 = now();
-  const n1 = await migrate(k, p.mm, addr, addr + len, pm, true);
+  const n1 = await migrate(k, p.mm, addr, addr + len, pm, true, whole);
+  if (whole && !p.mm.pageTable.isHugeAt(addr)) throw new Error('THP not migrated whole');
   const toDevice = n1 / secsSince(t0);
   t0 = now();
-  const n2 = await migrate(k, p.mm, addr, addr + len, pm, false);
+  const n2 = await migrate(k, p.mm, addr, addr + len, pm, false, whole);
   const toSystem = n2 / secsSince(t0);
   if (n1 !== npages || n2 !== npages) throw new Error(`migrated ${n1} / ${n2} of ${npages}`);
   await p.exit(0);
@@ -239,6 +269,7 @@ export async function benchHmm(): Promise<HmmBenchResult> {
       const fault = await faultRate(k, 16384);
       const m4k = await migrateRates(k, 8192, false);
       const mthp = await migrateRates(k, 8192, true);
+      const mwhole = await migrateRates(k, 8192, true, true);
       result = {
         snapshotPagesPerSec: snapshot,
         rawWalkPagesPerSec: raw,
@@ -246,6 +277,7 @@ export async function benchHmm(): Promise<HmmBenchResult> {
         faultPagesPerSec: fault,
         migrate4kPagesPerSec: m4k,
         migrateThpPagesPerSec: mthp,
+        migrateThpWholePagesPerSec: mwhole,
       };
     });
   });
@@ -265,6 +297,9 @@ export async function benchHmm(): Promise<HmmBenchResult> {
   );
   console.log(
     `  migrate THP (split) to device / back      ${g(result.migrateThpPagesPerSec.toDevice)} / ${g(result.migrateThpPagesPerSec.toSystem)}`,
+  );
+  console.log(
+    `  migrate THP (whole) to device / back      ${g(result.migrateThpWholePagesPerSec.toDevice)} / ${g(result.migrateThpWholePagesPerSec.toSystem)}`,
   );
   return result;
 }
