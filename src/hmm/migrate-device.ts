@@ -38,7 +38,7 @@ import {
   type LruList,
 } from '../mm/physical.js';
 import { pmdpGetAndClear, pmdpSet, ptepGetAndClear, ptepSet } from '../mm/memory.js';
-import { splitHugePmd } from '../mm/huge-memory.js';
+import { splitHugePmd, splitHugePmdLocked } from '../mm/huge-memory.js';
 import { anonVmaPrepare, folioPrepareNewAnon, migrationEntryAdd, migrationEntryRemove } from '../mm/rmap.js';
 import { tryToMigrate } from '../mm/rmap-walk.js';
 import { splitHugePage } from '../mm/split-huge-page.js';
@@ -270,20 +270,22 @@ async function migratePrepareLargeFolios(args: MigrateVma, faultPage: number): P
     phys.putPage(head);
   }
   for (const a of devPmds) await splitHugePmd(mm, args.vma, a);
-  for (const head of devFolios) splitDeviceFolio(k, head, faultPage);
+  for (const head of devFolios) await splitDeviceFolio(k, head, faultPage);
 }
 
 /**
  * split_folio for a device-private folio mapped by PTEs (migrate_vma_collect_pmd meeting a large device
  * folio at PTE level): under the folio lock (trylock, unless it holds `faultPage`, which the fault
- * path locked) and a reference, and only when nothing but its mappings and the caller reference it,
- * the pagemap's folioSplit runs (the driver splits its per-folio state) and the folio becomes order-0
- * folios, each keeping its own mappings' references; pages nobody maps are freed. The page holding the
- * lock keeps it. Atomic (no sleeping: a contended folio is left large).
+ * path locked) and a reference, PMD-level mappings of it in other mms (a fork shared it) are split to
+ * PTEs first (unmap_folio's TTU_SPLIT_HUGE_PMD: a CLEAR over each PMD); then, only when nothing but
+ * its mappings and the caller reference it, the pagemap's folioSplit runs (the driver splits its
+ * per-folio state) and the folio becomes order-0 folios, each keeping its own mappings' references;
+ * pages nobody maps are freed. The page holding the lock keeps it. A contended folio is left large.
+ * Takes each mm's ptl. May sleep.
  * Deviation: no unmap to migration entries and remap around the split (the device-private entries
  * already name each page, and no CPU can access device-private memory in between).
  */
-function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): boolean {
+async function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): Promise<boolean> {
   const phys = k.phys;
   const head = phys.folioHead(pfn);
   const nr = phys.folioNrPages(head);
@@ -297,6 +299,32 @@ function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): boolean {
     }
   }
   const locked = own ? faultPage : head;
+  for (const r of phys.folioRmapList(head)) {
+    if (!r.pmd) continue;
+    const mm = r.mm;
+    const pt = mm.pageTable;
+    mm.mmgrab();
+    const range = mmuNotifierRangeInit(
+      MMU_NOTIFY_CLEAR,
+      MMU_NOTIFIER_RANGE_BLOCKABLE,
+      mm,
+      r.va,
+      r.va + pt.pmdSize,
+    );
+    await mmuNotifierInvalidateRangeStart(range);
+    await mm.ptl.lock();
+    const vma = mm.vmas.lookup(r.va);
+    if (
+      vma !== undefined &&
+      pt.isHugeAt(r.va) &&
+      pt.kindAt(r.va) === PTE_KIND_DEVICE_PRIVATE &&
+      pt.pfnAt(r.va) === head
+    )
+      await splitHugePmdLocked(mm, vma, r.va);
+    mm.ptl.unlock();
+    await mmuNotifierInvalidateRangeEnd(range);
+    mm.mmdrop();
+  }
   let ok = false;
   if (
     phys.entireMapcountOf(head) === 0 &&

@@ -311,6 +311,39 @@ describe('whole-THP migration (MIGRATE_VMA_SELECT_COMPOUND)', () => {
     expectOk(run);
   });
 
+  it("a device folio PMD-mapped in the parent and PTE-mapped in the child: a fault in the child splits the parent's PMD (CLEAR) and then the folio; both read their data", async () => {
+    const run = await runKernel(
+      async (k) => {
+        const p = k.createProcess('app');
+        await thpAt(p);
+        const dev = thpDevice(k);
+        await withMmap(p, () => dev.migrate(p.mm, A, A + PMD_SIZE, SYSTEM_WHOLE, true));
+        const devHead = p.mm.pageTable.pfnAt(A);
+        const child = await p.fork();
+        expect(await child.munmap(A, PMD_SIZE / 2)).toBe(0); // the child's PMD splits to PTEs
+        expect(p.mm.pageTable.isHugeAt(A)).toBe(true);
+        const seen = await recordNotifier(p.mm);
+        const half = HPAGE_PMD_NR / 2;
+        expect(await child.read(A + half * PAGE, 8)).toEqual(fill(8, half & 0xff));
+        expect(dev.faults).toEqual([false]);
+        expect(starts(seen)[0]).toEqual(['MMU_NOTIFY_CLEAR', A, A + PMD_SIZE, true, null]);
+        expect(p.mm.pageTable.isHugeAt(A)).toBe(false);
+        expect(k.phys.folioOrder(devHead)).toBe(0);
+        await expectData(p);
+        for (const i of [half + 1, HPAGE_PMD_NR - 1])
+          expect(await child.read(A + i * PAGE, 8)).toEqual(fill(8, i & 0xff));
+        await child.kill();
+        await child.wait();
+        await p.exit(0);
+        expect(k.phys.nrAllocated).toBe(0);
+        expect(dev.pagemap.nrFree).toBe(dev.pagemap.npages);
+        k.phys.validate();
+      },
+      { memoryPages: 8192 },
+    );
+    expectOk(run);
+  });
+
   it("a device PMD shared by fork: the child's fault migrates the folio for both (the parent's PMD becomes a migration entry under a CLEAR); COW splits them later", async () => {
     const run = await runKernel(
       async (k) => {
