@@ -624,7 +624,7 @@ export class GpuSvm extends DeviceMirror {
   /** The body of xe_svm_handle_pagefault; the caller holds the svm lock. May sleep. */
   private async handleFault(va: number, write: boolean): Promise<number> {
     let ret = -EFAULT;
-    let migrate = true; // WORKAROUND(hmm-own-ro-devpriv): only the workaround below clears it
+    let migrate = true; // cleared only by the read-only-VRAM eviction below
     // An atomic needs VRAM (devmem_only): migrate whatever the migrateOnFault policy says, and
     // refuse pages left in system memory (xe retries, up to three tries for atomics).
     const devmemOnly = this.atomicAccess && this.device.vram !== null;
@@ -668,12 +668,11 @@ export class GpuSvm extends DeviceMirror {
       }
       if (ret < 0) break;
       ret = await this.bind(r, write);
-      // WORKAROUND(hmm-own-ro-devpriv): remove this block once hmmRangeFault faults a read-only
-      // device-private page of the caller's own pagemap back on a write request (as upstream does).
+      // A write to a read-only VRAM page of our own pagemap (e.g. shared after fork). hmm_range_fault
+      // checks the owner before deciding to fault, so it reports such a page VALID without WRITE and
+      // never faults it back (mm/hmm.c; kernel-semantics.md B.5): the driver has to cope. It evicts
+      // the range to system memory and retries there, so the CPU's COW gives it a writable page.
       if (ret === 0 && write && r.hasDevmem && this.lookup(va)?.write !== true) {
-        // A write to a read-only VRAM page (e.g. shared after fork). Upstream hmm_range_fault faults
-        // such a page back (do_swap_page → migrate_to_ram → COW); the model's hmmRangeFault reports an
-        // own device-private page as it is (see the hmm issue), so the driver evicts and retries.
         await this.rangeEvict(r);
         migrate = false; // this fault stays in system memory (no ping-pong)
         continue;
