@@ -16,6 +16,7 @@ import type { AttachedMirror } from '../src/drivers/registry.js';
 import { livelockScenario, type LivelockOutcome } from '../src/drivers/livelock.js';
 import type { GpuSvm } from '../src/drivers/gpusvm/gpusvm.js';
 import type { ImplicitOdpMr } from '../src/drivers/odp/implicit.js';
+import { recordBenchRow } from './lib/results.js';
 
 const PAGE = 4096;
 const MiB = 1 << 20;
@@ -133,6 +134,7 @@ export async function benchDrivers(): Promise<void> {
     const stride = Math.max(PAGE, span / 256);
     for (const d of ['odp', 'odp-implicit', 'gpusvm', 'nouveau2019'] as const) {
       const r = await deviceRun(d, span, stride);
+      recordBenchRow('drivers', 'growth', { spanBytes: span, design: d, ...r });
       console.log(
         `${human(span).padEnd(10)}${d.padEnd(14)}${pad(r.faults, 8)}${pad(r.notifiers, 11)}${pad((r.heapBytes / 1024).toFixed(0), 10)}${pad(r.steps, 10)}${pad(r.wallMs.toFixed(0), 9)}`,
       );

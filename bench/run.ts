@@ -1,7 +1,10 @@
 /**
  * Runs every benchmark module of bench/ (`npm run bench`), each module's exported function in turn,
- * printing how long each took.
+ * printing how long each took, and writes each module's numbers as JSON to bench/results/ (or
+ * MIRRORLAB_BENCH_RESULTS; bench/lib/results.ts), which the HTML report draws as curves.
+ * `npm run bench -- notifier explore` runs only the named modules.
  */
+import { recordBenchResult } from './lib/results.js';
 
 /** Module file (next to this one) and the function it exports. */
 const BENCHES: readonly (readonly [file: string, fn: string])[] = [
@@ -17,8 +20,16 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['find.ts', 'benchFind'],
 ];
 
-async function main(): Promise<void> {
+async function main(only: readonly string[]): Promise<void> {
+  const names = BENCHES.map(([file]) => file.replace(/\.ts$/, ''));
+  const unknown = only.filter((n) => !names.includes(n));
+  if (unknown.length > 0) {
+    console.error(`bench: unknown module ${unknown.join(', ')}; modules: ${names.join(', ')}`);
+    process.exit(2);
+  }
   for (const [file, fn] of BENCHES) {
+    const name = file.replace(/\.ts$/, '');
+    if (only.length > 0 && !only.includes(name)) continue;
     const url = new URL(`./${file}`, import.meta.url);
     const mod = (await import(url.href)) as Record<string, unknown>;
     const bench = mod[fn];
@@ -26,10 +37,11 @@ async function main(): Promise<void> {
       throw new Error(`bench/${file} does not export a function ${fn}()`);
     }
     const start = process.hrtime.bigint();
-    await (bench as () => Promise<unknown>)();
+    const result = await (bench as () => Promise<unknown>)();
     const secs = Number(process.hrtime.bigint() - start) / 1e9;
-    console.log(`(bench/${file}: ${secs.toFixed(1)} s)\n`);
+    const out = recordBenchResult(name, result, secs);
+    console.log(`(bench/${file}: ${secs.toFixed(1)} s; results in ${out})\n`);
   }
 }
 
-await main();
+await main(process.argv.slice(2));

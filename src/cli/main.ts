@@ -19,7 +19,7 @@ import { registerRunCommand } from './run.js';
 import { registerSchemaCommand } from './schema.js';
 import { registerSelftestCommand } from './selftest.js';
 import { registerExplain } from './explain.js';
-import { registerReport } from './report.js';
+import { registerReport, writeExploreReport } from './report.js';
 import { showcase } from './showcase.js';
 import { registerViewCommand, ViewInputError } from './view.js';
 
@@ -51,6 +51,8 @@ interface ExploreFlags {
   json?: boolean;
   progress?: boolean;
   dir?: string;
+  report?: string;
+  bench?: string;
 }
 
 function workersArg(value: string): number | 'auto' {
@@ -129,6 +131,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--out <dir>', "write this shard's result there as JSON (for `mirrorlab merge`)")
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')
+    .option('--report <file>', 'also write a self-contained HTML report there')
+    .option('--bench <dir>', 'benchmark results the report charts (default: bench/results)')
     .action(async (name: string, flags: ExploreFlags) => {
       const s = await resolveScenario(name, flags.dir);
       const options = exploreOptionsFor(s, flags);
@@ -139,6 +143,10 @@ async function main(argv: string[]): Promise<void> {
       if (flags.out !== undefined) writeShardResult(flags.out, s, r, seconds);
       if (flags.json) console.log(JSON.stringify({ scenario: s.name, seconds, ...r }, null, 2));
       else printResult(s, r, seconds);
+      if (flags.report !== undefined) {
+        const path = await writeExploreReport(s, r, seconds, flags.report, flags.bench);
+        if (!flags.json) console.log(`  report: ${path}`);
+      }
       if (r.violations.length > 0) process.exitCode = 1;
     });
 

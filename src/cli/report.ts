@@ -1,13 +1,15 @@
 /**
  * `mirrorlab report [scenario...] --out FILE`: explores the named scenarios (every built-in
- * one by default) under their own exploration settings and writes the HTML report.
+ * one by default) under their own exploration settings and writes the HTML report, with the
+ * benchmark curves of `npm run bench` when its results exist (`--bench DIR`).
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildReport, type ReportScenario } from '../report/html.js';
 import { reportScenario } from '../report/from-explore.js';
-import { explore, type ExploreOptions } from '../explore/index.js';
+import { defaultBenchDir, loadBenchCharts } from '../report/bench-file.js';
+import { explore, type ExploreOptions, type ExploreResult } from '../explore/index.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 
 /** Explores `scenarios` and writes the report to `out`; returns the sections written. */
@@ -16,6 +18,7 @@ export async function writeReport(
   out: string,
   command: string,
   optionsFor: (s: Scenario) => ExploreOptions,
+  benchDir: string = defaultBenchDir(),
 ): Promise<ReportScenario[]> {
   const sections: ReportScenario[] = [];
   for (const s of scenarios) {
@@ -24,7 +27,15 @@ export async function writeReport(
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     sections.push(await reportScenario(s, r, seconds));
   }
-  writeFileSync(out, buildReport({ title: 'mirrorlab report', command, scenarios: sections }));
+  writeFileSync(
+    out,
+    buildReport({
+      title: 'mirrorlab report',
+      command,
+      scenarios: sections,
+      bench: loadBenchCharts(benchDir),
+    }),
+  );
   return sections;
 }
 
@@ -41,17 +52,46 @@ export function registerReport(
     .option('--out <file>', 'where to write the report', 'mirrorlab-report.html')
     .option('--schedules <n>', 'schedule budget per scenario', intArg('--schedules', 1))
     .option('--seed <n>', 'seed', intArg('--seed', 0))
-    .action(async (names: string[], flags: { out: string; schedules?: number; seed?: number }) => {
-      const scenarios = names.length > 0 ? names.map((n) => getScenario(n)) : listScenarios();
-      const out = resolve(flags.out);
-      const sections = await writeReport(
-        scenarios,
-        out,
-        `mirrorlab report ${process.argv.slice(3).join(' ')}`.trim(),
-        (s) => optionsFor(s, flags),
-      );
-      const unexpected = sections.filter((s) => !s.ok).length;
-      console.log(`wrote ${out}: ${sections.length} scenarios, ${unexpected} not as expected`);
-      if (unexpected > 0) process.exitCode = 1;
-    });
+    .option('--bench <dir>', 'benchmark results to chart (default: MIRRORLAB_BENCH_RESULTS or bench/results)')
+    .action(
+      async (names: string[], flags: { out: string; schedules?: number; seed?: number; bench?: string }) => {
+        const scenarios = names.length > 0 ? names.map((n) => getScenario(n)) : listScenarios();
+        const out = resolve(flags.out);
+        const sections = await writeReport(
+          scenarios,
+          out,
+          `mirrorlab report ${process.argv.slice(3).join(' ')}`.trim(),
+          (s) => optionsFor(s, flags),
+          flags.bench !== undefined ? resolve(flags.bench) : defaultBenchDir(),
+        );
+        const unexpected = sections.filter((s) => !s.ok).length;
+        console.log(`wrote ${out}: ${sections.length} scenarios, ${unexpected} not as expected`);
+        if (unexpected > 0) process.exitCode = 1;
+      },
+    );
+}
+
+/**
+ * `mirrorlab explore <scenario> --report FILE`: the report of one finished exploration (its
+ * violations replayed and drawn) with the benchmark curves; returns the path written.
+ */
+export async function writeExploreReport(
+  s: Scenario,
+  r: ExploreResult,
+  seconds: number,
+  file: string,
+  benchDir?: string,
+): Promise<string> {
+  const out = resolve(file);
+  const section = await reportScenario(s, r, seconds);
+  writeFileSync(
+    out,
+    buildReport({
+      title: `mirrorlab explore ${s.name}`,
+      command: `mirrorlab ${process.argv.slice(2).join(' ')}`,
+      scenarios: [section],
+      bench: loadBenchCharts(benchDir !== undefined ? resolve(benchDir) : defaultBenchDir()),
+    }),
+  );
+  return out;
 }

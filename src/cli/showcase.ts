@@ -17,6 +17,7 @@ import cliProgress from 'cli-progress';
 import { explore, type ExploreOptions, type ExploreResult } from '../explore/index.js';
 import { buildReport, type ReportScenario } from '../report/html.js';
 import { reportScenario } from '../report/from-explore.js';
+import { defaultBenchDir, loadBenchCharts } from '../report/bench-file.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 
 /** A race of the seeds: the scenario that plants it and how the showcase names it. */
@@ -304,7 +305,12 @@ export async function showcase(
   const reportPath = resolve(o.reportPath);
   writeFileSync(
     reportPath,
-    buildReport({ title: 'mirrorlab showcase', command: 'mirrorlab', scenarios: sections }),
+    buildReport({
+      title: 'mirrorlab showcase',
+      command: 'mirrorlab',
+      scenarios: sections,
+      bench: loadBenchCharts(defaultBenchDir()),
+    }),
   );
   const unexpected = rows.filter((r) => !r.ok).length;
   out?.(`4. Report: ${reportPath}`);

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type { BenchCharts } from './bench-file.js';
 import type { Timeline } from './timeline.js';
 
 /** One violation as the report shows it. */
@@ -42,21 +43,17 @@ export interface ReportScenario {
   stats?: Record<string, number>;
 }
 
-/** A benchmark series: one curve of y against x. */
-export interface ReportBenchSeries {
-  bench: string;
-  series: string;
-  x: number;
-  y: number;
-}
-
 /** Everything a report shows. */
 export interface ReportInput {
   title: string;
   /** The command that produced it (shown, never executed). */
   command: string;
   scenarios: ReportScenario[];
-  bench?: { title: string; xLabel: string; yLabel: string; points: ReportBenchSeries[] }[];
+  /**
+   * Benchmark curves (loadBenchCharts). Without charts the report says where to get them; leave
+   * undefined to leave the section out.
+   */
+  bench?: BenchCharts;
 }
 
 const require = createRequire(import.meta.url);
@@ -158,11 +155,7 @@ export function buildReport(input: ReportInput): string {
       parts.push(`<details><summary>The diagram as text</summary><pre>${esc(v.diagramText)}</pre></details>`);
     }
   }
-  for (const b of input.bench ?? []) {
-    const id = `bench-${charts.length}`;
-    charts.push({ id, kind: 'bench', data: b });
-    parts.push(`<h2>${esc(b.title)}</h2><div class="chart" id="${id}"></div>`);
-  }
+  if (input.bench !== undefined) parts.push(...benchSection(input.bench, charts));
 
   parts.push(`<script>${asset('d3', 'dist/d3.min.js')}</script>`);
   parts.push(`<script>${asset('@observablehq/plot', 'dist/plot.umd.min.js')}</script>`);
@@ -170,6 +163,32 @@ export function buildReport(input: ReportInput): string {
   parts.push(`<script>${CLIENT}</script>`);
   parts.push('</body></html>');
   return parts.join('\n');
+}
+
+/** The benchmark curves, or where to get them. */
+function benchSection(b: BenchCharts, charts: { id: string; kind: string; data: unknown }[]): string[] {
+  const parts = ['<h2 id="bench">Benchmark curves</h2>'];
+  if (b.charts.length === 0) {
+    parts.push(
+      `<p class="muted" id="bench-missing">No benchmark results in <code>${esc(b.dir)}</code>. ` +
+        'In a mirrorlab checkout, <code>npm run bench</code> (or <code>npm run bench -- notifier drivers explore sim</code> ' +
+        'for the charted ones) writes them to <code>bench/results/</code>; then pass that directory with ' +
+        '<code>--bench DIR</code> or <code>MIRRORLAB_BENCH_RESULTS=DIR</code>. Numbers are only comparable ' +
+        'between runs on one machine.</p>',
+    );
+  } else {
+    parts.push(`<p class="muted">From <code>${esc(b.dir)}</code>.</p>`);
+  }
+  for (const c of b.charts) {
+    const id = `bench-${charts.length}`;
+    charts.push({ id, kind: 'bench', data: c });
+    parts.push(
+      `<h3>${esc(c.title)}</h3><p class="muted">${esc(c.caption)}<br>Source: <code>${esc(c.source)}</code></p>` +
+        `<div class="chart bench" id="${id}"></div>`,
+    );
+  }
+  for (const s of b.skipped) parts.push(`<p class="muted">Skipped: ${esc(s)}</p>`);
+  return parts;
 }
 
 /** The page's own script: draws each chart with Plot from the embedded data. */
@@ -200,11 +219,20 @@ const CLIENT = `
     } else if (c.kind === 'coverage') {
       fig = Plot.plot({ width: 700, height: 220, x: { label: 'schedules' }, y: { label: 'coverage', grid: true },
         marks: [Plot.line(c.data, { x: 'schedules', y: 'value' }), Plot.dot(c.data, { x: 'schedules', y: 'value', r: 2 })] });
+    } else if (c.data.mark === 'bar') {
+      var b = c.data;
+      fig = Plot.plot({ width: 800, height: 300, marginLeft: 64, marginBottom: 40, fx: { label: b.xLabel }, x: { axis: null },
+        y: { label: b.yLabel, grid: true, type: b.yLog ? 'log' : 'linear' }, color: { legend: true },
+        marks: [Plot.barY(b.points, { fx: 'x', x: 'series', y: 'y', fill: 'series',
+          title: function (d) { return d.x + ', ' + d.series + ': ' + Math.round(d.y); } }), Plot.ruleY([0])] });
     } else {
       var b = c.data;
-      fig = Plot.plot({ width: 800, height: 300, x: { label: b.xLabel, type: 'log' }, y: { label: b.yLabel, grid: true },
+      fig = Plot.plot({ width: 800, height: 300, marginLeft: 64, x: { label: b.xLabel, type: b.xLog ? 'log' : 'linear' },
+        y: b.yLog ? { label: b.yLabel, grid: true, type: 'log' } : { label: b.yLabel, grid: true, zero: true },
         color: { legend: true },
-        marks: [Plot.line(b.points, { x: 'x', y: 'y', stroke: 'series' }), Plot.dot(b.points, { x: 'x', y: 'y', fill: 'series' })] });
+        marks: [Plot.line(b.points, { x: 'x', y: 'y', stroke: 'series' }),
+          Plot.dot(b.points, { x: 'x', y: 'y', fill: 'series',
+            title: function (d) { return d.series + ' at ' + d.x + ': ' + (d.y < 10 ? d.y.toFixed(2) : Math.round(d.y)); } })] });
     }
     el.appendChild(fig);
   });
