@@ -4,6 +4,9 @@
  * loopback port, and drives Debian's chromium through playwright-core: click steps, read the
  * state panels, step with the buttons and the arrow keys, check the violation and conflict
  * highlights, open a second trace with the file picker, save screenshots under test-output/.
+ * Then a generated trace of over 100,000 entries (large-trace.ts): the timeline is windowed (a
+ * few dozen rows in the DOM), loads in seconds, scrolls to the end, and clicking and stepping
+ * there show the right state.
  *
  * Skipped with a message (not failed) only when no chromium can be found: set
  * MIRRORLAB_CHROMIUM to its path, or install Debian's (`apt-get install chromium`; .ci/run does).
@@ -18,6 +21,7 @@ import { Simulation, plainRunResult } from '../../src/sim/simulation.js';
 import { getScenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
 import { traceDocument, type TraceDocument } from '../../src/report/trace-file.js';
+import { largeTrace } from './large-trace.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const outDir = join(root, 'test-output');
@@ -63,6 +67,17 @@ function indexOf(pred: (e: TraceDocument['trace'][number]) => boolean): number {
   const i = doc.trace.findIndex(pred);
   expect(i, 'the trace has the entry the test looks for').toBeGreaterThanOrEqual(0);
   return i;
+}
+
+/** Row height of the windowed timeline (--row-h in web/src/style.css). */
+const ROW_H = 18;
+
+/** Scrolls entry `i`'s row into the window (events shown) and clicks it. */
+async function clickRow(i: number): Promise<void> {
+  await page.evaluate(`document.getElementById('timeline-wrap').scrollTop = ${Math.max(0, i * ROW_H - 300)}`);
+  const row = page.locator(`.row[data-i="${i}"]`);
+  await row.waitFor();
+  await row.click();
 }
 
 async function selected(): Promise<number> {
@@ -144,7 +159,18 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('shows the run, every entry as a row in its thread column, and the violation', async () => {
     await expect(page.locator('[data-testid=title]').textContent()).resolves.toContain(SCENARIO);
-    expect(await page.locator('.row[data-i]').count()).toBe(doc.trace.length);
+    // Windowed: the rows in the DOM are a contiguous run of entries; the spacer holds them all.
+    const shown = (
+      await page.locator('.row[data-i]').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-i')))
+    ).map(Number);
+    expect(shown.length).toBeGreaterThan(0);
+    expect(shown).toEqual(shown.map((_, k) => shown[0] + k));
+    expect(shown.at(-1)).toBe(doc.trace.length - 1); // it opens on the violation, the last entry
+    expect(
+      await page
+        .locator('.vt-space')
+        .evaluate((e) => (e as unknown as { offsetHeight: number }).offsetHeight),
+    ).toBe(doc.trace.length * ROW_H);
     const heads = await page.locator('.row.head .th').allTextContents();
     expect(heads).toEqual(['app', 'dev0']);
     const v = doc.violations[0];
@@ -175,7 +201,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('clicking a step shows the subscription, its sequence and invalidate_seq at that step', async () => {
     const i = indexOf((e) => e.event === true && e.label === 'interval_insert');
-    await page.click(`.row[data-i="${i}"]`);
+    await clickRow(i);
     expect(await selected()).toBe(i);
     const sub = page.locator('[data-sub=dev0]');
     expect(await sub.locator('.seq').innerText()).toBe('1'); // S = G - 1 when inserted outside a window
@@ -192,7 +218,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     // its own events, so the row before that step's row).
     const t = indexOf((e) => e.label === 'itree_insert');
     const stepRow = doc.trace.findIndex((e) => !e.event && e.step === doc.trace[t].step);
-    await page.click(`.row[data-i="${stepRow - 1}"]`);
+    await clickRow(stepRow - 1);
     expect(await page.locator('[data-testid=notifier]').innerText()).toContain(
       'no interval subscription yet',
     );
@@ -200,7 +226,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('a device mapping the CPU agrees with is not marked stale', async () => {
     const i = indexOf((e) => e.event === true && e.label === 'device_map');
-    await page.click(`.row[data-i="${i}"]`);
+    await clickRow(i);
     const dev = await page.locator('[data-testid=device-pt]').innerText();
     expect(dev).toContain(doc.trace[i].object!);
     expect(dev).not.toContain('stale');
@@ -208,7 +234,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('an invalidation step shows the odd invalidate_seq of its window', async () => {
     const i = indexOf((e) => !e.event && e.label === 'mn_itree_invalidate');
-    await page.click(`.row[data-i="${i}"]`);
+    await clickRow(i);
     expect(await page.locator('[data-testid=invalidate-seq]').innerText()).toMatch(
       /invalidate_seq 3\b.*odd/s,
     );
@@ -216,7 +242,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('a page-table step shows the new CPU entry and the locks its thread holds', async () => {
     const i = indexOf((e) => e.event === true && e.label === 'set_pte');
-    await page.click(`.row[data-i="${i}"]`);
+    await clickRow(i);
     const cpu = await page.locator('[data-testid=cpu-pt]').innerText();
     expect(cpu).toMatch(/0x7effffffc000\s+pte present pfn=0x0 rw dirty young/);
     const locks = await page.locator('[data-testid=locks] [data-thread=app] .lock').allInnerTexts();
@@ -226,7 +252,7 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
 
   it('steps forwards and backwards with the buttons and the arrow keys', async () => {
     const i = indexOf((e) => e.event === true && e.label === 'set_pte');
-    await page.click(`.row[data-i="${i}"]`);
+    await clickRow(i);
     await page.keyboard.press('ArrowDown');
     expect(await selected()).toBe(i + 1);
     await page.keyboard.press('ArrowDown');
@@ -260,13 +286,13 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     writeFileSync(file, JSON.stringify(traceDocument(s.name, run)));
     await page.setInputFiles('#file', file);
     await page.waitForFunction(`document.title.startsWith(${JSON.stringify(s.name)})`);
+    await page.click('[data-testid=go-conflict]');
+    expect(run.trace![await selected()].step).toBe(v.conflictStep);
     const conflictSteps = await page
       .locator('.row.conflict')
       .evaluateAll((rs) => rs.map((r) => r.getAttribute('data-step')));
-    expect(conflictSteps.length).toBeGreaterThan(0);
+    expect(conflictSteps.length).toBe(run.trace!.filter((e) => e.step === v.conflictStep).length);
     expect(new Set(conflictSteps)).toEqual(new Set([String(v.conflictStep)]));
-    await page.click('[data-testid=go-conflict]');
-    expect(run.trace![await selected()].step).toBe(v.conflictStep);
     await page.keyboard.press('v');
     expect(run.trace![await selected()].step).toBe(v.step);
     await page.screenshot({ path: join(outDir, 'viewer-conflict.png') });
@@ -278,6 +304,73 @@ describe.skipIf(!haveBrowser)('web trace viewer in chromium', () => {
     expect(await page.locator('[data-testid=error]').innerText()).toContain('not a mirrorlab trace document');
     expect(await page.title()).toContain(s.name);
   });
+
+  it('a trace of 100,000+ entries: windowed, loads in seconds, scrolls to the end, steps there', async () => {
+    const big = await largeTrace(3550);
+    const n = big.trace.length;
+    expect(n).toBeGreaterThan(100_000);
+    const file = join(tmp, 'large.json');
+    writeFileSync(file, JSON.stringify(big));
+    const t0 = performance.now();
+    await page.setInputFiles('#file', file);
+    await page.waitForFunction(`document.title.startsWith('large-trace-3550')`, undefined, {
+      timeout: 60_000,
+    });
+    await page.waitForSelector('.row[data-i]');
+    const loadMs = performance.now() - t0;
+    console.log(`test/web/viewer.test.ts: ${n} entries loaded and drawn in ${loadMs.toFixed(0)} ms`);
+    expect(loadMs).toBeLessThan(30_000); // today ~1.5 s; the unwindowed viewer took minutes
+    expect(await page.locator('.row[data-i]').count()).toBeLessThan(200);
+    await expect(page.locator('[data-testid=title]').textContent()).resolves.toContain(`${n} entries`);
+
+    // Scroll to the very end: the last entry's row is drawn.
+    await page.evaluate(
+      `(() => { const w = document.getElementById('timeline-wrap'); w.scrollTop = w.scrollHeight; })()`,
+    );
+    await page.locator(`.row[data-i="${n - 1}"]`).waitFor();
+    expect(await page.locator('.row[data-i]').count()).toBeLessThan(200);
+
+    // Click the last set_seq near the end. The k-th invalidation of the run opens window
+    // G = 2k + 1 and the driver's invalidate sets S to it (the subscription was inserted with
+    // S = 1 and G = 2), so the panels must show S = G = 2k + 1, odd, under the driver's lock.
+    let j = n - 1;
+    while (big.trace[j].label !== 'set_seq') j--;
+    const k = big.trace.slice(0, j + 1).filter((e) => e.label === 'set_seq').length;
+    expect(k).toBeGreaterThan(1000);
+    await clickRow(j);
+    expect(await selected()).toBe(j);
+    expect(await page.locator('[data-testid=position]').innerText()).toBe(
+      `step ${big.trace[j].step} · entry ${j + 1}/${n}`,
+    );
+    const sub = page.locator('[data-sub=mmu_interval_notifier]');
+    expect(await sub.locator('.seq').innerText()).toBe(String(2 * k + 1));
+    expect(await page.locator('[data-testid=invalidate-seq]').innerText()).toMatch(
+      new RegExp(`invalidate_seq ${2 * k + 1}\\b.*odd`, 's'),
+    );
+    expect(await page.locator('[data-testid=locks] [data-thread=cpu0]').innerText()).toContain('dev->lock');
+
+    // Step forwards and backwards from there; the panels follow.
+    await page.keyboard.press('ArrowDown');
+    expect(await selected()).toBe(j + 1);
+    expect(await page.locator('[data-testid=position]').innerText()).toContain(`entry ${j + 2}/${n}`);
+    await page.click('[data-testid=prev]');
+    await page.click('[data-testid=prev]');
+    expect(await selected()).toBe(j - 1);
+    // Before its set_seq, S still holds the previous window's value.
+    expect(await sub.locator('.seq').innerText()).toBe(String(2 * k - 1));
+    await page.click('[data-testid=next]');
+    expect(await selected()).toBe(j);
+    expect(await sub.locator('.seq').innerText()).toBe(String(2 * k + 1));
+    await page.screenshot({ path: join(outDir, 'viewer-large.png') });
+
+    // Home and End jump across the whole trace.
+    await page.keyboard.press('Home');
+    expect(await selected()).toBe(0);
+    await page.locator('.row[data-i="0"]').waitFor();
+    await page.keyboard.press('End');
+    expect(await selected()).toBe(n - 1);
+    await page.locator(`.row[data-i="${n - 1}"]`).waitFor();
+  }, 120_000);
 });
 
 describe('mirrorlab view (stopping)', () => {

@@ -9,6 +9,7 @@ import './style.css';
 import { parseTraceDocument, type TraceDocument, type TraceViolation } from '../../src/report/trace-file.js';
 import type { TraceEntry } from '../../src/sim/trace.js';
 import { StateIndex, type ViewState } from './state.js';
+import { VirtualTimeline } from './timeline.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -16,15 +17,20 @@ interface Loaded {
   doc: TraceDocument;
   name: string;
   index: StateIndex;
-  rows: HTMLElement[];
+  /** Number of entries. */
+  n: number;
   threads: string[];
   violation: TraceViolation | undefined;
   selected: number;
+  /** The selected step's own model events: entries (selected, groupEnd]. */
+  groupEnd: number;
 }
 
 let cur: Loaded | null = null;
-/** Rows highlighted as the selected step's own events. */
-const grouped: HTMLElement[] = [];
+
+/** Row height in pixels: --row-h of style.css. */
+const ROW_H = 18;
+const timeline = new VirtualTimeline($('timeline-wrap'), $('timeline'), ROW_H);
 
 const PAGE_SIZE = 0x1000;
 const PMD_SIZE = 0x200000;
@@ -60,35 +66,47 @@ function load(doc: TraceDocument, name: string): void {
   threads.push(...[...tidOf].sort((a, b) => a[1] - b[1]).map(([n]) => n));
   const col = new Map(threads.map((t, i) => [t, i]));
   const v = doc.violations[0];
-  const tl = $('timeline');
-  tl.innerHTML = '';
-  grouped.length = 0;
-  tl.style.setProperty('--cols', String(threads.length));
   const head = document.createElement('div');
   head.className = 'row head';
   head.innerHTML =
     '<span class="step">step</span><span class="time">ns</span>' +
     threads.map((t) => `<span class="th">${esc(t)}</span>`).join('');
-  tl.appendChild(head);
-  // One HTML string for the whole timeline: far faster than a DOM call per row on long traces.
-  const html: string[] = [];
-  trace.forEach((e, i) => {
-    let cls = e.event ? 'row event' : 'row';
-    if (v !== undefined && e.step === v.step) cls += ' viol';
-    if (v?.conflictStep !== undefined && e.step === v.conflictStep) cls += ' conflict';
-    const c = col.get(e.thread)!;
-    let cells = '';
-    for (let k = 0; k < threads.length; k++) {
-      cells += k === c ? `<span class="cell t${k % 6}">${cellHtml(e)}</span>` : '<span></span>';
-    }
-    html.push(
-      `<div class="${cls}" data-i="${i}" data-step="${e.step}"><span class="step">${e.event ? '' : e.step}</span>` +
-        `<span class="time">${e.event ? '' : e.timeNs}</span>${cells}</div>`,
-    );
-  });
-  tl.insertAdjacentHTML('beforeend', html.join(''));
-  const rows = Array.from(tl.querySelectorAll<HTMLElement>('.row[data-i]'));
-  cur = { doc, name, index: new StateIndex(trace), rows, threads, violation: v, selected: -1 };
+  $('timeline').style.setProperty('--cols', String(threads.length));
+  const empty = threads.map(() => '<span></span>');
+  timeline.setSource(
+    {
+      count: trace.length,
+      isEvent: (i) => trace[i].event === true,
+      row(i) {
+        const e = trace[i];
+        let cls = e.event ? ' event' : '';
+        if (v !== undefined && e.step === v.step) cls += ' viol';
+        if (v?.conflictStep !== undefined && e.step === v.conflictStep) cls += ' conflict';
+        const c = col.get(e.thread)!;
+        const cells = empty.slice();
+        cells[c] = `<span class="cell t${c % 6}">${cellHtml(e)}</span>`;
+        return {
+          cls,
+          step: e.step,
+          html:
+            `<span class="step">${e.event ? '' : e.step}</span>` +
+            `<span class="time">${e.event ? '' : e.timeNs}</span>${cells.join('')}`,
+        };
+      },
+    },
+    head,
+    showEvents(),
+  );
+  cur = {
+    doc,
+    name,
+    index: new StateIndex(trace),
+    n: trace.length,
+    threads,
+    violation: v,
+    selected: -1,
+    groupEnd: -1,
+  };
   $('title').innerHTML =
     `<b>${esc(doc.scenario)}</b> <span class="dim">seed ${doc.seed} · ${doc.steps} steps · ${doc.timeNs} ns · ` +
     `${trace.length} entries ·</span> <span class="status s-${esc(doc.status)}">${esc(doc.status)}</span>`;
@@ -135,7 +153,7 @@ function showEvents(): boolean {
 function move(delta: number): void {
   if (cur === null) return;
   let i = cur.selected;
-  const n = cur.rows.length;
+  const n = cur.n;
   const dir = Math.sign(delta);
   for (let left = Math.abs(delta); left > 0;) {
     const j = i + dir;
@@ -148,31 +166,16 @@ function move(delta: number): void {
 
 let hashTimer: ReturnType<typeof setTimeout> | undefined;
 
-/** Scrolls the timeline just enough to show `r` below the sticky header. */
-function revealRow(r: HTMLElement): void {
-  const wrap = $('timeline-wrap');
-  const head = 26;
-  const top = r.offsetTop;
-  if (top - head < wrap.scrollTop) wrap.scrollTop = top - head;
-  else if (top + r.offsetHeight > wrap.scrollTop + wrap.clientHeight) {
-    wrap.scrollTop = top + r.offsetHeight - wrap.clientHeight;
-  }
-}
-
 function select(i: number): void {
-  if (cur === null || cur.rows.length === 0) return;
-  i = Math.max(0, Math.min(i, cur.rows.length - 1));
-  if (cur.selected >= 0) cur.rows[cur.selected]?.classList.remove('sel');
+  if (cur === null || cur.n === 0) return;
+  i = Math.max(0, Math.min(i, cur.n - 1));
   cur.selected = i;
-  const r = cur.rows[i];
-  r.classList.add('sel');
-  revealRow(r);
   // The URL keeps the selection (a reload comes back to it); updated once the stepping pauses.
   clearTimeout(hashTimer);
   hashTimer = setTimeout(() => history.replaceState(null, '', `#i=${cur?.selected ?? 0}`), 250);
   const trace = cur.doc.trace;
   const e = trace[i];
-  $('pos').textContent = `step ${e.step} · entry ${i + 1}/${cur.rows.length}`;
+  $('pos').textContent = `step ${e.step} · entry ${i + 1}/${cur.n}`;
   // A scheduling step shows the state after it and the model events it produced (they follow
   // it, same thread and step); an event row shows the state right after that event.
   let end = i;
@@ -185,12 +188,10 @@ function select(i: number): void {
     )
       end++;
   }
-  for (const r of grouped) r.classList.remove('group');
-  grouped.length = 0;
-  for (let j = i + 1; j <= end; j++) {
-    cur.rows[j].classList.add('group');
-    grouped.push(cur.rows[j]);
-  }
+  cur.groupEnd = end;
+  const sel = i;
+  timeline.setMarks((j) => (j === sel ? ' sel' : j > sel && j <= end ? ' group' : ''));
+  timeline.reveal(i);
   renderPanels(cur.index.at(end, i), e, cur, i);
 }
 
@@ -335,10 +336,14 @@ $('timeline').addEventListener('click', (ev) => {
 $('prev').onclick = () => move(-1);
 $('next').onclick = () => move(1);
 $('first').onclick = () => select(0);
-$('last').onclick = () => cur && select(cur.rows.length - 1);
+$('last').onclick = () => cur && select(cur.n - 1);
 $('events').onchange = () => {
   document.body.classList.toggle('no-events', !showEvents());
-  if (cur !== null && !visible(cur.selected)) move(-1);
+  timeline.filter(showEvents());
+  if (cur !== null) {
+    if (!visible(cur.selected)) move(-1);
+    else timeline.reveal(cur.selected);
+  }
 };
 document.addEventListener('keydown', (ev) => {
   if (ev.target instanceof HTMLInputElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
