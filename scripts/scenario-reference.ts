@@ -10,6 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scenarioJsonSchema } from '../src/scenario/file/schema.js';
+import { driverHelp, listDrivers } from '../src/drivers/registry.js';
+import '../src/drivers/index.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCENARIO_REFERENCE_PATH = join(ROOT, 'docs', 'scenario-format.md');
@@ -165,6 +167,10 @@ export function renderScenarioReference(schema: Node = scenarioJsonSchema as unk
     'A scenario file is YAML (`.yaml`, `.yml`) or a TypeScript/JavaScript module whose default export has',
     'the same shape. `mirrorlab run FILE`, `mirrorlab explore FILE` and `mirrorlab list` accept both; an',
     'error names the file, line and column, the path inside the document and what was expected.',
+    'A key the format does not know is an error, not a warning (a misspelt `devics:` must not be silently',
+    'ignored): the message lists the keys allowed there and suggests the closest (`did you mean "devices"?`),',
+    'as it does for a misspelt enum word and for a device option its driver does not declare. Bad input',
+    'exits with code 2.',
     'Addresses are given by mapping name (`at:`) and page offset (`page:`, `pages:`), never as raw numbers.',
     'Editors can validate as you type: `mirrorlab schema > scenario.schema.json` and put',
     '`# yaml-language-server: $schema=scenario.schema.json` at the top of the file.',
@@ -178,7 +184,28 @@ export function renderScenarioReference(schema: Node = scenarioJsonSchema as unk
     seen.add(s.path);
     out.push(...(s.node.oneOf !== undefined ? renderOneOf(s, queue) : renderObject(s, queue)));
   }
+  out.push(...renderDriverOptions());
   return `${out.join('\n').trimEnd()}\n`;
+}
+
+/** Each registered driver's device options (`devices[].options`), from its own option schema. */
+function renderDriverOptions(): string[] {
+  const out = [
+    '## Driver options',
+    '',
+    "`devices[].options` is checked at load time against the driver's declared options (the same",
+    'list `k.createDevice(driver, options)` accepts):',
+    '',
+  ];
+  for (const d of listDrivers()) {
+    const [head, , ...rest] = driverHelp(d.name);
+    const attachAt = rest.indexOf('  attach options:');
+    const opts = rest.slice(0, attachAt < 0 ? rest.length : attachAt);
+    out.push(`### \`${d.name}\``, '', head.replace(/^[^:]*: /, ''), '');
+    for (const line of opts) out.push(`- ${line.trim().replace(/^([A-Za-z]+):/, '`$1`:')}`);
+    out.push('');
+  }
+  return out;
 }
 
 function main(): void {

@@ -6,6 +6,9 @@
 import type { ErrorObject } from 'ajv';
 import { formatPath, type ScenarioIssue } from './errors.js';
 import { validateScenarioShape } from './schema.js';
+import { didYouMean } from './suggest.js';
+import { listDrivers } from '../../drivers/registry.js';
+import { DriverError, parseDriverOptions } from '../../drivers/options.js';
 import type { Op, Place, ScenarioFile } from './types.js';
 
 type Path = (string | number)[];
@@ -110,12 +113,14 @@ function messageOf(e: ErrorObject, data: unknown): string {
     case 'additionalProperties': {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys(parent?.properties ?? {});
-      return `unknown key ${JSON.stringify(key)}; expected one of: ${allowed.join(', ')}`;
+      return `unknown key ${JSON.stringify(key)}${didYouMean(key, allowed)}; expected one of: ${allowed.join(', ')}`;
     }
     case 'required':
       return `missing required key '${(e.params as { missingProperty: string }).missingProperty}'`;
-    case 'enum':
-      return `${show(value)} is not allowed; allowed values: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+      return `${show(value)} is not allowed${didYouMean(value, allowed)}; allowed values: ${allowed.join(', ')}`;
+    }
     case 'type':
       return `expected ${String((e.params as { type: string | string[] }).type)}, got ${jsonType(value)} ${show(value)}`;
     case 'minimum':
@@ -343,6 +348,7 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
     else if ('mapping' in a && !mappingsOf(a.process).has(a.mapping))
       add(path, `unknown mapping '${a.mapping}' in process '${a.process}'`);
     devices.set(d.name, { process: a.process, mapping: 'mapping' in a ? a.mapping : undefined });
+    optionIssues(d.driver, d.options, ['devices', di, 'options'], add);
   });
   (doc.accesses ?? []).forEach((acc, ai) => {
     const dev = devices.get(acc.device);
@@ -371,4 +377,39 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
     });
   });
   return issues;
+}
+
+/**
+ * The driver options of one device against the driver's own option schema (when the driver is
+ * registered in this build): an unknown option or a bad value is bad input found at load time,
+ * with its place in the file, not an error thrown inside the run.
+ */
+function optionIssues(
+  driver: string,
+  options: Record<string, unknown> | null | undefined,
+  path: Path,
+  add: (path: Path, message: string, key?: string) => void,
+): void {
+  const def = listDrivers().find((d) => d.name === driver);
+  if (def === undefined || options === undefined || options === null) return;
+  const known = ['name', ...Object.keys(def.options)];
+  for (const [key, value] of Object.entries(options)) {
+    if (!known.includes(key)) {
+      add(
+        path,
+        `unknown option ${JSON.stringify(key)} of driver '${driver}'${didYouMean(key, known)}; options: ${known.join(', ')}`,
+        key,
+      );
+      continue;
+    }
+    try {
+      if (key === 'name') {
+        if (typeof value !== 'string' || value.length === 0)
+          throw new DriverError(`option 'name' must be a non-empty string`);
+      } else parseDriverOptions(driver, { [key]: def.options[key] }, { [key]: value });
+    } catch (err) {
+      if (!(err instanceof DriverError)) throw err;
+      add([...path, key], err.message.replace(/^[^:]*: /, ''));
+    }
+  }
 }

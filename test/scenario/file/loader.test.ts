@@ -71,7 +71,7 @@ describe('scenario file schema and loader', () => {
     expect(issues[0]).toMatchObject({ file: 'bad.yaml', line: 9, column: op.indexOf('dontned') + 1 });
     expect(issues[0].path).toBe('processes[0].threads[0].ops[0].madvise.advice');
     expect(issues[0].message).toBe(
-      '"dontned" is not allowed; allowed values: dontneed, free, hugepage, nohugepage, pageout, cold',
+      '"dontned" is not allowed (did you mean "dontneed"?); allowed values: dontneed, free, hugepage, nohugepage, pageout, cold',
     );
   });
 
@@ -83,13 +83,27 @@ describe('scenario file schema and loader', () => {
       column: op.indexOf('wrte') + 1,
       path: 'processes[0].threads[0].ops[0].wrte',
     });
-    expect(i.message).toMatch(/^unknown key "wrte"; expected one of: mmap, write, read, fork, munmap/);
+    expect(i.message).toMatch(
+      /^unknown key "wrte" \(did you mean "write"\?\); expected one of: mmap, write, read, fork, munmap/,
+    );
+  });
+
+  it('a misspelt root field is an error, with a suggestion; an unrelated one gets none', () => {
+    const text = base('          - fork');
+    const [typo] = issuesOf(text + 'devics: []\n');
+    expect(typo).toMatchObject({ file: 'bad.yaml', line: 10, column: 1, path: 'devics' });
+    expect(typo.message).toBe(
+      'unknown key "devics" (did you mean "devices"?); expected one of: name, description, summary, ' +
+        'kernel, files, processes, devices, accesses, checkers, expect, explore',
+    );
+    const [other] = issuesOf(text + 'colour: blue\n');
+    expect(other.message).toMatch(/^unknown key "colour"; expected one of: /);
   });
 
   it('reports a bare word that is no operation once, with the words allowed', () => {
     const issues = issuesOf(base('          - forx'));
     expect(issues.map((i) => i.message)).toEqual([
-      '"forx" is not allowed; allowed values: fork, exit, reclaim, oom-kill, yield',
+      '"forx" is not allowed (did you mean "fork"?); allowed values: fork, exit, reclaim, oom-kill, yield',
     ]);
   });
 
