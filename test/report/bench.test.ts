@@ -3,6 +3,7 @@
  * (src/report/bench-file.ts): the round trip from what a benchmark records to the points of
  * each chart, tolerance of unknown or damaged files, and the report's note when there are none.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,4 +157,43 @@ describe('benchmark curves in the HTML report', () => {
     expect(html).toContain('<code>npm run bench</code>');
     expect(html).toContain('--bench DIR');
   });
+});
+
+describe('the commands that write reports take the benchmark results', () => {
+  const root = join(import.meta.dirname, '../..');
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, ...env },
+    });
+
+  it('explore --report FILE --bench DIR: the violation and the curves; report without results says so', () => {
+    recordSample();
+    const out = join(dir, 'explore.html');
+    const r = cli([
+      'explore',
+      'seq-retry-no-set-seq',
+      '--schedules',
+      '300',
+      '--no-progress',
+      '--report',
+      out,
+      '--bench',
+      dir,
+    ]);
+    expect(r.status, r.stderr).toBe(1); // the planted bug is found
+    expect(r.stdout).toContain(`report: ${out}`);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toMatch(/<h3 class="violation">stale-mapping: /);
+    expect(html).toContain('Schedules per second, by strategy');
+    const empty = join(dir, 'empty');
+    const out2 = join(dir, 'report.html');
+    const r2 = cli(['report', 'seq-retry', '--schedules', '50', '--out', out2], {
+      MIRRORLAB_BENCH_RESULTS: empty,
+    });
+    expect(r2.status, r2.stderr).toBe(0);
+    expect(readFileSync(out2, 'utf8')).toContain('id="bench-missing">No benchmark results in <code>' + empty);
+  }, 120_000);
 });
