@@ -303,18 +303,24 @@ export async function showcase(
       }),
     );
   const reportPath = resolve(o.reportPath);
+  const bench = loadBenchCharts(defaultBenchDir());
   writeFileSync(
     reportPath,
     buildReport({
       title: 'mirrorlab showcase',
       command: 'mirrorlab',
       scenarios: sections,
-      bench: loadBenchCharts(defaultBenchDir()),
+      bench,
     }),
   );
   const unexpected = rows.filter((r) => !r.ok).length;
   out?.(`4. Report: ${reportPath}`);
-  out?.('   Every race diagram, thread timelines with lock holds, invalidation windows and sequence values.');
+  out?.('   Every race diagram, thread timelines with lock holds, invalidation windows and sequence values;');
+  out?.(
+    bench.charts.length > 0
+      ? `   ${bench.charts.length} benchmark chart${bench.charts.length === 1 ? '' : 's'} from ${bench.dir}.`
+      : '   no benchmark curves yet: `npm run bench` writes bench/results/, which the report draws.',
+  );
   out?.(
     `   ${rows.length - unexpected} of ${rows.length} results as expected. Replay a race: ` +
       'mirrorlab replay <scenario> <token>; explain it: mirrorlab explain <scenario> <token>.',
