@@ -194,6 +194,19 @@ describe('the commands that write reports take the benchmark results', () => {
       MIRRORLAB_BENCH_RESULTS: empty,
     });
     expect(r2.status, r2.stderr).toBe(0);
-    expect(readFileSync(out2, 'utf8')).toContain('id="bench-missing">No benchmark results in <code>' + empty);
+    const html2 = readFileSync(out2, 'utf8');
+    expect(html2).toContain('id="bench-missing">No benchmark results in <code>' + empty);
+    // `report` records coverage growth along the budget for its chart.
+    const charts = JSON.parse(
+      /<script id="report-data" type="application\/json">([\s\S]*?)<\/script>/.exec(html2)![1],
+    ) as { kind: string; data: { schedules: number; value: number }[] }[];
+    const growth = charts.find((c) => c.kind === 'coverage')!.data;
+    expect(growth.length).toBeGreaterThan(10);
+    expect(growth.at(-1)!.schedules).toBe(50);
+    for (let i = 1; i < growth.length; i++) {
+      expect(growth[i].schedules).toBeGreaterThan(growth[i - 1].schedules);
+      expect(growth[i].value).toBeGreaterThanOrEqual(growth[i - 1].value);
+    }
+    expect(growth.at(-1)!.value).toBeGreaterThan(0);
   }, 120_000);
 });
