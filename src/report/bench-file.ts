@@ -6,7 +6,8 @@
  * benchmark that grows a field, or loses one, never breaks a report.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Format tag of a benchmark result file. */
 export const BENCH_FORMAT = 'mirrorlab-bench/1';
@@ -274,5 +275,5 @@ export function defaultBenchDir(env: NodeJS.ProcessEnv = process.env, cwd = proc
   const local = resolve(cwd, 'bench', 'results');
   if (existsSync(local)) return local;
   // src/report/ or dist/report/ → the package root.
-  return resolve(import.meta.dirname, '..', '..', 'bench', 'results');
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
 }
