@@ -1,29 +1,25 @@
-/** Numbers per chunk of the log (three per decision). */
-const CHUNK = 3 * 4096;
+import { IntLog } from './int-log.js';
 
 /**
  * The decisions of one run — for each decision with more than one option: the chosen
  * index, the chosen thread's id (-1 for a value choice) and the index a non-preemptive
- * scheduler would have chosen — kept in chunks of small integers, so that recording a
- * decision on the scheduler's hot path never copies a long log. (Plain arrays: cheaper
- * than typed arrays for the many short runs of an exploration, whose backing stores
- * live outside the heap and cost a malloc and GC bookkeeping each.)
+ * scheduler would have chosen — three 32-bit integers per decision in one growable typed
+ * array (see IntLog), so that recording a decision on the scheduler's hot path allocates
+ * nothing the garbage collector has to trace.
  */
 export class DecisionLog {
-  private readonly chunks: number[][] = [[]];
-  private last: number[] = this.chunks[0];
+  private readonly log = new IntLog();
   /** Decisions recorded. */
   length = 0;
 
   push(choice: number, thread: number, defaultChoice: number): void {
-    let b = this.last;
-    if (b.length === CHUNK) {
-      b = [];
-      this.chunks.push(b);
-      this.last = b;
-    }
-    b.push(choice, thread, defaultChoice);
+    this.log.push3(choice, thread, defaultChoice);
     this.length++;
+  }
+
+  /** The run ended: see IntLog.seal. */
+  seal(): void {
+    this.log.seal();
   }
 
   /** The chosen indices (the replay token's content). */
@@ -43,10 +39,8 @@ export class DecisionLog {
 
   private column(k: number): number[] {
     const out = new Array<number>(this.length);
-    let d = 0;
-    for (const b of this.chunks) {
-      for (let i = k; i < b.length; i += 3) out[d++] = b[i];
-    }
+    const log = this.log;
+    for (let d = 0, i = k; d < out.length; d++, i += 3) out[d] = log.at(i);
     return out;
   }
 }

@@ -1,3 +1,4 @@
+import { IntLog } from './int-log.js';
 import { DEFAULT_MAX_STEPS, DEFAULT_STEP_NS } from './options.js';
 import type { Strategy } from './strategy.js';
 import type { SimThread } from './thread.js';
@@ -21,12 +22,11 @@ import { SimUsageError } from './violation.js';
 /**
  * The run-length log behind a readable schedule: (code, count) pairs, code a thread id
  * (>= 0) or `-1 - value` for a value choice. It grows by one pair per context switch, not
- * per step.
+ * per step, in a growable typed array (see IntLog); the open run is kept in two fields.
  */
 export class ScheduleLog {
-  /** Finished (code, count) pairs, in chunks so that a long run never copies a long array. */
-  private readonly chunks: number[][] = [[]];
-  private last: number[] = this.chunks[0];
+  /** Finished (code, count) pairs. */
+  private readonly pairs = new IntLog();
   /** The open run: its code and length (NaN: none yet). */
   private code = NaN;
   private count = 0;
@@ -46,22 +46,23 @@ export class ScheduleLog {
 
   private open(code: number): void {
     if (this.count > 0) {
-      let b = this.last;
-      if (b.length >= 8192) {
-        b = [];
-        this.chunks.push(b);
-        this.last = b;
-      }
-      b.push(this.code, this.count);
+      this.pairs.push(this.code);
+      this.pairs.push(this.count);
     }
     this.code = code;
     this.count = 1;
   }
 
+  /** The run ended: see IntLog.seal. */
+  seal(): void {
+    this.pairs.seal();
+  }
+
   /** Every (code, count) pair, the open run included. */
   get runs(): number[] {
-    const out: number[] = [];
-    for (const b of this.chunks) for (const x of b) out.push(x);
+    const p = this.pairs;
+    const out = new Array<number>(p.length);
+    for (let i = 0; i < p.length; i++) out[i] = p.at(i);
     if (this.count > 0) out.push(this.code, this.count);
     return out;
   }

@@ -506,7 +506,7 @@ export class Simulation {
    * scheduling point. Use it for fault injection and model nondeterminism.
    */
   choose(n: number, _label = 'choose'): number {
-    checkInteger('choose n', n, 1);
+    checkInteger('choose n', n, 1, 0x7fffffff);
     if (n === 1 || this.status !== 'running') return 0;
     let v: number;
     try {
@@ -984,6 +984,8 @@ export class Simulation {
   private end(status: Exclude<RunStatus, 'running'>): void {
     if (this.status !== 'running') return;
     this.status = status;
+    this.decisions.seal();
+    this.scheduleLog.seal();
     for (const h of this.hooks.onEnd) {
       try {
         h(this);

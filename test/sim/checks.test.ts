@@ -417,7 +417,15 @@ describe('bad input', () => {
           sim.choose(0);
         });
       }),
-    ).rejects.toThrow("option 'choose n' must be an integer >= 1, got 0");
+    ).rejects.toThrow("option 'choose n' must be an integer between 1 and 2147483647, got 0");
+    // The decision log holds 32-bit integers: a larger n is refused, not truncated.
+    await expect(
+      simulate({ seed: 1 }, (sim) => {
+        sim.spawn('t', async () => {
+          sim.choose(2 ** 31);
+        });
+      }),
+    ).rejects.toThrow("option 'choose n' must be an integer between 1 and 2147483647, got 2147483648");
     expect(() => new Simulation().spawn('', async () => {})).toThrow(
       'spawn: thread name must be a non-empty string, got ""',
     );
