@@ -27,25 +27,16 @@ export class Coverage {
 
   /** Adds what the finished run `sim` (run with `coverage: true`) touched. */
   addRun(sim: Simulation): void {
-    const c = sim.coverage;
-    if (c !== null) {
-      for (let tid = 0; tid < c.byThread.length; tid++) {
-        const ops = c.byThread[tid];
-        if (ops === undefined) continue;
-        const thread = sim.threads[tid].name;
-        let seenOps = this.seen.get(thread);
-        if (seenOps === undefined) this.seen.set(thread, (seenOps = new Map()));
-        for (const [label, objects] of ops) {
-          let seenObjects = seenOps.get(label);
-          if (seenObjects === undefined) seenOps.set(label, (seenObjects = new Set()));
-          for (const object of objects) {
-            if (seenObjects.has(object)) continue;
-            seenObjects.add(object);
-            this.operations.add(`${thread} ${label} ${object === undefined ? '-' : this.kindOf(object)}`);
-          }
-        }
-      }
-    }
+    sim.coverage?.forEach((tid, label, object) => {
+      const thread = sim.threads[tid].name;
+      let seenOps = this.seen.get(thread);
+      if (seenOps === undefined) this.seen.set(thread, (seenOps = new Map()));
+      let seenObjects = seenOps.get(label);
+      if (seenObjects === undefined) seenOps.set(label, (seenObjects = new Set()));
+      if (seenObjects.has(object)) return;
+      seenObjects.add(object);
+      this.operations.add(`${thread} ${label} ${object === undefined ? '-' : this.kindOf(object)}`);
+    });
     for (const [from, to] of sim.lockdep.dependencies()) {
       let tos = this.seenEdges.get(from);
       if (tos === undefined) this.seenEdges.set(from, (tos = new Set()));

@@ -100,7 +100,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
       maxSteps: o.maxSteps,
       stepNs: o.stepNs,
       switches: o.switches,
-      coverage: true,
+      coverage: o.coverage,
     });
     const run = await sim.run(setup);
     runs++;

@@ -72,6 +72,12 @@ export interface ExploreOptions {
   timeLimitMs?: number;
   /** Stops the exploration cleanly between schedules (Ctrl-C): the result says `stopped: 'aborted'`. */
   signal?: AbortSignal;
+  /**
+   * Record what the schedules reach (the result's `coverage`: distinct operations and
+   * lock-order edges). Default true; false leaves `coverage.operations` empty and saves the
+   * per-step bookkeeping (a few percent; bench/explore.ts measures it).
+   */
+  coverage?: boolean;
   /** Shrink failing schedules before reporting. Default true. */
   shrink?: boolean;
   /** Runs the shrinker may spend per distinct violation. Default 300. */
@@ -142,6 +148,7 @@ const EXPLORE_KEYS = [
   'stopOnFirst',
   'timeLimitMs',
   'signal',
+  'coverage',
   'shrink',
   'shrinkRuns',
   'shard',
@@ -167,6 +174,7 @@ export interface Normalised extends RunOptions {
   stopOnFirst: boolean;
   timeLimitMs: number;
   signal: AbortSignal | undefined;
+  coverage: boolean;
   shrink: boolean;
   shrinkRuns: number;
   shardIndex: number;
@@ -193,7 +201,7 @@ export function normalise(options: ExploreOptions): Normalised {
   if ((strategy === 'dfs' || strategy === 'dpor') && shardCount > 1) {
     throw new SimUsageError(`option 'shard' is supported for 'swarm', 'random' and 'pct', not '${strategy}'`);
   }
-  for (const b of ['stopOnFirst', 'shrink'] as const) {
+  for (const b of ['stopOnFirst', 'shrink', 'coverage'] as const) {
     if (options[b] !== undefined && typeof options[b] !== 'boolean') {
       throw new SimUsageError(`option '${b}' must be a boolean, got ${describe(options[b])}`);
     }
@@ -236,6 +244,7 @@ export function normalise(options: ExploreOptions): Normalised {
     timeLimitMs:
       options.timeLimitMs === undefined ? Infinity : checkInteger('timeLimitMs', options.timeLimitMs, 1),
     signal: options.signal,
+    coverage: options.coverage ?? true,
     shrink: options.shrink ?? true,
     shrinkRuns: checkInteger('shrinkRuns', options.shrinkRuns ?? 300, 0),
     shardIndex,

@@ -44,6 +44,7 @@ function subShardOptions(o: Normalised, j: number): ExploreOptions {
     ...(o.switches !== undefined ? { switches: o.switches } : {}),
     stopOnFirst: o.stopOnFirst,
     ...(o.timeLimitMs !== Infinity ? { timeLimitMs: o.timeLimitMs } : {}),
+    coverage: o.coverage,
     shrink: o.shrink,
     shrinkRuns: o.shrinkRuns,
     shard: { index: o.shardIndex + o.shardCount * j, count: o.shardCount * o.workers },

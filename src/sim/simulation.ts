@@ -532,7 +532,7 @@ export class Simulation {
     t.lastObject = object;
     t.nextObject = object;
     this.clockNs += this.stepNs;
-    if (this.coverage !== null) this.coverage.step(t.id, label, object);
+    if (this.coverage !== null) this.coverage.step(t, label, object);
     if (this.tracing) {
       const e: TraceEntry = { step, tid: t.id, thread: t.name, label, object, timeNs: this.clockNs };
       if (t.held.length > 0) e.held = t.held.map((h) => h.name);

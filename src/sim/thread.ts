@@ -85,6 +85,10 @@ export class SimThread {
    * what partial-order reduction compares to tell conflicting steps from independent ones.
    */
   nextObject: string | undefined = undefined;
+  /** Coverage (when on): the interned pair id of its latest point, -1 before the first. */
+  coveragePrev = -1;
+  /** Coverage (when on): per interned pair id, 1 once this thread reached it in this run. */
+  coverageSeen: Uint8Array | null = null;
   private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(

@@ -96,6 +96,22 @@ describe('coverage', () => {
     const few = await explore({ schedules: 2, seed: 1 }, lifecycleScenario());
     expect(few.coverage.operations.length).toBeLessThan(r.coverage.operations.length);
   });
+
+  it('coverage: false records no operations and changes nothing else', async () => {
+    const on = await explore({ schedules: 60, seed: 3, shrink: false }, lifecycleScenario());
+    const off = await explore(
+      { schedules: 60, seed: 3, shrink: false, coverage: false },
+      lifecycleScenario(),
+    );
+    expect(on.coverage.operations.length).toBeGreaterThan(0);
+    expect(off.coverage.operations).toEqual([]);
+    expect(off.statuses).toEqual(on.statuses);
+    expect(off.totalSteps).toBe(on.totalSteps);
+    expect(off.violations.map((v) => v.token)).toEqual(on.violations.map((v) => v.token));
+    await expect(explore({ coverage: 'yes' as unknown as boolean }, lifecycleScenario())).rejects.toThrow(
+      "option 'coverage' must be a boolean",
+    );
+  });
 });
 
 describe('stopping early', () => {
