@@ -1,21 +1,37 @@
 /**
- * `explore({ workers: n })`: the shard runs as n sub-shards on worker threads of a tinypool
- * pool (zero dependencies, kept by the vitest team, already in this dependency tree; piscina
- * would do as well but brings an optional native dependency). Each worker loads the program
- * by module path and runs its sub-shard with the ordinary explore; the results merge with
- * mergeResults, so the outcome equals the same sub-shards run one after another.
+ * `explore({ workers: n })`: the shard runs as a fixed number of sub-shards (see
+ * `subShardCount`; independent of n), handed out one at a time to n runners — the calling
+ * thread and n - 1 worker threads of a tinypool pool (zero dependencies, kept by the vitest
+ * team, already in this dependency tree; piscina would do as well but brings an optional
+ * native dependency). Each worker loads the program by module path and runs the sub-shards
+ * it is handed with the ordinary explore; the calling thread runs the same program, loaded
+ * the same way, while the workers start up, so their start-up costs no throughput. Results
+ * merge with mergeResults, so the outcome equals the same sub-shards run one after another,
+ * whichever runner ran which; the winners are shrunk once, after the merge.
  *
  * Workers and the main thread share one small SharedArrayBuffer: a stop flag (Ctrl-C, time
- * limit, stop-on-first) the workers read between schedules, and each worker's progress
+ * limit, stop-on-first) the workers read between schedules, and each runner's progress
  * counters, which the main thread sums for `onProgress`. No message per schedule.
  */
 import Tinypool from 'tinypool';
-import type { SetupFn } from '../sim/simulation.js';
+import { Simulation, type SetupFn } from '../sim/simulation.js';
+import { ReplayStrategy } from '../sim/strategy.js';
+import { decodeToken } from '../sim/token.js';
+import type { Violation } from '../sim/violation.js';
+import { explore } from './explore.js';
+import { hostNowMs } from './host-clock.js';
 import { mergeResults } from './merge.js';
 import type { ExploreOptions, ExploreResult, Normalised, SetupModule } from './options.js';
+import { explainRun } from './replay.js';
+import { shrinkRun } from './shrink.js';
+import { loadSetup } from './setup-module.js';
 
-/** Int32 slots: [stop], then per worker [done, violations, operations, lockEdges]. */
+/** Int32 slots: [stop], then per runner [done, violations, operations, lockEdges]. */
 const SLOTS = 4;
+
+/** At most this many sub-shards, each of at least about SUB_SHARD_MIN schedules. */
+const SUB_SHARDS_MAX = 64;
+const SUB_SHARD_MIN = 250;
 
 /** What a worker receives. */
 export interface WorkerTask {
@@ -23,6 +39,20 @@ export interface WorkerTask {
   module: SetupModule;
   shared: SharedArrayBuffer;
   slot: number;
+  /** Schedules and violations the runner of `slot` counted in its earlier sub-shards. */
+  doneBefore: number;
+  violationsBefore: number;
+}
+
+/**
+ * The number of sub-shards `explore({ workers })` splits a shard of `schedules` schedules
+ * into: one per SUB_SHARD_MIN schedules, at most SUB_SHARDS_MAX. It depends on the budget
+ * only, so every worker count gives the same result: that of the sub-shards
+ * `{ index: shard.index + shard.count * j, count: shard.count * k }`, j < k, run one after
+ * another and merged with mergeResults.
+ */
+export function subShardCount(schedules: number): number {
+  return Math.max(1, Math.min(SUB_SHARDS_MAX, Math.ceil(schedules / SUB_SHARD_MIN)));
 }
 
 function workerFile(): string {
@@ -31,8 +61,8 @@ function workerFile(): string {
   return new URL(here.endsWith('.ts') ? './worker-tsx.mjs' : './worker.js', here).href;
 }
 
-/** The options every worker's sub-shard runs with (functions and signals stay here). */
-function subShardOptions(o: Normalised, j: number): ExploreOptions {
+/** The options sub-shard j of k runs with (functions and signals stay with the caller). */
+function subShardOptions(o: Normalised, j: number, k: number, timeLimitMs: number): ExploreOptions {
   return {
     strategy: o.strategy,
     schedules: o.schedules,
@@ -43,26 +73,56 @@ function subShardOptions(o: Normalised, j: number): ExploreOptions {
     stepNs: o.stepNs,
     ...(o.switches !== undefined ? { switches: o.switches } : {}),
     stopOnFirst: o.stopOnFirst,
-    ...(o.timeLimitMs !== Infinity ? { timeLimitMs: o.timeLimitMs } : {}),
+    ...(timeLimitMs !== Infinity ? { timeLimitMs: Math.max(1, Math.ceil(timeLimitMs)) } : {}),
     coverage: o.coverage,
-    shrink: o.shrink,
-    shrinkRuns: o.shrinkRuns,
-    shard: { index: o.shardIndex + o.shardCount * j, count: o.shardCount * o.workers },
+    // Shrunk once, after the merge: a violation many sub-shards find is shrunk once.
+    shrink: false,
+    shard: { index: o.shardIndex + o.shardCount * j, count: o.shardCount * k },
   };
 }
 
-/** Runs shard `o` on `o.workers` worker threads and merges their results. */
+/**
+ * The winner `v` of the merge, shrunk and explained as the explore of its sub-shard would
+ * have done with shrinking on: its run is re-made from its token (a replay reproduces it
+ * exactly), shrunk, and replayed with tracing for the diagram.
+ */
+async function shrinkWinner(v: Violation, setup: SetupFn, o: Normalised): Promise<Violation> {
+  const t = decodeToken(v.token);
+  const sim = new Simulation({
+    seed: t.seed,
+    strategy: new ReplayStrategy(t.choices),
+    maxSteps: o.maxSteps,
+    stepNs: o.stepNs,
+    switches: o.switches,
+  });
+  const run = await sim.run(setup);
+  if (!run.violations.some((x) => x.signature === v.signature)) return v;
+  const best = await shrinkRun(run, v.signature, setup, o, o.shrinkRuns);
+  return explainRun(best, v.signature, setup, o);
+}
+
+/** Runs shard `o` on `o.workers` runners (this thread and worker threads) and merges their results. */
 export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<ExploreResult> {
   const w = o.workers;
+  const module = o.setupModule!;
+  // The program as the workers load it (a bad module path or export is reported here, first).
+  const setup = await loadSetup(module);
+  const shardSchedules = Math.ceil((o.schedules - o.shardIndex) / o.shardCount);
+  const k = subShardCount(shardSchedules);
   const shared = new SharedArrayBuffer(4 * (1 + SLOTS * w));
   const cells = new Int32Array(shared);
-  const pool = new Tinypool({ filename: workerFile(), minThreads: w, maxThreads: w, isolateWorkers: false });
+  const deadline = o.timeLimitMs === Infinity ? Infinity : hostNowMs() + o.timeLimitMs;
+  const pool =
+    w > 1 && k > 1
+      ? new Tinypool({ filename: workerFile(), minThreads: w - 1, maxThreads: w - 1, isolateWorkers: false })
+      : null;
   const stop = (): void => {
     Atomics.store(cells, 0, 1);
   };
   o.signal?.addEventListener('abort', stop, { once: true });
   if (o.signal?.aborted === true) stop();
   let lastDone = 0;
+  let timeUp = false;
   const report = (): void => {
     let done = 0;
     let violations = 0;
@@ -77,24 +137,96 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
     if (o.stopOnFirst && violations > 0) stop();
     if (done !== lastDone) {
       lastDone = done;
-      // Coverage across workers is known exactly only at the end; meanwhile the largest.
+      // Coverage across runners is known exactly only at the end; meanwhile the largest.
       o.onProgress?.(done, o.schedules, violations, { operations, lockEdges });
     }
   };
-  // A host timer on the main thread only reports progress of the workers; no simulation sees it.
+  // A host timer on the main thread only reports progress of the runners; no simulation sees it.
   const timer = setInterval(report, 100);
-  try {
-    const tasks: Promise<ExploreResult>[] = [];
-    for (let j = 0; j < w; j++) {
-      const task: WorkerTask = { options: subShardOptions(o, j), module: o.setupModule!, shared, slot: j };
-      tasks.push(pool.run(task) as Promise<ExploreResult>);
+
+  // Sub-shards are handed out in order to whichever runner is free; none starts once stopped.
+  let next = 0;
+  const take = (): number => {
+    if (next >= k || Atomics.load(cells, 0) !== 0) return -1;
+    if (deadline !== Infinity && hostNowMs() >= deadline) {
+      timeUp = true;
+      return -1;
     }
-    const results = await Promise.all(tasks);
+    return next++;
+  };
+  const results: ExploreResult[] = [];
+  const remaining = (): number => (deadline === Infinity ? Infinity : deadline - hostNowMs());
+
+  /** This thread as a runner: the sub-shards run here, between the workers' messages. */
+  const runHere = async (slot: number): Promise<void> => {
+    const base = 1 + SLOTS * slot;
+    let doneBefore = 0;
+    let violationsBefore = 0;
+    for (let j = take(); j >= 0; j = take()) {
+      const ac = new AbortController();
+      const r = await explore(
+        {
+          ...subShardOptions(o, j, k, remaining()),
+          signal: ac.signal,
+          progressEvery: 8,
+          onProgress: (done, _total, violations, c) => {
+            Atomics.store(cells, base, doneBefore + done);
+            Atomics.store(cells, base + 1, violationsBefore + violations);
+            Atomics.store(cells, base + 2, c.operations);
+            Atomics.store(cells, base + 3, c.lockEdges);
+            if (Atomics.load(cells, 0) !== 0) ac.abort();
+          },
+        },
+        setup,
+      );
+      doneBefore += r.schedules;
+      violationsBefore += r.violations.length;
+      results.push(r);
+      report();
+    }
+  };
+
+  /** A worker thread as a runner. */
+  const runOnWorker = async (p: Tinypool, slot: number): Promise<void> => {
+    let doneBefore = 0;
+    let violationsBefore = 0;
+    for (let j = take(); j >= 0; j = take()) {
+      const task: WorkerTask = {
+        options: subShardOptions(o, j, k, remaining()),
+        module,
+        shared,
+        slot,
+        doneBefore,
+        violationsBefore,
+      };
+      const r = (await p.run(task)) as ExploreResult;
+      doneBefore += r.schedules;
+      violationsBefore += r.violations.length;
+      results.push(r);
+      report();
+    }
+  };
+
+  try {
+    const runners = [runHere(0)];
+    if (pool !== null) for (let slot = 1; slot < w; slot++) runners.push(runOnWorker(pool, slot));
+    await Promise.all(runners);
     const merged = mergeResults(results);
-    const { missingShards: _missing, ...rest } = merged;
-    const stopped = o.signal?.aborted === true ? 'aborted' : rest.stopped;
+    const { missingShards, ...rest } = merged;
+    let stopped = rest.stopped;
+    if (o.signal?.aborted === true) stopped = 'aborted';
+    else if (missingShards.length > 0 && stopped === 'budget') {
+      stopped = timeUp
+        ? 'time-limit'
+        : o.stopOnFirst && rest.violations.length > 0
+          ? 'first-violation'
+          : 'aborted';
+    }
+    const violations: Violation[] = [];
+    for (const v of rest.violations) violations.push(o.shrink ? await shrinkWinner(v, setup, o) : v);
     const result: ExploreResult = {
       ...rest,
+      violations,
       strategy: o.strategy,
       stopped,
       shard: { index: o.shardIndex, count: o.shardCount },
@@ -105,8 +237,9 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
     });
     return result;
   } finally {
+    stop();
     clearInterval(timer);
     o.signal?.removeEventListener('abort', stop);
-    await pool.destroy();
+    if (pool !== null) await pool.destroy();
   }
 }
