@@ -8,6 +8,10 @@
  *    (b) fast-check's `fc.scheduler()` running the same program with a scheduled
  *        promise at every point.
  * 2. Schedules per second for a 100-step two-thread program under random and pct.
+ * 3. Nanoseconds per step against schedule length (300, 6,000, 24,000 and 100,000 steps of
+ *    two threads contending a Mutex, random strategy), with coverage off and on: the cost of
+ *    a step must not grow with the run (nothing kept per step may cost the collector) and
+ *    coverage must stay cheap enough to be on by default.
  *
  * Run: `npx tsx bench/sim.ts` (or `npm run bench` for every benchmark).
  */
@@ -16,9 +20,16 @@ import fc from 'fast-check';
 import { Mutex, PctStrategy, Simulation } from '../src/sim/index.js';
 import { explore } from '../src/explore/index.js';
 
-/** Seconds since `start`. */
-function seconds(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
+/**
+ * CPU seconds this process has used since `start` (a `process.cpuUsage()` reading): the
+ * benchmark's clock. The machine it runs on is often shared (CI runners, other jobs), and
+ * wall time then counts the time other processes held the CPU; the process's own CPU time
+ * does not. The runtime runs on one thread, so on an idle machine the two agree (up to the
+ * collector's helper threads, which CPU time counts too).
+ */
+function seconds(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
 }
 
 /** A measured series: `fn` runs one batch and returns its operation count. */
@@ -43,7 +54,7 @@ async function measure(all: Series[], totalSeconds: number, trials = 5): Promise
   for (let t = 0; t < trials; t++) {
     for (const s of all) {
       let ops = 0;
-      const start = process.hrtime.bigint();
+      const start = process.cpuUsage();
       do {
         ops += await s.fn();
       } while (seconds(start) < totalSeconds / all.length / trials);
@@ -186,6 +197,38 @@ function schedulesPerSecond(strategy: 'random' | 'pct'): Series {
   });
 }
 
+// ------------------------------------------------------------------ cost by schedule length
+
+/** Two threads contend a Mutex for about `steps` steps; every point names an object. */
+async function lengthRun(steps: number, seed: number, coverage: boolean): Promise<number> {
+  const rounds = Math.ceil(steps / 6.6); // per thread; a round of both threads is about 6.6 steps
+  const sim = new Simulation({ seed, maxSteps: 10 * steps + 100, coverage });
+  const result = await sim.run((s) => {
+    const m = new Mutex(s, 'm');
+    for (const name of ['a', 'b']) {
+      s.spawn(name, async () => {
+        for (let r = 0; r < rounds; r++) {
+          await m.lock();
+          await s.point('write', 'page');
+          m.unlock();
+          await s.yield();
+        }
+      });
+    }
+  });
+  return result.steps;
+}
+
+/** A series of runs of about `length` steps each; its rate is steps per second. */
+function lengthSeries(length: number, coverage: boolean): Series {
+  let seed = 1;
+  return series(async () => {
+    let steps = 0;
+    while (steps < 200_000) steps += await lengthRun(length, seed++, coverage);
+    return steps;
+  });
+}
+
 // ------------------------------------------------------------------ report
 
 function fmt(n: number): string {
@@ -208,6 +251,8 @@ export interface SimBenchResult {
   bareHandoffsPerSec: number;
   rows: SimBenchRow[];
   schedulesPerSec: { random: number; pct: number };
+  /** Nanoseconds per step by schedule length, coverage off and on. */
+  perStep: { length: number; ns: number; nsCoverage: number }[];
 }
 
 /** Runs the runtime benchmark and prints a table; returns the numbers. */
@@ -231,6 +276,12 @@ export async function benchSim(options: { seconds?: number } = {}): Promise<SimB
   const random = schedulesPerSecond('random');
   const pct = schedulesPerSecond('pct');
   await measure([random, pct], secs * 2);
+  const lengths = [300, 6_000, 24_000, 100_000].map((length) => ({
+    length,
+    off: lengthSeries(length, false),
+    on: lengthSeries(length, true),
+  }));
+  await measure([bare, ...lengths.flatMap((l) => [l.off, l.on])], secs * 8, 3);
   const rows = perThreads.map((p) => ({
     threads: p.threads,
     randomPerSec: p.random.best,
@@ -251,10 +302,30 @@ export async function benchSim(options: { seconds?: number } = {}): Promise<SimB
   }
   console.log('sim: schedules/s of a 100-step two-thread program (explore)');
   console.log(`  random ${fmt(random.best)}/s   pct ${fmt(pct.best)}/s`);
+  const perStep = lengths.map((l) => ({
+    length: l.length,
+    ns: 1e9 / l.off.best,
+    nsCoverage: 1e9 / l.on.best,
+  }));
+  const nss = perStep.map((p) => p.ns);
+  console.log(
+    `sim: ns per step by schedule length (2 threads, random; coverage off / on; floor ${(1e9 / bare.best).toFixed(0)} ns):`,
+  );
+  console.log(
+    '  ' +
+      perStep
+        .map(
+          (p) =>
+            `${fmt(p.length)}: ${p.ns.toFixed(0)} / ${p.nsCoverage.toFixed(0)} ns (+${(100 * (p.nsCoverage / p.ns - 1)).toFixed(0)}%)`,
+        )
+        .join('; ') +
+      `; spread ${((100 * Math.max(...nss)) / Math.min(...nss) - 100).toFixed(0)}%`,
+  );
   return {
     bareHandoffsPerSec: bare.best,
     rows,
     schedulesPerSec: { random: random.best, pct: pct.best },
+    perStep,
   };
 }
 

@@ -85,9 +85,11 @@ export interface ExploreOptions {
   /** Run only the schedules i with i % count === index (random, pct and swarm). */
   shard?: { index: number; count: number };
   /**
-   * Run the shard on this many worker threads ('auto': one per core), each running the
-   * sub-shard j of the shard; the result equals those sub-shards run one after another and
-   * merged (mergeResults). Needs `setupModule`: a setup function cannot cross threads.
+   * Run the shard on this many threads ('auto': one per core): the calling thread and
+   * `workers - 1` worker threads, which are handed the shard's sub-shards (a number fixed by
+   * the budget: see subShardCount in workers.ts) as they become free. The result equals
+   * those sub-shards run one after another and merged (mergeResults), whatever the number
+   * of workers. Needs `setupModule`: a setup function cannot cross threads.
    */
   workers?: number | 'auto';
   /** The program, by module path, for worker threads (see SetupModule). */
