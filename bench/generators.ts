@@ -24,8 +24,10 @@ import { pathToFileURL } from 'node:url';
 import { Mutex, Simulation } from '../src/sim/index.js';
 import { Prng } from '../src/sim/prng.js';
 
-function seconds(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e9;
+/** CPU seconds of this process since `start` (as bench/sim.ts: a shared machine's load does not count). */
+function seconds(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
 }
 
 interface Series {
@@ -40,7 +42,7 @@ async function measure(all: Series[], totalSeconds: number, trials = 5): Promise
   for (let t = 0; t < trials; t++) {
     for (const s of all) {
       let ops = 0;
-      const start = process.hrtime.bigint();
+      const start = process.cpuUsage();
       do ops += await s.fn();
       while (seconds(start) < totalSeconds / all.length / trials);
       s.best = Math.max(s.best, ops / seconds(start));
