@@ -2,9 +2,11 @@
  * The exploration engine's benchmark (issue #12): schedules/s per strategy on three built-in
  * scenarios, 1 against 2 workers in the same run, time to first detection of the 2022
  * remove race for pct, random and swarm, and the runtime's per-step cost against schedule
- * length (300, 6,000, 24,000 and 100,000 steps), with the bare async hand-off as the floor.
+ * length (300, 6,000, 24,000 and 100,000 steps), with the bare async hand-off as the floor;
+ * coverage off against on.
  * Run alone with `node --expose-gc --import tsx bench/explore.ts`.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { explore, type StrategyName } from '../src/explore/index.js';
@@ -97,7 +99,10 @@ async function nsPerStep(length: number, total: number): Promise<number> {
 
 export interface ExploreBenchResult {
   perStrategy: { scenario: string; strategy: StrategyName; perSec: number; runs: number }[];
-  workers: { one: number; two: number };
+  /** Schedules/s with 1 and 2 workers, by budget, and the load average when measured. */
+  workers: { budget: number; one: number; two: number; load: number }[];
+  /** CPU milliseconds of 1000 schedules with coverage off and on. */
+  coverage: { scenario: string; offMs: number; onMs: number }[];
   firstDetection: { strategy: StrategyName; schedules: number | null; ms: number }[];
   perStep: { length: number; ns: number; floorPct: number }[];
 }
@@ -135,24 +140,55 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
   }
   console.log(`explore: schedules to exhaustion (dfs PB2 vs unbounded dpor): ${exhaust.join('; ')}`);
 
-  // 1 against 2 workers, same budget, in the same run.
+  // 1 against 2 workers, same budget, in the same run (wall clock: the point is elapsed time),
+  // at two budgets: the pool's start-up (a worker loads the program by module path; from the
+  // TypeScript sources each worker also starts tsx) weighs less on the larger.
   const s = getScenario('seq-retry');
   const setupModule = {
     path: pathToFileURL(resolve(import.meta.dirname, '../src/cli/worker-scenarios.ts')).href,
     export: 'builtinScenario',
     args: ['seq-retry'],
   };
-  const budget = 30_000;
-  const timed = async (workers: number): Promise<number> => {
+  const timed = async (workers: number, budget: number): Promise<number> => {
     const t0 = performance.now();
     await explore({ strategy: 'random', schedules: budget, seed: 1, workers, setupModule }, s.setup);
     return (1000 * budget) / ms(t0);
   };
-  const one = await timed(1);
-  const two = await timed(2);
-  console.log(
-    `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included)`,
-  );
+  const workerRows: ExploreBenchResult['workers'] = [];
+  for (const budget of [30_000, 150_000]) {
+    const load = loadavg()[0];
+    const one = await timed(1, budget);
+    const two = await timed(2, budget);
+    workerRows.push({ budget, one, two, load });
+    console.log(
+      `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included; load average ${load.toFixed(1)} on ${availableParallelism()} cores)`,
+    );
+  }
+
+  // Coverage off against on (explore's default), same schedules, CPU clock.
+  const coverageRows: ExploreBenchResult['coverage'] = [];
+  const covCells: string[] = [];
+  for (const name of ['seq-retry', 'mm-mirror']) {
+    const sc = getScenario(name);
+    const cpu = async (coverage: boolean): Promise<number> => {
+      let best = Infinity;
+      for (let t = 0; t < 3; t++) {
+        const c0 = process.cpuUsage();
+        await explore(
+          { strategy: 'random', schedules: 1000, seed: 1, switches: sc.switches, shrink: false, coverage },
+          sc.setup,
+        );
+        const c = process.cpuUsage(c0);
+        best = Math.min(best, (c.user + c.system) / 1000);
+      }
+      return best;
+    };
+    const off = await cpu(false);
+    const on = await cpu(true);
+    coverageRows.push({ scenario: name, offMs: off, onMs: on });
+    covCells.push(`${name} ${off.toFixed(0)} / ${on.toFixed(0)} ms (+${(100 * (on / off - 1)).toFixed(1)}%)`);
+  }
+  console.log(`explore: 1000 random schedules, coverage off / on (CPU): ${covCells.join('; ')}`);
 
   // Time to first detection of the 2022 remove race.
   const race = getScenario('core-remove-race-2022');
@@ -191,7 +227,7 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
     cells.push(`${fmt(length)}: ${ns.toFixed(0)} ns (${floorPct.toFixed(0)}% of floor)`);
   }
   console.log(`sim: ns per step, 2 threads, random, by schedule length: ${cells.join('; ')}`);
-  return { perStrategy, workers: { one, two }, firstDetection, perStep };
+  return { perStrategy, workers: workerRows, coverage: coverageRows, firstDetection, perStep };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
