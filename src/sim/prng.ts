@@ -1,3 +1,13 @@
+const GOLDEN = 0x9e3779b9;
+
+/** splitmix32's output function for state `s` (already advanced by GOLDEN). */
+function splitmix32(s: number): number {
+  let z = s;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
 /**
  * Seeded pseudo-random number generator (sfc32, seeded through splitmix32).
  *
@@ -11,21 +21,17 @@ export class Prng {
   private d: number;
 
   constructor(seed: number) {
-    let s = seed >>> 0;
-    // splitmix32 spreads small consecutive seeds over the whole state.
-    const next = (): number => {
-      s = (s + 0x9e3779b9) | 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-      return (z ^ (z >>> 16)) >>> 0;
-    };
-    // Mix in the high bits of seeds beyond 32 bits.
-    s = (s ^ Math.floor(seed / 0x100000000)) >>> 0;
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
+    // splitmix32 spreads small consecutive seeds over the whole state; the high bits of
+    // seeds beyond 32 bits are mixed in first. (No closure: a run builds two of these.)
+    let s = ((seed >>> 0) ^ Math.floor(seed / 0x100000000)) >>> 0;
+    s = (s + GOLDEN) | 0;
+    this.a = splitmix32(s);
+    s = (s + GOLDEN) | 0;
+    this.b = splitmix32(s);
+    s = (s + GOLDEN) | 0;
+    this.c = splitmix32(s);
+    s = (s + GOLDEN) | 0;
+    this.d = splitmix32(s);
     for (let i = 0; i < 12; i++) this.nextU32();
   }
 
