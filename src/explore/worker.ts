@@ -6,7 +6,7 @@ import type { SetupFn } from '../sim/simulation.js';
 import { explore } from './explore.js';
 import type { ExploreResult } from './options.js';
 import { loadSetup } from './setup-module.js';
-import type { WorkerTask } from './workers.js';
+import type { WorkerTask, WorkerWarmUp } from './workers.js';
 
 export { loadSetup };
 
@@ -17,9 +17,10 @@ let loaded: { key: string; setup: SetupFn } | null = null;
  * One sub-shard, run in a worker: stops when the main thread raises the shared stop flag,
  * and publishes its progress in its slots of the shared counters.
  */
-export default async function runShard(task: WorkerTask): Promise<ExploreResult> {
+export default async function runShard(task: WorkerTask | WorkerWarmUp): Promise<ExploreResult | null> {
   const key = JSON.stringify(task.module);
   if (loaded === null || loaded.key !== key) loaded = { key, setup: await loadSetup(task.module) };
+  if (task.warmUp === true) return null;
   const setup = loaded.setup;
   const cells = new Int32Array(task.shared);
   const base = 1 + 4 * task.slot;

@@ -33,8 +33,15 @@ const SLOTS = 4;
 const SUB_SHARDS_MAX = 64;
 const SUB_SHARD_MIN = 250;
 
-/** What a worker receives. */
+/** A worker's first task: load the program (and tsx, from the sources), then report ready. */
+export interface WorkerWarmUp {
+  warmUp: true;
+  module: SetupModule;
+}
+
+/** What a worker receives for a sub-shard. */
 export interface WorkerTask {
+  warmUp?: undefined;
   options: ExploreOptions;
   module: SetupModule;
   shared: SharedArrayBuffer;
@@ -186,31 +193,63 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
     }
   };
 
-  /** A worker thread as a runner. */
+  /**
+   * A worker thread as a runner: it is handed sub-shards only once it has started and loaded
+   * the program, so that a slow start-up (a loaded machine, tsx in the worker) never leaves a
+   * sub-shard waiting that this thread would have run.
+   */
+  const inFlight = new Set<Promise<void>>();
+  let workerError: unknown = null;
+  const fail = (err: unknown): void => {
+    workerError ??= err;
+    stop();
+  };
+  /** Runs sub-shard j on `p`; settles once its result is counted (or its failure recorded). */
+  const runTask = async (
+    p: Tinypool,
+    task: WorkerTask,
+    counts: { done: number; violations: number },
+  ): Promise<void> => {
+    try {
+      const r = (await p.run(task)) as ExploreResult;
+      counts.done += r.schedules;
+      counts.violations += r.violations.length;
+      results.push(r);
+      report();
+    } catch (err) {
+      fail(err);
+    }
+  };
   const runOnWorker = async (p: Tinypool, slot: number): Promise<void> => {
-    let doneBefore = 0;
-    let violationsBefore = 0;
+    const warmUp: WorkerWarmUp = { warmUp: true, module };
+    await p.run(warmUp);
+    const counts = { done: 0, violations: 0 };
     for (let j = take(); j >= 0; j = take()) {
       const task: WorkerTask = {
         options: subShardOptions(o, j, k, remaining()),
         module,
         shared,
         slot,
-        doneBefore,
-        violationsBefore,
+        doneBefore: counts.done,
+        violationsBefore: counts.violations,
       };
-      const r = (await p.run(task)) as ExploreResult;
-      doneBefore += r.schedules;
-      violationsBefore += r.violations.length;
-      results.push(r);
-      report();
+      const running = runTask(p, task, counts);
+      inFlight.add(running);
+      await running;
+      inFlight.delete(running);
     }
   };
 
   try {
-    const runners = [runHere(0)];
-    if (pool !== null) for (let slot = 1; slot < w; slot++) runners.push(runOnWorker(pool, slot));
-    await Promise.all(runners);
+    if (pool !== null) {
+      // A worker that fails to start reports it here; once this thread has run out of
+      // sub-shards, nobody waits for a worker still starting up.
+      for (let slot = 1; slot < w; slot++) void runOnWorker(pool, slot).catch(fail);
+    }
+    await runHere(0);
+    // Every sub-shard is taken: wait for those still running on workers.
+    while (inFlight.size > 0) await Promise.all([...inFlight]);
+    if (workerError !== null) throw workerError;
     const merged = mergeResults(results);
     const { missingShards, ...rest } = merged;
     let stopped = rest.stopped;
