@@ -100,7 +100,7 @@ async function nsPerStep(length: number, total: number): Promise<number> {
 export interface ExploreBenchResult {
   perStrategy: { scenario: string; strategy: StrategyName; perSec: number; runs: number }[];
   /** Schedules/s with 1 and 2 workers, by budget, and the load average when measured. */
-  workers: { budget: number; one: number; two: number; load: number }[];
+  workers: { budget: number; one: number; two: number; load: number; cpuUsOne: number; cpuUsTwo: number }[];
   /** CPU milliseconds of 1000 schedules with coverage off and on. */
   coverage: { scenario: string; offMs: number; onMs: number }[];
   firstDetection: { strategy: StrategyName; schedules: number | null; ms: number }[];
@@ -149,19 +149,24 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
     export: 'builtinScenario',
     args: ['seq-retry'],
   };
-  const timed = async (workers: number, budget: number): Promise<number> => {
+  // Also the CPU time of the whole process (every thread): on a machine loaded by other
+  // sessions (Linux's autogroup shares the CPU between sessions, not threads) the wall-clock
+  // ratio cannot show the parallelism, but CPU per schedule shows what the workers cost.
+  const timed = async (workers: number, budget: number): Promise<[perSec: number, cpuUs: number]> => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     await explore({ strategy: 'random', schedules: budget, seed: 1, workers, setupModule }, s.setup);
-    return (1000 * budget) / ms(t0);
+    const c = process.cpuUsage(c0);
+    return [(1000 * budget) / ms(t0), (c.user + c.system) / budget];
   };
   const workerRows: ExploreBenchResult['workers'] = [];
   for (const budget of [30_000, 150_000]) {
     const load = loadavg()[0];
-    const one = await timed(1, budget);
-    const two = await timed(2, budget);
-    workerRows.push({ budget, one, two, load });
+    const [one, cpuOne] = await timed(1, budget);
+    const [two, cpuTwo] = await timed(2, budget);
+    workerRows.push({ budget, one, two, load, cpuUsOne: cpuOne, cpuUsTwo: cpuTwo });
     console.log(
-      `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included; load average ${load.toFixed(1)} on ${availableParallelism()} cores)`,
+      `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included; load average ${load.toFixed(1)} on ${availableParallelism()} cores); CPU per schedule ${cpuOne.toFixed(0)} / ${cpuTwo.toFixed(0)} us`,
     );
   }
 
