@@ -22,21 +22,41 @@ export class Coverage {
 
   /** Raw triples already counted: thread → operation → objects (no string built per run). */
   private readonly seen = new Map<string, Map<string, Set<string | undefined>>>();
+  /**
+   * Per thread name, per pair id of `pairTable`: 1 once counted. Lets a run's triples that
+   * earlier runs reached be skipped with an array read (no map lookup, no string).
+   */
+  private readonly counted = new Map<string, Uint8Array>();
+  private pairTable: object | null = null;
   /** Lock dependencies already counted: from → to. */
   private readonly seenEdges = new Map<string, Set<string>>();
 
   /** Adds what the finished run `sim` (run with `coverage: true`) touched. */
   addRun(sim: Simulation): void {
-    sim.coverage?.forEach((tid, label, object) => {
-      const thread = sim.threads[tid].name;
-      let seenOps = this.seen.get(thread);
-      if (seenOps === undefined) this.seen.set(thread, (seenOps = new Map()));
-      let seenObjects = seenOps.get(label);
-      if (seenObjects === undefined) seenOps.set(label, (seenObjects = new Set()));
-      if (seenObjects.has(object)) return;
-      seenObjects.add(object);
-      this.operations.add(`${thread} ${label} ${object === undefined ? '-' : this.kindOf(object)}`);
-    });
+    const c = sim.coverage;
+    if (c !== null) {
+      if (c.pairTable !== this.pairTable) {
+        this.pairTable = c.pairTable;
+        this.counted.clear();
+      }
+      for (let tid = 0; tid < c.threadSlots; tid++) {
+        const ids = c.firstsOf(tid);
+        if (ids === undefined) continue;
+        const thread = sim.threads[tid].name;
+        let counted = this.counted.get(thread);
+        for (const id of ids) {
+          // Fast path: this thread name reached this interned pair in an earlier run.
+          if (counted !== undefined && id < counted.length && counted[id] === 1) continue;
+          if (counted === undefined || id >= counted.length) {
+            const grown = new Uint8Array(Math.max(64, 2 * (counted?.length ?? 0), id + 1));
+            if (counted !== undefined) grown.set(counted);
+            this.counted.set(thread, (counted = grown));
+          }
+          counted[id] = 1;
+          this.addTriple(thread, c.labelOf(id), c.objectOf(id));
+        }
+      }
+    }
     for (const [from, to] of sim.lockdep.dependencies()) {
       let tos = this.seenEdges.get(from);
       if (tos === undefined) this.seenEdges.set(from, (tos = new Set()));
@@ -44,6 +64,17 @@ export class Coverage {
       tos.add(to);
       this.lockEdges.add(`${from} -> ${to}`);
     }
+  }
+
+  /** Counts (thread, label, object) unless an earlier run did (under another interning table). */
+  private addTriple(thread: string, label: string, object: string | undefined): void {
+    let seenOps = this.seen.get(thread);
+    if (seenOps === undefined) this.seen.set(thread, (seenOps = new Map()));
+    let seenObjects = seenOps.get(label);
+    if (seenObjects === undefined) seenOps.set(label, (seenObjects = new Set()));
+    if (seenObjects.has(object)) return;
+    seenObjects.add(object);
+    this.operations.add(`${thread} ${label} ${object === undefined ? '-' : this.kindOf(object)}`);
   }
 
   /** Adds a report (a shard's). */

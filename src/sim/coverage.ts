@@ -79,6 +79,34 @@ export class StepCoverage {
     if (seen === null || id >= seen.length || seen[id] === 0) this.first(t, id);
   }
 
+  /**
+   * The interning table this run's pair ids refer to (compare by identity: ids of two runs
+   * are comparable when their tables are the same object).
+   */
+  get pairTable(): object {
+    return this.table;
+  }
+
+  /** Thread ids 0 <= tid < threadSlots may have reached points. */
+  get threadSlots(): number {
+    return this.firsts.length;
+  }
+
+  /** The pair ids thread `tid` reached, in the order first reached (undefined: none). */
+  firstsOf(tid: number): readonly number[] | undefined {
+    return this.firsts[tid];
+  }
+
+  /** The operation of pair `id`. */
+  labelOf(id: number): string {
+    return this.table.labels[id];
+  }
+
+  /** The object of pair `id` (undefined: the point named none). */
+  objectOf(id: number): string | undefined {
+    return this.table.objects[id];
+  }
+
   /** Calls `fn` once per distinct (thread id, operation, object) triple of the run. */
   forEach(fn: (tid: number, label: string, object: string | undefined) => void): void {
     const tb = this.table;
