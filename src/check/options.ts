@@ -14,6 +14,11 @@ export interface CheckOptions {
   coherence?: boolean;
   /** Page lifetime: no device mapping refers to a freed page, or to a page reused elsewhere. */
   pageLifetime?: boolean;
+  /**
+   * Lost writes: every load (CPU or device) of private anonymous memory returns what the last store
+   * there wrote (zero if none), unless the program discarded it since (munmap, MADV_DONTNEED, ...).
+   */
+  lostWrites?: boolean;
   /** Liveness: a device access whose faults outlive the bounds below is a livelock. */
   liveness?: boolean;
   /** Faults one device access may take (default 1000). */
@@ -29,7 +34,14 @@ declare module '../mm/kernel.js' {
   }
 }
 
-const CHECK_KEYS = ['coherence', 'pageLifetime', 'liveness', 'maxDeviceFaults', 'maxDeviceFaultMs'] as const;
+const CHECK_KEYS = [
+  'coherence',
+  'pageLifetime',
+  'lostWrites',
+  'liveness',
+  'maxDeviceFaults',
+  'maxDeviceFaultMs',
+] as const;
 
 function bound(c: CheckOptions, key: 'maxDeviceFaults' | 'maxDeviceFaultMs', dflt: number): number {
   const v = c[key];
@@ -49,6 +61,7 @@ export function checksOf(k: Kernel): Required<CheckOptions> {
   return {
     coherence: c.coherence !== false,
     pageLifetime: c.pageLifetime !== false,
+    lostWrites: c.lostWrites !== false,
     liveness: c.liveness !== false,
     maxDeviceFaults: bound(c, 'maxDeviceFaults', 1000),
     maxDeviceFaultMs: bound(c, 'maxDeviceFaultMs', 10_000),
