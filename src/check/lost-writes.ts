@@ -424,10 +424,10 @@ export class LostWritesChecker implements UserMemoryObserver {
     if (wThread !== null && wThread !== thread) threads.push(wThread);
     const key =
       writer === null
-        ? `lost write: ${reader} reads non-zero never-written memory`
+        ? `${reader} read of never-written memory is not zero`
         : wRead
-          ? `lost write: ${reader} reads a value that changed with no write (${wWho} read it before)`
-          : `lost write: ${wWho} write not seen by ${reader} read`;
+          ? `${reader} read of a value that changed with no write (${wWho} read it before)`
+          : `${wWho} write not seen by ${reader} read`;
     return sim.report(KIND_LOST_WRITE, message, {
       key,
       threads,
