@@ -166,14 +166,20 @@ export function sliceTrace(
   // thread resumed and recorded what it did before the check fired) belong to it.
   const end = trace.length - 1;
   const relevant: number[] = [];
-  // The conflicting row: the last entry of that step (a kfree event after its thread's point).
+  // The conflicting row: the last entry of that step on the violation's address (the
+  // device_map that installed a stale mapping, not the unlock after it), else the last entry
+  // of that step (a kfree event after its thread's point).
+  const primary = new Set(keyList.filter(isHex));
   let conflictIdx = -1;
   if (conflict !== undefined) {
     for (let i = end; i >= 0; i--) {
       if (trace[i].step === conflict) {
-        conflictIdx = i;
-        break;
-      }
+        if (conflictIdx < 0) conflictIdx = i;
+        if (primary.size > 0 && touches(trace[i], primary)) {
+          conflictIdx = i;
+          break;
+        }
+      } else if (trace[i].step < conflict) break;
     }
   }
   // Where each involved thread last was: the detecting thread may have resumed inside a

@@ -345,6 +345,14 @@ describe('built-in scenarios', () => {
         const readable = await replay(v.schedule, s.setup);
         expect(readable.violations[0]?.signature).toBe(v.signature);
         expect(v.diagram).toContain('>>');
+        for (const x of r.violations) {
+          // Every diagram fits on one screen, and a stale mapping's diagram shows the device_map
+          // that installed it as the conflicting step.
+          expect(x.diagram?.split('\n').length ?? 0, x.message).toBeLessThanOrEqual(25);
+          const mappedAt = (x.details as { mappedAtStep?: number } | undefined)?.mappedAtStep;
+          if (mappedAt !== undefined && mappedAt === x.conflictStep)
+            expect(x.diagram).toMatch(new RegExp(`^ *${mappedAt} \\*> *(\\| *)*device_map`, 'm'));
+        }
       });
     }
   }
