@@ -131,10 +131,12 @@ export class LostWritesChecker implements UserMemoryObserver {
     return st;
   }
 
+  /** A new process's address space: never written, so it reads as zeros. Atomic. */
   newMm(mm: Mm): void {
     this.mms.set(mm, new MmShadow(false));
   }
 
+  /** A CPU load or store of `n` bytes (Process.read / write through accessUserMemory): checked or recorded. Atomic. */
   cpuCopy(
     mm: Mm,
     va: number,
@@ -148,7 +150,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     this.copy(mm, null, va, off, pfn, buf, at, n, write);
   }
 
-  /** A device `device` copied `n` bytes between page `va` + `off` of `mm` (bytes of page `pfn`) and `buf[at..]`. */
+  /** Checked or recorded like cpuCopy: a device `device` copied `n` bytes between page `va` + `off` of `mm` (bytes of page `pfn`) and `buf[at..]`. */
   deviceCopy(
     mm: Mm,
     device: string,
@@ -235,12 +237,14 @@ export class LostWritesChecker implements UserMemoryObserver {
     return hit;
   }
 
+  /** A program call starts changing what [start, end) (and [start2, end2)) holds: see UserMemoryObserver. Atomic. */
   contentsBegin(mm: Mm, start: number, end: number, start2 = 0, end2 = 0): object {
     const w: Window = { start, end, start2, end2, touched: new Set() };
     this.shadowOf(mm).windows.push(w);
     return w;
   }
 
+  /** The call of `handle` returned `ret`: the shadow follows what it did to the contents. Atomic. */
   contentsEnd(mm: Mm, handle: object, what: UserMemoryChange, ret: number): void {
     const st = this.shadowOf(mm);
     const w = handle as Window;
@@ -327,12 +331,14 @@ export class LostWritesChecker implements UserMemoryObserver {
     }
   }
 
+  /** dup_mmap of `parent` starts: stores meanwhile leave the child's copy of their page unknown. Atomic. */
   forkBegin(parent: Mm): object {
     const touched = new Set<number>();
     this.shadowOf(parent).forks.push(touched);
     return touched;
   }
 
+  /** dup_mmap finished: the child's private anonymous pages start as copies of the parent's. Atomic. */
   forkEnd(parent: Mm, handle: object, child: Mm | null): void {
     const st = this.shadowOf(parent);
     const touched = handle as Set<number>;
@@ -360,6 +366,7 @@ export class LostWritesChecker implements UserMemoryObserver {
       if (!cst.pages.has(va) && this.tracked(child, va)) cst.pages.set(va, new PageShadow(this.ps, false));
   }
 
+  /** The process exits or is killed: nothing of `mm` is checked any more. Atomic. */
   exit(mm: Mm): void {
     const st = this.shadowOf(mm);
     st.dead = true;
