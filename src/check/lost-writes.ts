@@ -108,6 +108,9 @@ class MmShadow {
 /** The lost-writes checker of one Kernel (its `hooks.userMemory`). */
 export class LostWritesChecker implements UserMemoryObserver {
   private readonly mms = new Map<Mm, MmShadow>();
+  /** The last address space looked up, and its shadow (accesses come in runs on one mm). */
+  private lastMm: Mm | null = null;
+  private lastShadow: MmShadow | null = null;
   private readonly ps: number;
   // Write records, by index (parallel arrays: no object per access).
   private readonly recStep: number[] = [];
@@ -123,17 +126,21 @@ export class LostWritesChecker implements UserMemoryObserver {
   }
 
   private shadowOf(mm: Mm): MmShadow {
+    if (mm === this.lastMm) return this.lastShadow!;
     let st = this.mms.get(mm);
     if (st === undefined) {
       st = new MmShadow(true);
       this.mms.set(mm, st);
     }
+    this.lastMm = mm;
+    this.lastShadow = st;
     return st;
   }
 
   /** A new process's address space: never written, so it reads as zeros. Atomic. */
   newMm(mm: Mm): void {
     this.mms.set(mm, new MmShadow(false));
+    if (mm === this.lastMm) this.lastMm = null;
   }
 
   /** A CPU load or store of `n` bytes (Process.read / write through accessUserMemory): checked or recorded. Atomic. */
@@ -188,9 +195,18 @@ export class LostWritesChecker implements UserMemoryObserver {
     }
     if (write) {
       const rec = this.record(device, pfn, false);
-      page.values.set(buf.subarray(at, at + n), off);
-      page.known.fill(1, off, off + n);
-      page.writer.fill(rec, off, off + n);
+      const { values, known, writer } = page;
+      if (n <= 64) {
+        for (let i = 0; i < n; i++) {
+          values[off + i] = buf[at + i];
+          known[off + i] = 1;
+          writer[off + i] = rec;
+        }
+      } else {
+        values.set(buf.subarray(at, at + n), off);
+        known.fill(1, off, off + n);
+        writer.fill(rec, off, off + n);
+      }
       return;
     }
     const { values, known } = page;
@@ -347,6 +363,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     if (child === null) return;
     const cst = new MmShadow(st.seeded);
     this.mms.set(child, cst);
+    if (child === this.lastMm) this.lastMm = null;
     if (st.dead) {
       cst.dead = true;
       return;
