@@ -195,6 +195,10 @@ export class LostWritesChecker implements UserMemoryObserver {
     }
     if (write) {
       const rec = this.record(device, pfn, false);
+      // A device store has no scheduling point of its own: the trace (and a lost write's race
+      // diagram) shows it as an event. CPU stores are their cpu_write points.
+      if (device !== null && this.k.sim.tracing)
+        this.k.sim.traceEvent('device_store', hex(va), `${device} → pfn ${pfn}: ${n} bytes at +${off}`);
       const { values, known, writer } = page;
       if (n <= 64) {
         for (let i = 0; i < n; i++) {

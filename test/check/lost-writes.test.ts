@@ -248,6 +248,7 @@ describe('lost writes: exploration', () => {
     const s = getScenario('dmirror-fault-vs-own-migration');
     const signatures = new Set<string>();
     const schedules: number[] = [];
+    let diagram = '';
     for (const seed of [1, 2, 3]) {
       const r = await explore(
         {
@@ -267,11 +268,40 @@ describe('lost writes: exploration', () => {
       );
       expect(v.diagram).toMatch(new RegExp(`^ *${v.step} >>`, 'm'));
       signatures.add(v.signature);
+      // The race as drawn at seed 1: the stale store (the conflicting step) and the load.
+      if (seed === 1) diagram = `${v.kind}: ${v.message}\n${v.diagram}`;
       schedules.push(r.schedules);
       const again = await replay(v.token, s.setup);
       expect(again.violations[0]?.signature).toBe(v.signature);
       expect(again.violations[0]?.step).toBe(v.step);
     }
+    expect(diagram).toMatchInlineSnapshot(`
+      "lost-write: lost write at 0x7efffffff000 in app[1]: dmirror0.fd0 (devB) reads 0707070707070707 from pfn 0x1, but step 25 (devA, dmirror0.fd0) wrote 0202020202020202 there, to pfn 0x0; the program discarded nothing there since
+             devA                                         | devB
+             ---------------------------------------------+---------------------------------------------
+         …   (11 earlier steps: set-up, and steps on other objects)
+         ·   read_begin dmirror0.fd0 notifier [seq 1]     |
+         ·   check_retry dmirror0.fd0 notifier [1 vs 1: … |
+        13   mutex_lock dmirror0.fd0.mutex                |
+         ·   read_retry dmirror0.fd0 notifier [1 vs 1: o… |
+         ·   device_map 0x7efffffff000 [dmirror0.fd0 → p… |
+         ·   mutex_unlock dmirror0.fd0.mutex              |
+        14   mutex_lock dmirror0.fd0.mutex                |
+        15   device_write dmirror0.fd0 0x7efffffff000     |
+        19                                                | mn_itree_invalidate dmirror0.fd0 notifier […
+        21                                                | clear_pte app[1]@0x7efffffff000
+        22                                                | set_pte app[1]@0x7efffffff000
+         ·                                                | invalidate_seq [→ 4: window closed]
+        24                                                | mutex_lock dmirror0.fd0.mutex
+        25                                                | mutex_wait dmirror0.fd0.mutex
+        25 *>device_store 0x7efffffff000 [dmirror0.fd0 →… |   <-- conflicting step
+         ·   mutex_unlock dmirror0.fd0.mutex              |
+        26   exit                                         |
+         ·                                                | device_map 0x7efffffff000 [dmirror0.fd0 → p…
+         ·                                                | mutex_unlock dmirror0.fd0.mutex
+        28                                                | set_pte app[1]@0x7efffffff000
+        29 >>                                             | mutex_lock dmirror0.fd0.mutex   <-- lost-write: lost write at 0x7efffffff000 in app[1]: dmirror0.fd0 (devB) reads 0707070707070707 from pfn 0x1, but step 25 (devA, dmirror0.fd0) wrote 0202020202020202 there, to pfn 0x0; the program discarded nothing there since"
+    `);
     expect([...signatures]).toEqual(['lost-write: dmirror#.fd# write not seen by dmirror#.fd# read']);
     console.log(
       `lost-write in dmirror-fault-vs-own-migration: schedules to detection ${schedules.join(', ')}`,
