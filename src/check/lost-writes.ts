@@ -20,10 +20,12 @@
  *
  * Granularity: bytes (Process.write and device accesses store arbitrary byte ranges).
  *
+ * The checker starts with a run's first DeviceMirror; the address spaces of processes that exist
+ * then start from what their present pages hold (pages swapped out, being migrated or in device
+ * memory are unknown until their first load, which sets them).
+ *
  * Deviation: only private anonymous memory is checked. Shared memory and file mappings change under
- * other address spaces and file I/O, which the shadow does not follow. An address space that existed
- * before the checker was installed (it starts with a run's first DeviceMirror) has unknown contents
- * until written; its unknown bytes are learned from their first load.
+ * other address spaces and file I/O, which the shadow does not follow.
  *
  * It observes only: model and driver code never read it to decide anything.
  */
@@ -31,6 +33,7 @@ import type { Kernel } from '../mm/kernel.js';
 import type { Mm } from '../mm/mm.js';
 import type { UserMemoryChange, UserMemoryObserver } from '../mm/access.js';
 import { MADV_DONTNEED, MADV_FREE, MADV_REMOVE, VM_SHARED, VM_WIPEONFORK } from '../mm/constants.js';
+import { PTE_KIND_PRESENT } from '../mm/page-table.js';
 import { registerViolationExplanation } from '../explore/explain.js';
 import { checksOf } from './options.js';
 
@@ -53,6 +56,9 @@ registerViolationExplanation(KIND_LOST_WRITE, {
 
 /** Ranges up to this many pages are forgotten page by page, pages outside the shadow included. */
 const FORGET_SCAN_PAGES = 1024;
+
+/** The thread of the write record standing for the contents met when the checker started. */
+const INITIAL = '(checker start)';
 
 /** writer[] value of a byte nobody wrote: zero-fill. */
 const ZERO_FILL = -1;
@@ -118,11 +124,44 @@ export class LostWritesChecker implements UserMemoryObserver {
   private readonly recWho: string[] = [];
   private readonly recPfn: number[] = [];
   private readonly recRead: boolean[] = [];
+  private readonly recMm: (Mm | null)[] = [];
+  private readonly recVa: number[] = [];
+  /** The last store to each physical page, whoever's address space it went through. */
+  private readonly lastStoreToPfn = new Map<number, number>();
 
   constructor(readonly k: Kernel) {
     this.ps = k.pageSize;
-    // Address spaces that exist now have unknown contents (written before anyone watched).
-    for (const p of k.processes.values()) this.mms.set(p.mm as Mm, new MmShadow(true));
+    // Address spaces that exist now start from what they hold now (written before anyone watched).
+    for (const p of k.processes.values()) this.mms.set(p.mm as Mm, this.snapshot(p.mm as Mm));
+  }
+
+  /**
+   * The shadow of an address space the checker meets already populated: each present page of its
+   * private anonymous memory holds what it holds now; a page elsewhere (swapped out, being
+   * migrated, in device memory) is unknown until its first load; a page with no entry is zero-fill.
+   */
+  private snapshot(mm: Mm): MmShadow {
+    const st = new MmShadow(false);
+    const k = this.k;
+    const ps = this.ps;
+    const rec = this.record(null, -1, true, INITIAL);
+    for (const vma of mm.vmas) {
+      if (!vma.anonymous || (vma.flags & VM_SHARED) !== 0) continue;
+      mm.pageTable.walk(vma.start, vma.end, (va, kind, pfn, _flags, huge) => {
+        const base = huge ? va - (va % k.pmdSize) : va;
+        const span = huge ? k.pmdSize : ps;
+        for (let a = Math.max(base, vma.start); a < Math.min(base + span, vma.end); a += ps) {
+          const page = new PageShadow(ps, false);
+          if (kind === PTE_KIND_PRESENT) {
+            k.phys.readBytes(huge ? pfn + (a - base) / ps : pfn, 0, page.values);
+            page.known.fill(1);
+            page.writer.fill(rec);
+          }
+          st.pages.set(a, page);
+        }
+      });
+    }
+    return st;
   }
 
   private shadowOf(mm: Mm): MmShadow {
@@ -194,7 +233,8 @@ export class LostWritesChecker implements UserMemoryObserver {
       st.pages.set(va, page);
     }
     if (write) {
-      const rec = this.record(device, pfn, false);
+      const rec = this.record(device, pfn, false, undefined, mm, va);
+      this.lastStoreToPfn.set(pfn, rec);
       // A device store has no scheduling point of its own: the trace (and a lost write's race
       // diagram) shows it as an event. CPU stores are their cpu_write points.
       if (device !== null && this.k.sim.tracing)
@@ -235,10 +275,19 @@ export class LostWritesChecker implements UserMemoryObserver {
     return vma !== undefined && vma.anonymous && (vma.flags & VM_SHARED) === 0;
   }
 
-  private record(device: string | null, pfn: number, read: boolean): number {
+  private record(
+    device: string | null,
+    pfn: number,
+    read: boolean,
+    thread?: string,
+    mm: Mm | null = null,
+    va = -1,
+  ): number {
     const sim = this.k.sim;
+    this.recMm.push(mm);
+    this.recVa.push(va);
     this.recStep.push(sim.steps);
-    this.recThread.push(sim.current?.name ?? '-');
+    this.recThread.push(thread ?? sim.current?.name ?? '-');
     this.recWho.push(device ?? 'CPU');
     this.recPfn.push(pfn);
     this.recRead.push(read);
@@ -436,31 +485,52 @@ export class LostWritesChecker implements UserMemoryObserver {
     const source =
       writer === null
         ? `it was never written since the program mapped it (zero-fill: ${expected})`
-        : wRead
-          ? `step ${wStep} (${wThread}, ${wWho}) read ${expected} there from pfn ${hex(wPfn!)} and nothing wrote it since`
-          : `step ${wStep} (${wThread}, ${wWho}) wrote ${expected} there, to pfn ${hex(wPfn!)}`;
+        : wThread === INITIAL
+          ? `it held ${expected} when the checker started (step ${wStep}) and nothing wrote it since`
+          : wRead
+            ? `step ${wStep} (${wThread}, ${wWho}) read ${expected} there from pfn ${hex(wPfn!)} and nothing wrote it since`
+            : `step ${wStep} (${wThread}, ${wWho}) wrote ${expected} there, to pfn ${hex(wPfn!)}`;
+    // Who stored to the page that was read, through another address space or address: the store
+    // that landed where it must not (a device store through a stale or read-only mapping).
+    const c = this.lastStoreToPfn.get(pfn);
+    const culprit =
+      c !== undefined && c !== writer && this.recStep[c] >= (wStep ?? -1) && this.recStep[c] <= sim.steps
+        ? c
+        : null;
+    const cWho = culprit === null ? null : this.recWho[culprit];
+    const stray =
+      culprit === null
+        ? ''
+        : `; pfn ${hex(pfn)} was last stored to at step ${this.recStep[culprit]} (${this.recThread[culprit]}, ` +
+          `${cWho}) through ${this.recMm[culprit]?.name ?? '?'} ${hex(this.recVa[culprit])}`;
     const message =
       `lost write at ${hex(at)} in ${mm.name}: ${reader} (${thread}) reads ${actual} from pfn ${hex(pfn)}, ` +
-      `but ${source}; the program discarded nothing there since`;
+      `but ${source}${stray}; the program discarded nothing there since`;
     const devices: string[] = [];
     if (device !== null) devices.push(device);
-    if (wWho !== null && wWho !== 'CPU' && wWho !== device) devices.push(wWho);
+    if (wWho !== null && wWho !== 'CPU' && wThread !== INITIAL && !devices.includes(wWho)) devices.push(wWho);
+    if (cWho !== null && cWho !== 'CPU' && !devices.includes(cWho)) devices.push(cWho);
     const objects = [hex(va), `pfn ${pfn}`];
     if (wPfn !== null && wPfn !== pfn) objects.push(`pfn ${wPfn}`);
     objects.push(...devices);
     const threads = [thread];
-    if (wThread !== null && wThread !== thread) threads.push(wThread);
+    if (wThread !== null && wThread !== INITIAL && !threads.includes(wThread)) threads.push(wThread);
+    if (culprit !== null && !threads.includes(this.recThread[culprit])) threads.push(this.recThread[culprit]);
     const key =
-      writer === null
-        ? `${reader} read of never-written memory is not zero`
-        : wRead
-          ? `${reader} read of a value that changed with no write (${wWho} read it before)`
-          : `${wWho} write not seen by ${reader} read`;
+      culprit !== null
+        ? `${reader} read sees a ${cWho} store made through another mapping of the page`
+        : writer === null
+          ? `${reader} read of never-written memory is not zero`
+          : wThread === INITIAL
+            ? `${reader} read of a value that changed with no write since the checker started`
+            : wRead
+              ? `${reader} read of a value that changed with no write (${wWho} read it before)`
+              : `${wWho} write not seen by ${reader} read`;
     return sim.report(KIND_LOST_WRITE, message, {
       key,
       threads,
       objects,
-      conflictStep: wStep ?? undefined,
+      conflictStep: culprit !== null ? this.recStep[culprit] : (wStep ?? undefined),
       details: {
         va: at,
         page: va,
@@ -475,6 +545,8 @@ export class LostWritesChecker implements UserMemoryObserver {
         writeStep: wStep,
         writePfn: wPfn,
         zeroFill: writer === null,
+        strayStoreStep: culprit === null ? null : this.recStep[culprit],
+        strayStoreBy: cWho,
       },
     });
   }

@@ -244,6 +244,33 @@ describe('lost writes: silent where the program changes what memory holds', () =
 });
 
 describe('lost writes: exploration', () => {
+  it('finds a device store through a read-only mapping (mirror.ignoreReadOnly), which coherence cannot see', async () => {
+    const s = getScenario('mirror-store-through-read-only');
+    const options = { strategy: 'pct', schedules: 300, depth: 3, seed: 1, stopOnFirst: true } as const;
+    const r = await explore({ ...options, switches: s.switches }, s.setup);
+    const v = r.violations[0];
+    expect(v?.kind).toBe('lost-write');
+    expect(v.message).toMatch(
+      /pfn 0x[0-9a-f]+ was last stored to at step \d+ \(gpu0, gpu0\.vm0\) through app\[1\]/,
+    );
+    expect(v.signature).toBe(
+      'lost-write: CPU read sees a gpu#.vm# store made through another mapping of the page',
+    );
+    expect(v.diagram).toMatch(new RegExp(`^ *${v.conflictStep} \\*> .*device_store`, 'm'));
+    // Without the lost-writes checker no checker objects: only the program's own check does.
+    const off = await explore(
+      { ...options, switches: { ...s.switches, 'check.lostWrites': false } },
+      s.setup,
+    );
+    expect(off.violations.map((x) => x.kind)).toEqual(['assertion']);
+    // The correct device (no planted switch) stays silent after breaking COW on its stores.
+    const fixed = getScenario('mirror-cow-store');
+    const ok = await explore({ ...options, stopOnFirst: false }, fixed.setup);
+    expect(ok.violations).toEqual([]);
+    expect(ok.marks['cow break']).toBeGreaterThan(0);
+    console.log(`lost-write in mirror-store-through-read-only: found after ${r.schedules} schedule(s)`);
+  }, 60_000);
+
   it("finds the faithful test_hmm driver's write racing its own migration, with coherence and lifetime off", async () => {
     const s = getScenario('dmirror-fault-vs-own-migration');
     const signatures = new Set<string>();

@@ -9,6 +9,7 @@ import '../../src/scenario/builtin/index.js';
  * prove nothing.
  */
 const WINDOWS: Record<string, string[]> = {
+  'mirror-cow-store': ['cow break', 'device fault retried'],
   'mm-mirror': [
     'cow break',
     'invalidate hit a subscription',
@@ -226,6 +227,13 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
       kind: 'device-use-after-free',
       message:
         /mlx0\.mr[0-9a-f]+\.dma_list still lists 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ for DMA, but the page (is being freed|was freed)/,
+    },
+  ],
+  'mirror-store-through-read-only': [
+    {
+      kind: 'lost-write',
+      message:
+        /^lost write at 0x[0-9a-f]+ in app\[2\]: CPU \(app\) reads 55 from pfn 0x[0-9a-f]+, .*; pfn 0x[0-9a-f]+ was last stored to at step \d+ \(gpu0, gpu0\.vm0\) through app\[1\] 0x[0-9a-f]+;/,
     },
   ],
   'odp2019-counter-timeout-stale': [

@@ -67,8 +67,7 @@ describe('race diagrams of the planted bugs', () => {
              --------------------------------------------+---------------------------------------------
          …   (57 earlier steps: set-up, and steps on other objects)
         57 *>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- conflicting step
-         …   (1 step)
-        59                                               | device_access dev0 0x7effffffe000
+        58                                               | device_access dev0 0x7effffffd000
          ·                                               | read_begin dev0 [seq 5]
         64                                               | mn_itree_invalidate dev0 [invalidate_seq 7]
         65                                               | mutex_lock dev0.lock

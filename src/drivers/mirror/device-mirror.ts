@@ -17,6 +17,7 @@ import type { Mm } from '../../mm/mm.js';
 import type { Process } from '../../mm/process.js';
 import type { Simulation } from '../../sim/simulation.js';
 import { EFAULT, EINVAL } from '../../sim/errno.js';
+import { defineSwitch } from '../../sim/switches.js';
 import { checkDeviceAccess, checkDeviceMap, unwatchMirror, watchMirror } from '../../check/mirror-checker.js';
 import type { CheckedMirror } from '../../check/mirror-checker.js';
 import type { DeviceEntry } from '../../check/coherence.js';
@@ -44,6 +45,24 @@ export interface MirrorLookup {
   write: boolean;
   /** Mapped for atomic access (after make_device_exclusive). */
   atomic: boolean;
+}
+
+/**
+ * Planted mistake (off by default): the device's MMU ignores the write permission of its own page
+ * table, so a store through a read-only entry lands in the page (a zero page, a COW-shared page)
+ * instead of faulting. The entry itself is correct, so the coherence checker has nothing to object
+ * to; only what the page then holds shows it (the lost-writes checker).
+ */
+export const MIRROR_IGNORE_READ_ONLY = defineSwitch(
+  'mirror.ignoreReadOnly',
+  false,
+  'planted bug: device stores through read-only device page-table entries land instead of faulting',
+);
+
+declare module '../../sim/switches.js' {
+  interface SwitchRegistry {
+    'mirror.ignoreReadOnly': boolean;
+  }
 }
 
 /** Device faults one page access may take before the base reports a livelock (default of checks.maxDeviceFaults). */
@@ -235,7 +254,10 @@ export abstract class DeviceMirror implements CheckedMirror {
     for (let faults = 0; ; faults++) {
       await this.sim.point('device_access', `${this.name} ${hex(pva)}`);
       const e = this.entries.get(pva);
-      if (e !== undefined && (!write || e.write || (atomic && e.atomic))) {
+      if (
+        e !== undefined &&
+        (!write || e.write || (atomic && e.atomic) || this.sim.switchOn(MIRROR_IGNORE_READ_ONLY))
+      ) {
         if (this.watched) checkDeviceAccess(this.kernel, this, pva, e, write);
         return e;
       }
