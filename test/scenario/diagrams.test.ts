@@ -406,8 +406,8 @@ describe('race diagrams of the planted bugs', () => {
         22                                               | wait_for_completion_timeout mlx0.mr0.notifi…
         23                                               | completion_sleep mlx0.mr0.notifier_completi…
         24                                               | mutex_lock mlx0.mr0.umem_mutex
-         ·                                               | device_map 0x7efffffff000 [mlx0.mr0 → pfn 0…
-        24 *>                                            | mutex_unlock mlx0.mr0.umem_mutex   <-- conflicting step
+        24 *>                                            | device_map 0x7efffffff000 [mlx0.mr0 → pfn 0…   <-- conflicting step
+         ·                                               | mutex_unlock mlx0.mr0.umem_mutex
         25                                               | device_access mlx0.mr0 0x7efffffff000
         26                                               | device_access mlx0.mr0 0x7efffffff000
         27                                               | exit
