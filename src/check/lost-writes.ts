@@ -18,7 +18,8 @@
  * neither recorded nor checked, and leave those bytes unknown afterwards (the call decides whether
  * they survive); a write during fork leaves the child's copy of that page unknown.
  *
- * Granularity: bytes (Process.write and device accesses store arbitrary byte ranges).
+ * Granularity: values per byte (Process.write and device accesses store arbitrary byte ranges);
+ * the writer a report names is remembered per 8-byte word (the last store to any byte of it).
  *
  * The checker starts with a run's first DeviceMirror; the address spaces of processes that exist
  * then start from what their present pages hold (pages swapped out, being migrated or in device
@@ -60,7 +61,10 @@ const FORGET_SCAN_PAGES = 1024;
 /** The thread of the write record standing for the contents met when the checker started. */
 const INITIAL = '(checker start)';
 
-/** writer[] value of a byte nobody wrote: zero-fill. */
+/** Writers are remembered per 2^WORD_SHIFT bytes (values and which bytes are known, per byte). */
+const WORD_SHIFT = 3;
+
+/** writer[] value of a word nobody wrote: zero-fill. */
 const ZERO_FILL = -1;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -69,6 +73,7 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 class PageShadow {
   readonly values: Uint8Array;
   readonly known: Uint8Array;
+  /** Per 8-byte word: the record of its last store (the last one wins when two share a word). */
   readonly writer: Int32Array;
   /** An unknown byte takes the value of its first load (false after MADV_FREE: it may still change). */
   learn = true;
@@ -76,7 +81,7 @@ class PageShadow {
   constructor(ps: number, zero: boolean) {
     this.values = new Uint8Array(ps);
     this.known = new Uint8Array(ps);
-    this.writer = new Int32Array(ps).fill(ZERO_FILL);
+    this.writer = new Int32Array(ps >> WORD_SHIFT).fill(ZERO_FILL);
     if (zero) this.known.fill(1);
   }
 
@@ -244,25 +249,24 @@ export class LostWritesChecker implements UserMemoryObserver {
         for (let i = 0; i < n; i++) {
           values[off + i] = buf[at + i];
           known[off + i] = 1;
-          writer[off + i] = rec;
         }
       } else {
         values.set(buf.subarray(at, at + n), off);
         known.fill(1, off, off + n);
-        writer.fill(rec, off, off + n);
       }
+      writer.fill(rec, off >> WORD_SHIFT, ((off + n - 1) >> WORD_SHIFT) + 1);
       return;
     }
     const { values, known } = page;
+    let learned = -1;
     for (let i = 0; i < n; i++) {
       const j = off + i;
       const b = buf[at + i];
       if (known[j] === 1) {
         if (values[j] !== b) this.report(mm, page, device, va, j, pfn, buf, at - off);
       } else if (page.learn) {
-        if (page.writer[j] === ZERO_FILL || this.recRead[page.writer[j]] !== true) {
-          page.writer[j] = this.record(device, pfn, true);
-        }
+        if (learned < 0) learned = this.record(device, pfn, true, undefined, mm, va);
+        if (page.writer[j >> WORD_SHIFT] === ZERO_FILL) page.writer[j >> WORD_SHIFT] = learned;
         values[j] = b;
         known[j] = 1;
       }
@@ -454,7 +458,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     base: number,
   ): never {
     const sim = this.k.sim;
-    const rec = page.writer[j];
+    const rec = page.writer[j >> WORD_SHIFT];
     // The run of differing bytes with the same writer, up to 8, for the message.
     let e = j;
     while (
@@ -462,7 +466,7 @@ export class LostWritesChecker implements UserMemoryObserver {
       e - j < 8 &&
       base + e < buf.length &&
       page.known[e] === 1 &&
-      page.writer[e] === rec &&
+      page.writer[e >> WORD_SHIFT] === rec &&
       page.values[e] !== buf[base + e]
     )
       e++;
