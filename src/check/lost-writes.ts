@@ -488,7 +488,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     const wRead = writer !== null && this.recRead[writer];
     const source =
       writer === null
-        ? `it was never written since the program mapped it (zero-fill: ${expected})`
+        ? `nothing was written there since the program mapped or discarded it (zero-fill: ${expected})`
         : wThread === INITIAL
           ? `it held ${expected} when the checker started (step ${wStep}) and nothing wrote it since`
           : wRead
