@@ -1,10 +1,13 @@
 /**
  * Invariant checkers that watch device mirrors (src/check): coherence between device and CPU page
- * tables, the lifetime of the pages devices map, and the liveness of device faults. Switched per run
- * with the Kernel option `checks: { coherence, pageLifetime, liveness, maxDeviceFaults, maxDeviceFaultMs }`.
+ * tables, the lifetime of the pages devices map, lost writes (every CPU or device load returns the
+ * last store there), and the liveness of device faults. Switched per run with the Kernel option
+ * `checks: { coherence, pageLifetime, lostWrites, liveness, maxDeviceFaults, maxDeviceFaultMs }` or
+ * the run switches `check.coherence`, `check.pageLifetime`, `check.lostWrites`, `check.liveness`.
  */
 export type { CheckOptions } from './options.js';
-export { checksOf } from './options.js';
+export { checksOf, CHECK_SWITCHES } from './options.js';
+export { lostWritesOf, LostWritesChecker, KIND_LOST_WRITE } from './lost-writes.js';
 export { coherenceProblem, lifetimeProblem, type DeviceEntry } from './coherence.js';
 export {
   watchMirror,

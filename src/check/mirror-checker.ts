@@ -255,7 +255,11 @@ export function checkDmaList(k: Kernel, l: CheckedDmaList): void {
 }
 
 /** Whether the checkers of `k`'s run are on (for tests and reports). */
-export function mirrorChecksOn(k: Kernel): { coherence: boolean; pageLifetime: boolean } {
+export function mirrorChecksOn(k: Kernel): {
+  coherence: boolean;
+  pageLifetime: boolean;
+  lostWrites: boolean;
+} {
   const c = checkerOf(k);
-  return { coherence: c.coherence, pageLifetime: c.lifetime };
+  return { coherence: c.coherence, pageLifetime: c.lifetime, lostWrites: checksOf(k).lostWrites };
 }

@@ -166,14 +166,20 @@ export function sliceTrace(
   // thread resumed and recorded what it did before the check fired) belong to it.
   const end = trace.length - 1;
   const relevant: number[] = [];
-  // The conflicting row: the last entry of that step (a kfree event after its thread's point).
+  // The conflicting row: the last entry of that step on the violation's address (the
+  // device_map that installed a stale mapping, not the unlock after it), else the last entry
+  // of that step (a kfree event after its thread's point).
+  const primary = new Set(keyList.filter(isHex));
   let conflictIdx = -1;
   if (conflict !== undefined) {
     for (let i = end; i >= 0; i--) {
       if (trace[i].step === conflict) {
-        conflictIdx = i;
-        break;
-      }
+        if (conflictIdx < 0) conflictIdx = i;
+        if (primary.size > 0 && touches(trace[i], primary)) {
+          conflictIdx = i;
+          break;
+        }
+      } else if (trace[i].step < conflict) break;
     }
   }
   // Where each involved thread last was: the detecting thread may have resumed inside a
@@ -212,6 +218,25 @@ export function sliceTrace(
     kept = [conflictIdx, ...relevant.slice(relevant.length - (budget - 1))];
   } else {
     kept = relevant.slice(relevant.length - budget);
+  }
+  // Over budget, rows on the violation's addresses go before rows that only share its device or
+  // lock names (a device's lock traffic must not push out the steps on the page itself): when
+  // the latest rows leave out some address row after the conflicting step, keep every address
+  // row from the conflict on and fill the rest with the latest others.
+  if (relevant.length > kept.length && primary.size > 0 && conflictIdx >= 0) {
+    const from = relevant.indexOf(conflictIdx);
+    const must = new Set<number>([conflictIdx]);
+    for (let j = from; j < relevant.length; j++) {
+      const i = relevant[j];
+      if (i === markIdx || lastOf.has(i) || touches(trace[i], primary)) must.add(i);
+    }
+    const keptSet0 = new Set(kept);
+    if ([...must].some((i) => !keptSet0.has(i)) && must.size <= budget) {
+      const rest = relevant.slice(from).filter((i) => !must.has(i));
+      const room = budget - must.size;
+      const fill = room > 0 ? rest.slice(Math.max(0, rest.length - room)) : [];
+      kept = [...must, ...fill].sort((x, y) => x - y);
+    }
   }
   const rows = kept.map((i) => trace[i]);
   const first = kept.length > 0 ? kept[0] : end;

@@ -23,6 +23,58 @@ import { pteTag } from './mm-struct.js';
 import type { Mm } from './mm.js';
 import type { Vma } from './vma.js';
 
+/**
+ * An observer of what user memory holds (src/check's lost-writes checker installs one as
+ * `kernel.hooks.userMemory`). The CPU access path reports every copy to it, and Process reports the
+ * program's calls that replace or discard contents (mmap over a range, munmap, madvise, mremap),
+ * fork and exit. Model code never reads it to decide anything; none of its methods may sleep.
+ */
+export interface UserMemoryObserver {
+  /**
+   * A CPU access copied `n` bytes between page-aligned `va` + `off` of `mm` (physical page `pfn`) and
+   * `buf[at..at + n)`: a store when `write`, else a load (called after the copy).
+   */
+  cpuCopy(
+    mm: Mm,
+    va: number,
+    off: number,
+    pfn: number,
+    buf: Uint8Array,
+    at: number,
+    n: number,
+    write: boolean,
+  ): void;
+  /** A process's address space was created (not yet populated; a fork child is filled by forkEnd). */
+  newMm(mm: Mm): void;
+  /**
+   * The program starts a call that may replace or discard what [start, end) of `mm` holds; a second
+   * range (mremap's destination) may be given. Returns a handle for contentsEnd.
+   */
+  contentsBegin(mm: Mm, start: number, end: number, start2?: number, end2?: number): object;
+  /** The call of `handle` returned `ret`; `what` says what it did to the contents. */
+  contentsEnd(mm: Mm, handle: object, what: UserMemoryChange, ret: number): void;
+  /** `parent` starts dup_mmap into `child`. Returns a handle for forkEnd. */
+  forkBegin(parent: Mm): object;
+  /** dup_mmap of `handle` finished: `child` (null when the fork failed) holds a copy. */
+  forkEnd(parent: Mm, handle: object, child: Mm | null): void;
+  /** The process of `mm` exits or is killed: the program discards all of it. */
+  exit(mm: Mm): void;
+}
+
+/** What a program call did to the contents of its range (see UserMemoryObserver.contentsEnd). */
+export type UserMemoryChange =
+  | { kind: 'mmap'; length: number }
+  | { kind: 'munmap' }
+  | { kind: 'madvise'; advice: number }
+  | { kind: 'mremap'; oldAddr: number; oldLength: number; newLength: number; flags: number };
+
+declare module './kernel.js' {
+  interface KernelHooks {
+    /** The user-memory contents observer (src/check's lost-writes checker), if one is installed. */
+    userMemory?: UserMemoryObserver;
+  }
+}
+
 /** Faults one page access may take before the model reports a livelock. */
 export const MAX_FAULTS_PER_ACCESS = 1000;
 
@@ -124,6 +176,8 @@ export async function accessUserMemory(
         const at = bufOffset + (pos - addr);
         if (write) k.phys.writeBytes(pfn, off, buf, at, n);
         else k.phys.readBytes(pfn, off, buf, at, n);
+        const obs = k.hooks.userMemory;
+        if (obs !== undefined) obs.cpuCopy(mm, va, off, pfn, buf, at, n, write);
         break;
       }
       if (faults >= MAX_FAULTS_PER_ACCESS)

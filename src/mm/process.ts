@@ -6,7 +6,8 @@ import { EINVAL, ESRCH, errnoName } from '../sim/errno.js';
 import { WaitQueue } from '../sim/sync/waitqueue.js';
 import { SIGKILL } from './constants.js';
 import { Mm } from './mm.js';
-import { accessUserMemory } from './access.js';
+import { accessUserMemory, type UserMemoryChange } from './access.js';
+import { MAP_FIXED, MAP_FIXED_NOREPLACE } from './constants.js';
 import { doMmap, type MmapArgs } from './mmap.js';
 import { doMunmap } from './munmap.js';
 import { doMprotect } from './mprotect.js';
@@ -61,6 +62,7 @@ export class Process {
     this.mm = new Mm(kernel, `${name}[${pid}]`);
     this.exitWait = new WaitQueue(kernel.sim, `exit ${name}[${pid}]`);
     parent?.children.push(this);
+    kernel.hooks.userMemory?.newMm(this.mm);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -69,12 +71,20 @@ export class Process {
 
   /** mmap(2): the mapped address or -errno (see doMmap). May sleep. */
   mmap(args: MmapArgs): Promise<number> {
-    return this.procCall(() => doMmap(this.mm, args));
+    const fixed = (args.flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) !== 0 && typeof args.addr === 'number';
+    const start = fixed ? args.addr! : 0;
+    return this.procCall(() =>
+      this.contentsCall(start, fixed ? start + args.length : 0, { kind: 'mmap', length: args.length }, () =>
+        doMmap(this.mm, args),
+      ),
+    );
   }
 
   /** munmap(2): 0 or -errno (see doMunmap). May sleep. */
   munmap(addr: number, length: number): Promise<number> {
-    return this.procCall(() => doMunmap(this.mm, addr, length));
+    return this.procCall(() =>
+      this.contentsCall(addr, addr + length, { kind: 'munmap' }, () => doMunmap(this.mm, addr, length)),
+    );
   }
 
   /** mprotect(2): 0 or -errno (see doMprotect). May sleep. */
@@ -84,12 +94,26 @@ export class Process {
 
   /** madvise(2): 0 or -errno (see doMadvise). May sleep. */
   madvise(addr: number, length: number, advice: number): Promise<number> {
-    return this.procCall(() => doMadvise(this.mm, addr, length, advice));
+    return this.procCall(() =>
+      this.contentsCall(addr, addr + length, { kind: 'madvise', advice }, () =>
+        doMadvise(this.mm, addr, length, advice),
+      ),
+    );
   }
 
   /** mremap(2): the (new) address or -errno (see doMremap). May sleep. */
   mremap(oldAddr: number, oldLength: number, newLength: number, flags = 0, newAddr = 0): Promise<number> {
-    return this.procCall(() => doMremap(this.mm, oldAddr, oldLength, newLength, flags, newAddr));
+    const change: UserMemoryChange = { kind: 'mremap', oldAddr, oldLength, newLength, flags };
+    return this.procCall(() =>
+      this.contentsCall(
+        oldAddr,
+        oldAddr + oldLength,
+        change,
+        () => doMremap(this.mm, oldAddr, oldLength, newLength, flags, newAddr),
+        newAddr,
+        newAddr + newLength,
+      ),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -152,7 +176,10 @@ export class Process {
     if (this.state !== 'alive') return -ESRCH;
     this.mm.mmget();
     const child = this.kernel.kernelNewProcess(this.name, this);
+    const obs = this.kernel.hooks.userMemory;
+    const h = obs?.forkBegin(this.mm);
     const ret = await dupMmap(child.mm, this.mm);
+    if (obs !== undefined) obs.forkEnd(this.mm, h!, ret < 0 ? null : child.mm);
     await this.mm.mmput();
     if (ret < 0) {
       await child.procExit(0, 0);
@@ -218,8 +245,29 @@ export class Process {
     return ret;
   }
 
+  /**
+   * A call that may replace or discard the contents of [start, end) (and [start2, end2)): told to the
+   * contents observer (src/check's lost-writes checker) before and after, when one is installed.
+   */
+  private async contentsCall(
+    start: number,
+    end: number,
+    change: UserMemoryChange,
+    fn: () => Promise<number>,
+    start2 = 0,
+    end2 = 0,
+  ): Promise<number> {
+    const obs = this.kernel.hooks.userMemory;
+    if (obs === undefined) return fn();
+    const h = obs.contentsBegin(this.mm, start, end, start2, end2);
+    const ret = await fn();
+    obs.contentsEnd(this.mm, h, change, ret);
+    return ret;
+  }
+
   private async procExit(code: number, signal: number): Promise<number> {
     this.state = 'zombie';
+    this.kernel.hooks.userMemory?.exit(this.mm);
     for (const c of this.children) c.parent = null;
     await this.mm.mmput();
     this.status = { pid: this.pid, code, signal };

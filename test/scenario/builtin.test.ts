@@ -9,6 +9,7 @@ import '../../src/scenario/builtin/index.js';
  * prove nothing.
  */
 const WINDOWS: Record<string, string[]> = {
+  'mirror-cow-store': ['cow break', 'device fault retried'],
   'mm-mirror': [
     'cow break',
     'invalidate hit a subscription',
@@ -228,6 +229,13 @@ const PLANTED: Record<string, [Expected, ...Expected[]]> = {
         /mlx0\.mr[0-9a-f]+\.dma_list still lists 0x[0-9a-f]+ → pfn 0x[0-9a-f]+ for DMA, but the page (is being freed|was freed)/,
     },
   ],
+  'mirror-store-through-read-only': [
+    {
+      kind: 'lost-write',
+      message:
+        /^lost write at 0x[0-9a-f]+ in app\[2\]: CPU \(app\) reads 55 from pfn 0x[0-9a-f]+, .*; pfn 0x[0-9a-f]+ was last stored to at step \d+ \(gpu0, gpu0\.vm0\) through app\[1\] 0x[0-9a-f]+;/,
+    },
+  ],
   'odp2019-counter-timeout-stale': [
     {
       kind: 'stale-mapping',
@@ -345,6 +353,14 @@ describe('built-in scenarios', () => {
         const readable = await replay(v.schedule, s.setup);
         expect(readable.violations[0]?.signature).toBe(v.signature);
         expect(v.diagram).toContain('>>');
+        for (const x of r.violations) {
+          // Every diagram fits on one screen, and a stale mapping's diagram shows the device_map
+          // that installed it as the conflicting step.
+          expect(x.diagram?.split('\n').length ?? 0, x.message).toBeLessThanOrEqual(25);
+          const mappedAt = (x.details as { mappedAtStep?: number } | undefined)?.mappedAtStep;
+          if (mappedAt !== undefined && mappedAt === x.conflictStep)
+            expect(x.diagram).toMatch(new RegExp(`^ *${mappedAt} \\*> *(\\| *)*device_map`, 'm'));
+        }
       });
     }
   }

@@ -36,6 +36,7 @@ describe('race diagrams of the planted bugs', () => {
              app                                         | dev0
              --------------------------------------------+---------------------------------------------
          …   (49 earlier steps: set-up, and steps on other objects)
+         ·                                               | mutex_unlock dev0.lock
         50                                               | device_access dev0 0x7effffffc000
         51                                               | device_access dev0 0x7effffffd000
          ·                                               | read_begin dev0 [seq 1]
@@ -46,8 +47,7 @@ describe('race diagrams of the planted bugs', () => {
         58   mn_itree_invalidate dev0 [invalidate_seq 7] |
         59   mutex_lock dev0.lock                        |
          ·   mutex_unlock dev0.lock                      |
-        61   clear_pte app[1]@0x7effffffd000             |
-        61 *>spin_unlock page_table_lock                 |   <-- conflicting step
+        61 *>clear_pte app[1]@0x7effffffd000             |   <-- conflicting step
          ·   invalidate_seq [→ 8: window closed]         |
         65   mn_itree_invalidate dev0 [invalidate_seq 9] |
         66   mutex_lock dev0.lock                        |
@@ -66,9 +66,8 @@ describe('race diagrams of the planted bugs', () => {
              app                                         | dev0
              --------------------------------------------+---------------------------------------------
          …   (57 earlier steps: set-up, and steps on other objects)
-        57 *>                                            | mutex_unlock dev0.lock   <-- conflicting step
-         …   (1 step)
-        59                                               | device_access dev0 0x7effffffe000
+        57 *>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- conflicting step
+        58                                               | device_access dev0 0x7effffffd000
          ·                                               | read_begin dev0 [seq 5]
         64                                               | mn_itree_invalidate dev0 [invalidate_seq 7]
         65                                               | mutex_lock dev0.lock
@@ -407,8 +406,8 @@ describe('race diagrams of the planted bugs', () => {
         22                                               | wait_for_completion_timeout mlx0.mr0.notifi…
         23                                               | completion_sleep mlx0.mr0.notifier_completi…
         24                                               | mutex_lock mlx0.mr0.umem_mutex
-         ·                                               | device_map 0x7efffffff000 [mlx0.mr0 → pfn 0…
-        24 *>                                            | mutex_unlock mlx0.mr0.umem_mutex   <-- conflicting step
+        24 *>                                            | device_map 0x7efffffff000 [mlx0.mr0 → pfn 0…   <-- conflicting step
+         ·                                               | mutex_unlock mlx0.mr0.umem_mutex
         25                                               | device_access mlx0.mr0 0x7efffffff000
         26                                               | device_access mlx0.mr0 0x7efffffff000
         27                                               | exit

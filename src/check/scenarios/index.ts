@@ -11,6 +11,7 @@ import { removeInCallbackScenario } from './remove-in-callback.js';
 import { userptrMunmapScenario } from './userptr-munmap.js';
 import { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
 import { xeTimesliceScenario } from './xe-timeslice.js';
+import { storeThroughReadOnlyScenario } from './store-through-read-only.js';
 
 export { hmmMirror2019ExitScenario, hmmMirror2019LifetimeScenario } from './hmm-mirror-2019.js';
 export { odp2019Scenario } from './odp2019.js';
@@ -18,6 +19,7 @@ export { removeInCallbackScenario } from './remove-in-callback.js';
 export { userptrMunmapScenario } from './userptr-munmap.js';
 export { nouveauSvmBindScenario } from './nouveau-svm-bind.js';
 export { xeTimesliceScenario, XE_PING_PONG_FAULTS } from './xe-timeslice.js';
+export { storeThroughReadOnlyScenario } from './store-through-read-only.js';
 
 let registered = false;
 
@@ -25,6 +27,27 @@ let registered = false;
 export function registerCheckScenarios(): void {
   if (registered) return;
   registered = true;
+  registerScenario({
+    name: 'mirror-cow-store',
+    summary: 'a GPU loads then stores a page its process shares copy-on-write with a child',
+    description:
+      "The GPU's load maps the COW-shared page read-only; its store faults and breaks COW first, so\n" +
+      'the child keeps reading what it inherited.',
+    expect: 'clean',
+    setup: storeThroughReadOnlyScenario(),
+    defaults: { strategy: 'pct', schedules: 300, depth: 3 },
+  });
+  registerScenario({
+    name: 'mirror-store-through-read-only',
+    summary: "the device's MMU ignores read-only entries: a GPU store lands in the zero page",
+    description:
+      "The GPU's store goes through its read-only mapping of the shared zero page instead of faulting:\n" +
+      "an untouched page the CPU loads then reads the GPU's byte, a lost write only the data shows.",
+    expect: 'violation',
+    setup: storeThroughReadOnlyScenario(),
+    switches: { 'mirror.ignoreReadOnly': true },
+    defaults: { strategy: 'pct', schedules: 300, depth: 3 },
+  });
   registerScenario({
     name: 'odp2019-counter',
     summary: "ODP's pre-2019 counter/sequence/completion scheme, its timeout path faulting again",

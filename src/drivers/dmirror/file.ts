@@ -309,6 +309,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
       this.checkEntry(va, e, write);
       if (write) phys.writeBytes(data, 0, b.data, off, ps);
       else phys.readBytes(data, 0, b.data, off, ps);
+      this.noteCopy(va, 0, data, b.data, off, ps, write);
       b.cpages++;
     }
     return 0;

@@ -6,7 +6,7 @@
  *
  * The checkers of src/check watch every instance from its construction: each `mapPage`, each
  * access and every CPU page-table change of the mirrored mm is checked for coherence and page
- * lifetime. A user's own driver extends this class and is checked the same way without
+ * lifetime, and every load (device or CPU) of the mirrored memory for lost writes. A user's own driver extends this class and is checked the same way without
  * registering anything.
  *
  * The device page table holds no page references (as test_hmm's XArray and a GPU's page tables
@@ -17,10 +17,12 @@ import type { Mm } from '../../mm/mm.js';
 import type { Process } from '../../mm/process.js';
 import type { Simulation } from '../../sim/simulation.js';
 import { EFAULT, EINVAL } from '../../sim/errno.js';
+import { defineSwitch } from '../../sim/switches.js';
 import { checkDeviceAccess, checkDeviceMap, unwatchMirror, watchMirror } from '../../check/mirror-checker.js';
 import type { CheckedMirror } from '../../check/mirror-checker.js';
 import type { DeviceEntry } from '../../check/coherence.js';
 import { livenessOf, reportFaultLivelock, type LivenessBounds } from '../../check/liveness.js';
+import { lostWritesOf, type LostWritesChecker } from '../../check/lost-writes.js';
 
 /** What a device access does: a load, a store, or an atomic read-modify-write. */
 export type MirrorAccessKind = 'read' | 'write' | 'atomic';
@@ -45,6 +47,24 @@ export interface MirrorLookup {
   atomic: boolean;
 }
 
+/**
+ * Planted mistake (off by default): the device's MMU ignores the write permission of its own page
+ * table, so a store through a read-only entry lands in the page (a zero page, a COW-shared page)
+ * instead of faulting. The entry itself is correct, so the coherence checker has nothing to object
+ * to; only what the page then holds shows it (the lost-writes checker).
+ */
+export const MIRROR_IGNORE_READ_ONLY = defineSwitch(
+  'mirror.ignoreReadOnly',
+  false,
+  'planted bug: device stores through read-only device page-table entries land instead of faulting',
+);
+
+declare module '../../sim/switches.js' {
+  interface SwitchRegistry {
+    'mirror.ignoreReadOnly': boolean;
+  }
+}
+
 /** Device faults one page access may take before the base reports a livelock (default of checks.maxDeviceFaults). */
 export const MAX_DEVICE_FAULTS_PER_ACCESS = 1000;
 
@@ -65,6 +85,8 @@ export abstract class DeviceMirror implements CheckedMirror {
   readonly entries = new Map<number, DeviceEntry>();
   private watched = true;
   private readonly liveness: LivenessBounds;
+  /** The lost-writes checker of the run, or null when it is off (one test per copy on the hot path). */
+  private readonly lostWrites: LostWritesChecker | null;
 
   /**
    * `kernel`, the device's `name` (used in violations), and the process whose address space it
@@ -83,6 +105,7 @@ export abstract class DeviceMirror implements CheckedMirror {
     this.sim = kernel.sim;
     this.mm = process.mm as Mm;
     this.liveness = livenessOf(kernel);
+    this.lostWrites = lostWritesOf(kernel);
     watchMirror(kernel, this);
   }
 
@@ -196,6 +219,25 @@ export abstract class DeviceMirror implements CheckedMirror {
   }
 
   /**
+   * For drivers that copy through their table themselves (test_hmm's do_read / do_write): tells the
+   * lost-writes checker that the device copied `n` bytes between page-aligned `va` + `off` (bytes
+   * of page `dataPfn`) and `buf[at..at + n)`, a store when `write`. Call it right after the copy, in
+   * the same atomic step. Atomic.
+   */
+  protected noteCopy(
+    va: number,
+    off: number,
+    dataPfn: number,
+    buf: Uint8Array,
+    at: number,
+    n: number,
+    write: boolean,
+  ): void {
+    if (this.lostWrites !== null && this.watched)
+      this.lostWrites.deviceCopy(this.mm, this.name, va, off, dataPfn, buf, at, n, write);
+  }
+
+  /**
    * Stops the checkers watching this device and empties its page table (the device is gone). The
    * driver calls it after its notifier was removed. Atomic.
    */
@@ -212,7 +254,10 @@ export abstract class DeviceMirror implements CheckedMirror {
     for (let faults = 0; ; faults++) {
       await this.sim.point('device_access', `${this.name} ${hex(pva)}`);
       const e = this.entries.get(pva);
-      if (e !== undefined && (!write || e.write || (atomic && e.atomic))) {
+      if (
+        e !== undefined &&
+        (!write || e.write || (atomic && e.atomic) || this.sim.switchOn(MIRROR_IGNORE_READ_ONLY))
+      ) {
         if (this.watched) checkDeviceAccess(this.kernel, this, pva, e, write);
         return e;
       }
@@ -247,6 +292,8 @@ export abstract class DeviceMirror implements CheckedMirror {
       const data = this.dataPfn(e.pfn);
       if (write) phys.writeBytes(data, off, buf, done, n);
       else phys.readBytes(data, off, buf, done, n);
+      if (this.lostWrites !== null && this.watched)
+        this.lostWrites.deviceCopy(this.mm, this.name, a - off, off, data, buf, done, n, write);
       done += n;
     }
     return 0;
@@ -258,7 +305,9 @@ export abstract class DeviceMirror implements CheckedMirror {
     if (typeof e === 'number') return e;
     const data = this.dataPfn(e.pfn);
     const word = new Uint8Array(8);
+    const pva = va - (va % ps);
     this.kernel.phys.readBytes(data, va % ps, word);
+    this.noteCopy(pva, va % ps, data, word, 0, 8, false);
     const view = new DataView(word.buffer);
     const old = view.getBigUint64(0, true);
     let next = old;
@@ -269,6 +318,7 @@ export abstract class DeviceMirror implements CheckedMirror {
     if (next !== old) {
       view.setBigUint64(0, next, true);
       this.kernel.phys.writeBytes(data, va % ps, word);
+      this.noteCopy(pva, va % ps, data, word, 0, 8, true);
     }
     return old;
   }

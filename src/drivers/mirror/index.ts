@@ -5,6 +5,7 @@
 export {
   DeviceMirror,
   MAX_DEVICE_FAULTS_PER_ACCESS,
+  MIRROR_IGNORE_READ_ONLY,
   type MirrorAccessKind,
   type MirrorAtomicOp,
   type MirrorLookup,
