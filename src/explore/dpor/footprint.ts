@@ -15,6 +15,12 @@ export function conflicts(a: number, b: number): boolean {
   return a === ANY || b === ANY || a >> 1 === b >> 1 || (a & b & 1) === 1;
 }
 
+/** Whether two steps touching several objects each conflict. */
+export function conflictsAll(a: readonly number[], b: readonly number[]): boolean {
+  for (const x of a) for (const y of b) if (conflicts(x, y)) return true;
+  return false;
+}
+
 /**
  * Interns object names: equal names get equal ids. A thread's first step (from its spawn to
  * its first scheduling point) gets a private object of its own: by the model's convention it
@@ -22,13 +28,22 @@ export function conflicts(a: number, b: number): boolean {
  */
 export class ObjectIds {
   private readonly ids = new Map<string, number>();
+  private readonly keys = new Map<string, number>();
 
   /** The footprint of a step on `object` (undefined: names none, so conflicts with all). */
   footprint(object: string | undefined, clock: boolean): number {
     if (object === undefined) return ANY;
     let id = this.ids.get(object);
     if (id === undefined) {
-      id = this.ids.size;
+      // The object is the name's first word; the rest is detail for diagrams ('mlx0.mr100
+      // revoke' and 'mlx0.mr100 zap' are one memory key). Coarser is never unsound.
+      const space = object.indexOf(' ');
+      const key = space > 0 ? object.slice(0, space) : object;
+      id = this.keys.get(key);
+      if (id === undefined) {
+        id = this.keys.size;
+        this.keys.set(key, id);
+      }
       this.ids.set(object, id);
     }
     return id * 2 + (clock ? 1 : 0);
@@ -36,6 +51,6 @@ export class ObjectIds {
 
   /** The private object of thread `tid`'s first step. */
   start(tid: number, clock: boolean): number {
-    return this.footprint(`\0start ${tid}`, clock);
+    return this.footprint(`\0start#${tid}`, clock);
   }
 }

@@ -2,7 +2,7 @@ import type { Simulation } from '../../sim/simulation.js';
 import { defaultPick, type Strategy } from '../../sim/strategy.js';
 import type { SimThread } from '../../sim/thread.js';
 import { SimUsageError } from '../../sim/violation.js';
-import { ANY, conflicts, ObjectIds } from './footprint.js';
+import { ANY, conflicts, conflictsAll, ObjectIds } from './footprint.js';
 
 /** A decision of the current run: a thread choice or a value choice (`sim.choose`). */
 interface Node {
@@ -20,9 +20,9 @@ interface Node {
   /** The option this run takes. */
   choice: number;
   /** Sleep set: threads whose next step from here is covered by an explored sibling, with its footprint. */
-  sleep: Map<number, number>;
+  sleep: Map<number, number[]>;
   /** Per thread chosen here (in this run or an earlier one): the footprint of the step it took. */
-  explored: Map<number, number>;
+  explored: Map<number, number[]>;
   /** A timer was armed here: steps race with the timeout, so no sleep-set pruning below. */
   timers: boolean;
 }
@@ -36,6 +36,8 @@ export interface DporStats {
   /** Race reversals dropped because they needed more preemptions than the bound. */
   boundPruned: number;
 }
+
+const START_PRIVATE = process.env.DPOR_START_PRIVATE === '1';
 
 function join(into: Int32Array, from: Int32Array, fromOff: number, t: number): void {
   for (let k = 0; k < t; k++) {
@@ -98,6 +100,8 @@ export class SourceDporStrategy implements Strategy {
   private preempts = 0;
   private evTid: number[] = [];
   private evFp: number[] = [];
+  /** Objects a step touched besides its own (touches, and the objects of threads it woke). */
+  private evExtra: (number[] | null)[] = [];
   private evNode: number[] = [];
   private evWake: number[] = [];
   /** Events finalised (footprint settled after the step ran, wake-ups recorded). */
@@ -120,8 +124,6 @@ export class SourceDporStrategy implements Strategy {
       const t = sim.threads[this.evTid[p]];
       // A step that armed a timer read the clock every other step advances.
       if (t.timerAtNs !== Infinity) this.evFp[p] = ANY;
-      const nd = this.evNode[p];
-      if (nd >= 0) this.stack[nd].explored.set(this.evTid[p], this.evFp[p]);
     }
     const rq = sim.runnable;
     for (const t of sim.threads) {
@@ -132,10 +134,38 @@ export class SourceDporStrategy implements Strategy {
           break;
         }
       }
-      if (runnable && this.wasRunnable[t.id] !== true) this.pendingWake[t.id] = p;
+      if (runnable && this.wasRunnable[t.id] !== true) {
+        this.pendingWake[t.id] = p;
+        // Woken by the step: it touched what the thread waited on.
+        if (p >= 0 && this.wasRunnable[t.id] === false && t.nextObject !== undefined) {
+          this.addExtra(p, this.ids.footprint(t.nextObject, false));
+        }
+      }
       this.wasRunnable[t.id] = runnable;
     }
+    if (p >= 0) {
+      const nd = this.evNode[p];
+      if (nd >= 0) this.stack[nd].explored.set(this.evTid[p], this.footprintOf(p));
+    }
     this.synced = n;
+  }
+
+  private addExtra(i: number, f: number): void {
+    if (f === this.evFp[i]) return;
+    const e = this.evExtra[i];
+    if (e === null) this.evExtra[i] = [f];
+    else if (!e.includes(f)) e.push(f);
+  }
+
+  /** Every object step `i` touched. */
+  private footprintOf(i: number): number[] {
+    const e = this.evExtra[i];
+    return e === null ? [this.evFp[i]] : [this.evFp[i], ...e];
+  }
+
+  onTouch(object: string): void {
+    const i = this.evTid.length - 1;
+    if (i >= 0) this.addExtra(i, this.ids.footprint(object, false));
   }
 
   onPick(thread: SimThread, decision: boolean): void {
@@ -143,7 +173,12 @@ export class SourceDporStrategy implements Strategy {
     this.sync(sim);
     const clock = anyTimerArmed(sim);
     this.evTid.push(thread.id);
-    this.evFp.push(thread.steps === 0 ? this.ids.start(thread.id, clock) : this.ids.footprint(thread.nextObject, clock));
+    this.evFp.push(
+      thread.steps === 0 && START_PRIVATE
+        ? this.ids.start(thread.id, clock)
+        : this.ids.footprint(thread.nextObject, clock),
+    );
+    this.evExtra.push(null);
     this.evNode.push(decision ? this.depth - 1 : -1);
     this.evWake.push(this.pendingWake[thread.id] ?? -1);
     this.pendingWake[thread.id] = -1;
@@ -157,7 +192,9 @@ export class SourceDporStrategy implements Strategy {
     if (node === undefined) {
       const timers = anyTimerArmed(sim);
       const sleep =
-        d === 0 || timers || this.sleepBlockedAt !== Infinity ? new Map<number, number>() : this.childSleep(d - 1);
+        d === 0 || timers || this.sleepBlockedAt !== Infinity
+          ? new Map<number, number[]>()
+          : this.childSleep(d - 1);
       const cur = current === null ? -1 : current.id;
       let choice = runnable[defaultPick(runnable, current)].id;
       if (sleep.has(choice)) {
@@ -183,7 +220,9 @@ export class SourceDporStrategy implements Strategy {
       };
       this.stack.push(node);
     } else if (node.value) {
-      throw new SimUsageError(`dpor: the program is not deterministic: decision ${d} was a value choice before`);
+      throw new SimUsageError(
+        `dpor: the program is not deterministic: decision ${d} was a value choice before`,
+      );
     }
     const i = runnable.findIndex((t) => t.id === node.choice);
     if (i < 0) {
@@ -220,17 +259,17 @@ export class SourceDporStrategy implements Strategy {
   }
 
   /** The sleep set below node `d` after its choice: asleep or explored threads independent of it. */
-  private childSleep(d: number): Map<number, number> {
+  private childSleep(d: number): Map<number, number[]> {
     const node = this.stack[d];
-    const out = new Map<number, number>();
+    const out = new Map<number, number[]>();
     if (node.value || node.timers) return out;
     const chosen = node.explored.get(node.choice);
     if (chosen === undefined) return out;
-    for (const [t, fp] of node.sleep) if (t !== node.choice && !conflicts(fp, chosen)) out.set(t, fp);
+    for (const [t, fp] of node.sleep) if (t !== node.choice && !conflictsAll(fp, chosen)) out.set(t, fp);
     for (const t of node.done) {
       if (t === node.choice) continue;
       const fp = node.explored.get(t);
-      if (fp !== undefined && !conflicts(fp, chosen)) out.set(t, fp);
+      if (fp !== undefined && !conflictsAll(fp, chosen)) out.set(t, fp);
     }
     return out;
   }
@@ -284,12 +323,20 @@ export class SourceDporStrategy implements Strategy {
       if (w >= 0 && w < j) join(C, vc, w * T, T);
       // Earlier conflicting steps, latest first (merged from the lists that can conflict).
       const lists: number[][] = [];
-      if (f === ANY) {
+      const extra = this.evExtra[j];
+      const isAny = f === ANY || (extra !== null && extra.includes(ANY));
+      if (isAny) {
         // Conflicts with every earlier step: scan them all.
         for (let i = j - 1; i >= 0; i--) this.consider(i, j, C, vc, li, T, firstV);
       } else {
         const own = byObject.get(f >> 1);
         if (own !== undefined) lists.push(own);
+        if (extra !== null) {
+          for (const x of extra) {
+            const l = byObject.get(x >> 1);
+            if (l !== undefined && !lists.includes(l)) lists.push(l);
+          }
+        }
         lists.push(anyList);
         if ((f & 1) === 1) lists.push(clockList);
         const pos = lists.map((l) => l.length - 1);
@@ -311,14 +358,23 @@ export class SourceDporStrategy implements Strategy {
       }
       C[q] = li[j];
       vc.set(C, j * T);
-      if (f === ANY) anyList.push(j);
+      if (isAny) anyList.push(j);
       else {
-        let l = byObject.get(f >> 1);
-        if (l === undefined) byObject.set(f >> 1, (l = []));
-        l.push(j);
+        for (const x of extra === null ? [f] : [f, ...extra]) {
+          let l = byObject.get(x >> 1);
+          if (l === undefined) byObject.set(x >> 1, (l = []));
+          if (l[l.length - 1] !== j) l.push(j);
+        }
         if ((f & 1) === 1) clockList.push(j);
       }
     }
+  }
+
+  private eventsConflict(i: number, j: number): boolean {
+    const a = this.evExtra[i];
+    const b = this.evExtra[j];
+    if (a === null && b === null) return conflicts(this.evFp[i], this.evFp[j]);
+    return conflictsAll(this.footprintOf(i), this.footprintOf(j));
   }
 
   /** Earlier step `i` against step `j`: a race unless ordered through `C`; folds `i` into `C`. */
@@ -334,7 +390,7 @@ export class SourceDporStrategy implements Strategy {
     const p = this.evTid[i];
     const q = this.evTid[j];
     if (p === q || li[i] <= C[p]) return;
-    if (!conflicts(this.evFp[i], this.evFp[j])) return;
+    if (!this.eventsConflict(i, j)) return;
     this.stats.races++;
     this.reverse(i, j, C, vc, li, T, firstV);
     join(C, vc, i * T, T);
@@ -403,13 +459,14 @@ export class SourceDporStrategy implements Strategy {
     if (this.evTid.length > 0) {
       const last = this.evTid.length - 1;
       const nd = this.evNode[last];
-      if (this.synced <= last && nd >= 0) this.stack[nd].explored.set(this.evTid[last], this.evFp[last]);
+      if (nd >= 0) this.stack[nd].explored.set(this.evTid[last], this.footprintOf(last));
     }
     this.analyse();
     this.depth = 0;
     this.preempts = 0;
     this.evTid = [];
     this.evFp = [];
+    this.evExtra = [];
     this.evNode = [];
     this.evWake = [];
     this.synced = 0;
