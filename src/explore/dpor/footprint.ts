@@ -22,9 +22,7 @@ export function conflictsAll(a: readonly number[], b: readonly number[]): boolea
 }
 
 /**
- * Interns object names: equal names get equal ids. A thread's first step (from its spawn to
- * its first scheduling point) gets a private object of its own: by the model's convention it
- * touches nothing shared before its first point, and its spawn orders it after the spawner.
+ * Interns object names: names with the same first word get the same id.
  */
 export class ObjectIds {
   private readonly ids = new Map<string, number>();
@@ -47,10 +45,5 @@ export class ObjectIds {
       this.ids.set(object, id);
     }
     return id * 2 + (clock ? 1 : 0);
-  }
-
-  /** The private object of thread `tid`'s first step. */
-  start(tid: number, clock: boolean): number {
-    return this.footprint(`\0start#${tid}`, clock);
   }
 }

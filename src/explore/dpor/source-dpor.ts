@@ -35,9 +35,9 @@ export interface DporStats {
   sleepBlocked: number;
   /** Race reversals dropped because they needed more preemptions than the bound. */
   boundPruned: number;
+  /** Races whose reversal could not start at the decision before them (every runnable thread added). */
+  fallbacks: number;
 }
-
-const START_PRIVATE = process.env.DPOR_START_PRIVATE === '1';
 
 function join(into: Int32Array, from: Int32Array, fromOff: number, t: number): void {
   for (let k = 0; k < t; k++) {
@@ -93,7 +93,7 @@ export class SourceDporStrategy implements Strategy {
   private readonly stack: Node[] = [];
   private readonly ids = new ObjectIds();
   exhausted = false;
-  readonly stats: DporStats = { races: 0, sleepBlocked: 0, boundPruned: 0 };
+  readonly stats: DporStats = { races: 0, sleepBlocked: 0, boundPruned: 0, fallbacks: 0 };
 
   // The current run.
   private depth = 0;
@@ -173,11 +173,8 @@ export class SourceDporStrategy implements Strategy {
     this.sync(sim);
     const clock = anyTimerArmed(sim);
     this.evTid.push(thread.id);
-    this.evFp.push(
-      thread.steps === 0 && START_PRIVATE
-        ? this.ids.start(thread.id, clock)
-        : this.ids.footprint(thread.nextObject, clock),
-    );
+    // A thread's first stretch (spawn to first point) names nothing: it conflicts with all.
+    this.evFp.push(this.ids.footprint(thread.steps === 0 ? undefined : thread.nextObject, clock));
     this.evExtra.push(null);
     this.evNode.push(decision ? this.depth - 1 : -1);
     this.evWake.push(this.pendingWake[thread.id] ?? -1);
@@ -444,6 +441,7 @@ export class SourceDporStrategy implements Strategy {
     const enabled = initials.filter((t) => node.enabled.includes(t));
     for (const t of enabled) if (node.backtrack.has(t)) return;
     if (enabled.length === 0) {
+      this.stats.fallbacks++;
       // The reversal's first step was not runnable here (woken by something this run does
       // not order it after): fall back to every runnable thread.
       for (const t of node.enabled) this.addBacktrack(n, t);
