@@ -84,9 +84,18 @@ function anyTimerArmed(sim: Simulation): boolean {
  * where it fits. Deviation: with a bound the search is a heuristic subset (sleep sets and the
  * bound do not compose exactly), not the full set of bounded schedules dfs runs.
  *
+ * A step's footprint is the object named at its scheduling point (its first word: 'mlx0.mr100
+ * zap' is 'mlx0.mr100'), what it touched without a point (`sim.touch`: kfree and
+ * dereferences of tracked objects, complete, wake_up, the mirror checker's reads), and what
+ * the threads it woke waited on. A thread's first stretch (spawn to its first point) and a
+ * point naming no object conflict with everything.
+ *
  * Deviations: the model's reads of the virtual clock (`sim.now()` deadlines) are not
- * dependencies; a thread's first stretch up to its first scheduling point touches nothing
- * shared (the model's convention). Requires a deterministic program, as dfs does.
+ * dependencies; accesses a step makes without a point or a touch are assumed to be protected
+ * by the object its point names. Footprints that depend on global state (a checker that
+ * touches only when entries exist) can make dpor report a race through a different checker
+ * hook than dfs does (same bug, another signature). Requires a deterministic program, as dfs
+ * does.
  */
 export class SourceDporStrategy implements Strategy {
   readonly name = 'dpor';
