@@ -116,6 +116,9 @@ export class SourceDporStrategy implements Strategy {
   /** Events finalised (footprint settled after the step ran, wake-ups recorded). */
   private synced = 0;
   private wasRunnable: boolean[] = [];
+  /** Per thread id: the sync epoch in which it was last seen runnable (no allocation per step). */
+  private readonly runnableMark: number[] = [];
+  private epoch = 0;
   private pendingWake: number[] = [];
   /** Event count when every runnable thread was asleep (Infinity: never in this run). */
   private sleepBlockedAt = Infinity;
@@ -135,14 +138,10 @@ export class SourceDporStrategy implements Strategy {
       if (t.timerAtNs !== Infinity) this.evFp[p] = ANY;
     }
     const rq = sim.runnable;
+    const mark = ++this.epoch;
+    for (let k = 0; k < rq.length; k++) this.runnableMark[rq[k].id] = mark;
     for (const t of sim.threads) {
-      let runnable = false;
-      for (let k = 0; k < rq.length; k++) {
-        if (rq[k] === t) {
-          runnable = true;
-          break;
-        }
-      }
+      const runnable = this.runnableMark[t.id] === mark;
       if (runnable && this.wasRunnable[t.id] !== true) {
         this.pendingWake[t.id] = p;
         // Woken by the step: it touched what the thread waited on.
