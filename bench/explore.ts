@@ -4,7 +4,8 @@
  * remove race for pct, random and swarm, and the runtime's per-step cost against schedule
  * length (300, 6,000, 24,000 and 100,000 steps), with the bare async hand-off as the floor;
  * coverage off against on.
- * Run alone with `node --expose-gc --import tsx bench/explore.ts`.
+ * Run alone with `node --expose-gc --import tsx bench/explore.ts` (`... bench/explore.ts dpor`: only
+ * the dpor table of benchDpor).
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -235,6 +236,113 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
   return { perStrategy, workers: workerRows, coverage: coverageRows, firstDetection, perStep };
 }
 
+/** One exploration's outcome for the dpor table. */
+export interface DporBenchCell {
+  exhausted: boolean;
+  schedules: number;
+  /** Distinct violation signatures found. */
+  bugs: string[];
+  ms: number;
+}
+
+/** A row of the dpor table: dfs and dpor, each within preemption bound 2 and unbounded. */
+export interface DporBenchRow {
+  scenario: string;
+  dfsPb2: DporBenchCell;
+  dporPb2: DporBenchCell;
+  dfs: DporBenchCell;
+  dpor: DporBenchCell;
+}
+
+/** Scenarios small enough for dfs within preemption bound 2 to exhaust in seconds. */
+export const DPOR_BENCH_SCENARIOS: readonly string[] = [
+  'seq-retry',
+  'seq-retry-no-set-seq',
+  'seq-retry-lock-across-read-begin',
+  'two-pass',
+  'two-pass-finish-on-nonblock',
+  'oom-reaper-nonblock',
+  'classic-unregister-fence',
+  'classic-unregister-no-release-uaf',
+  'dmirror-read-vs-dontneed',
+  'dmirror-skip-private-zap',
+  'dmirror-fault-vs-own-migration',
+  'odp-dereg-race',
+  'odp-dereg-fixed',
+  'odp-invalidate-before-mr',
+  'gpusvm-map-order',
+  'gpusvm-map-order-fixed',
+  'odp-livelock-none',
+];
+
+/**
+ * dpor against plain dfs: schedules to exhaustion per scenario, both within preemption bound 2
+ * and unbounded (each capped at `budget` schedules and `timeLimitMs`), with the violations each
+ * found. Prints a table; returns the rows.
+ */
+export async function benchDpor(
+  budget = 20_000,
+  timeLimitMs = 60_000,
+  names: readonly string[] = DPOR_BENCH_SCENARIOS,
+): Promise<DporBenchRow[]> {
+  const cell = async (
+    name: string,
+    strategy: 'dfs' | 'dpor',
+    bound: number | undefined,
+  ): Promise<DporBenchCell> => {
+    const sc = getScenario(name);
+    const t0 = performance.now();
+    const r = await explore(
+      {
+        strategy,
+        schedules: budget,
+        timeLimitMs,
+        preemptionBound: bound ?? (strategy === 'dfs' ? 1_000_000 : undefined),
+        switches: sc.switches,
+        shrink: false,
+        ...(sc.defaults?.maxSteps !== undefined ? { maxSteps: sc.defaults.maxSteps } : {}),
+      },
+      sc.setup,
+    );
+    return {
+      exhausted: r.exhausted,
+      schedules: r.schedules,
+      bugs: Object.keys(r.firstFound).sort(),
+      ms: ms(t0),
+    };
+  };
+  const show = (c: DporBenchCell): string => (c.exhausted ? String(c.schedules) : `>${fmt(c.schedules)}`);
+  const ratio = (a: DporBenchCell, b: DporBenchCell): string =>
+    a.exhausted && b.exhausted ? `${(a.schedules / b.schedules).toFixed(1)}x` : '-';
+  console.log(
+    `explore: dpor vs dfs, schedules to exhaustion (">N": not exhausted within N schedules or ${timeLimitMs / 1000} s)`,
+  );
+  console.log(
+    `  ${'scenario'.padEnd(34)} ${'dfs PB2'.padStart(8)} ${'dpor PB2'.padStart(8)} ${'ratio'.padStart(6)}  ${'dfs'.padStart(8)} ${'dpor'.padStart(8)} ${'ratio'.padStart(6)}  bugs dfs/dpor`,
+  );
+  const rows: DporBenchRow[] = [];
+  for (const name of names) {
+    const row: DporBenchRow = {
+      scenario: name,
+      dfsPb2: await cell(name, 'dfs', 2),
+      dporPb2: await cell(name, 'dpor', 2),
+      dfs: await cell(name, 'dfs', undefined),
+      dpor: await cell(name, 'dpor', undefined),
+    };
+    rows.push(row);
+    const dfsBugs = new Set([...row.dfsPb2.bugs, ...row.dfs.bugs]);
+    const dporBugs = new Set([...row.dporPb2.bugs, ...row.dpor.bugs]);
+    const missed = [...dfsBugs].filter((b) => !row.dpor.bugs.includes(b));
+    console.log(
+      `  ${name.padEnd(34)} ${show(row.dfsPb2).padStart(8)} ${show(row.dporPb2).padStart(8)} ${ratio(row.dfsPb2, row.dporPb2).padStart(6)}  ` +
+        `${show(row.dfs).padStart(8)} ${show(row.dpor).padStart(8)} ${ratio(row.dfs, row.dpor).padStart(6)}  ` +
+        `${dfsBugs.size}/${dporBugs.size}${missed.length > 0 ? ` (unbounded dpor missed ${missed.length})` : ''}`,
+    );
+  }
+  return rows;
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await benchExplore();
+  if (process.argv[2] !== 'dpor') await benchExplore();
+  await benchDpor();
 }

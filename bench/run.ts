@@ -17,6 +17,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['hmm.ts', 'benchHmm'],
   ['drivers.ts', 'benchDrivers'],
   ['explore.ts', 'benchExplore'],
+  ['explore.ts', 'benchDpor'],
   ['find.ts', 'benchFind'],
 ];
 

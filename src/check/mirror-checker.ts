@@ -8,7 +8,7 @@
  * It observes only: model and driver code never read it to decide anything.
  */
 import type { Kernel } from '../mm/kernel.js';
-import type { Mm } from '../mm/mm.js';
+import { pteTag, type Mm } from '../mm/mm.js';
 import { checksOf } from './options.js';
 import { coherenceProblem, lifetimeProblem, type DeviceEntry } from './coherence.js';
 
@@ -86,6 +86,9 @@ class MirrorChecker {
     writeAccess = false,
   ): void {
     const k = this.k;
+    // The check reads the CPU translation and the device entry: for dpor, the step did too.
+    k.sim.touch(pteTag(m.mm, va));
+    k.sim.touch(m.name);
     if (this.lifetime) {
       const why = lifetimeProblem(k, e);
       if (why !== null) this.report(m, va, e, when, 'device-use-after-free', why);

@@ -68,12 +68,16 @@ export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions 
     );
   }
   const maxSteps = f.maxSteps ?? s.defaults?.maxSteps;
+  const strategy = f.strategy ?? s.defaults?.strategy ?? 'swarm';
+  // dpor runs unbounded unless --preemption-bound asks for a bound.
+  const preemptionBound =
+    strategy === 'dpor' ? f.preemptionBound : (f.preemptionBound ?? s.defaults?.preemptionBound ?? 2);
   return {
-    strategy: f.strategy ?? s.defaults?.strategy ?? 'swarm',
+    strategy,
     schedules: f.schedules ?? s.defaults?.schedules ?? 2000,
     seed: f.seed ?? s.defaults?.seed ?? 1,
     depth: f.depth ?? s.defaults?.depth ?? 3,
-    preemptionBound: f.preemptionBound ?? s.defaults?.preemptionBound ?? 2,
+    ...(preemptionBound !== undefined ? { preemptionBound } : {}),
     ...(maxSteps !== undefined ? { maxSteps } : {}),
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
@@ -122,7 +126,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--schedules <n>', 'schedule budget', intArg('--schedules', 1))
     .option('--seed <n>', 'seed', intArg('--seed', 0))
     .option('--depth <d>', 'PCT depth', intArg('--depth', 1))
-    .option('--preemption-bound <n>', 'dfs preemption bound', intArg('--preemption-bound', 0))
+    .option(
+      '--preemption-bound <n>',
+      'preemption bound (dfs: default 2; dpor: unbounded unless given)',
+      intArg('--preemption-bound', 0),
+    )
     .option('--max-steps <n>', 'step limit per schedule', intArg('--max-steps', 1))
     .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
     .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)

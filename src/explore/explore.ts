@@ -1,7 +1,7 @@
 import { hostNowMs } from './host-clock.js';
 import { deriveSeed, Prng } from '../sim/prng.js';
 import { Simulation, type RunResult, type SetupFn } from '../sim/simulation.js';
-import { DporStrategy } from '../sim/dpor.js';
+import { SourceDporStrategy } from './dpor/source-dpor.js';
 import { DfsStrategy, PctStrategy, RandomStrategy, type Strategy } from '../sim/strategy.js';
 import type { Violation } from '../sim/violation.js';
 import { Coverage } from './coverage.js';
@@ -69,7 +69,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     o.strategy === 'dfs'
       ? new DfsStrategy(o.preemptionBound)
       : o.strategy === 'dpor'
-        ? new DporStrategy()
+        ? new SourceDporStrategy(options.preemptionBound ?? Infinity)
         : null;
   let expected = 100;
   // Wall time bounds how many schedules run (between schedules only); see host-clock.ts.

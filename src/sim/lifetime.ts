@@ -37,6 +37,11 @@ export class Lifetime {
     return typeof name === 'string' ? `${ctor} ${name}` : ctor;
   }
 
+  /** The label `obj` is reported under (what dpor names a kfree or use of it by). */
+  label(obj: object): string {
+    return this.infoMap?.get(obj)?.label ?? this.labelOf(obj);
+  }
+
   /** kmalloc: remembers where `obj` was allocated. */
   alloc<T extends object>(obj: T, label?: string): T {
     this.info.set(obj, { label: this.labelOf(obj, label), allocated: this.site(), freed: null });

@@ -124,6 +124,8 @@ export class Simulation {
   readonly strategy: Strategy;
   /** Whether the strategy observes every hand-off (checked once, not per step). */
   private readonly observesPicks: boolean;
+  /** Whether the strategy observes accesses made without a scheduling point (dpor). */
+  private readonly observesTouches: boolean;
   readonly lockdep: LockDep;
   readonly lifetime: Lifetime;
   readonly hooks: SimHooks = { onEnd: [] };
@@ -178,6 +180,7 @@ export class Simulation {
     this.rng = new Prng(this.seed);
     this.strategy = options.strategy ?? new RandomStrategy(this.seed ^ 0x51ed270b);
     this.observesPicks = typeof this.strategy.onPick === 'function';
+    this.observesTouches = typeof this.strategy.onTouch === 'function';
     this.lockdep = new LockDep(this);
     this.lifetime = new Lifetime(this);
   }
@@ -839,12 +842,23 @@ export class Simulation {
 
   /** Frees `obj` (kfree): later `use(obj)` reports use-after-free; a second kfree a double free. */
   kfree(obj: object): void {
+    if (this.observesTouches) this.touch(this.lifetime.label(obj));
     this.lifetime.free(obj);
   }
 
   /** Marks a use of `obj` (a dereference); reports use-after-free when it was freed. */
   use<T extends object>(obj: T, what?: string): T {
+    if (this.observesTouches) this.touch(this.lifetime.label(obj));
     return this.lifetime.use(obj, what);
+  }
+
+  /**
+   * The running step accesses `object` without a scheduling point (a kfree, a dereference, a
+   * complete or wake_up): partial-order reduction adds it to the step's footprint. Not a
+   * scheduling point; costs a flag test unless the strategy observes touches.
+   */
+  touch(object: string): void {
+    if (this.observesTouches && this.current !== null) this.strategy.onTouch!(object);
   }
 
   // ---------------------------------------------------------------- violations

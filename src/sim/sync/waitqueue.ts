@@ -79,6 +79,7 @@ export class WaitQueue {
 
   /** wake_up_all(): wakes every waiter. Not a scheduling point. */
   wakeUpAll(): void {
+    this.sim.touch(this.name);
     const w = this.list.takeAll();
     for (const t of w) this.sim.wake(t);
   }
