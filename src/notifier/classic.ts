@@ -206,7 +206,7 @@ export async function mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): Pro
     // Upstream tests the list and enters SRCU in two steps: mm teardown may run its release
     // walk, unhash everything and pass its grace period in between, and this release then
     // runs after exit_mmap has moved on. Kept, as upstream has it.
-    await sim.point('mmu_notifier_unregister', 'listed; entering SRCU');
+    await sim.point('mmu_notifier_unregister', 'subscriptions->lock (hashed read without it; entering SRCU)');
     const idx = srcu.readLock();
     const ops = sub.ops;
     if (ops.release) await mnCallClassic(sub, true, 'release', () => ops.release!(mm, sub));

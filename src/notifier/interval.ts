@@ -172,7 +172,7 @@ export class MmuIntervalNotifier {
     if (seq !== 0 && sim.switchOn(REMOVE_SEQ_READ_UNLOCKED)) {
       // The pre-2022 lockless read of G may land anywhere after the unlock (only this planted
       // race can observe the difference, so the point is not there in the fixed model).
-      await sim.point('mmu_interval_notifier_remove', 'reads invalidate_seq without the lock');
+      await sim.point('mmu_interval_notifier_remove', 'invalidate_seq (read without the lock)');
     }
     if (seq !== 0 && !sim.switchOn(REMOVE_NO_WAIT)) {
       sim.mark('remove waited');

@@ -261,7 +261,7 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
   subs.invalidateSeq++;
   if (sim.tracing) sim.traceEvent('invalidate_seq', undefined, `→ ${subs.invalidateSeq}: window closed`);
   if (sim.switchOn(REMOVE_SEQ_READ_UNLOCKED)) {
-    await sim.point('mn_itree_inv_end', 'invalidate_seq bumped, deferred list not yet applied');
+    await sim.point('mn_itree_inv_end', 'invalidate_seq (bumped; deferred list not yet applied)');
   }
   let released: MmuIntervalNotifier[] | null = null;
   const deferred = subs.deferredList;

@@ -369,7 +369,7 @@ describe('race diagrams of the planted bugs', () => {
          ·                                                | mutex_unlock devB.lock
         30   mmu_interval_notifier_remove subscriptions-… |
          ·                                                | invalidate_seq [→ 4: window closed]
-        32 >>                                             | mn_itree_inv_end invalidate_seq bumped, def…
+        32 >>                                             | mn_itree_inv_end invalidate_seq (bumped; de…
            >>!! detected                                  |   <-- notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list"
     `);
   });
