@@ -99,6 +99,9 @@ const LONG_WORKLOADS: [string, SetupFn, string[]][] = [
     gpuAndNicChurn(),
     ['invalidate hit a subscription', 'device fault retried', 'cow break', 'swap-in'],
   ],
+  // Fails today: random schedules find a VRAM page the GPU still maps after a partial munmap
+  // (drm_gpusvm's invalidate zaps only the intersection, then skips the range as unmapped); the
+  // fix belongs to the gpusvm driver (session 4 workloads report).
   ['gpusvm-vram', gpusvmMirrorScenario('drm_gpusvm', true), MIRROR_WINDOWS.slice(0, 4)],
 ];
 
