@@ -8,6 +8,7 @@
  * Run with `npm run bench` (or `node --expose-gc --import tsx bench/drivers.ts`).
  */
 import { Simulation } from '../src/sim/simulation.js';
+import { DEFAULT_STEP_NS } from '../src/sim/options.js';
 import { Kernel } from '../src/mm/kernel.js';
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../src/mm/constants.js';
 import '../src/drivers/index.js';
@@ -16,6 +17,7 @@ import type { AttachedMirror } from '../src/drivers/registry.js';
 import { livelockScenario, type LivelockOutcome } from '../src/drivers/livelock.js';
 import type { GpuSvm } from '../src/drivers/gpusvm/gpusvm.js';
 import type { ImplicitOdpMr } from '../src/drivers/odp/implicit.js';
+import type { OdpMr } from '../src/drivers/odp/mr.js';
 import { recordBenchRow } from './lib/results.js';
 
 const PAGE = 4096;
@@ -31,6 +33,8 @@ interface Run {
   notifiers: number;
   wallMs: number;
   heapBytes: number;
+  /** Per-page slots the driver keeps (ODP pfn lists, drm_gpusvm ranges' pfns): deterministic memory. */
+  slots: number;
 }
 
 function gc(): void {
@@ -42,7 +46,7 @@ function gc(): void {
  * (of `design`) reads each touched page once. Counts what the device part cost.
  */
 async function deviceRun(design: Design, spanBytes: number, strideBytes: number): Promise<Run> {
-  const out: Run = { steps: 0, virtualNs: 0, faults: 0, notifiers: 0, wallMs: 0, heapBytes: 0 };
+  const out: Run = { steps: 0, virtualNs: 0, faults: 0, notifiers: 0, wallMs: 0, heapBytes: 0, slots: 0 };
   gc();
   const mem = (): number => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
   const heap0 = mem();
@@ -88,6 +92,12 @@ async function deviceRun(design: Design, spanBytes: number, strideBytes: number)
       out.notifiers = p.mm.notifierSubscriptions?.itree.size ?? 0;
       if (design === 'gpusvm') out.notifiers = (m as GpuSvm).notifiers.size;
       if (design === 'odp-implicit') out.notifiers = (m as ImplicitOdpMr).children.size;
+      if (design === 'odp') out.slots = (m as OdpMr).umem.pfnList.length;
+      if (design === 'odp-implicit')
+        for (const c of (m as ImplicitOdpMr).children.values()) out.slots += c.umem.pfnList.length;
+      if (design === 'gpusvm')
+        for (const n of (m as GpuSvm).notifiers.values())
+          for (const r of n.ranges.values()) out.slots += r.pfns.length;
       keep = m;
       gc();
       out.heapBytes = Math.max(0, mem() - heap0);
@@ -112,23 +122,29 @@ function human(bytes: number): string {
 
 export async function benchDrivers(): Promise<void> {
   console.log(
-    'drivers: per device fault, the same pattern (1 MiB, every page touched, device reads each page)',
+    'drivers: per device fault, the same pattern (1 MiB, every page touched, device reads each page;',
   );
   console.log(
-    `${'design'.padEnd(14)}${pad('faults', 8)}${pad('steps', 10)}${pad('steps/page', 12)}${pad('notifiers', 11)}${pad('wall ms', 9)}`,
+    `virtual time at ${DEFAULT_STEP_NS} ns per scheduler step, no device latency; attach included)`,
+  );
+  console.log(
+    `${'design'.padEnd(14)}${pad('faults', 8)}${pad('steps', 10)}${pad('steps/fault', 13)}${pad('steps/page', 12)}${pad('virt us', 10)}${pad('us/fault', 10)}${pad('notifiers', 11)}${pad('wall ms', 9)}`,
   );
   for (const d of ['odp', 'odp-implicit', 'gpusvm', 'nouveau2019'] as const) {
     const r = await deviceRun(d, MiB, PAGE);
     console.log(
-      `${d.padEnd(14)}${pad(r.faults, 8)}${pad(r.steps, 10)}${pad((r.steps / 256).toFixed(1), 12)}${pad(r.notifiers, 11)}${pad(r.wallMs.toFixed(0), 9)}`,
+      `${d.padEnd(14)}${pad(r.faults, 8)}${pad(r.steps, 10)}${pad((r.steps / r.faults).toFixed(1), 13)}${pad((r.steps / 256).toFixed(1), 12)}${pad((r.virtualNs / 1000).toFixed(1), 10)}${pad((r.virtualNs / 1000 / r.faults).toFixed(2), 10)}${pad(r.notifiers, 11)}${pad(r.wallMs.toFixed(0), 9)}`,
     );
   }
 
   console.log(
-    '\ndrivers: notifiers and memory as the touched address space grows (at most 256 touched pages, evenly spread)',
+    '\ndrivers: notifiers and memory as the touched address space grows (at most 256 touched pages, evenly spread;',
   );
   console.log(
-    `${'span'.padEnd(10)}${'design'.padEnd(14)}${pad('faults', 8)}${pad('notifiers', 11)}${pad('mem KiB', 10)}${pad('steps', 10)}${pad('wall ms', 9)}`,
+    'slots: per-page entries the driver keeps (pfn/DMA lists), 16 B each in the kernel; heap: measured, noisy)',
+  );
+  console.log(
+    `${'span'.padEnd(10)}${'design'.padEnd(14)}${pad('faults', 8)}${pad('notifiers', 11)}${pad('slots', 10)}${pad('slot KiB', 10)}${pad('heap KiB', 10)}${pad('steps', 10)}${pad('us/fault', 10)}${pad('wall ms', 9)}`,
   );
   for (const span of [MiB, 64 * MiB, 4 * GiB, 64 * GiB]) {
     const stride = Math.max(PAGE, span / 256);
@@ -136,7 +152,7 @@ export async function benchDrivers(): Promise<void> {
       const r = await deviceRun(d, span, stride);
       recordBenchRow('drivers', 'growth', { spanBytes: span, design: d, ...r });
       console.log(
-        `${human(span).padEnd(10)}${d.padEnd(14)}${pad(r.faults, 8)}${pad(r.notifiers, 11)}${pad((r.heapBytes / 1024).toFixed(0), 10)}${pad(r.steps, 10)}${pad(r.wallMs.toFixed(0), 9)}`,
+        `${human(span).padEnd(10)}${d.padEnd(14)}${pad(r.faults, 8)}${pad(r.notifiers, 11)}${pad(r.slots, 10)}${pad(((r.slots * 16) / 1024).toFixed(0), 10)}${pad((r.heapBytes / 1024).toFixed(0), 10)}${pad(r.steps, 10)}${pad((r.virtualNs / 1000 / r.faults).toFixed(2), 10)}${pad(r.wallMs.toFixed(0), 9)}`,
       );
     }
   }

@@ -92,6 +92,24 @@ describe('signatures: one bug, one signature across strategies and seeds', () =>
 const LONG = process.env.MIRRORLAB_LONG !== undefined;
 /** Standard workloads of the correct drivers. */
 const CLEAN = ['dmirror-cpu-storm', 'odp-mirror', 'gpusvm-mirror'];
+/** The race windows each long run must reach (coverage marks summed over its schedules). */
+const LONG_WINDOWS: Record<string, string[]> = {
+  'dmirror-cpu-storm': ['invalidate hit a subscription', 'read_retry collided', 'swap-in', 'cow break'],
+  'odp-mirror': [
+    'invalidate hit a subscription',
+    'device fault retried',
+    'swap-in',
+    'mirror workload: reclaim during a device access',
+    'mirror workload: NUMA migration during a device access',
+  ],
+  'gpusvm-mirror': [
+    'invalidate hit a subscription',
+    'device fault retried',
+    'swap-in',
+    'mirror workload: reclaim during a device access',
+    'mirror workload: NUMA migration during a device access',
+  ],
+};
 
 describe('the correct drivers stay silent', () => {
   for (const name of CLEAN) {
@@ -111,13 +129,23 @@ describe('the correct drivers stay silent', () => {
   } else {
     for (const name of CLEAN) {
       it(
-        `${name}: 50,000 pct + 50,000 random schedules`,
+        `${name}: 50,000 pct + 50,000 random schedules, every checker on, the race windows reached`,
         async () => {
           const s = getScenario(name);
           for (const strategy of ['pct', 'random'] as const) {
+            const t0 = performance.now();
             const r = await explore({ ...defaultsOf(s, 11), strategy, schedules: 50_000 }, s.setup);
-            expect(r.violations.map((v) => v.message)).toEqual([]);
+            const secs = (performance.now() - t0) / 1000;
+            console.log(
+              `long run ${name} ${strategy}: ${r.schedules} schedules, ${secs.toFixed(0)} s, ` +
+                `${(r.schedules / secs).toFixed(0)} schedules/s, ${r.violations.length} violations; ` +
+                `marks ${JSON.stringify(r.marks)}`,
+            );
+            expect(r.violations.map((v) => `${v.message} ${v.token}`)).toEqual([]);
+            expect(r.schedules).toBe(50_000);
             expect(r.statuses.ok).toBe(r.schedules);
+            for (const mark of LONG_WINDOWS[name])
+              expect(r.marks[mark] ?? 0, `${name} ${strategy}: ${mark}`).toBeGreaterThan(0);
           }
         },
         24 * 3600_000,
