@@ -82,9 +82,9 @@ export interface MirrorWorkloadOptions {
   /** `kswapd` NUMA-migrates pages 0-2 to node 1 while the device accesses them. */
   numa?: boolean;
   /**
-   * The process exits while the device makes its last access. Off by default: the gpusvm
-   * drivers do not yet survive it (drm_gpusvm holds no mm_count reference, nouveau's whole-mm
-   * notifier has no release callback); tests turn it on for ODP.
+   * The process exits while the device makes its last access (default on). Turning it on found
+   * two gpusvm bugs, since fixed: drm_gpusvm held no mm_count reference (mmgrab), and nouveau's
+   * whole-mm notifier had no release callback.
    */
   exit?: boolean;
 }
@@ -98,7 +98,7 @@ export function mirrorWorkload(
   attach: AttachDevice,
   options: MirrorWorkloadOptions = {},
 ): SetupFn {
-  const { reclaim = true, numa = true, exit = false } = options;
+  const { reclaim = true, numa = true, exit = true } = options;
   return (sim: Simulation) => {
     const k = new Kernel(sim, { memoryPages: 256, swapPages: 16, nodes: 2 });
     const p = k.createProcess('app');

@@ -47,11 +47,13 @@ describe('the mirror workload: reclaim, NUMA migration and exit under device acc
       expect(r.marks[m] ?? 0, m).toBeGreaterThan(0);
   }, 60_000);
 
-  it('drm_gpusvm and nouveau2019: silent through reclaim and NUMA migration', async () => {
+  it('drm_gpusvm and nouveau2019: silent through reclaim, NUMA migration and exit', async () => {
     for (const driver of ['gpusvm', 'nouveau2019'] as const) {
       const r = await both(modernWorkload(driver), 120);
       expect(r.violations).toEqual([]);
       for (const m of CPU_WINDOWS) expect(r.marks[m] ?? 0, `${driver}: ${m}`).toBeGreaterThan(0);
+      // The two exit bugs (no mmgrab in drm_gpusvm, no release op in nouveau) live in this window.
+      expect(r.marks['mirror workload: exit during a device access'] ?? 0, driver).toBeGreaterThan(0);
     }
   }, 60_000);
 
@@ -64,7 +66,7 @@ describe('the mirror workload: reclaim, NUMA migration and exit under device acc
   }, 60_000);
 
   it('without exit no exit window is marked, and the last device read gives its own bytes in every schedule', async () => {
-    const r = await both(modernWorkload('odp'), 60);
+    const r = await both(modernWorkload('odp', { exit: false }), 60);
     expect(r.violations).toEqual([]);
     expect(r.marks['mirror workload: exit during a device access']).toBeUndefined();
     expect(r.marks['mirror workload: device access failed after exit']).toBeUndefined();

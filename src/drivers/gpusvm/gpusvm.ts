@@ -133,6 +133,9 @@ export class GpuSvm extends DeviceMirror {
     super(kernel, name, process);
     this.svmLock = new Mutex(kernel.sim, `${name}.vm_lock`);
     this.notifierLock = new RwSemaphore(kernel.sim, `${name}.notifier_lock`);
+    // drm_gpusvm_init pins the mm_struct itself (mmgrab): after exit the last notifier removal
+    // must not free the mm this SVM still calls mmget_not_zero on. Dropped by detach (fini).
+    this.mm.mmgrab();
   }
 
   get notifierSize(): number {
@@ -721,6 +724,7 @@ export class GpuSvm extends DeviceMirror {
     this.gcList.length = 0;
     this.svmLock.unlock();
     this.retire();
+    this.mm.mmdrop(); // drm_gpusvm_fini: the mmgrab of the constructor
   }
 
   override toString(): string {

@@ -58,6 +58,15 @@ export class NouveauSvmm extends DeviceMirror implements VramClient {
   async init(): Promise<void> {
     this.notifier = await mmuNotifierRegister(this.mm, {
       invalidateRangeStart: (range) => this.invalidateRangeStart(range),
+      // exit_mmap unhooks this whole-mm notifier (mmu_notifier_release) before it unmaps the
+      // VMAs, and the one-page interval notifiers are gone by then: without a release op the pages
+      // the GPU still maps would be freed with no zap. Like KVM's release, flush everything.
+      release: async () => {
+        await this.mutex.lock();
+        this.vmm = false;
+        this.unmapRange(0, Number.MAX_SAFE_INTEGER);
+        this.mutex.unlock();
+      },
     });
   }
 
