@@ -9,6 +9,7 @@ import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Scenario } from '../registry.js';
+import type { SwitchSettings } from '../../sim/switches.js';
 import { buildSetup } from './build.js';
 import { deviceFactory, driverAvailable } from './devices.js';
 import { DriverUnavailableError, ScenarioFileError, type ScenarioIssue } from './errors.js';
@@ -90,6 +91,10 @@ export function scenarioFromDocument(
     description: doc.description.trim(),
     expect: expectKind === 'none' ? 'clean' : 'violation',
     setup: buildSetup(doc),
+    // Every run of the file (explore, run, replay's token) carries its switches.
+    ...(doc.switches !== undefined && Object.keys(doc.switches).length > 0
+      ? { switches: doc.switches as SwitchSettings }
+      : {}),
     defaults: {
       // Deviation: 'swarm' runs as pct until the runtime offers the swarm mix.
       ...(e.strategy !== undefined ? { strategy: e.strategy === 'swarm' ? 'pct' : e.strategy } : {}),

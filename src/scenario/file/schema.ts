@@ -13,6 +13,7 @@ import {
   ADVICE_NAMES,
   BARE_OPS,
   CHECKER_NAMES,
+  DEVICE_BARE_OPS,
   DRIVER_NAMES,
   MAP_FLAG_NAMES,
   PROT_NAMES,
@@ -289,16 +290,34 @@ const deviceOp: JSONSchemaType<DeviceOpObject> = {
   },
 };
 
+/** A device step: a bare word (`attach`, `detach`) or an object with exactly one key. */
+const deviceStep = {
+  oneOf: [{ type: 'string', enum: DEVICE_BARE_OPS }, deviceOp],
+} as unknown as JSONSchemaType<DeviceOpObject>;
+
 const access: JSONSchemaType<AccessDef> = {
   type: 'object',
   properties: {
     device: name,
     name: optName,
-    ops: { type: 'array', items: deviceOp, maxItems: LIMITS.ops },
+    ops: { type: 'array', items: deviceStep, maxItems: LIMITS.ops },
   },
   required: ['device', 'ops'],
   additionalProperties: false,
-};
+} as unknown as JSONSchemaType<AccessDef>;
+
+/**
+ * Switch settings: names of the `layer.name` form to booleans (which names exist is checked
+ * against the registered switches by validate.ts, with a suggestion for a misspelt one).
+ */
+const switchesDef = {
+  type: 'object',
+  propertyNames: { type: 'string', maxLength: 64 },
+  additionalProperties: { type: 'boolean' },
+  required: [],
+  maxProperties: 64,
+  nullable: true,
+} as const;
 
 const exploreDef: JSONSchemaType<ExploreDef> = {
   type: 'object',
@@ -335,6 +354,7 @@ export const scenarioJsonSchema: JSONSchemaType<ScenarioFile> = {
     },
     expect: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', nullable: true, maxLength: 64 },
     explore: { ...exploreDef, nullable: true },
+    switches: switchesDef,
   },
   required: ['description', 'processes'],
   additionalProperties: false,

@@ -188,6 +188,15 @@ export interface DeviceAtomic extends Place {
   add: number;
 }
 
+/**
+ * Device steps that take no argument, written as a bare word: `attach` mirrors the process now
+ * (device.attach with the device's declared `attach` target; a device with an `attach` step in any
+ * of its access threads is not attached at start), `detach` stops mirroring (mirror.detach():
+ * hmm_mirror_unregister, ib_umem_odp_release, the GPU VM's unbind).
+ */
+export const DEVICE_BARE_OPS = ['attach', 'detach'] as const;
+export type DeviceBareOp = (typeof DEVICE_BARE_OPS)[number];
+
 export interface DeviceOpObject {
   read?: ReadOp;
   write?: WriteOp;
@@ -195,11 +204,14 @@ export interface DeviceOpObject {
   sleep?: SleepOp;
 }
 
+/** A device step: a bare word (`attach`, `detach`) or an object with exactly one key. */
+export type DeviceOp = DeviceBareOp | DeviceOpObject;
+
 export interface AccessDef {
   device: string;
   /** Thread name; default `<device>:<index>`. */
   name?: string;
-  ops: DeviceOpObject[];
+  ops: DeviceOp[];
 }
 
 export interface ExploreDef {
@@ -224,4 +236,9 @@ export interface ScenarioFile {
   checkers?: CheckerName[];
   expect?: string;
   explore?: ExploreDef;
+  /**
+   * Behaviour switches of every run (src/sim/switches.ts: fixes of the legacy designs, planted
+   * mistakes of the core), by registered name; recorded in each run's replay token.
+   */
+  switches?: Record<string, boolean>;
 }

@@ -7,6 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { formatPath, type ScenarioIssue } from './errors.js';
 import { validateScenarioShape } from './schema.js';
 import { didYouMean } from './suggest.js';
+import { unknownSwitches } from './switches.js';
 import { listDrivers } from '../../drivers/registry.js';
 import { DriverError, parseDriverOptions } from '../../drivers/options.js';
 import type { Op, Place, ScenarioFile } from './types.js';
@@ -376,6 +377,7 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
       else checkPlace(arg as unknown as Place, path, dev.process);
     });
   });
+  for (const u of unknownSwitches(doc.switches ?? {})) add(['switches'], u.message, u.name);
   return issues;
 }
 
