@@ -292,7 +292,15 @@ const deviceOp: JSONSchemaType<DeviceOpObject> = {
 
 /** A device step: a bare word (`attach`, `detach`) or an object with exactly one key. */
 const deviceStep = {
-  oneOf: [{ type: 'string', enum: DEVICE_BARE_OPS }, deviceOp],
+  oneOf: [
+    {
+      type: 'string',
+      enum: DEVICE_BARE_OPS,
+      description:
+        '`attach` mirrors the process now (a device with an `attach` step in any of its threads is not attached at start); `detach` stops mirroring (hmm_mirror_unregister, ib_umem_odp_release, the GPU unbind); accesses of a device not attached are skipped',
+    },
+    deviceOp,
+  ],
 } as unknown as JSONSchemaType<DeviceOpObject>;
 
 const access: JSONSchemaType<AccessDef> = {
@@ -312,6 +320,8 @@ const access: JSONSchemaType<AccessDef> = {
  */
 const switchesDef = {
   type: 'object',
+  description:
+    'behaviour switches of every run, by name (see [Switches](#switches)); recorded in each replay token',
   propertyNames: { type: 'string', maxLength: 64 },
   additionalProperties: { type: 'boolean' },
   required: [],
