@@ -80,6 +80,13 @@ describe('scenario files with switches and device detach', () => {
       const again = cli('replay', `scenarios/${c.file}`, out.violations[0].token);
       expect(again.code).toBe(1);
       expect(again.stdout).toContain(`${c.kind}: ${out.violations[0].message}`);
+      if (c.file.startsWith('odp2019')) {
+        // explain takes a file too, and its replay of the token is the same run.
+        const why = cli('explain', `scenarios/${c.file}`, out.violations[0].token);
+        expect(why.code).toBe(1);
+        expect(why.stdout).toContain(`${c.kind}: ${out.violations[0].message}`);
+        expect(why.stdout).toContain('Which checker fired: coherence');
+      }
     });
 
     it(`${c.file}: with the fix switch the race is gone, though its window was reached`, () => {
