@@ -321,12 +321,15 @@ class World {
       // `access` only when the file names it: not every driver's attach takes it (a
       // legacy userptr is a plain range).
       att = await handle.attach(proc, {
+        ...(d.attachOptions ?? {}),
         start: m.addr,
         length: m.pages * this.ps,
         ...(a.access !== undefined ? { access: a.access } : {}),
       });
     } else {
-      att = await handle.attach(proc);
+      att = await (d.attachOptions !== undefined
+        ? handle.attach(proc, d.attachOptions)
+        : handle.attach(proc));
     }
     this.attachments.set(name, { att, proc });
   }

@@ -266,6 +266,7 @@ const device: JSONSchemaType<DeviceDef> = {
       ],
     },
     options: { type: 'object', nullable: true, required: [] },
+    attachOptions: { type: 'object', nullable: true, required: [] },
   },
   required: ['name', 'driver', 'attach'],
   additionalProperties: false,

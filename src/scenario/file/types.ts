@@ -182,6 +182,12 @@ export interface DeviceDef {
   /** A process name (a whole-address-space bind) or a process and mapping (a memory region). */
   attach: string | AttachMapping;
   options?: Record<string, unknown>;
+  /**
+   * Options of device.attach beyond what `attach` gives (the driver's attach options, e.g. odp's
+   * `implicit: true` for an implicit MR over the whole address space); `start` and `length` come
+   * from the mapping.
+   */
+  attachOptions?: Record<string, unknown>;
 }
 
 export interface DeviceAtomic extends Place {

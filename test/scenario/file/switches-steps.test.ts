@@ -114,3 +114,44 @@ describe('device attach and detach steps', () => {
     expect(c.skipped).toBe(2);
   });
 });
+
+describe('attachOptions', () => {
+  const odp = (device: string) => `description: d
+processes:
+  - name: app
+    mappings:
+      - { name: buf, pages: 2, prot: [read, write], flags: [private, anonymous] }
+devices:
+  - ${device}
+accesses:
+  - { device: mlx0, ops: [{ read: { at: buf } }] }
+`;
+
+  it('a region driver attached to a whole process is refused at load time, naming the forms it takes', () => {
+    const [i] = issuesOf(odp('{ name: mlx0, driver: odp, attach: app }'));
+    expect(i.path).toBe('devices[0].attach');
+    expect(i.message).toBe(
+      "driver 'odp' attaches a memory region: give attach: { process, mapping } (or attachOptions: { implicit: true })",
+    );
+  });
+
+  it("an unknown attach option is refused with the driver's attach options", () => {
+    const issues = issuesOf(
+      odp('{ name: mlx0, driver: odp, attach: app, attachOptions: { implict: true } }'),
+    );
+    expect(issues.map((x) => x.message)).toContain(
+      'unknown attach option "implict" of driver \'odp\' (did you mean "implicit"?); attach options: implicit',
+    );
+  });
+
+  it("odp's implicit MR over the whole process is attached and accessed", async () => {
+    const s = loadScenarioText(
+      odp('{ name: mlx0, driver: odp, attach: app, attachOptions: { implicit: true } }'),
+      'ok.yaml',
+    );
+    const sim = new Simulation({ seed: 1 });
+    const run = await sim.run(s.setup);
+    expect(run.status).toBe('ok');
+    expect(fileRunCounters(sim)!).toMatchObject({ deviceAccesses: 1, skipped: 0 });
+  });
+});
