@@ -266,7 +266,13 @@ const device: JSONSchemaType<DeviceDef> = {
       ],
     },
     options: { type: 'object', nullable: true, required: [] },
-    attachOptions: { type: 'object', nullable: true, required: [] },
+    attachOptions: {
+      type: 'object',
+      nullable: true,
+      required: [],
+      description:
+        "the driver's attach options besides the region (e.g. odp `implicit: true`); `start` and `length` come from the mapping",
+    },
   },
   required: ['name', 'driver', 'attach'],
   additionalProperties: false,
