@@ -13,6 +13,7 @@ import type { SwitchSettings } from '../../sim/switches.js';
 import { buildSetup } from './build.js';
 import { deviceFactory, driverAvailable } from './devices.js';
 import { DriverUnavailableError, ScenarioFileError, type ScenarioIssue } from './errors.js';
+import { runSwitches } from './switches.js';
 import { referenceIssues, schemaIssues, type Locator } from './validate.js';
 import type { DriverName, ScenarioFile } from './types.js';
 
@@ -85,6 +86,7 @@ export function scenarioFromDocument(
   const expectKind = doc.expect ?? 'none';
   const drivers = [...new Set((doc.devices ?? []).map((d) => d.driver))];
   const e = doc.explore ?? {};
+  const switches = runSwitches(doc);
   return {
     name,
     summary: doc.summary ?? summaryOf(doc.description),
@@ -92,9 +94,7 @@ export function scenarioFromDocument(
     expect: expectKind === 'none' ? 'clean' : 'violation',
     setup: buildSetup(doc),
     // Every run of the file (explore, run, replay's token) carries its switches.
-    ...(doc.switches !== undefined && Object.keys(doc.switches).length > 0
-      ? { switches: doc.switches as SwitchSettings }
-      : {}),
+    ...(Object.keys(switches).length > 0 ? { switches: switches as SwitchSettings } : {}),
     defaults: {
       // Deviation: 'swarm' runs as pct until the runtime offers the swarm mix.
       ...(e.strategy !== undefined ? { strategy: e.strategy === 'swarm' ? 'pct' : e.strategy } : {}),

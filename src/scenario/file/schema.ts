@@ -365,6 +365,8 @@ export const scenarioJsonSchema: JSONSchemaType<ScenarioFile> = {
     accesses: { type: 'array', items: access, nullable: true, maxItems: 64 },
     checkers: {
       type: 'array',
+      description:
+        'the checkers to run (default: all): those listed are on, the others off; coherence, page-lifetime, lost-writes and liveness are the switches check.* of the run',
       items: { type: 'string', enum: CHECKER_NAMES },
       nullable: true,
       uniqueItems: true,

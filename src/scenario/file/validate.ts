@@ -7,7 +7,7 @@ import type { ErrorObject } from 'ajv';
 import { formatPath, type ScenarioIssue } from './errors.js';
 import { validateScenarioShape } from './schema.js';
 import { didYouMean } from './suggest.js';
-import { unknownSwitches } from './switches.js';
+import { checkerConflicts, unknownSwitches } from './switches.js';
 import { listDrivers } from '../../drivers/registry.js';
 import { DriverError, parseDriverOptions } from '../../drivers/options.js';
 import type { DeviceDef, Op, Place, ScenarioFile } from './types.js';
@@ -379,6 +379,7 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
     });
   });
   for (const u of unknownSwitches(doc.switches ?? {})) add(['switches'], u.message, u.name);
+  for (const c of checkerConflicts(doc)) add(['switches'], c.message, c.name);
   return issues;
 }
 

@@ -78,6 +78,30 @@ describe('switches: in scenario files', () => {
   });
 });
 
+describe('checkers: as switches of the run', () => {
+  it('a checkers list turns the checker switches it names on and the others off', () => {
+    const s = loadScenarioText(
+      doc('[{ read: { at: buf } }]', 'checkers: [coherence, liveness]\n'),
+      'ok.yaml',
+    );
+    expect(s.switches).toEqual({
+      'check.coherence': true,
+      'check.pageLifetime': false,
+      'check.lostWrites': false,
+      'check.liveness': true,
+    });
+    expect(loadScenarioText(doc('[{ read: { at: buf } }]'), 'ok.yaml').switches).toBeUndefined();
+  });
+
+  it('a check.* switch that contradicts the checkers list is refused at its key', () => {
+    const [i] = issuesOf(
+      doc('[{ read: { at: buf } }]', 'checkers: [coherence]\nswitches: { check.coherence: false }\n'),
+    );
+    expect(i.path).toBe('switches["check.coherence"]');
+    expect(i.message).toBe("switch 'check.coherence' is false but checkers lists 'coherence'");
+  });
+});
+
 describe('device attach and detach steps', () => {
   it('attach and detach are bare words of a device thread; anything else is refused with the allowed words', () => {
     const [i] = issuesOf(doc('[attach, unbind]'));
