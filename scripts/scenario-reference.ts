@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { scenarioJsonSchema } from '../src/scenario/file/schema.js';
 import { driverHelp, listDrivers } from '../src/drivers/registry.js';
 import '../src/drivers/index.js';
+import { knownSwitches } from '../src/sim/switches.js';
+import '../src/scenario/file/switches.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SCENARIO_REFERENCE_PATH = join(ROOT, 'docs', 'scenario-format.md');
@@ -86,7 +88,12 @@ function describeType(node: Node, path: string, queue: Section[]): string {
       return `list of: ${item}${limits.length > 0 ? ` (${limits.join(', ')})` : ''}`;
     }
     case 'object':
-      if (node.properties === undefined) return 'object (any keys: driver options)';
+      if (node.properties === undefined) {
+        const values = node.additionalProperties;
+        if (typeof values === 'object' && values.type === 'boolean')
+          return 'map of names to `true` or `false`';
+        return 'object (any keys: driver options)';
+      }
       queue.push({ path, node });
       return `object, see [${code(path)}](#${anchor(path)})`;
     default:
@@ -128,7 +135,8 @@ function renderOneOf(s: Section, queue: Section[]): string[] {
   ];
   for (const alt of s.node.oneOf ?? []) {
     if (alt.enum !== undefined) {
-      out.push(`- a bare word: ${alt.enum.map(code).join(', ')}`);
+      const desc = alt.description !== undefined ? ` — ${alt.description}` : '';
+      out.push(`- a bare word: ${alt.enum.map(code).join(', ')}${desc}`);
     } else if (alt.type === 'object' && alt.maxProperties === 1 && alt.properties !== undefined) {
       out.push('- a map with exactly one key, the operation:', '', '  | key | value |', '  | --- | --- |');
       for (const [key, child] of Object.entries(alt.properties)) {
@@ -184,7 +192,7 @@ export function renderScenarioReference(schema: Node = scenarioJsonSchema as unk
     seen.add(s.path);
     out.push(...(s.node.oneOf !== undefined ? renderOneOf(s, queue) : renderObject(s, queue)));
   }
-  out.push(...renderDriverOptions());
+  out.push(...renderDriverOptions(), ...renderSwitches());
   return `${out.join('\n').trimEnd()}\n`;
 }
 
@@ -205,6 +213,25 @@ function renderDriverOptions(): string[] {
     for (const line of opts) out.push(`- ${line.trim().replace(/^([A-Za-z]+):/, '`$1`:')}`);
     out.push('');
   }
+  return out;
+}
+
+/** Every registered run switch (`switches:`), with what it changes. */
+function renderSwitches(): string[] {
+  const out = [
+    '## Switches',
+    '',
+    '`switches:` turns behaviour switches of the model on or off for every run of the file: the fixes',
+    'upstream made to the legacy designs, and planted mistakes. Each run records the switches that',
+    'differ from their defaults in its replay token, so `mirrorlab replay FILE TOKEN` and',
+    '`mirrorlab explain FILE TOKEN` reproduce it. A name not in this list is refused at load time',
+    '(with the closest name when one is close):',
+    '',
+    '| switch | default | what it does |',
+    '| --- | --- | --- |',
+  ];
+  for (const sw of knownSwitches()) out.push(`| ${code(sw.name)} | ${String(sw.defaultValue)} | ${sw.doc} |`);
+  out.push('');
   return out;
 }
 

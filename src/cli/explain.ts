@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { explainRun } from '../explore/explain.js';
 import { replay } from '../explore/index.js';
-import { getScenario } from '../scenario/registry.js';
+import { resolveScenario } from './scenarios.js';
 
 /** Adds the `explain` command to the program. */
 export function registerExplain(
@@ -16,7 +16,7 @@ export function registerExplain(
   program
     .command('explain')
     .description('replay a schedule from its token and explain its violation in words')
-    .argument('<scenario>', 'scenario name (see `mirrorlab list`)')
+    .argument('<scenario>', 'scenario name (see `mirrorlab list`) or file (.yaml, .ts, .js)')
     .argument('<token>', 'replay token printed by explore')
     .option(
       '--around <n>',
@@ -26,7 +26,7 @@ export function registerExplain(
     )
     .option('--json', 'machine-readable output')
     .action(async (name: string, token: string, flags: { around: number; json?: boolean }) => {
-      const s = getScenario(name);
+      const s = await resolveScenario(name);
       const run = await replay(token, s.setup);
       if (flags.json) {
         console.log(

@@ -76,7 +76,12 @@ export function registerRunCommand(
       const s = await resolveScenario(name, flags.dir);
       const seed = flags.seed ?? s.defaults?.seed ?? 1;
       const maxSteps = flags.maxSteps ?? s.defaults?.maxSteps ?? 100_000;
-      const sim = new Simulation({ seed, maxSteps, trace: true });
+      const sim = new Simulation({
+        seed,
+        maxSteps,
+        trace: true,
+        ...(s.switches !== undefined ? { switches: s.switches } : {}),
+      });
       const run = await sim.run(s.setup);
       const stats = runStats(sim, run);
       const plain = plainRunResult(run);

@@ -9,6 +9,8 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
 import { ScenarioFileError } from '../scenario/file/errors.js';
+// Every driver of this build, so a scenario file may name any of them (dmirror included).
+import '../drivers/index.js';
 import {
   assertRunnable,
   loadScenarioFile,

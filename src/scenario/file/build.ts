@@ -1,7 +1,8 @@
 /**
  * Turns a validated scenario file into the setup function of a `Scenario`: a Kernel with the file's
- * configuration, its processes, an `init` thread that maps every declared mapping, creates and
- * attaches the devices and then starts the threads, each of which executes its operations.
+ * configuration, its processes, an `init` thread that maps every declared mapping, creates the
+ * devices and attaches those that no access thread attaches with an `attach` step, and then starts
+ * the threads, each of which executes its operations (a device thread may `attach` and `detach`).
  *
  * Operations act through the same system-call forms a user program uses (Process.mmap, write, read,
  * fork, ...). A call that fails with -errno is not a violation (racing an munmap may legitimately
@@ -32,9 +33,9 @@ import {
 } from '../../mm/constants.js';
 import type { MemFile } from '../../mm/file.js';
 import type { SetupFn, Simulation } from '../../sim/simulation.js';
-import { deviceFactory, type DeviceAttachment } from './devices.js';
+import { deviceFactory, type DeviceAttachment, type DeviceHandle } from './devices.js';
 import { opParts } from './validate.js';
-import type { AdviceName, MapFlagName, Op, Place, ProtName, ScenarioFile } from './types.js';
+import type { AdviceName, DeviceOp, MapFlagName, Op, Place, ProtName, ScenarioFile } from './types.js';
 
 /** Counters of one run of a file scenario (read by `mirrorlab run`). */
 export interface FileRunCounters {
@@ -92,6 +93,7 @@ class World {
   readonly tables = new Map<Process, AddressTable>();
   readonly files = new Map<string, MemFile>();
   readonly attachments = new Map<string, { att: DeviceAttachment; proc: Process }>();
+  readonly handles = new Map<string, DeviceHandle>();
   readonly ps: number;
   /** The `read-values` checker: on unless the file lists checkers without it. */
   readonly checkReads: boolean;
@@ -255,13 +257,30 @@ class World {
     }
   }
 
-  async runDeviceOp(device: string, op: Record<string, Record<string, unknown>>): Promise<void> {
-    const [kind, a] = opParts(op as Op) as [string, Record<string, unknown>];
-    const dev = this.attachments.get(device);
+  /**
+   * A device step. `attach` mirrors the device's declared target now (skipped while attached, or
+   * when its mapping is not there); `detach` stops mirroring (skipped when not attached); the
+   * accesses of a device that is not attached are skipped.
+   */
+  async runDeviceOp(device: string, op: DeviceOp): Promise<void> {
+    const [kind, arg] = opParts(op as Op);
+    const a = arg ?? {};
     this.c.ops++;
     if (kind === 'sleep') return this.sim.sleep(a.ns as number, 'device sleep');
+    if (kind === 'attach') {
+      if (this.attachments.has(device)) this.c.skipped++;
+      else await this.attachDevice(device);
+      return;
+    }
+    const dev = this.attachments.get(device);
     if (dev === undefined) {
       this.c.skipped++;
+      return;
+    }
+    if (kind === 'detach') {
+      this.attachments.delete(device);
+      if (dev.att.detach === undefined) throw new Error(`device '${device}' has no detach`);
+      await dev.att.detach();
       return;
     }
     const r = this.range(dev.proc, a as unknown as Place);
@@ -286,6 +305,35 @@ class World {
     }
   }
 
+  /** device.attach of the file's device `name` to its declared target (skipped without its mapping). */
+  async attachDevice(name: string): Promise<void> {
+    const d = this.doc.devices!.find((x) => x.name === name)!;
+    const handle = this.handles.get(name)!;
+    const a = typeof d.attach === 'string' ? { process: d.attach } : d.attach;
+    const proc = this.procs.get(a.process)!;
+    let att: DeviceAttachment;
+    if ('mapping' in a) {
+      const m = this.table(proc).get(a.mapping);
+      if (m === undefined) {
+        this.c.skipped++;
+        return;
+      }
+      // `access` only when the file names it: not every driver's attach takes it (a
+      // legacy userptr is a plain range).
+      att = await handle.attach(proc, {
+        ...(d.attachOptions ?? {}),
+        start: m.addr,
+        length: m.pages * this.ps,
+        ...(a.access !== undefined ? { access: a.access } : {}),
+      });
+    } else {
+      att = await (d.attachOptions !== undefined
+        ? handle.attach(proc, d.attachOptions)
+        : handle.attach(proc));
+    }
+    this.attachments.set(name, { att, proc });
+  }
+
   /** The `init` thread: files, declared mappings, devices, then every worker thread. */
   async init(): Promise<void> {
     const { doc, sim, k } = this;
@@ -298,25 +346,13 @@ class World {
     if (devices.length > 0) {
       const make = deviceFactory();
       if (make === null) throw new Error(`driver '${devices[0].driver}' is not available in this build`);
+      // A device with an `attach` step is attached by that step, not here.
+      const byStep = new Set(
+        (doc.accesses ?? []).filter((acc) => acc.ops.includes('attach')).map((acc) => acc.device),
+      );
       for (const d of devices) {
-        const handle = await make(k, d.driver, { name: d.name, ...(d.options ?? {}) });
-        const a = typeof d.attach === 'string' ? { process: d.attach } : d.attach;
-        const proc = this.procs.get(a.process)!;
-        let att: DeviceAttachment;
-        if ('mapping' in a) {
-          const m = this.table(proc).get(a.mapping);
-          if (m === undefined) continue;
-          // `access` only when the file names it: not every driver's attach takes it (a
-          // legacy userptr is a plain range).
-          att = await handle.attach(proc, {
-            start: m.addr,
-            length: m.pages * this.ps,
-            ...(a.access !== undefined ? { access: a.access } : {}),
-          });
-        } else {
-          att = await handle.attach(proc);
-        }
-        this.attachments.set(d.name, { att, proc });
+        this.handles.set(d.name, await make(k, d.driver, { name: d.name, ...(d.options ?? {}) }));
+        if (!byStep.has(d.name)) await this.attachDevice(d.name);
       }
     }
     for (const pd of doc.processes) {
@@ -329,8 +365,7 @@ class World {
     }
     (doc.accesses ?? []).forEach((acc, i) => {
       sim.spawn(acc.name ?? `${acc.device}:${i}`, async () => {
-        for (const op of acc.ops)
-          await this.runDeviceOp(acc.device, op as Record<string, Record<string, unknown>>);
+        for (const op of acc.ops) await this.runDeviceOp(acc.device, op);
       });
     });
   }

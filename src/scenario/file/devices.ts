@@ -26,7 +26,7 @@ export interface DeviceAttachment {
 export interface DeviceHandle {
   attach(
     p: Process,
-    region?: { start: number; length: number; access?: 'r' | 'rw' },
+    options?: { start?: number; length?: number; access?: 'r' | 'rw'; [k: string]: unknown },
   ): Promise<DeviceAttachment>;
 }
 

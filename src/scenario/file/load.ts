@@ -9,9 +9,11 @@ import { basename, extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import type { Scenario } from '../registry.js';
+import type { SwitchSettings } from '../../sim/switches.js';
 import { buildSetup } from './build.js';
 import { deviceFactory, driverAvailable } from './devices.js';
 import { DriverUnavailableError, ScenarioFileError, type ScenarioIssue } from './errors.js';
+import { runSwitches } from './switches.js';
 import { referenceIssues, schemaIssues, type Locator } from './validate.js';
 import type { DriverName, ScenarioFile } from './types.js';
 
@@ -84,12 +86,15 @@ export function scenarioFromDocument(
   const expectKind = doc.expect ?? 'none';
   const drivers = [...new Set((doc.devices ?? []).map((d) => d.driver))];
   const e = doc.explore ?? {};
+  const switches = runSwitches(doc);
   return {
     name,
     summary: doc.summary ?? summaryOf(doc.description),
     description: doc.description.trim(),
     expect: expectKind === 'none' ? 'clean' : 'violation',
     setup: buildSetup(doc),
+    // Every run of the file (explore, run, replay's token) carries its switches.
+    ...(Object.keys(switches).length > 0 ? { switches: switches as SwitchSettings } : {}),
     defaults: {
       // Deviation: 'swarm' runs as pct until the runtime offers the swarm mix.
       ...(e.strategy !== undefined ? { strategy: e.strategy === 'swarm' ? 'pct' : e.strategy } : {}),

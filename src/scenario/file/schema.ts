@@ -13,6 +13,7 @@ import {
   ADVICE_NAMES,
   BARE_OPS,
   CHECKER_NAMES,
+  DEVICE_BARE_OPS,
   DRIVER_NAMES,
   MAP_FLAG_NAMES,
   PROT_NAMES,
@@ -265,6 +266,13 @@ const device: JSONSchemaType<DeviceDef> = {
       ],
     },
     options: { type: 'object', nullable: true, required: [] },
+    attachOptions: {
+      type: 'object',
+      nullable: true,
+      required: [],
+      description:
+        "the driver's attach options besides the region (e.g. odp `implicit: true`); `start` and `length` come from the mapping",
+    },
   },
   required: ['name', 'driver', 'attach'],
   additionalProperties: false,
@@ -289,16 +297,44 @@ const deviceOp: JSONSchemaType<DeviceOpObject> = {
   },
 };
 
+/** A device step: a bare word (`attach`, `detach`) or an object with exactly one key. */
+const deviceStep = {
+  oneOf: [
+    {
+      type: 'string',
+      enum: DEVICE_BARE_OPS,
+      description:
+        '`attach` mirrors the process now (a device with an `attach` step in any of its threads is not attached at start); `detach` stops mirroring (hmm_mirror_unregister, ib_umem_odp_release, the GPU unbind); accesses of a device not attached are skipped',
+    },
+    deviceOp,
+  ],
+} as unknown as JSONSchemaType<DeviceOpObject>;
+
 const access: JSONSchemaType<AccessDef> = {
   type: 'object',
   properties: {
     device: name,
     name: optName,
-    ops: { type: 'array', items: deviceOp, maxItems: LIMITS.ops },
+    ops: { type: 'array', items: deviceStep, maxItems: LIMITS.ops },
   },
   required: ['device', 'ops'],
   additionalProperties: false,
-};
+} as unknown as JSONSchemaType<AccessDef>;
+
+/**
+ * Switch settings: names of the `layer.name` form to booleans (which names exist is checked
+ * against the registered switches by validate.ts, with a suggestion for a misspelt one).
+ */
+const switchesDef = {
+  type: 'object',
+  description:
+    'behaviour switches of every run, by name (see [Switches](#switches)); recorded in each replay token',
+  propertyNames: { type: 'string', maxLength: 64 },
+  additionalProperties: { type: 'boolean' },
+  required: [],
+  maxProperties: 64,
+  nullable: true,
+} as const;
 
 const exploreDef: JSONSchemaType<ExploreDef> = {
   type: 'object',
@@ -329,12 +365,15 @@ export const scenarioJsonSchema: JSONSchemaType<ScenarioFile> = {
     accesses: { type: 'array', items: access, nullable: true, maxItems: 64 },
     checkers: {
       type: 'array',
+      description:
+        'the checkers to run (default: all): those listed are on, the others off; coherence, page-lifetime, lost-writes and liveness are the switches check.* of the run',
       items: { type: 'string', enum: CHECKER_NAMES },
       nullable: true,
       uniqueItems: true,
     },
     expect: { type: 'string', pattern: '^[a-z][a-z0-9-]*$', nullable: true, maxLength: 64 },
     explore: { ...exploreDef, nullable: true },
+    switches: switchesDef,
   },
   required: ['description', 'processes'],
   additionalProperties: false,

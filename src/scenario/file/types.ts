@@ -182,11 +182,26 @@ export interface DeviceDef {
   /** A process name (a whole-address-space bind) or a process and mapping (a memory region). */
   attach: string | AttachMapping;
   options?: Record<string, unknown>;
+  /**
+   * Options of device.attach beyond what `attach` gives (the driver's attach options, e.g. odp's
+   * `implicit: true` for an implicit MR over the whole address space); `start` and `length` come
+   * from the mapping.
+   */
+  attachOptions?: Record<string, unknown>;
 }
 
 export interface DeviceAtomic extends Place {
   add: number;
 }
+
+/**
+ * Device steps that take no argument, written as a bare word: `attach` mirrors the process now
+ * (device.attach with the device's declared `attach` target; a device with an `attach` step in any
+ * of its access threads is not attached at start), `detach` stops mirroring (mirror.detach():
+ * hmm_mirror_unregister, ib_umem_odp_release, the GPU VM's unbind).
+ */
+export const DEVICE_BARE_OPS = ['attach', 'detach'] as const;
+export type DeviceBareOp = (typeof DEVICE_BARE_OPS)[number];
 
 export interface DeviceOpObject {
   read?: ReadOp;
@@ -195,11 +210,14 @@ export interface DeviceOpObject {
   sleep?: SleepOp;
 }
 
+/** A device step: a bare word (`attach`, `detach`) or an object with exactly one key. */
+export type DeviceOp = DeviceBareOp | DeviceOpObject;
+
 export interface AccessDef {
   device: string;
   /** Thread name; default `<device>:<index>`. */
   name?: string;
-  ops: DeviceOpObject[];
+  ops: DeviceOp[];
 }
 
 export interface ExploreDef {
@@ -224,4 +242,9 @@ export interface ScenarioFile {
   checkers?: CheckerName[];
   expect?: string;
   explore?: ExploreDef;
+  /**
+   * Behaviour switches of every run (src/sim/switches.ts: fixes of the legacy designs, planted
+   * mistakes of the core), by registered name; recorded in each run's replay token.
+   */
+  switches?: Record<string, boolean>;
 }

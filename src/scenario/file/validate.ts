@@ -7,9 +7,10 @@ import type { ErrorObject } from 'ajv';
 import { formatPath, type ScenarioIssue } from './errors.js';
 import { validateScenarioShape } from './schema.js';
 import { didYouMean } from './suggest.js';
+import { checkerConflicts, unknownSwitches } from './switches.js';
 import { listDrivers } from '../../drivers/registry.js';
 import { DriverError, parseDriverOptions } from '../../drivers/options.js';
-import type { Op, Place, ScenarioFile } from './types.js';
+import type { DeviceDef, Op, Place, ScenarioFile } from './types.js';
 
 type Path = (string | number)[];
 
@@ -349,6 +350,7 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
       add(path, `unknown mapping '${a.mapping}' in process '${a.process}'`);
     devices.set(d.name, { process: a.process, mapping: 'mapping' in a ? a.mapping : undefined });
     optionIssues(d.driver, d.options, ['devices', di, 'options'], add);
+    attachOptionIssues(d, di, add);
   });
   (doc.accesses ?? []).forEach((acc, ai) => {
     const dev = devices.get(acc.device);
@@ -376,7 +378,51 @@ export function referenceIssues(doc: ScenarioFile, file: string, locate: Locator
       else checkPlace(arg as unknown as Place, path, dev.process);
     });
   });
+  for (const u of unknownSwitches(doc.switches ?? {})) add(['switches'], u.message, u.name);
+  for (const c of checkerConflicts(doc)) add(['switches'], c.message, c.name);
   return issues;
+}
+
+/**
+ * A device's `attachOptions` against its driver's declared attach options (`start` and `length`
+ * come from the mapping, `access` from `attach`), and the attach form the driver needs: a driver
+ * whose attach takes a region (it declares `start`) needs `attach: { process, mapping }` unless
+ * the options ask for a whole-address-space form (odp's `implicit: true`).
+ */
+function attachOptionIssues(
+  d: DeviceDef,
+  di: number,
+  add: (path: Path, message: string, key?: string) => void,
+): void {
+  const def = listDrivers().find((x) => x.name === d.driver);
+  if (def === undefined) return;
+  const path: Path = ['devices', di, 'attachOptions'];
+  const known = Object.keys(def.attachOptions).filter((k) => !['start', 'length', 'access'].includes(k));
+  for (const [key, value] of Object.entries(d.attachOptions ?? {})) {
+    if (!known.includes(key)) {
+      add(
+        path,
+        `unknown attach option ${JSON.stringify(key)} of driver '${d.driver}'${didYouMean(key, known)}; ` +
+          `attach options: ${known.join(', ') || '(none besides the mapping)'}`,
+        key,
+      );
+      continue;
+    }
+    try {
+      parseDriverOptions(d.driver, { [key]: def.attachOptions[key] }, { [key]: value });
+    } catch (err) {
+      if (!(err instanceof DriverError)) throw err;
+      add([...path, key], err.message.replace(/^[^:]*: /, ''));
+    }
+  }
+  const wholeProcess = typeof d.attach === 'string';
+  if (wholeProcess && 'start' in def.attachOptions && d.attachOptions?.implicit !== true) {
+    add(
+      ['devices', di, 'attach'],
+      `driver '${d.driver}' attaches a memory region: give attach: { process, mapping }` +
+        ('implicit' in def.attachOptions ? ' (or attachOptions: { implicit: true })' : ''),
+    );
+  }
 }
 
 /**

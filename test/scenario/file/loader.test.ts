@@ -94,7 +94,7 @@ describe('scenario file schema and loader', () => {
     expect(typo).toMatchObject({ file: 'bad.yaml', line: 10, column: 1, path: 'devics' });
     expect(typo.message).toBe(
       'unknown key "devics" (did you mean "devices"?); expected one of: name, description, summary, ' +
-        'kernel, files, processes, devices, accesses, checkers, expect, explore',
+        'kernel, files, processes, devices, accesses, checkers, expect, explore, switches',
     );
     const [other] = issuesOf(text + 'colour: blue\n');
     expect(other.message).toMatch(/^unknown key "colour"; expected one of: /);
