@@ -48,8 +48,8 @@ const CASES = [
     kind: 'use-after-free',
     token: '+hmm2019:containerOf',
     fixed: '{ hmm2019.containerOf: true, hmm2019.srcuFree: true }',
-    // The fence waited for a callback still running on the struct about to be freed.
-    window: 'synchronize_srcu waited for a reader',
+    // The free was deferred past a callback still running on the struct (call_srcu).
+    window: 'call_srcu deferred past a reader',
   },
   {
     file: 'hmm-mirror-2019-notifier-twice.yaml',
@@ -94,14 +94,10 @@ describe('scenario files with switches and device detach', () => {
       expect(out.schedules).toBe(1000);
       expect(out.violations.filter((v) => v.kind === c.kind)).toEqual([]);
       expect(out.marks[c.window] ?? 0).toBeGreaterThan(0);
-      // Deviation (src/drivers/legacy/hmm-2019.ts): the model's srcuFree fix frees struct hmm
-      // with a synchronous grace period, so a callback that drops the last reference waits for
-      // itself (a deadlock an exploration finds; call_srcu would not). Until the driver defers
-      // the free, the hmm files are judged on their own race only; odp2019's is wholly silent.
-      if (c.file.startsWith('odp2019')) {
-        expect(out.violations).toEqual([]);
-        expect(code).toBe(0);
-      }
+      // Wholly silent: the srcuFree fix frees struct hmm from a call_srcu callback, so a callback
+      // dropping the last reference no longer waits for its own grace period (it deadlocked).
+      expect(out.violations).toEqual([]);
+      expect(code).toBe(0);
     });
   }
 });

@@ -105,10 +105,7 @@ const WINDOWS: Record<string, string[]> = {
     'odp2019 fault met a running invalidation',
     'odp2019 fault timed out on the notifier completion',
   ],
-  'hmm2019-lifetime': [
-    'synchronize_srcu waited for a reader',
-    'hmm_get_or_create replaced a dying struct hmm',
-  ],
+  'hmm2019-lifetime': ['call_srcu deferred past a reader', 'hmm_get_or_create replaced a dying struct hmm'],
   'hmm2019-exit': ['hmm2019 fault found the mm exiting'],
   'svm-remove-deferred-gc': ['invalidate hit a subscription', 'remove deferred', 'remove waited'],
   // A CPU fault pulls a page back from the half-migrated SVM_BIND request (nouveau's fix).

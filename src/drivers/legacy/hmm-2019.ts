@@ -15,8 +15,9 @@
  * The third flaw, hmm_range_fault without mmget_not_zero, is in the mirror's fault
  * (hmm-mirror-2019.ts).
  *
- * Deviation: the free after the grace period is synchronous (mmu_notifier_synchronize in the
- * unregistering thread) rather than a call_srcu callback.
+ * With the fix the free is a call_srcu callback (mmu_notifier_call_srcu), never a wait in the
+ * putting thread: the last reference may be dropped by a notifier callback, inside the very SRCU
+ * read section a synchronous grace period would wait for.
  */
 import { EAGAIN } from '../../sim/errno.js';
 import type { Simulation } from '../../sim/simulation.js';
@@ -24,7 +25,8 @@ import { Mutex } from '../../sim/sync/mutex.js';
 import { RwSemaphore } from '../../sim/sync/rwsem.js';
 import { WaitQueue } from '../../sim/sync/waitqueue.js';
 import type { Mm } from '../../mm/mm.js';
-import { MmuNotifier, mmuNotifierSynchronize } from '../../notifier/classic.js';
+import { MmuNotifier } from '../../notifier/classic.js';
+import { mmuNotifierSrcu } from '../../notifier/srcu.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { HMM2019_CONTAINER_OF, HMM2019_SRCU_FREE } from './switches.js';
 
@@ -141,7 +143,12 @@ export async function hmmPut(hmm: Hmm2019): Promise<void> {
   if (--hmm.kref > 0) return;
   await hmm.notifier.unregisterNoRelease();
   if (mmHmm.get(hmm.mm) === hmm) mmHmm.delete(hmm.mm);
-  if (sim.switchOn(HMM2019_SRCU_FREE)) await mmuNotifierSynchronize(sim);
+  if (sim.switchOn(HMM2019_SRCU_FREE)) {
+    // mmu_notifier_call_srcu(&hmm->rcu, hmm_free_rcu): freed once every reader that may still
+    // reach the struct has left; a synchronous wait here deadlocks when a callback drops the last ref.
+    mmuNotifierSrcu(sim).callSrcu(() => sim.kfree(hmm));
+    return;
+  }
   sim.kfree(hmm);
 }
 

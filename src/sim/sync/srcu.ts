@@ -74,7 +74,9 @@ export class Srcu {
    * context that must not sleep. Never sleeps.
    */
   callSrcu(fn: () => void): void {
-    this.pending.push({ fn, epoch: this.epoch++ });
+    const epoch = this.epoch++;
+    if (this.readersUpTo(epoch)) this.sim.mark('call_srcu deferred past a reader');
+    this.pending.push({ fn, epoch });
     if (this.worker === null) {
       this.worker = this.sim.spawn(`srcu:${this.name}`, () => this.work(), { daemon: true });
     }
