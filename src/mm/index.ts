@@ -55,6 +55,8 @@ export {
   doUserAddrFault,
   populateVmaRange,
   MAX_FAULTS_PER_ACCESS,
+  type UserMemoryObserver,
+  type UserMemoryChange,
 } from './access.js';
 export { doMmap, doMmapLocked, pageAlign, EOPNOTSUPP, type MmapArgs } from './mmap.js';
 export { doMunmap, munmapLocked, unmapVmas } from './munmap.js';

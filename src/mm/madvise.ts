@@ -106,7 +106,7 @@ function madviseBehaviorValid(behavior: number): boolean {
  *    reclaim hook, if installed.
  *  - MADV_POPULATE_READ / WRITE (read): fault the range in (-EFAULT / -ENOMEM / -EINVAL as the kernel
  *    for inaccessible memory).
- *  - MADV_COLLAPSE (read, dropped around each collapse): see {@link madviseCollapse}.
+ *  - MADV_COLLAPSE (read, dropped around each collapse): see madviseCollapse below.
  *
  * Caller holds no mm lock. May sleep.
  */
