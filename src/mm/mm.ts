@@ -10,6 +10,26 @@ import { exitMmap } from './exit.js';
 import type { Kernel } from './kernel.js';
 
 /**
+ * The page-table lock: a spinlock whose release frees the PTE tables left empty while it was held
+ * (the kernel keeps them until free_pgtables; see the PageTable deviation).
+ */
+class PageTableLock extends SpinLock {
+  constructor(
+    sim: Kernel['sim'],
+    name: string,
+    private readonly table: PageTable,
+  ) {
+    super(sim, name);
+  }
+
+  /** spin_unlock(), then the empty tables it held are freed. */
+  override unlock(): void {
+    super.unlock();
+    this.table.reapEmptyTables();
+  }
+}
+
+/**
  * struct mm_struct of the memory model. Its `exitMmap` is exit_mmap (installed at construction): the
  * last mmput runs it (notifier release first, then the teardown).
  *
@@ -42,7 +62,9 @@ export class Mm extends MmStruct {
       mmapBase: kernel.mmapBase,
       mmapMinAddr: kernel.mmapMinAddr,
     });
-    this.ptl = new SpinLock(kernel.sim, 'page_table_lock');
+    const ptl = new PageTableLock(kernel.sim, 'page_table_lock', this.pageTable);
+    this.ptl = ptl;
+    this.pageTable.holdEmptyTables = () => ptl.owner !== null;
     this.exitMmap = (mm) => exitMmap(mm as Mm);
   }
 

@@ -8,7 +8,11 @@
  * so memory follows the number of populated 2 MiB regions, not the address-space size.
  *
  * Deviation: the kernel frees PTE tables only in free_pgtables() (munmap / exit) or when khugepaged
- * retracts them; the model frees them as soon as they are empty. Nothing observes table pages.
+ * retracts them; the model frees a table once it is empty and no page-table lock is held over it
+ * (holdEmptyTables; the owner's lock release calls reapEmptyTables). A table emptied under the lock
+ * (a clear-then-set such as make_device_exclusive's, a COW replacement) therefore stays for lockless
+ * walkers, whose pmd_none skip (nextPopulatedPmd) must not miss the entry about to be set, as the
+ * kernel's never does. Nothing else observes table pages.
  *
  * Every method is synchronous and takes no locks: the caller serialises as the kernel's caller holds
  * the PTE lock (pte_offset_map_lock) or the PMD lock (pmd_lock) and the mmap lock. Bad arguments
@@ -181,6 +185,12 @@ export class PageTable {
   private tableCount = 0;
   private walking = 0;
   private readonly pendingEmpty: number[] = [];
+
+  /**
+   * While this returns true (the owner's page-table lock is held), a table that becomes empty is kept
+   * and freed by reapEmptyTables when the lock is dropped. Null: freed at once (a bare table).
+   */
+  holdEmptyTables: (() => boolean) | null = null;
 
   /** pgd_alloc: an empty page table. */
   constructor(options: { pageShift?: number } = {}) {
@@ -629,7 +639,7 @@ export class PageTable {
 
   /** Frees the empty table of PMD `idx`, or defers it to the end of the running walk. */
   private ptReleaseTable(idx: number): void {
-    if (this.walking > 0) {
+    if (this.walking > 0 || (this.holdEmptyTables !== null && this.holdEmptyTables())) {
       this.pendingEmpty.push(idx);
       return;
     }
@@ -638,7 +648,16 @@ export class PageTable {
     if (this.cacheIdx === idx) this.cacheSlot = undefined;
   }
 
+  /**
+   * Frees the tables left empty while a walk ran or the page-table lock was held (the owner calls it
+   * after dropping that lock). No-op while either still holds them. No locks; allocation-free.
+   */
+  reapEmptyTables(): void {
+    if (this.pendingEmpty.length > 0) this.ptReapEmpty();
+  }
+
   private ptReapEmpty(): void {
+    if (this.walking > 0 || (this.holdEmptyTables !== null && this.holdEmptyTables())) return;
     for (const idx of this.pendingEmpty) {
       const slot = this.pmds.get(idx);
       if (slot !== undefined && slot.kinds !== null && slot.used === 0) this.ptReleaseTable(idx);
