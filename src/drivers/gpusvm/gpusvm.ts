@@ -149,7 +149,7 @@ export class GpuSvm extends DeviceMirror {
   /**
    * drm_gpusvm_notifier_invalidate + xe_svm_invalidate: refuse a non-blockable range; under the
    * notifier lock for write set the sequence, zap the GPU PTEs of every bound range intersecting the
-   * event, DMA-unmap every intersecting range, and on UNMAP mark them unmapped (partial when the
+   * event (the whole range, as xe widens the invalidation to range bounds), DMA-unmap every intersecting range, and on UNMAP mark them unmapped (partial when the
    * range sticks out) and queue them for the garbage collector. May sleep when blockable.
    */
   async notifierInvalidate(
@@ -165,10 +165,14 @@ export class GpuSvm extends DeviceMirror {
     const end = Math.min(range.end, n.end);
     let queued = false;
     for (const r of n.intersecting(start, end)) {
+      // xe_svm_range_notifier_event_begin: skip an unmapped or unbound range; otherwise widen the
+      // invalidation to the range's bounds and zap the whole range (xe_pt_zap_ptes_range), since a
+      // range is bound and invalidated as one unit. Zapping only the intersection would leave the
+      // rest mapped on a range a partial UNMAP marks unmapped, which no later event zaps again.
       if (r.bound && !r.unmapped) {
-        this.unmapRange(Math.max(r.start, start), Math.min(r.end, end));
+        this.unmapRange(r.start, r.end);
         this.seen.zaps++;
-        if (start <= r.start && end >= r.end) r.bound = false;
+        r.bound = false;
       }
       // drm_gpusvm_range_unmap_pages (in notifier): the DMA mappings go, the pages are no longer valid.
       r.hasDmaMapping = false;
