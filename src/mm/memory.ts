@@ -62,8 +62,12 @@ export function zapReleaseEntry(mm: Mm, va: number, kind: PteKind, pfn: number, 
     case PTE_KIND_MIGRATION:
       migrationEntryRemove(k, pfn, mm, va);
       return;
-    case PTE_KIND_DEVICE_PRIVATE:
     case PTE_KIND_DEVICE_EXCLUSIVE:
+      mm.sim.mark('zap dropped a device-exclusive entry');
+      phys.rmapRemovePte(pfn, mm, va);
+      phys.putPage(pfn);
+      return;
+    case PTE_KIND_DEVICE_PRIVATE:
       phys.rmapRemovePte(pfn, mm, va);
       phys.putPage(pfn);
       return;

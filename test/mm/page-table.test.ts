@@ -208,6 +208,42 @@ describe('PageTable: huge PMD entries', () => {
   });
 });
 
+describe('PageTable: tables emptied under the page-table lock', () => {
+  it('a table emptied while held stays for lockless walkers, and is freed when released', () => {
+    const pt = new PageTable();
+    let held = true;
+    pt.holdEmptyTables = () => held;
+    pt.set(BASE + PAGE, PTE_KIND_PRESENT, 7, PTE_WRITE);
+    // make_device_exclusive's clear-then-set: between the two the PMD must not read pmd_none.
+    pt.clear(BASE + PAGE);
+    expect(pt.nextPopulatedPmd(BASE, BASE + PMD)).toBe(BASE);
+    expect(pt.tables).toBe(1);
+    pt.set(BASE + PAGE, PTE_KIND_DEVICE_EXCLUSIVE, 7, PTE_WRITE);
+    pt.clear(BASE + PAGE);
+    pt.reapEmptyTables(); // still held: nothing freed
+    expect(pt.tables).toBe(1);
+    held = false;
+    pt.reapEmptyTables();
+    expect(pt.tables).toBe(0);
+    expect(pt.nextPopulatedPmd(BASE, BASE + PMD)).toBe(-1);
+  });
+
+  it('a table re-populated before the release is kept', () => {
+    const pt = new PageTable();
+    let held = true;
+    pt.holdEmptyTables = () => held;
+    pt.set(BASE, PTE_KIND_PRESENT, 3, 0);
+    pt.clear(BASE);
+    pt.set(BASE + 2 * PAGE, PTE_KIND_PRESENT, 4, 0);
+    held = false;
+    pt.reapEmptyTables();
+    expect(pt.tables).toBe(1);
+    expect(pt.kindAt(BASE + 2 * PAGE)).toBe(PTE_KIND_PRESENT);
+    pt.clear(BASE + 2 * PAGE); // not held: freed at once
+    expect(pt.tables).toBe(0);
+  });
+});
+
 describe('PageTable: walk', () => {
   it('visits non-none entries in order, a huge entry once with the clipped start', () => {
     const pt = new PageTable();

@@ -170,6 +170,7 @@ export class GpuSvm extends DeviceMirror {
       // range is bound and invalidated as one unit. Zapping only the intersection would leave the
       // rest mapped on a range a partial UNMAP marks unmapped, which no later event zaps again.
       if (r.bound && !r.unmapped) {
+        if (r.start < start || r.end > end) this.sim.mark('invalidation widened to the range');
         this.unmapRange(r.start, r.end);
         this.seen.zaps++;
         r.bound = false;
