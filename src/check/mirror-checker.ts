@@ -28,6 +28,11 @@ export interface CheckedDmaList {
   readonly name: string;
   readonly mm: Mm;
   readonly pages: ReadonlyMap<number, number>;
+  /**
+   * Where each entry was listed (VA → the step and thread that DMA-mapped it), when the driver
+   * records it: a report then names that step as the one the CPU's free conflicts with.
+   */
+  readonly listedAt?: ReadonlyMap<number, { step: number; thread: string }>;
 }
 
 interface CpuStep {
@@ -155,15 +160,19 @@ class MirrorChecker {
   private reportDmaFreed(l: CheckedDmaList, va: number, pfn: number, what: string): void {
     const k = this.k;
     const cpu = this.lastCpuStep.get(l.mm)?.get(va);
+    const listed = l.listedAt?.get(va);
     k.sim.report(
       'device-use-after-free',
       `${l.name} still lists ${hex(va)} → pfn ${hex(pfn)} for DMA, but the page ${what}` +
+        (listed !== undefined ? `, listed at step ${listed.step} (${listed.thread})` : '') +
         (cpu !== undefined ? ` (step ${cpu.step} (${cpu.thread}) changed the CPU translation)` : ''),
       {
         key: `${l.name} DMA list names a freed page`,
+        threads: listed !== undefined ? [listed.thread] : undefined,
         objects: [hex(va), `pfn ${pfn}`, l.name],
-        conflictStep: cpu?.step,
-        details: { list: l.name, va, pfn, cpuStep: cpu?.step ?? null },
+        // The step the free conflicts with: where the page was listed (else the CPU's last change).
+        conflictStep: listed?.step ?? cpu?.step,
+        details: { list: l.name, va, pfn, cpuStep: cpu?.step ?? null, listedAtStep: listed?.step ?? null },
       },
     );
   }

@@ -24,14 +24,14 @@ export class IntLog {
 
   push(x: number): void {
     let b = this.buf;
-    if (b === null || this.length === b.length) b = this.grow();
+    if (b === null || this.length === b.length) b = this.grow(this.length + 1);
     b[this.length++] = x;
   }
 
   push3(x: number, y: number, z: number): void {
     let b = this.buf;
     const n = this.length;
-    if (b === null || n + 3 > b.length) b = this.grow();
+    if (b === null || n + 3 > b.length) b = this.grow(n + 3);
     b[n] = x;
     b[n + 1] = y;
     b[n + 2] = z;
@@ -55,13 +55,14 @@ export class IntLog {
     if (pool.length < POOL_SIZE && b.length <= POOL_MAX) pool.push(b);
   }
 
-  private grow(): Int32Array {
+  /** A growable buffer of at least `need` integers holding the contents (a sealed log may be tiny). */
+  private grow(need: number): Int32Array {
     const old = this.buf;
     let b: Int32Array;
     if (old === null) {
       b = pool.pop() ?? new Int32Array(FIRST);
     } else {
-      b = new Int32Array(2 * old.length);
+      b = new Int32Array(Math.max(2 * old.length, need, FIRST));
       b.set(old.subarray(0, this.length));
     }
     this.pooled = true;

@@ -108,6 +108,7 @@ const LONG_WINDOWS: Record<string, string[]> = {
     'swap-in',
     'mirror workload: reclaim during a device access',
     'mirror workload: NUMA migration during a device access',
+    'mirror workload: exit during a device access',
   ],
 };
 

@@ -88,7 +88,11 @@ const LONG_WORKLOADS: [string, SetupFn, string[]][] = [
       'mirror workload: device access failed after exit',
     ],
   ],
-  ['nouveau2019-mirror', gpusvmMirrorScenario('nouveau2019'), MIRROR_WINDOWS],
+  [
+    'nouveau2019-mirror',
+    gpusvmMirrorScenario('nouveau2019'),
+    [...MIRROR_WINDOWS, 'mirror workload: exit during a device access'],
+  ],
   [
     'gpu-and-nic',
     gpuAndNicScenario(),
@@ -99,9 +103,8 @@ const LONG_WORKLOADS: [string, SetupFn, string[]][] = [
     gpuAndNicChurn(),
     ['invalidate hit a subscription', 'device fault retried', 'cow break', 'swap-in'],
   ],
-  // Fails today: random schedules find a VRAM page the GPU still maps after a partial munmap
-  // (drm_gpusvm's invalidate zaps only the intersection, then skips the range as unmapped); the
-  // fix belongs to the gpusvm driver (session 4 workloads report).
+  // Random schedules found a VRAM page the GPU still mapped after a partial munmap until the
+  // invalidation widened to the whole range, as xe does (test/drivers/gpusvm-cleanbugs.test.ts).
   ['gpusvm-vram', gpusvmMirrorScenario('drm_gpusvm', true), MIRROR_WINDOWS.slice(0, 4)],
 ];
 

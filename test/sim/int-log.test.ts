@@ -46,7 +46,7 @@ describe('IntLog (growable, pooled 32-bit log)', () => {
           expect(contents(logs[k])).toEqual(model[k]);
         }
       }),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 });

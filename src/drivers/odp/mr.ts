@@ -90,7 +90,12 @@ export class OdpMr extends DeviceMirror {
     this.umem = new IbUmemOdp(kernel.sim, process, this.mm, start, end, writable, false, name, {
       invalidate: (sub, range, curSeq) => this.invalidateRange(sub, range, curSeq),
     });
-    this.dmaList = { name: `${name}.dma_list`, mm: this.mm, pages: this.umem.dmaPages };
+    this.dmaList = {
+      name: `${name}.dma_list`,
+      mm: this.mm,
+      pages: this.umem.dmaPages,
+      listedAt: this.umem.dmaListedAt,
+    };
     watchDmaList(kernel, this.dmaList);
   }
 

@@ -39,6 +39,8 @@ export class IbUmemOdp {
    * unmap, which runs before the page is freed, keeps the device from DMA to a freed page.
    */
   readonly dmaPages = new Map<number, number>();
+  /** Where each dmaPages entry was listed (the step and thread of its dma_map), for reports. */
+  readonly dmaListedAt = new Map<number, { step: number; thread: string }>();
   /** odp->private: the MR once it exists, null before and after revocation. */
   private_: object | null = null;
   /** Set by ibUmemOdpRelease: no callback may reach the umem after it. */
@@ -91,6 +93,7 @@ export class IbUmemOdp {
         this.npages--;
         this.sim.bugOn(this.npages < 0, `${this.name}: npages went negative`);
         this.dmaPages.delete(va);
+        this.dmaListedAt.delete(va);
       }
       this.pfnList[i] = 0;
     }
@@ -103,8 +106,10 @@ export class IbUmemOdp {
   dmaMap(i: number): boolean {
     const e = this.pfnList[i];
     const low = e % HMM_PFN_PFN_MUL;
-    this.dmaPages.set(this.start + i * this.pageSize, hmmPfnToPfn(e));
+    const va = this.start + i * this.pageSize;
+    this.dmaPages.set(va, hmmPfnToPfn(e));
     if (low & HMM_PFN_DMA_MAPPED) return false;
+    this.dmaListedAt.set(va, { step: this.sim.steps, thread: this.sim.current?.name ?? 'setup' });
     this.pfnList[i] = e - low + (low | HMM_PFN_DMA_MAPPED);
     this.npages++;
     return true;
