@@ -249,7 +249,11 @@ export function registerOdpScenarios(): void {
           ? 'Retrying forever: the device fault neither finishes nor fails (livelock).'
           : policy === 'timeout'
             ? 'HMM_RANGE_DEFAULT_TIMEOUT then -EBUSY: the access fails, the system goes on.'
-            : 'After a few collisions the fault takes the mmap lock for write; CPU and device take turns.',
+            : 'After a few collisions the fault takes the mmap lock for write; CPU and device take turns.\n' +
+              'The fallback bounds the fault, not the access: the mapping it installs can still be zapped\n' +
+              'before the hardware replays the access. Under pct, whose fixed priorities let the CPU win\n' +
+              'the released mmap lock every time, about 40% of schedules livelock the access that way\n' +
+              '(test/drivers/odp-cleanbugs.test.ts); fair (random) schedules make progress.',
       expect: policy === 'none' ? 'violation' : 'clean',
       setup: livelockScenario({ driver: 'odp', policy }),
       defaults: { strategy: 'random', schedules: 20 },
