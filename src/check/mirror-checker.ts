@@ -45,6 +45,8 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 class MirrorChecker {
   readonly mirrors: CheckedMirror[] = [];
   readonly dmaLists: CheckedDmaList[] = [];
+  /** Whether this checker observes the allocator's folio frees (installed with the first DMA list). */
+  private observingFrees = false;
   readonly coherence: boolean;
   readonly lifetime: boolean;
   /** Per watched mm: the last CPU step that changed each page's translation. */
@@ -180,8 +182,10 @@ class MirrorChecker {
   addDmaList(l: CheckedDmaList): void {
     if (!this.lastCpuStep.has(l.mm)) this.lastCpuStep.set(l.mm, new Map());
     this.dmaLists.push(l);
-    if (this.lifetime && this.k.phys.onFreeFolio === null)
-      this.k.phys.onFreeFolio = (head, nr) => this.onFreeFolio(head, nr);
+    if (this.lifetime && !this.observingFrees) {
+      this.observingFrees = true;
+      this.k.phys.observeFreeFolio((head, nr) => this.onFreeFolio(head, nr));
+    }
   }
 
   /** A folio is being freed: no watched DMA list may still name one of its pages. */

@@ -168,16 +168,27 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     return pfn;
   }
 
+  /** Observers of folio frees, in the order they were added (see observeFreeFolio). */
+  private readonly freeFolioObservers: ((head: number, nr: number) => void)[] = [];
+
   /**
-   * Observer of folio frees (the checkers' page lifetime of DMA lists): called with the head pfn and
-   * the number of pages just before a folio goes back to the allocator. Observes only.
+   * Adds an observer of folio frees (the checkers' page lifetime of DMA lists): called with the
+   * head pfn and the number of pages just before a folio goes back to the allocator. Observers
+   * observe only. Gives the function that removes this observer. Not a kernel interface.
    */
-  onFreeFolio: ((head: number, nr: number) => void) | null = null;
+  observeFreeFolio(fn: (head: number, nr: number) => void): () => void {
+    this.freeFolioObservers.push(fn);
+    return () => {
+      const i = this.freeFolioObservers.indexOf(fn);
+      if (i >= 0) this.freeFolioObservers.splice(i, 1);
+    };
+  }
 
   /** free_pages_prepare + the free path: checks (bad_page), LRU removal, then the free list. */
   protected physFreeFolio(head: number): void {
     const nr = 1 << this.orderArr[head];
-    if (this.onFreeFolio !== null) this.onFreeFolio(head, nr);
+    const observers = this.freeFolioObservers;
+    for (let i = 0; i < observers.length; i++) observers[i](head, nr);
     const problems: string[] = [];
     if (this.folioMapcountArr[head] !== 0 || this.entireMapcountArr[head] !== 0)
       problems.push(`mapcount ${this.folioMapcountArr[head]}`);

@@ -525,3 +525,20 @@ describe('PhysicalMemory: device regions', () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe('PhysicalMemory: folio-free observers', () => {
+  it('calls every observer, in order, before the folio is free; a removed one no more', () => {
+    const { pm, seen } = mem(64);
+    const calls: string[] = [];
+    pm.observeFreeFolio((head, nr) => calls.push(`a ${head}+${nr} free=${pm.isFree(head)}`));
+    const removeB = pm.observeFreeFolio((head, nr) => calls.push(`b ${head}+${nr}`));
+    const p = pm.allocPage();
+    pm.putPage(p);
+    expect(calls).toEqual([`a ${p}+1 free=false`, `b ${p}+1`]);
+    removeB();
+    const q = pm.allocPage();
+    pm.putPage(q);
+    expect(calls.slice(2)).toEqual([`a ${q}+1 free=false`]);
+    expect(seen).toEqual([]);
+  });
+});
