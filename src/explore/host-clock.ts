@@ -9,3 +9,14 @@ export function hostNowMs(): number {
   // eslint-disable-next-line no-restricted-properties -- the engine's wall-clock budget, between schedules
   return performance.now();
 }
+
+/**
+ * Calls `fn` every `ms` milliseconds of real time on the host thread until the returned
+ * function is called: the engine's progress reports across worker threads (and the
+ * `--stop-on-first` check they carry). Like hostNowMs, it decides when the engine looks at
+ * its runners, never what a schedule does. Not for model code.
+ */
+export function everyHostMs(ms: number, fn: () => void): () => void {
+  const timer = setInterval(fn, ms);
+  return () => clearInterval(timer);
+}

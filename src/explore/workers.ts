@@ -19,7 +19,7 @@ import { ReplayStrategy } from '../sim/strategy.js';
 import { decodeToken } from '../sim/token.js';
 import type { Violation } from '../sim/violation.js';
 import { explore } from './explore.js';
-import { hostNowMs } from './host-clock.js';
+import { everyHostMs, hostNowMs } from './host-clock.js';
 import { mergeResults } from './merge.js';
 import type { ExploreOptions, ExploreResult, Normalised, SetupModule } from './options.js';
 import { explainRun } from './replay.js';
@@ -148,8 +148,8 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
       o.onProgress?.(done, o.schedules, violations, { operations, lockEdges });
     }
   };
-  // A host timer on the main thread only reports progress of the runners; no simulation sees it.
-  const timer = setInterval(report, 100);
+  // Progress of the runners, on the host thread (src/explore/host-clock.ts); no simulation sees it.
+  const stopReports = everyHostMs(100, report);
 
   // Sub-shards are handed out in order to whichever runner is free; none starts once stopped.
   let next = 0;
@@ -277,7 +277,7 @@ export async function exploreOnWorkers(o: Normalised, _setup: SetupFn): Promise<
     return result;
   } finally {
     stop();
-    clearInterval(timer);
+    stopReports();
     o.signal?.removeEventListener('abort', stop);
     if (pool !== null) await pool.destroy();
   }
