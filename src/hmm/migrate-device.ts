@@ -552,6 +552,7 @@ async function migrateUnmapEntries(
  * reference. Takes each mm's ptl. May sleep.
  */
 async function tryToMigrateDevicePrivate(k: Kernel, pfn: number): Promise<void> {
+  k.folioAssertLocked(pfn, 'try_to_migrate');
   const phys = k.phys;
   const ps = k.pageSize;
   for (const r of phys.folioRmapList(pfn)) {
@@ -735,6 +736,7 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
  */
 async function migrateSplitSource(args: MigrateVma, i: number): Promise<boolean> {
   const mm = args.mm;
+  mm.assertMmapLocked('migrate_vma_split_unmapped_folio');
   const k = mm.kernel;
   const phys = k.phys;
   const head = migratePfnToPage(args.src[i]);
