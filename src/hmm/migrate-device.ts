@@ -618,10 +618,8 @@ async function migrateRestorePage(k: Kernel, src: number, winner: number, head: 
     if (live && r.pmd) {
       const f = pt.flagsAt(r.va);
       const exclusive = (f & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0;
-      k.sim.bugOn(
-        !head || phys.folioNrPages(winner) !== HPAGE_PMD_NR,
-        `remove_migration_pmd: ${phys.describePage(winner)} cannot replace a PMD migration entry`,
-      );
+      if (!head || phys.folioNrPages(winner) !== HPAGE_PMD_NR)
+        k.sim.bug(`remove_migration_pmd: ${phys.describePage(winner)} cannot replace a PMD migration entry`);
       phys.rmapAddPmd(winner, mm, r.va);
       phys.getPage(winner);
       if (phys.testFlag(winner, PG_anon) && exclusive)
@@ -755,7 +753,7 @@ async function migrateSplitSource(args: MigrateVma, i: number): Promise<boolean>
   }
   if (base < 2) phys.putPage(head, 2 - base);
   for (let p = head + 1; p < head + nr; p++)
-    k.sim.bugOn(!phys.trylockPage(p), `migrate_vma_split_unmapped_folio: page ${p} locked by someone else`);
+    if (!phys.trylockPage(p)) k.sim.bug(`migrate_vma_split_unmapped_folio: page ${p} locked by someone else`);
   const state = states.get(args);
   const lru = state?.lru.get(head);
   const keep = args.src[i] & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);

@@ -21,7 +21,7 @@ import type { Mm } from './mm.js';
 export async function exitMmap(mm: Mm): Promise<void> {
   const sim = mm.sim;
   sim.mightSleep('exit_mmap');
-  sim.bugOn(mm.users !== 0, `exit_mmap on ${mm.name} with mm_users ${mm.users}`);
+  if (mm.users !== 0) sim.bug(`exit_mmap on ${mm.name} with mm_users ${mm.users}`);
   await mmuNotifierRelease(mm);
   await mm.mmapLock.downRead();
   const vmas = mm.vmas.toArray();
@@ -32,9 +32,9 @@ export async function exitMmap(mm: Mm): Promise<void> {
     mm.vmas.remove(vma);
     vmaFree(vma);
   }
-  sim.bugOn(
-    mm.pageTable.entryPages !== 0,
-    `exit_mmap: ${mm.name} still has ${mm.pageTable.entryPages} pages mapped after unmapping every VMA`,
-  );
+  if (mm.pageTable.entryPages !== 0)
+    sim.bug(
+      `exit_mmap: ${mm.name} still has ${mm.pageTable.entryPages} pages mapped after unmapping every VMA`,
+    );
   mm.mmapLock.upWrite();
 }

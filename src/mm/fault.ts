@@ -90,7 +90,7 @@ export async function handleMmFault(mm: Mm, vma: Vma, address: number, flags: nu
   mm.assertMmapLocked('handle_mm_fault');
   const ps = mm.kernel.pageSize;
   const va = Math.floor(address / ps) * ps;
-  sim.bugOn(!vma.contains(va) || vma.detached, `handle_mm_fault at 0x${va.toString(16)} outside ${vma}`);
+  if (!vma.contains(va) || vma.detached) sim.bug(`handle_mm_fault at 0x${va.toString(16)} outside ${vma}`);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   if (!(vma.flags & VM_ACCESS_FLAGS) || (write && !(vma.flags & VM_WRITE))) return VM_FAULT_SIGSEGV;
   if (vma.flags & VM_HUGETLB) return hugetlbFault(mm, vma, va, flags);
@@ -170,7 +170,7 @@ export async function doAnonymousPage(vmf: VmFault): Promise<number> {
   const { mm, vma, address } = vmf;
   const k = mm.kernel;
   if (mm.unstable) return VM_FAULT_SIGBUS; // check_stable_address_space: reaped by the OOM killer
-  mm.sim.bugOn((vma.flags & VM_SHARED) !== 0, `do_anonymous_page on shared ${vma}`);
+  if ((vma.flags & VM_SHARED) !== 0) mm.sim.bug(`do_anonymous_page on shared ${vma}`);
   if (!(vmf.flags & FAULT_FLAG_WRITE)) {
     await mm.ptl.lock();
     if (mm.pageTable.kindAt(address) === PTE_KIND_NONE)
@@ -501,10 +501,8 @@ export async function swapIn(vmf: VmFault): Promise<number> {
       await mm.ptl.lock();
       const stale = faultPteSame(vmf);
       mm.ptl.unlock();
-      mm.sim.bugOn(
-        stale,
-        `do_swap_page: swap entry at 0x${address.toString(16)} refers to free slot ${slot}`,
-      );
+      if (stale)
+        mm.sim.bug(`do_swap_page: swap entry at 0x${address.toString(16)} refers to free slot ${slot}`);
       return 0;
     }
     const page = await k.allocUserPage();

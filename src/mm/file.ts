@@ -138,13 +138,13 @@ export class MemFile implements MmapableFile {
 
   /** get_file. */
   get(): void {
-    this.kernel.sim.bugOn(this.released, `get_file on released ${this.name}`);
+    if (this.released) this.kernel.sim.bug(`get_file on released ${this.name}`);
     this.refs++;
   }
 
   /** fput: the last reference of an unlinked (shmem) file truncates its page cache. */
   put(): void {
-    this.kernel.sim.bugOn(this.refs <= 0, `fput on ${this.name} with ${this.refs} references`);
+    if (this.refs <= 0) this.kernel.sim.bug(`fput on ${this.name} with ${this.refs} references`);
     this.refs--;
     if (this.refs === 0 && this.shmem) this.fileRelease();
   }

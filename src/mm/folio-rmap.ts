@@ -141,7 +141,6 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
     if (this.state[head] === ST_RESERVED) return;
-    const what = `rmap remove (${pmd ? 'pmd' : 'pte'}) at 0x${va.toString(16)} of ${this.physDescribe(pfn)}`;
     const list = this.rmap[pfn];
     const code = pmd ? -va - 1 : va;
     let i = -1;
@@ -154,7 +153,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
       }
     }
     if (i < 0 || list === undefined) {
-      this.physViolation('rmap-missing', what);
+      this.physViolation('rmap-missing', this.rmapRemoveWhat(pfn, va, pmd));
       return;
     }
     const last = list.length - 2;
@@ -165,11 +164,16 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     const counter = pmd ? this.entireMapcountArr : this.mapcountArr;
     const idx = pmd ? head : pfn;
     if (counter[idx] <= 0 || this.folioMapcountArr[head] <= 0) {
-      this.physViolation('mapcount-underflow', what);
+      this.physViolation('mapcount-underflow', this.rmapRemoveWhat(pfn, va, pmd));
       return;
     }
     counter[idx]--;
     this.folioMapcountArr[head]--;
+  }
+
+  /** The violation message of physRmapRemove (built only when one is reported). */
+  private rmapRemoveWhat(pfn: number, va: number, pmd: boolean): string {
+    return `rmap remove (${pmd ? 'pmd' : 'pte'}) at 0x${va.toString(16)} of ${this.physDescribe(pfn)}`;
   }
 
   protected physRmapSlot(pfn: number, i: number): unknown[] {

@@ -222,7 +222,7 @@ export async function migrateDeviceCoherentFolio(k: Kernel, pfn: number): Promis
     k.folioUnlock(pfn);
     return -ENOMEM;
   }
-  k.sim.bugOn(!k.folioTrylock(dst), `migrate_device_coherent_folio: new page ${dst} locked`);
+  if (!k.folioTrylock(dst)) k.sim.bug(`migrate_device_coherent_folio: new page ${dst} locked`);
   // The caller's reference stands in for the isolation reference moveToNewFolio expects.
   if (phys.folioMapped(pfn)) await tryToMigrate(k, pfn);
   const rc = phys.folioMapped(pfn) ? -EBUSY : moveToNewFolio(k, dst, pfn);

@@ -270,7 +270,7 @@ async function collapseLocked(mm: Mm, haddr: number, hpage: number): Promise<num
   // Map the new folio with a huge PMD.
   thpPrepareNewAnon(k, vma, hpage, haddr);
   await mm.ptl.lock();
-  sim.bugOn(!pt.pmdNone(haddr), `collapse_huge_page: PMD at 0x${haddr.toString(16)} repopulated`);
+  if (!pt.pmdNone(haddr)) sim.bug(`collapse_huge_page: PMD at 0x${haddr.toString(16)} repopulated`);
   phys.rmapAddPmd(hpage, mm, haddr);
   phys.lruAdd(hpage, LRU_INACTIVE_ANON);
   await pmdpSet(mm, haddr, PTE_KIND_PRESENT, hpage, thpPmdFlags(vma));

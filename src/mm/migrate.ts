@@ -175,7 +175,7 @@ export async function migrateFolio(k: Kernel, it: MigrateItem, node: number): Pr
   const dst = phys.allocPages(phys.folioOrder(src), node, true);
   if (dst < 0) return -ENOMEM;
   await k.folioLock(src);
-  k.sim.bugOn(!k.folioTrylock(dst), `migrate: new folio ${dst} already locked`);
+  if (!k.folioTrylock(dst)) k.sim.bug(`migrate: new folio ${dst} already locked`);
   const mapped = phys.folioMapped(src);
   if (mapped) await tryToMigrate(k, src);
   const rc = phys.folioMapped(src) ? -EAGAIN : moveToNewFolio(k, dst, src);
@@ -204,7 +204,7 @@ export function moveToNewFolio(k: Kernel, dst: number, src: number): number {
   k.folioAssertLocked(src, 'move_to_new_folio');
   k.folioAssertLocked(dst, 'move_to_new_folio');
   const phys = k.phys;
-  k.sim.bugOn(phys.folioMapped(src), `move_to_new_folio: ${phys.describePage(src)} is still mapped`);
+  if (phys.folioMapped(src)) k.sim.bug(`move_to_new_folio: ${phys.describePage(src)} is still mapped`);
   const swapcache = phys.testFlag(src, PG_swapcache);
   const mapping = phys.mappingOf(src);
   const file = mapping instanceof MemFile ? mapping : undefined;

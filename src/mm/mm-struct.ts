@@ -44,7 +44,7 @@ export class MmStruct {
   /** mmget(): takes a user reference; the caller must already hold one (BUG otherwise). */
   mmget(): void {
     this.sim.use(this, 'mmget');
-    this.sim.bugOn(this.users <= 0, `mmget on ${this.name} with mm_users ${this.users}`);
+    if (this.users <= 0) this.sim.bug(`mmget on ${this.name} with mm_users ${this.users}`);
     this.users++;
   }
 
@@ -62,7 +62,7 @@ export class MmStruct {
    */
   async mmput(): Promise<void> {
     this.sim.use(this, 'mmput');
-    this.sim.bugOn(this.users <= 0, `mmput on ${this.name} with mm_users ${this.users}`);
+    if (this.users <= 0) this.sim.bug(`mmput on ${this.name} with mm_users ${this.users}`);
     this.users--;
     if (this.users > 0) return;
     this.sim.mightSleep('mmput');
@@ -74,14 +74,14 @@ export class MmStruct {
   /** mmgrab(): pins the structure (mm_count), not the address space. */
   mmgrab(): void {
     this.sim.use(this, 'mmgrab');
-    this.sim.bugOn(this.count <= 0, `mmgrab on ${this.name} with mm_count ${this.count}`);
+    if (this.count <= 0) this.sim.bug(`mmgrab on ${this.name} with mm_count ${this.count}`);
     this.count++;
   }
 
   /** mmdrop(): drops a pin; the last one frees the structure (and its notifier container). */
   mmdrop(): void {
     this.sim.use(this, 'mmdrop');
-    this.sim.bugOn(this.count <= 0, `mmdrop on ${this.name} with mm_count ${this.count}`);
+    if (this.count <= 0) this.sim.bug(`mmdrop on ${this.name} with mm_count ${this.count}`);
     this.count--;
     if (this.count > 0) return;
     if (this.notifierSubscriptions !== null) this.sim.kfree(this.notifierSubscriptions);

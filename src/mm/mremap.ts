@@ -250,10 +250,8 @@ export async function movePageTables(mm: Mm, oldAddr: number, newAddr: number, l
     for (const va of entries) {
       if (pt.kindAt(va) === PTE_KIND_NONE) continue;
       const dst = newAddr + (va - oldAddr);
-      mm.sim.bugOn(
-        pt.kindAt(dst) !== PTE_KIND_NONE,
-        `move_ptes: destination 0x${dst.toString(16)} is populated`,
-      );
+      if (pt.kindAt(dst) !== PTE_KIND_NONE)
+        mm.sim.bug(`move_ptes: destination 0x${dst.toString(16)} is populated`);
       const old = await ptepGetAndClear(mm, va);
       await ptepSet(mm, dst, old.kind, old.pfn, old.flags);
       switch (old.kind) {

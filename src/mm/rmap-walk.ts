@@ -177,8 +177,8 @@ export async function tryToUnmap(k: Kernel, pfn: number): Promise<boolean> {
   const sim = k.sim;
   const phys = k.phys;
   sim.mightSleep('try_to_unmap');
-  sim.bugOn(!phys.testFlag(pfn, PG_locked), `try_to_unmap of unlocked ${phys.describePage(pfn)}`);
-  sim.bugOn(phys.folioOrder(pfn) !== 0, `try_to_unmap of a large folio ${phys.describePage(pfn)}`);
+  if (!phys.testFlag(pfn, PG_locked)) sim.bug(`try_to_unmap of unlocked ${phys.describePage(pfn)}`);
+  if (phys.folioOrder(pfn) !== 0) sim.bug(`try_to_unmap of a large folio ${phys.describePage(pfn)}`);
   const anon = phys.testFlag(pfn, PG_anon);
   const slot = anon ? phys.swapSlotOf(pfn) : -1;
   sim.bugOn(anon && !phys.testFlag(pfn, PG_swapcache), `try_to_unmap of anon page not in swap cache`);
@@ -264,7 +264,7 @@ export async function tryToMigrate(
   const phys = k.phys;
   sim.mightSleep('try_to_migrate');
   const head = phys.folioHead(pfn);
-  sim.bugOn(!phys.testFlag(head, PG_locked), `try_to_migrate of unlocked ${phys.describePage(head)}`);
+  if (!phys.testFlag(head, PG_locked)) sim.bug(`try_to_migrate of unlocked ${phys.describePage(head)}`);
   const anon = phys.testFlag(head, PG_anon);
   const targets = rmapTargets(k, head);
   for (const t of targets) {
@@ -410,18 +410,20 @@ async function rmapRestoreMigrationEntry(
   const pt = mm.pageTable;
   await mm.ptl.lock();
   const live = pt.isHugeAt(va) === pmd && pt.kindAt(va) === PTE_KIND_MIGRATION && pt.pfnAt(va) === from;
-  k.sim.bugOn(
+  if (
     !live &&
-      (k.migrationEntries.get(from)?.some((e) => e.mm === mm && e.va === va && e.pmd === pmd) ?? false),
-    `remove_migration_ptes: ${mm.name} has a migration record at 0x${va.toString(16)} but no entry for pfn ${from}`,
-  );
+    (k.migrationEntries.get(from)?.some((e) => e.mm === mm && e.va === va && e.pmd === pmd) ?? false)
+  )
+    k.sim.bug(
+      `remove_migration_ptes: ${mm.name} has a migration record at 0x${va.toString(16)} but no entry for pfn ${from}`,
+    );
   if (live && migrationEntryRemove(k, from, mm, va, pmd)) {
     const f = pt.flagsAt(va);
     const exclusive = (f & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0;
     const flags = f & (PTE_WRITE | PTE_DIRTY | PTE_YOUNG | RMAP_KEEP_FLAGS);
     const anon = phys.testFlag(to, PG_anon);
     if (pmd) {
-      k.sim.bugOn(phys.folioOrder(to) === 0, `remove_migration_pmd onto order-0 pfn ${to}`);
+      if (phys.folioOrder(to) === 0) k.sim.bug(`remove_migration_pmd onto order-0 pfn ${to}`);
       phys.rmapAddPmd(to, mm, va);
       phys.getPage(to);
       if (anon && exclusive)

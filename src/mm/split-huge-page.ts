@@ -38,12 +38,10 @@ export async function splitHugePage(k: Kernel, pfn: number, list?: number[]): Pr
   sim.mightSleep('split_huge_page');
   const head = phys.folioHead(pfn);
   if (phys.folioOrder(head) === 0) return 0;
-  sim.bugOn(!phys.testFlag(head, PG_locked), `split_huge_page of unlocked ${phys.describePage(head)}`);
+  if (!phys.testFlag(head, PG_locked)) sim.bug(`split_huge_page of unlocked ${phys.describePage(head)}`);
   if (!phys.testFlag(head, PG_anon) || phys.testFlag(head, PG_swapcache)) return -EBUSY;
-  sim.bugOn(
-    list !== undefined && phys.lruListOf(head) !== -1,
-    `split_huge_page to a list of a folio on the LRU: ${phys.describePage(head)}`,
-  );
+  if (list !== undefined && phys.lruListOf(head) !== -1)
+    sim.bug(`split_huge_page to a list of a folio on the LRU: ${phys.describePage(head)}`);
   if (phys.maybeDmaPinned(head) || phys.refcountOf(head) !== 1 + phys.folioMapcountOf(head)) return -EAGAIN;
   const nr = phys.folioNrPages(head);
   if (phys.folioMapped(head)) await tryToMigrate(k, head, { splitPmd: true });
@@ -60,7 +58,7 @@ export async function splitHugePage(k: Kernel, pfn: number, list?: number[]): Pr
   }
   sim.mark('thp split');
   for (let p = head; p < head + nr; p++)
-    if (p !== pfn) sim.bugOn(!phys.trylockPage(p), `split_huge_page: tail ${p} locked by someone else`);
+    if (p !== pfn) if (!phys.trylockPage(p)) sim.bug(`split_huge_page: tail ${p} locked by someone else`);
   await removeMigrationPtes(k, head, head, nr);
   for (let p = head; p < head + nr; p++) {
     if (p === pfn) continue;

@@ -20,9 +20,10 @@ export function lookupSwapCache(k: Kernel, slot: number): number | undefined {
  */
 export function addToSwapCache(k: Kernel, pfn: number, slot: number): void {
   const phys = k.phys;
-  k.sim.bugOn(!k.swap.hasCache(slot), `add_to_swap_cache: slot ${slot} has no SWAP_HAS_CACHE`);
-  k.sim.bugOn(k.swapCache.has(slot), `add_to_swap_cache: slot ${slot} is already cached`);
-  k.sim.bugOn(phys.testFlag(pfn, PG_swapcache), `add_to_swap_cache: pfn ${pfn} is already in the swap cache`);
+  if (!k.swap.hasCache(slot)) k.sim.bug(`add_to_swap_cache: slot ${slot} has no SWAP_HAS_CACHE`);
+  if (k.swapCache.has(slot)) k.sim.bug(`add_to_swap_cache: slot ${slot} is already cached`);
+  if (phys.testFlag(pfn, PG_swapcache))
+    k.sim.bug(`add_to_swap_cache: pfn ${pfn} is already in the swap cache`);
   phys.getPage(pfn);
   phys.setFlag(pfn, PG_swapcache);
   phys.setSwapSlot(pfn, slot);
@@ -36,7 +37,7 @@ export function addToSwapCache(k: Kernel, pfn: number, slot: number): void {
 export function deleteFromSwapCache(k: Kernel, pfn: number): void {
   const phys = k.phys;
   const slot = phys.swapSlotOf(pfn);
-  k.sim.bugOn(slot < 0 || k.swapCache.get(slot) !== pfn, `delete_from_swap_cache: pfn ${pfn} not cached`);
+  if (slot < 0 || k.swapCache.get(slot) !== pfn) k.sim.bug(`delete_from_swap_cache: pfn ${pfn} not cached`);
   k.swapCache.delete(slot);
   phys.clearFlag(pfn, PG_swapcache);
   phys.setSwapSlot(pfn, -1);

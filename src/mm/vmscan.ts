@@ -234,7 +234,8 @@ async function shrinkLockedFolio(k: Kernel, pfn: number, lru: LruList): Promise<
   phys.unfreezeRefcount(pfn, 2);
   deleteFromSwapCache(k, pfn);
   k.folioUnlock(pfn);
-  sim.bugOn(phys.refcountOf(pfn) !== 1, `reclaim: ${phys.describePage(pfn)} gained a reference while frozen`);
+  if (phys.refcountOf(pfn) !== 1)
+    sim.bug(`reclaim: ${phys.describePage(pfn)} gained a reference while frozen`);
   phys.putPage(pfn);
   return 1;
 }

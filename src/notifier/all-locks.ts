@@ -54,7 +54,7 @@ export async function mmTakeAllLocks(mm: MmStruct): Promise<number> {
   mm.assertMmapWriteLocked('mm_take_all_locks');
   if (sim.fatalSignalPending()) return -EINTR;
   const g = mmAllLocksOf(mm);
-  sim.bugOn(g.holder !== null, `mm_take_all_locks on ${mm.name} while ${g.holder?.name} holds them`);
+  if (g.holder !== null) sim.bug(`mm_take_all_locks on ${mm.name} while ${g.holder?.name} holds them`);
   g.holder = t;
   const ret = await g.wq.waitEventKillable(() => g.inflight === 0, 'mm_take_all_locks');
   if (ret !== 0) {

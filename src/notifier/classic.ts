@@ -198,8 +198,8 @@ export async function mmuNotifierPut(sub: MmuNotifier): Promise<void> {
 export async function mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): Promise<void> {
   const sim = mm.sim;
   sim.mightSleep('mmu_notifier_unregister');
-  sim.bugOn(sub.mm !== mm, `mmu_notifier_unregister of ${sub.name} on an mm it is not registered on`);
-  sim.bugOn(sub.fenced, `mmu_notifier_unregister of ${sub.name} twice`);
+  if (sub.mm !== mm) sim.bug(`mmu_notifier_unregister of ${sub.name} on an mm it is not registered on`);
+  if (sub.fenced) sim.bug(`mmu_notifier_unregister of ${sub.name} twice`);
   const srcu = mmuNotifierSrcu(sim);
   const subs = sim.use(mm.notifierSubscriptions!, 'mmu_notifier_unregister');
   if (sub.hashed) {
@@ -239,16 +239,14 @@ export async function mmuNotifierUnregister(sub: MmuNotifier, mm: MmStruct): Pro
  */
 export async function mmuNotifierUnregisterNoRelease(sub: MmuNotifier, mm: MmStruct): Promise<void> {
   const sim = mm.sim;
-  sim.bugOn(
-    sub.mm !== mm,
-    `mmu_notifier_unregister_no_release of ${sub.name} on an mm it is not registered on`,
-  );
-  sim.bugOn(sub.fenced, `mmu_notifier_unregister_no_release of ${sub.name} after it was unregistered`);
+  if (sub.mm !== mm)
+    sim.bug(`mmu_notifier_unregister_no_release of ${sub.name} on an mm it is not registered on`);
+  if (sub.fenced) sim.bug(`mmu_notifier_unregister_no_release of ${sub.name} after it was unregistered`);
   const subs = sim.use(mm.notifierSubscriptions!, 'mmu_notifier_unregister_no_release');
   await subs.lock.lock();
   mnHlistDelInit(subs, sub);
   subs.lock.unlock();
-  sim.bugOn(mm.count <= 0, `mmu_notifier_unregister_no_release on ${mm.name} with mm_count ${mm.count}`);
+  if (mm.count <= 0) sim.bug(`mmu_notifier_unregister_no_release on ${mm.name} with mm_count ${mm.count}`);
   mm.mmdrop();
 }
 

@@ -420,10 +420,8 @@ async function mnIntervalNotifierInsert(
   subs: MmuNotifierSubscriptions,
 ): Promise<number> {
   const sim = mm.sim;
-  sim.bugOn(
-    sub.state === 'inserted' || sub.state === 'removing',
-    `mmu_interval_notifier_insert of ${sub.name} which is already inserted`,
-  );
+  if (sub.state === 'inserted' || sub.state === 'removing')
+    sim.bug(`mmu_interval_notifier_insert of ${sub.name} which is already inserted`);
   sub.mm = mm;
   sub.node = null;
   sub.start = start;
@@ -481,16 +479,16 @@ async function mnIntervalNotifierUnlink(
   const g = subs.invalidateSeq;
   if ((g & 1) === 1) {
     if (!sub.inTree) {
-      sim.bugOn(
-        !sub.deferred,
-        `removing ${sub.name}, which is neither in the interval tree nor pending insertion (removed twice?)`,
-      );
+      if (!sub.deferred)
+        sim.bug(
+          `removing ${sub.name}, which is neither in the interval tree nor pending insertion (removed twice?)`,
+        );
       // Its insertion is still pending: cancel it.
       sim.mark('remove cancelled pending insert');
       subs.deferredList.splice(subs.deferredList.lastIndexOf(sub), 1);
       sub.deferred = false;
     } else {
-      sim.bugOn(sub.deferred, `removing ${sub.name} twice while its removal is pending`);
+      if (sub.deferred) sim.bug(`removing ${sub.name} twice while its removal is pending`);
       sim.mark('remove deferred');
       subs.deferredList.push(sub);
       sub.deferred = true;

@@ -127,11 +127,11 @@ async function mnItreeCallInvalidate(
     );
     return true;
   }
-  sim.bugOn(
-    queuedFinishes.get(r) === sim,
-    `list corruption: ${sub.name} queued a finish token that another invalidation has queued and not yet ` +
-      'finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)',
-  );
+  if (queuedFinishes.get(r) === sim)
+    sim.bug(
+      `list corruption: ${sub.name} queued a finish token that another invalidation has queued and not yet ` +
+        'finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)',
+    );
   r.notifier = sub;
   queuedFinishes.set(r, sim);
   return r;

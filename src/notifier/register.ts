@@ -29,12 +29,10 @@ export async function mmuNotifierRegisterLocked(sub: MmuNotifier | null, mm: MmS
   sim.mightSleep('__mmu_notifier_register');
   sim.use(mm, '__mmu_notifier_register');
   mm.assertMmapWriteLocked('__mmu_notifier_register');
-  sim.bugOn(mm.users <= 0, `mmu notifier registration on ${mm.name} with mm_users ${mm.users}`);
+  if (mm.users <= 0) sim.bug(`mmu notifier registration on ${mm.name} with mm_users ${mm.users}`);
   if (sub !== null) {
-    sim.bugOn(
-      sub.hashed || (sub.mm !== null && !sub.fenced),
-      `registering mmu notifier ${sub.name} which is already registered`,
-    );
+    if (sub.hashed || (sub.mm !== null && !sub.fenced))
+      sim.bug(`registering mmu notifier ${sub.name} which is already registered`);
     const ops = sub.ops;
     const both =
       ops.archInvalidateSecondaryTlbs !== undefined && (ops.invalidateRangeStart || ops.invalidateRangeEnd);

@@ -151,7 +151,7 @@ export function mnHlistDelInit(subs: MmuNotifierSubscriptions, sub: MmuNotifier)
 export function mmuNotifierSubscriptionsDestroy(mm: MmStruct): void {
   const subs = mm.notifierSubscriptions;
   if (subs === null) return;
-  mm.sim.bugOn(subs.listHead !== null, `mm ${mm.name} freed with classic mmu notifiers still registered`);
+  if (subs.listHead !== null) mm.sim.bug(`mm ${mm.name} freed with classic mmu notifiers still registered`);
   mm.sim.kfree(subs);
   mm.notifierSubscriptions = null;
 }

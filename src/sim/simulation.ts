@@ -868,9 +868,18 @@ export class Simulation {
     if (!ok) this.report('assertion', message, options);
   }
 
-  /** BUG_ON(): a kernel-internal assertion. */
+  /**
+   * BUG_ON(): a kernel-internal assertion. The message is built before the call; a message
+   * that formats state (a page's description, a VMA) belongs in `if (cond) sim.bug(...)`,
+   * which builds it only when the assertion fails: these run on every fault and unmap.
+   */
   bugOn(cond: boolean, message: string): void {
     if (cond) this.report('kernel-bug', message);
+  }
+
+  /** BUG(): reports a kernel-internal assertion failure; never returns while the run is live. */
+  bug(message: string): never {
+    return this.report('kernel-bug', message);
   }
 
   /**

@@ -49,4 +49,22 @@ describe('IntLog (growable, pooled 32-bit log)', () => {
       { numRuns: 400 },
     );
   });
+
+  it('keeps every sealed log intact when the shared slab they are sealed into fills up', () => {
+    // 400 logs of 1,000 integers each is more than one slab (2^18 integers) holds: the
+    // later ones go to a fresh slab while the earlier ones still read from the old one.
+    const logs: IntLog[] = [];
+    for (let k = 0; k < 400; k++) {
+      const log = new IntLog();
+      for (let i = 0; i < 1000; i++) log.push(k * 1000 + i);
+      log.seal();
+      logs.push(log);
+    }
+    // A push after the seal copies out of the slab; it must not write into it.
+    logs[0].push(-1);
+    for (let k = 0; k < 400; k++) {
+      const want = Array.from({ length: 1000 }, (_, i) => k * 1000 + i);
+      expect(contents(logs[k])).toEqual(k === 0 ? [...want, -1] : want);
+    }
+  });
 });

@@ -61,7 +61,7 @@ export class ImplicitOdpMr implements AttachedMirror {
 
   /** Drops a parent reference. Atomic. */
   usecountPut(): void {
-    this.device.kernel.sim.bugOn(this.usecount <= 0, `${this.name}: usecount underflow`);
+    if (this.usecount <= 0) this.device.kernel.sim.bug(`${this.name}: usecount underflow`);
     this.usecount--;
     if (this.usecount === 0) this.usecountWait.wakeUpAll();
   }

@@ -91,7 +91,7 @@ export class IbUmemOdp {
         const pfn = hmmPfnToPfn(e);
         if (f & HMM_PFN_WRITE && !phys.isFree(pfn)) phys.setFlag(phys.folioHead(pfn), PG_dirty);
         this.npages--;
-        this.sim.bugOn(this.npages < 0, `${this.name}: npages went negative`);
+        if (this.npages < 0) this.sim.bug(`${this.name}: npages went negative`);
         this.dmaPages.delete(va);
         this.dmaListedAt.delete(va);
       }
