@@ -14,6 +14,7 @@ import { explore, type StrategyName } from '../src/explore/index.js';
 import { getScenario } from '../src/scenario/registry.js';
 import '../src/scenario/builtin/index.js';
 import { Mutex, Simulation } from '../src/sim/index.js';
+import { machineCeiling } from './lib/ceiling.js';
 
 function ms(start: number): number {
   return performance.now() - start;
@@ -101,7 +102,17 @@ async function nsPerStep(length: number, total: number): Promise<number> {
 export interface ExploreBenchResult {
   perStrategy: { scenario: string; strategy: StrategyName; perSec: number; runs: number }[];
   /** Schedules/s with 1 and 2 workers, by budget, and the load average when measured. */
-  workers: { budget: number; one: number; two: number; load: number; cpuUsOne: number; cpuUsTwo: number }[];
+  workers: {
+    scenario: string;
+    budget: number;
+    one: number;
+    two: number;
+    load: number;
+    cpuUsOne: number;
+    cpuUsTwo: number;
+  }[];
+  /** What the machine gives 2 threads over 1 at all, measured in the same run (see bench/lib/ceiling.ts). */
+  ceiling: { alu: number; alloc: number };
   /** CPU milliseconds of 1000 schedules with coverage off and on. */
   coverage: { scenario: string; offMs: number; onMs: number }[];
   firstDetection: { strategy: StrategyName; schedules: number | null; ms: number }[];
@@ -142,34 +153,49 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
   console.log(`explore: schedules to exhaustion (dfs PB2 vs unbounded dpor): ${exhaust.join('; ')}`);
 
   // 1 against 2 workers, same budget, in the same run (wall clock: the point is elapsed time),
-  // at two budgets: the pool's start-up (a worker loads the program by module path; from the
-  // TypeScript sources each worker also starts tsx) weighs less on the larger.
-  const s = getScenario('seq-retry');
-  const setupModule = {
-    path: pathToFileURL(resolve(import.meta.dirname, '../src/cli/worker-scenarios.ts')).href,
-    export: 'builtinScenario',
-    args: ['seq-retry'],
-  };
+  // on a small scenario at two budgets (the pool's start-up weighs less on the larger; from
+  // the TypeScript sources each worker also starts tsx) and on a driver scenario, whose
+  // schedules allocate like real model code.
   // Also the CPU time of the whole process (every thread): on a machine loaded by other
   // sessions (Linux's autogroup shares the CPU between sessions, not threads) the wall-clock
   // ratio cannot show the parallelism, but CPU per schedule shows what the workers cost.
-  const timed = async (workers: number, budget: number): Promise<[perSec: number, cpuUs: number]> => {
+  const timed = async (
+    name: string,
+    workers: number,
+    budget: number,
+  ): Promise<[perSec: number, cpuUs: number]> => {
+    const setupModule = {
+      path: pathToFileURL(resolve(import.meta.dirname, '../src/cli/worker-scenarios.ts')).href,
+      export: 'builtinScenario',
+      args: [name],
+    };
     const t0 = performance.now();
     const c0 = process.cpuUsage();
-    await explore({ strategy: 'random', schedules: budget, seed: 1, workers, setupModule }, s.setup);
+    await explore(
+      { strategy: 'random', schedules: budget, seed: 1, workers, setupModule },
+      getScenario(name).setup,
+    );
     const c = process.cpuUsage(c0);
     return [(1000 * budget) / ms(t0), (c.user + c.system) / budget];
   };
   const workerRows: ExploreBenchResult['workers'] = [];
-  for (const budget of [30_000, 150_000]) {
+  for (const [name, budget] of [
+    ['seq-retry', 30_000],
+    ['seq-retry', 150_000],
+    ['gpusvm-mirror', 20_000],
+  ] as const) {
     const load = loadavg()[0];
-    const [one, cpuOne] = await timed(1, budget);
-    const [two, cpuTwo] = await timed(2, budget);
-    workerRows.push({ budget, one, two, load, cpuUsOne: cpuOne, cpuUsTwo: cpuTwo });
+    const [one, cpuOne] = await timed(name, 1, budget);
+    const [two, cpuTwo] = await timed(name, 2, budget);
+    workerRows.push({ scenario: name, budget, one, two, load, cpuUsOne: cpuOne, cpuUsTwo: cpuTwo });
     console.log(
-      `explore: workers on seq-retry, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included; load average ${load.toFixed(1)} on ${availableParallelism()} cores); CPU per schedule ${cpuOne.toFixed(0)} / ${cpuTwo.toFixed(0)} us`,
+      `explore: workers on ${name}, ${fmt(budget)} random schedules: 1 worker ${fmt(one)}/s, 2 workers ${fmt(two)}/s (${(two / one).toFixed(2)}x, pool start-up included; load average ${load.toFixed(1)} on ${availableParallelism()} cores); CPU per schedule ${cpuOne.toFixed(0)} / ${cpuTwo.toFixed(0)} us`,
     );
   }
+  const ceiling = await machineCeiling();
+  console.log(
+    `explore: this machine, 2 threads against 1 (bench/lib/ceiling.ts): ${ceiling.alu.toFixed(2)}x for integer work, ${ceiling.alloc.toFixed(2)}x for allocating work`,
+  );
 
   // Coverage off against on (explore's default), same schedules, CPU clock.
   const coverageRows: ExploreBenchResult['coverage'] = [];
@@ -233,7 +259,7 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
     cells.push(`${fmt(length)}: ${ns.toFixed(0)} ns (${floorPct.toFixed(0)}% of floor)`);
   }
   console.log(`sim: ns per step, 2 threads, random, by schedule length: ${cells.join('; ')}`);
-  return { perStrategy, workers: workerRows, coverage: coverageRows, firstDetection, perStep };
+  return { perStrategy, workers: workerRows, ceiling, coverage: coverageRows, firstDetection, perStep };
 }
 
 /** One exploration's outcome for the dpor table. */
