@@ -556,7 +556,8 @@ export class LostWritesChecker implements UserMemoryObserver {
   }
 }
 
-const checkers = new WeakMap<Kernel, LostWritesChecker | null>();
+/** Per run (Simulation.runMap): each kernel's checker, null when switched off. */
+const CHECKERS = Symbol('lost-writes checkers');
 
 /**
  * Installs the lost-writes checker of `k`'s run (once; a DeviceMirror's constructor calls it) and
@@ -564,6 +565,7 @@ const checkers = new WeakMap<Kernel, LostWritesChecker | null>();
  * Atomic.
  */
 export function lostWritesOf(k: Kernel): LostWritesChecker | null {
+  const checkers = k.sim.runMap<Kernel, LostWritesChecker | null>(CHECKERS);
   let c = checkers.get(k);
   if (c !== undefined) return c;
   c = null;

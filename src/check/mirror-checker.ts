@@ -214,9 +214,11 @@ class MirrorChecker {
   }
 }
 
-const checkers = new WeakMap<Kernel, MirrorChecker>();
+/** Per run (Simulation.runMap): each kernel's checker. */
+const CHECKERS = Symbol('mirror checkers');
 
 function checkerOf(k: Kernel): MirrorChecker {
+  const checkers = k.sim.runMap<Kernel, MirrorChecker>(CHECKERS);
   let c = checkers.get(k);
   if (c === undefined) {
     c = new MirrorChecker(k);
@@ -232,7 +234,7 @@ export function watchMirror(k: Kernel, m: CheckedMirror): void {
 
 /** Stops checking `m` (its device page table is gone). */
 export function unwatchMirror(k: Kernel, m: CheckedMirror): void {
-  checkers.get(k)?.remove(m);
+  k.sim.runLocal<Map<Kernel, MirrorChecker>>(CHECKERS)?.get(k)?.remove(m);
 }
 
 /** A device mapped `va` (mapPage): checks the new entry now. Atomic. */
@@ -261,7 +263,7 @@ export function watchDmaList(k: Kernel, l: CheckedDmaList): void {
 
 /** Stops checking `l` (the list is gone). Atomic. */
 export function unwatchDmaList(k: Kernel, l: CheckedDmaList): void {
-  checkers.get(k)?.removeDmaList(l);
+  k.sim.runLocal<Map<Kernel, MirrorChecker>>(CHECKERS)?.get(k)?.removeDmaList(l);
 }
 
 /** Checks `l` now (a driver about to start DMA from it). Atomic. */

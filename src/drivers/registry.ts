@@ -75,7 +75,8 @@ export interface DriverDefinition {
 }
 
 const drivers = new Map<string, DriverDefinition>();
-const deviceCount = new WeakMap<Kernel, Map<string, number>>();
+/** Per run: devices created per kernel and driver, for default names (Simulation.runMap). */
+const DEVICE_COUNT = Symbol('devices per driver');
 
 /** Adds a driver (names are unique). */
 export function registerDriver(d: DriverDefinition): void {
@@ -129,6 +130,7 @@ export async function createDevice(k: Kernel, driver: string, options: object = 
   if (name !== undefined && (typeof name !== 'string' || name.length === 0))
     throw new DriverError(`${where}: option 'name' must be a non-empty string, got ${String(name)}`);
   const parsed = parseDriverOptions<Record<string, unknown>>(where, d.options, rest);
+  const deviceCount = k.sim.runMap<Kernel, Map<string, number>>(DEVICE_COUNT);
   let counts = deviceCount.get(k);
   if (counts === undefined) deviceCount.set(k, (counts = new Map()));
   const n = counts.get(d.name) ?? 0;

@@ -100,7 +100,8 @@ const MOVE_FLAGS = PG_anon | PG_swapbacked | PG_uptodate | PG_dirty | PG_referen
 interface MigrateState {
   lru: Map<number, LruList>;
 }
-const states = new WeakMap<MigrateVma, MigrateState>();
+/** Per run (Simulation.runMap): the state of each migration between setup and finalize. */
+const STATES = Symbol('migrate_vma states');
 
 function clearMigrate(src: PfnArray, i: number): void {
   if (src[i] & MIGRATE_PFN_MIGRATE) src[i] -= MIGRATE_PFN_MIGRATE;
@@ -168,7 +169,7 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   args.cpages = 0;
   args.npages = 0;
   const state: MigrateState = { lru: new Map() };
-  states.set(args, state);
+  args.mm.sim.runMap<MigrateVma, MigrateState>(STATES).set(args, state);
 
   await migratePrepareLargeFolios(args, fp);
 
@@ -754,7 +755,7 @@ async function migrateSplitSource(args: MigrateVma, i: number): Promise<boolean>
   if (base < 2) phys.putPage(head, 2 - base);
   for (let p = head + 1; p < head + nr; p++)
     if (!phys.trylockPage(p)) k.sim.bug(`migrate_vma_split_unmapped_folio: page ${p} locked by someone else`);
-  const state = states.get(args);
+  const state = k.sim.runLocal<Map<MigrateVma, MigrateState>>(STATES)?.get(args);
   const lru = state?.lru.get(head);
   const keep = args.src[i] & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE);
   for (let j = 0; j < nr; j++) {
@@ -832,6 +833,7 @@ export async function migrateVmaFinalize(args: MigrateVma): Promise<void> {
   const k = mm.kernel;
   mm.sim.mightSleep('migrate_vma_finalize');
   mm.assertMmapLocked('migrate_vma_finalize');
+  const states = mm.sim.runMap<MigrateVma, MigrateState>(STATES);
   await migrateFinalizeEntries(k, args.src, args.dst, args.npages, args.faultPage ?? -1, states.get(args));
   states.delete(args);
 }
@@ -884,7 +886,7 @@ async function migrateFinalizeEntries(
 // ---------------------------------------------------------------------------------------------
 
 /** What migrateDeviceRange remembers for its src array. */
-const rangeStates = new WeakMap<object, MigrateState>();
+const RANGE_STATES = Symbol('migrate_device_range states');
 
 /**
  * migrate_device_range(src, startPfn, npages): collects device pages by pfn, without a VMA (eviction
@@ -908,7 +910,7 @@ export async function migrateDeviceRange(
   if (startPfn + npages > phys.nrFrames) return -EINVAL;
   for (let i = 0; i < npages; i++) if (phys.zoneOf(startPfn + i) !== 'device') return -EINVAL;
   const state: MigrateState = { lru: new Map() };
-  rangeStates.set(src, state);
+  k.sim.runMap<object, MigrateState>(RANGE_STATES).set(src, state);
   for (let i = 0; i < npages; i++) {
     const pfn = startPfn + i;
     src[i] = 0;
@@ -949,6 +951,7 @@ export async function migrateDeviceFinalize(
   npages: number,
 ): Promise<void> {
   k.sim.mightSleep('migrate_device_finalize');
+  const rangeStates = k.sim.runMap<object, MigrateState>(RANGE_STATES);
   await migrateFinalizeEntries(k, src, dst, npages, -1, rangeStates.get(src));
   rangeStates.delete(src);
 }

@@ -28,7 +28,8 @@ export interface HugetlbPool {
   readonly pages: number[];
 }
 
-const pools = new WeakMap<Kernel, HugetlbPool>();
+/** Per run: each kernel's pool (Simulation.runMap). */
+const POOLS = Symbol('hugetlb pools');
 
 /**
  * hugetlb_init / set_max_huge_pages: allocates `k.hugetlbPages` huge pages (fewer if memory runs out,
@@ -41,11 +42,12 @@ export function hugetlbInit(k: Kernel): void {
     if (pfn < 0) break;
     pages.push(pfn);
   }
-  pools.set(k, { pages });
+  k.sim.runMap<Kernel, HugetlbPool>(POOLS).set(k, { pages });
 }
 
 /** The pool of `k`. */
 export function hugetlbPool(k: Kernel): HugetlbPool {
+  const pools = k.sim.runMap<Kernel, HugetlbPool>(POOLS);
   let pool = pools.get(k);
   if (pool === undefined) {
     pool = { pages: [] };

@@ -1,6 +1,7 @@
 import type { Simulation } from '../sim/simulation.js';
 import { RwSemaphore } from '../sim/sync/rwsem.js';
 import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
+import type { MmAllLocks } from '../notifier/all-locks.js';
 
 let nextMmId = 1;
 
@@ -24,6 +25,8 @@ export class MmStruct {
   readonly mmapLock: RwSemaphore;
   /** mm->notifier_subscriptions: created by the first notifier registration, freed with the mm. */
   notifierSubscriptions: MmuNotifierSubscriptions | null = null;
+  /** The notifier core's in-flight invalidation count and mm_take_all_locks state (created on first use). */
+  allLocks: MmAllLocks | null = null;
   /** Set once exit_mmap has started (the address space is being torn down). */
   exiting = false;
   /**

@@ -36,14 +36,23 @@ export interface OomMmFlags {
   attempts: number;
 }
 
-const oomFlags = new WeakMap<Mm, OomMmFlags>();
+/** Per run: the flags of each mm ever chosen (Simulation.runMap). */
+const OOM_FLAGS = Symbol('oom flags');
 
 /** The OOM flags of `mm` (all clear for an mm never chosen). */
 export function mmOomFlags(mm: Mm): Readonly<OomMmFlags> {
-  return oomFlags.get(mm) ?? { victim: false, unstable: false, skip: false, attempts: 0 };
+  return (
+    mm.sim.runLocal<Map<Mm, OomMmFlags>>(OOM_FLAGS)?.get(mm) ?? {
+      victim: false,
+      unstable: false,
+      skip: false,
+      attempts: 0,
+    }
+  );
 }
 
 function oomFlagsOf(mm: Mm): OomMmFlags {
+  const oomFlags = mm.sim.runMap<Mm, OomMmFlags>(OOM_FLAGS);
   let f = oomFlags.get(mm);
   if (f === undefined) {
     f = { victim: false, unstable: false, skip: false, attempts: 0 };

@@ -15,7 +15,8 @@ import { WaitQueue } from '../sim/sync/waitqueue.js';
 import type { MmStruct } from '../mm/mm-struct.js';
 import { mnAssert } from './debug.js';
 
-interface MmAllLocks {
+/** Per mm (MmStruct.allLocks): what mm_take_all_locks waits for and holds off. */
+export interface MmAllLocks {
   /** Invalidation ranges between their start and their end. */
   inflight: number;
   /** The thread that opened each of them, once per range (a thread may nest ranges). */
@@ -25,20 +26,13 @@ interface MmAllLocks {
   wq: WaitQueue;
 }
 
-const gates = new WeakMap<MmStruct, MmAllLocks>();
-
 function mmAllLocksOf(mm: MmStruct): MmAllLocks {
-  let g = gates.get(mm);
-  if (g === undefined) {
-    g = {
-      inflight: 0,
-      openers: [],
-      holder: null,
-      wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`),
-    };
-    gates.set(mm, g);
-  }
-  return g;
+  return (mm.allLocks ??= {
+    inflight: 0,
+    openers: [],
+    holder: null,
+    wq: new WaitQueue(mm.sim, `mm_all_locks ${mm.name}`),
+  });
 }
 
 /**
@@ -118,5 +112,5 @@ export function mnRangeLeave(mm: MmStruct): void {
 
 /** Invalidation ranges of `mm` between start and end (tests, checkers). */
 export function mmInflightInvalidations(mm: MmStruct): number {
-  return gates.get(mm)?.inflight ?? 0;
+  return mm.allLocks?.inflight ?? 0;
 }

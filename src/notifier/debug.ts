@@ -75,11 +75,12 @@ export const KIND_WARNING = 'kernel-warning';
 /** Violation kind of a broken internal invariant of the notifier core. */
 export const KIND_INVARIANT = 'notifier-invariant';
 
-const warnings = new WeakMap<Simulation, string[]>();
+/** Per run (Simulation.runLocal): the warnings logged. */
+const WARNINGS = Symbol('notifier warnings');
 
 /** Warnings logged in `sim` while its `notifier.panicOnWarn` switch was off. */
 export function mmuNotifierWarnings(sim: Simulation): readonly string[] {
-  return warnings.get(sim) ?? [];
+  return sim.runLocal<string[]>(WARNINGS) ?? [];
 }
 
 /**
@@ -89,8 +90,7 @@ export function mmuNotifierWarnings(sim: Simulation): readonly string[] {
 export function mnWarn(sim: Simulation, cond: boolean, message: string, key?: string): boolean {
   if (!cond) return false;
   if (sim.switchOn(PANIC_ON_WARN)) sim.report(KIND_WARNING, `WARNING: ${message}`, { key: key ?? message });
-  let list = warnings.get(sim);
-  if (list === undefined) warnings.set(sim, (list = []));
+  const list = sim.runLocal<string[]>(WARNINGS) ?? sim.setRunLocal<string[]>(WARNINGS, []);
   list.push(message);
   return true;
 }

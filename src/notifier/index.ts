@@ -32,7 +32,7 @@ export {
   KIND_INVARIANT,
 } from './debug.js';
 export { mmuNotifierSrcu } from './srcu.js';
-export { mmInflightInvalidations } from './all-locks.js';
+export { mmInflightInvalidations, type MmAllLocks } from './all-locks.js';
 export {
   MmuNotifierSubscriptions,
   mmuNotifierState,

@@ -93,10 +93,10 @@ function mnItreeCall<R>(
 
 /**
  * Finish tokens queued by an invalidation and not yet finished (the kernel's llist links),
- * with the simulation that queued them: a token left queued by a run that ended early does
- * not count in the next one.
+ * kept per run (Simulation.runMap): a token left queued by a run that ended early does not
+ * count in the next one.
  */
-const queuedFinishes = new WeakMap<MmuIntervalNotifierFinish, Simulation>();
+const QUEUED_FINISHES = Symbol('queued finish tokens');
 
 /**
  * The first pass for one subscription: `invalidateStart` when it has one, else
@@ -127,13 +127,14 @@ async function mnItreeCallInvalidate(
     );
     return true;
   }
-  if (queuedFinishes.get(r) === sim)
+  const queued = sim.runMap<MmuIntervalNotifierFinish, true>(QUEUED_FINISHES);
+  if (queued.has(r))
     sim.bug(
       `list corruption: ${sub.name} queued a finish token that another invalidation has queued and not yet ` +
         'finished (each in-flight invalidation needs its own struct mmu_interval_notifier_finish)',
     );
   r.notifier = sub;
-  queuedFinishes.set(r, sim);
+  queued.set(r, true);
   return r;
 }
 
@@ -150,7 +151,7 @@ async function mnItreeFinishPass(
   for (const finish of finishes) {
     const sub = finish.notifier!;
     await sim.point('mn_itree_finish_pass', sub.name);
-    queuedFinishes.delete(finish);
+    sim.runMap<MmuIntervalNotifierFinish, true>(QUEUED_FINISHES).delete(finish);
     await mnItreeCall(sim, sub, range.blockable, 'invalidate_finish', () =>
       sub.ops.invalidateFinish!(finish),
     );

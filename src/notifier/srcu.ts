@@ -7,14 +7,10 @@
 import type { Simulation } from '../sim/simulation.js';
 import { Srcu } from '../sim/sync/srcu.js';
 
-const domains = new WeakMap<Simulation, Srcu>();
+/** Per run (Simulation.runLocal). */
+const DOMAIN = Symbol('mmu_notifier srcu');
 
 /** The notifier SRCU domain of `sim`, created on first use. Atomic. */
 export function mmuNotifierSrcu(sim: Simulation): Srcu {
-  let srcu = domains.get(sim);
-  if (srcu === undefined) {
-    srcu = new Srcu(sim, 'mmu_notifier');
-    domains.set(sim, srcu);
-  }
-  return srcu;
+  return sim.runLocal<Srcu>(DOMAIN) ?? sim.setRunLocal(DOMAIN, new Srcu(sim, 'mmu_notifier'));
 }

@@ -67,7 +67,8 @@ export interface DmirrorOptions {
 }
 
 const OPTION_KEYS = ['memory', 'name', 'chunkPages', 'mistakes'];
-const deviceCount = new WeakMap<Kernel, number>();
+/** Per run: devices created per kernel, for default names (Simulation.runMap). */
+const DEVICE_COUNT = Symbol('dmirror devices');
 
 /** The HMM test device. Make one with `k.createDmirror({ memory })`; open it with `dev.open(p)`. */
 export class DmirrorDevice {
@@ -110,6 +111,7 @@ export class DmirrorDevice {
         throw new TypeError(
           `createDmirror: unknown mistake '${key}' (known: ${DMIRROR_MISTAKES.join(', ')})`,
         );
+    const deviceCount = kernel.sim.runMap<Kernel, number>(DEVICE_COUNT);
     const n = deviceCount.get(kernel) ?? 0;
     deviceCount.set(kernel, n + 1);
     this.name = options.name ?? `dmirror${n}`;

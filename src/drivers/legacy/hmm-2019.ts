@@ -26,6 +26,7 @@ import { RwSemaphore } from '../../sim/sync/rwsem.js';
 import { WaitQueue } from '../../sim/sync/waitqueue.js';
 import type { Mm } from '../../mm/mm.js';
 import { MmuNotifier } from '../../notifier/classic.js';
+import type { MmuNotifierOps } from '../../notifier/types.js';
 import { mmuNotifierSrcu } from '../../notifier/srcu.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { HMM2019_CONTAINER_OF, HMM2019_SRCU_FREE } from './switches.js';
@@ -47,11 +48,26 @@ export interface Hmm2019Range {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-/** mm->hmm. */
-const mmHmm = new WeakMap<Mm, Hmm2019>();
+/** Per run (Simulation.runMap): mm->hmm of each mm. */
+const MM_HMM = Symbol('mm->hmm');
+/** Per run (Simulation.runLocal): the last struct hmm id handed out. */
+const NEXT_ID = Symbol('hmm ids');
+
+/** The notifier embedded in a struct hmm: container_of(mn, struct hmm, mmu_notifier) is `hmm`. */
+class HmmNotifier extends MmuNotifier {
+  constructor(
+    ops: MmuNotifierOps,
+    name: string,
+    readonly hmm: Hmm2019,
+  ) {
+    super(ops, name);
+  }
+}
+
 /** container_of(mn, struct hmm, mmu_notifier). */
-const hmmOfNotifier = new WeakMap<MmuNotifier, Hmm2019>();
-const nextId = new WeakMap<Simulation, number>();
+function hmmOfNotifier(sub: MmuNotifier): Hmm2019 | undefined {
+  return sub instanceof HmmNotifier ? sub.hmm : undefined;
+}
 
 /** struct hmm (2019). Made by hmmGetOrCreate; freed by the last hmmPut. */
 export class Hmm2019 {
@@ -80,20 +96,19 @@ export class Hmm2019 {
     readonly sim: Simulation,
     readonly mm: Mm,
   ) {
-    this.id = (nextId.get(sim) ?? 0) + 1;
-    nextId.set(sim, this.id);
+    this.id = sim.setRunLocal(NEXT_ID, (sim.runLocal<number>(NEXT_ID) ?? 0) + 1);
     this.lock = new Mutex(sim, `hmm#${this.id}.lock`);
     this.mirrorsSem = new RwSemaphore(sim, `hmm#${this.id}.mirrors_sem`);
     this.wq = new WaitQueue(sim, `hmm#${this.id}.wq`);
-    this.notifier = new MmuNotifier(
+    this.notifier = new HmmNotifier(
       {
         invalidateRangeStart: (range, sub) => hmmInvalidateRangeStart(range, sub),
         invalidateRangeEnd: (range, sub) => hmmInvalidateRangeEnd(range, sub),
         release: (_mm, sub) => hmmRelease(sub),
       },
       `hmm#${this.id}.mn`,
+      this,
     );
-    hmmOfNotifier.set(this.notifier, this);
   }
 
   toString(): string {
@@ -103,7 +118,7 @@ export class Hmm2019 {
 
 /** The struct hmm `mm->hmm` names now (for tests and reports). */
 export function mmHmmOf(mm: Mm): Hmm2019 | undefined {
-  return mmHmm.get(mm);
+  return mm.sim.runLocal<Map<Mm, Hmm2019>>(MM_HMM)?.get(mm);
 }
 
 /**
@@ -112,6 +127,7 @@ export function mmHmmOf(mm: Mm): Hmm2019 | undefined {
  * struct hmm or -errno. The caller holds a user reference on the mm and no mmap lock. May sleep.
  */
 export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 | number> {
+  const mmHmm = sim.runMap<Mm, Hmm2019>(MM_HMM);
   const cur = mmHmm.get(mm);
   if (cur !== undefined) {
     sim.use(cur, 'hmm_get_or_create');
@@ -142,6 +158,7 @@ export async function hmmPut(hmm: Hmm2019): Promise<void> {
   sim.use(hmm, 'hmm_put');
   if (--hmm.kref > 0) return;
   await hmm.notifier.unregisterNoRelease();
+  const mmHmm = sim.runMap<Mm, Hmm2019>(MM_HMM);
   if (mmHmm.get(hmm.mm) === hmm) mmHmm.delete(hmm.mm);
   if (sim.switchOn(HMM2019_SRCU_FREE)) {
     // mmu_notifier_call_srcu(&hmm->rcu, hmm_free_rcu): freed once every reader that may still
@@ -158,14 +175,14 @@ export async function hmmPut(hmm: Hmm2019): Promise<void> {
  * kref_get_unless_zero (a dereference: a use-after-free when the struct was already freed).
  */
 async function hmmOf(sub: MmuNotifier, what: string): Promise<Hmm2019 | null> {
-  const own = hmmOfNotifier.get(sub);
+  const own = hmmOfNotifier(sub);
   if (own === undefined) return null;
   const sim = own.sim;
   let hmm: Hmm2019 | undefined;
   if (sim.switchOn(HMM2019_CONTAINER_OF)) hmm = own;
   else {
     await sim.point('mm_get_hmm', 'mm->hmm');
-    hmm = mmHmm.get(own.mm);
+    hmm = mmHmmOf(own.mm);
   }
   if (hmm === undefined) return null;
   await sim.point('kref_get_unless_zero', `hmm#${hmm.id}`);
@@ -182,7 +199,7 @@ async function hmmOf(sub: MmuNotifier, what: string): Promise<Hmm2019 | null> {
  */
 function deliver(hmm: Hmm2019, range: MmuNotifierRange, sub: MmuNotifier, end: boolean): void {
   const prev = hmm.via.get(range);
-  const own = hmmOfNotifier.get(sub);
+  const own = hmmOfNotifier(sub);
   if ((prev !== undefined && prev !== sub) || own !== hmm) {
     const what = end ? 'invalidate_range_end' : 'invalidate_range_start';
     const first = prev !== undefined && prev !== sub ? `${prev.name} then ${sub.name}` : sub.name;

@@ -18,12 +18,14 @@ import type { Vma } from '../../mm/vma.js';
 import { exitMmap } from '../../mm/exit.js';
 import { mmuNotifierRelease } from '../../notifier/invalidate.js';
 
-const vmaMemory = new WeakMap<Vma, object>();
-const installed = new WeakSet<Mm>();
+/** Per run (Simulation.runMap): the kmalloc'd memory standing for each VMA, and the mms done. */
+const VMA_MEMORY = Symbol('2019 vma memory');
+const INSTALLED = Symbol('2019 exit_mmap installed');
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
 function memoryOf(mm: Mm, vma: Vma): object {
+  const vmaMemory = mm.sim.runMap<Vma, object>(VMA_MEMORY);
   let o = vmaMemory.get(vma);
   if (o === undefined) {
     o = mm.sim.kalloc({ vma: vma.start }, `vma ${hex(vma.start)}`);
@@ -37,8 +39,9 @@ function memoryOf(mm: Mm, vma: Vma): object {
  * (remove_vma, a scheduling point each) with no mmap lock, then the model's teardown. Atomic.
  */
 export function installExitMmap2019(mm: Mm): void {
+  const installed = mm.sim.runMap<Mm, true>(INSTALLED);
   if (installed.has(mm)) return;
-  installed.add(mm);
+  installed.set(mm, true);
   const sim = mm.sim;
   mm.exitMmap = async (m) => {
     const mmm = m as Mm;

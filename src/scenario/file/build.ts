@@ -49,15 +49,19 @@ export interface FileRunCounters {
   pteChanges: number;
 }
 
-const counters = new WeakMap<Simulation, FileRunCounters>();
+/** Per run (Simulation.runLocal): the file scenario's counters and its kernel. */
+const COUNTERS = Symbol('file scenario counters');
+const KERNEL = Symbol('file scenario kernel');
 
 /** The counters of a run of a file scenario in `sim`, if it ran one. */
 export function fileRunCounters(sim: Simulation): FileRunCounters | undefined {
-  return counters.get(sim);
+  return sim.runLocal<FileRunCounters>(COUNTERS);
 }
 
-/** Kernels built by file scenarios, for observers (statistics providers). */
-export const fileScenarioKernels = new WeakMap<Simulation, Kernel>();
+/** The kernel a file scenario built in `sim`, for observers (statistics providers). */
+export function fileScenarioKernel(sim: Simulation): Kernel | undefined {
+  return sim.runLocal<Kernel>(KERNEL);
+}
 
 const PROT: Record<ProtName, number> = {
   none: PROT_NONE,
@@ -381,8 +385,8 @@ export function buildSetup(doc: ScenarioFile): SetupFn {
       nodes: doc.kernel?.nodes ?? 1,
     });
     const c: FileRunCounters = { ops: 0, errors: {}, skipped: 0, deviceAccesses: 0, pteChanges: 0 };
-    counters.set(sim, c);
-    fileScenarioKernels.set(sim, k);
+    sim.setRunLocal(COUNTERS, c);
+    sim.setRunLocal(KERNEL, k);
     k.hooks.onPteChange.push(() => {
       c.pteChanges++;
     });

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fileRunCounters, fileScenarioKernels } from '../../../src/scenario/file/build.js';
+import { fileRunCounters, fileScenarioKernel } from '../../../src/scenario/file/build.js';
 import { loadScenarioFile } from '../../../src/scenario/file/load.js';
 import { Simulation } from '../../../src/sim/simulation.js';
 
@@ -25,7 +25,7 @@ async function observe(file: string, seeds = 10): Promise<Seen> {
     const sim = new Simulation({ seed, trace: true });
     const run = await sim.run((x) => {
       void s.setup(x);
-      fileScenarioKernels.get(x)!.hooks.onPteChange.push((_mm, _va, huge) => {
+      fileScenarioKernel(x)!.hooks.onPteChange.push((_mm, _va, huge) => {
         if (huge) seen.hugePteChanges++;
       });
     });
