@@ -96,7 +96,10 @@ function madviseBehaviorValid(behavior: number): boolean {
  *  - MADV_DONTNEED (mmap lock for read): per VMA part, zap_page_range_single: a blockable
  *    MMU_NOTIFY_CLEAR invalidation over the part [max(start, vma.start), min(end, vma.end)), owner
  *    null, around the zap. Anonymous memory reads as zeros afterwards; file and shmem memory refaults
- *    from the page cache.
+ *    from the page cache. Deviation: hugetlb VMAs are refused with -EINVAL, as before Linux 5.18 (which
+ *    zaps them). It matters beyond the return value: hugetlb_wp clears and re-sets a huge PMD under the
+ *    page-table lock with a scheduling point between, and a lockless DONTNEED walk could then skip
+ *    that PMD; every other hugetlb zapper holds the mmap lock for write or runs at exit.
  *  - MADV_FREE (read): deviation: treated as MADV_DONTNEED on private anonymous VMAs (the kernel
  *    raises the same CLEAR invalidation but only marks the pages lazily freeable).
  *  - MADV_HUGEPAGE / MADV_NOHUGEPAGE / NORMAL / RANDOM / SEQUENTIAL / DONTFORK / DOFORK / DONTDUMP /
