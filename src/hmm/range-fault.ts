@@ -179,9 +179,11 @@ function hmmRangeCheck(range: HmmRange): HmmWalk | number {
     invPageSize: 1 / ps,
     pmdSize: mm.kernel.pmdSize,
     segEnd: 0,
-    pteVisitor: () => 0,
+    // Created inside the literal, not assigned afterwards: a function literal assigned to a
+    // property is allocated in V8's old space and keeps the walk (and the run) alive through
+    // scavenges (see the no-restricted-syntax rule in eslint.config.js).
+    pteVisitor: (va, kind, pfn, flags) => hmmPteEntry(w, va, kind, pfn, flags),
   };
-  w.pteVisitor = (va, kind, pfn, flags) => hmmPteEntry(w, va, kind, pfn, flags);
   return w;
 }
 

@@ -29,6 +29,9 @@ class PageTableLock extends SpinLock {
   }
 }
 
+/** MmStruct.exitMmap of every Mm (one function for all, no closure per mm). */
+const exitMmapOfMm = (mm: MmStruct): Promise<void> => exitMmap(mm as Mm);
+
 /**
  * struct mm_struct of the memory model. Its `exitMmap` is exit_mmap (installed at construction): the
  * last mmput runs it (notifier release first, then the teardown).
@@ -64,8 +67,10 @@ export class Mm extends MmStruct {
     });
     const ptl = new PageTableLock(kernel.sim, 'page_table_lock', this.pageTable);
     this.ptl = ptl;
-    this.pageTable.holdEmptyTables = () => ptl.owner !== null;
-    this.exitMmap = (mm) => exitMmap(mm as Mm);
+    // Named first, then stored (see the no-restricted-syntax rule in eslint.config.js).
+    const holdEmptyTables = (): boolean => ptl.owner !== null;
+    this.pageTable.holdEmptyTables = holdEmptyTables;
+    this.exitMmap = exitMmapOfMm;
   }
 
   /** get_mm_rss + MM_SWAPENTS, approximated from the page table: pages mapped by any entry. */

@@ -251,10 +251,14 @@ async function shrinkLockedFolio(k: Kernel, pfn: number, lru: LruList): Promise<
  * (every node is scanned, not the requested one first). Atomic (installing); the hook may sleep.
  */
 export function installDirectReclaim(k: Kernel): void {
-  k.directReclaim = async (order: number, _node: number): Promise<boolean> => {
+  // Named first, then stored: a function literal assigned straight to a property is allocated
+  // in V8's old space, and this one would hold the whole run's world through every scavenge
+  // (see the no-restricted-syntax rule in eslint.config.js).
+  const directReclaim = async (order: number, _node: number): Promise<boolean> => {
     const want = Math.max(SWAP_CLUSTER_MAX, 2 ** order);
     return (await reclaim(k, want)) > 0;
   };
+  k.directReclaim = directReclaim;
 }
 
 /**

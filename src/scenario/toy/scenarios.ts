@@ -17,9 +17,7 @@ import type { Simulation } from '../../sim/simulation.js';
 /** An mm whose exit_mmap runs mmu_notifier_release first, as the memory model does. */
 function newMm(sim: Simulation, name = 'app'): MmStruct {
   const mm = new MmStruct(sim, name);
-  mm.exitMmap = async (m) => {
-    await mmuNotifierRelease(m);
-  };
+  mm.exitMmap = mmuNotifierRelease; // exit_mmap of a toy mm: the notifier release only
   return mm;
 }
 import { CpuWorld, GpuDriver, ModelDriver, type DriverOptions } from './toy-mirror.js';
