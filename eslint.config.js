@@ -27,12 +27,14 @@ export default tseslint.config(
     },
   },
   {
-    // Garbage: V8's parser allocates a function literal assigned straight to a property
-    // (`o.f = () => ...`, `o[k] = function ...`, `o.f ??= ...`) in the old generation, taking it
-    // for a method being installed on a prototype. Done once per run, such a closure sits in old
-    // space pointing at the run's young objects, so every scavenge keeps the whole finished world
-    // alive and then promotes it, and only a mark-compact frees it (on gpusvm-mirror: 40 KB per
-    // run surviving each scavenge). Name the function first, or build it in an object literal.
+    // Garbage: V8's parser marks a function literal assigned straight to a property
+    // (`o.f = () => ...`, `o[k] = function ...`, `o.f ??= ...`) for allocation in the old
+    // generation, taking it for a method being installed on a prototype (interpreted and baseline
+    // code honour the mark; optimized code only sometimes, so it comes and goes with tiering and
+    // inlining). Done once per run, such a closure sits in old space pointing at the run's young
+    // objects, so every scavenge keeps the whole finished world alive and then promotes it, and
+    // only a mark-compact frees it (on gpusvm-mirror: 40 KB per run surviving each scavenge; see
+    // test/sim/scavenge-survival.test.ts). Name the function first, or build it in an object literal.
     files: ['src/**/*.ts'],
     rules: {
       'no-restricted-syntax': [
