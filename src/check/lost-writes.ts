@@ -79,9 +79,12 @@ class PageShadow {
   learn = true;
 
   constructor(ps: number, zero: boolean) {
-    this.values = new Uint8Array(ps);
-    this.known = new Uint8Array(ps);
-    this.writer = new Int32Array(ps >> WORD_SHIFT).fill(ZERO_FILL);
+    // One buffer for the three arrays: an array buffer is an allocation outside the heap
+    // with bookkeeping of its own, and a page's shadow is made on its first access.
+    const buf = new ArrayBuffer(2 * ps + 4 * (ps >> WORD_SHIFT));
+    this.values = new Uint8Array(buf, 0, ps);
+    this.known = new Uint8Array(buf, ps, ps);
+    this.writer = new Int32Array(buf, 2 * ps, ps >> WORD_SHIFT).fill(ZERO_FILL);
     if (zero) this.known.fill(1);
   }
 

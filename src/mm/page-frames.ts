@@ -491,44 +491,59 @@ export class PageFrames {
   /** Reallocates every per-frame array to `capacity` frames (device regions grow the pfn space). */
   protected grow(capacity: number): void {
     const old = this.capacity;
+    // Every per-frame typed array is a view of one buffer: an array buffer is an allocation
+    // outside the heap with bookkeeping of its own, and a kernel (a schedule's world) builds
+    // these arrays once or twice. Doubles first, then 32-bit, then bytes: each view aligned.
+    const buf = new ArrayBuffer(capacity * (8 + 11 * 4 + 4 * 1));
+    let at = 0;
+    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(buf, at, capacity);
+      at += 8 * capacity;
+      b.set(a);
+      return b;
+    };
     const i32 = (a: Int32Array, fill: number): Int32Array<ArrayBuffer> => {
-      const b = new Int32Array(capacity);
+      const b = new Int32Array(buf, at, capacity);
+      at += 4 * capacity;
       b.set(a);
       if (fill !== 0) b.fill(fill, old);
       return b;
     };
-    const u8 = (a: Uint8Array): Uint8Array<ArrayBuffer> => {
-      const b = new Uint8Array(capacity);
+    const u32 = (a: Uint32Array): Uint32Array<ArrayBuffer> => {
+      const b = new Uint32Array(buf, at, capacity);
+      at += 4 * capacity;
       b.set(a);
       return b;
     };
+    const u8 = (a: Uint8Array): Uint8Array<ArrayBuffer> => {
+      const b = new Uint8Array(buf, at, capacity);
+      at += capacity;
+      b.set(a);
+      return b;
+    };
+    this.indexArr = f64(this.indexArr);
     this.refcount = i32(this.refcount, 0);
     this.mapcountArr = i32(this.mapcountArr, 0);
     this.entireMapcountArr = i32(this.entireMapcountArr, 0);
     this.folioMapcountArr = i32(this.folioMapcountArr, 0);
     this.pincountArr = i32(this.pincountArr, 0);
-    const flags = new Uint32Array(capacity);
-    flags.set(this.flags);
-    this.flags = flags;
-    this.nodeArr = u8(this.nodeArr);
-    this.orderArr = u8(this.orderArr);
+    this.flags = u32(this.flags);
     this.headArr = i32(this.headArr, 0);
     for (let p = old; p < capacity; p++) this.headArr[p] = p;
-    this.state = u8(this.state);
-    if (old === 0) this.state.fill(ST_FREE);
     this.freeNext = i32(this.freeNext, NO_PFN);
     this.lruNextArr = i32(this.lruNextArr, NO_PFN);
     this.lruPrevArr = i32(this.lruPrevArr, NO_PFN);
-    this.lruWhich = u8(this.lruWhich);
     this.swapSlotArr = i32(this.swapSlotArr, -1);
+    this.nodeArr = u8(this.nodeArr);
+    this.orderArr = u8(this.orderArr);
+    this.state = u8(this.state);
+    if (old === 0) this.state.fill(ST_FREE);
+    this.lruWhich = u8(this.lruWhich);
     for (let p = old; p < capacity; p++) {
       this.mappingArr.push(undefined);
       this.contents.push(undefined);
       this.rmap.push(undefined);
     }
-    const index = new Float64Array(capacity);
-    index.set(this.indexArr);
-    this.indexArr = index;
     this.capacity = capacity;
   }
 }
