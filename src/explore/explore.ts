@@ -110,7 +110,7 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     // PCT's k: the longest run seen so far estimates the run length.
     if (run.steps > expected) expected = run.steps;
     statuses[run.status] = (statuses[run.status] ?? 0) + 1;
-    for (const name in run.marks) marks[name] = (marks[name] ?? 0) + run.marks[name];
+    for (const [name, n] of sim.marksReached()) marks[name] = (marks[name] ?? 0) + n;
     for (const v of run.violations) {
       if (!found.has(v.signature)) {
         found.set(v.signature, { violation: v, run });

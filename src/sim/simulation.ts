@@ -584,6 +584,11 @@ export class Simulation {
     this.markCounts.set(name, (this.markCounts.get(name) ?? 0) + 1);
   }
 
+  /** The coverage marks this run has reached so far, by name (read-only; see {@link mark}). */
+  marksReached(): ReadonlyMap<string, number> {
+    return this.markCounts;
+  }
+
   /** Attaches a note to the running thread's latest trace entry (shown in diagrams). */
   note(text: string): void {
     if (!this.tracing || this.current === null) return;
@@ -1062,7 +1067,7 @@ export class Simulation {
       this.scheduleLog,
       this.threads.map((t) => t.name),
     );
-    if (this.markCounts.size > 0) this.result.marks = Object.fromEntries(this.markCounts);
+    if (this.markCounts.size > 0) this.result.markMap = this.markCounts;
     if (this.violations.length > 0) {
       const token = this.result.token;
       const schedule = this.result.schedule;
@@ -1133,7 +1138,9 @@ class RunRecord implements RunResult {
   private choiceList: number[] | null = null;
   private threadList: number[] | null = null;
   private defaultList: number[] | null = null;
-  marks: Record<string, number> = NO_MARKS;
+  /** The marks reached, as the run counted them (null: none). */
+  markMap: ReadonlyMap<string, number> | null = null;
+  private markRecord: Record<string, number> | null = null;
 
   constructor(
     readonly status: Exclude<RunStatus, 'running'>,
@@ -1173,6 +1180,14 @@ class RunRecord implements RunResult {
 
   get choices(): number[] {
     return (this.choiceList ??= this.log.choices());
+  }
+
+  /**
+   * The marks reached, as a plain record, built on first use: building an object from a map
+   * of names costs as much as several steps, and explore sums the map directly.
+   */
+  get marks(): Record<string, number> {
+    return (this.markRecord ??= this.markMap === null ? NO_MARKS : Object.fromEntries(this.markMap));
   }
 
   get choiceThreads(): number[] {
