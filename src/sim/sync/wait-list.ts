@@ -6,8 +6,10 @@ import type { SimThread, Waitable } from '../thread.js';
  * a moving head: `shift` (every unlock of a contended lock) is O(1).
  */
 export class WaitList implements Waitable {
+  /** The waiters are items[head .. tail); slots outside are undefined. */
   private items: (SimThread | undefined)[] = [];
   private head = 0;
+  private tail = 0;
 
   constructor(
     private readonly what: string,
@@ -23,17 +25,25 @@ export class WaitList implements Waitable {
   }
 
   add(t: SimThread): void {
-    this.items.push(t);
+    // Indices only move: emptying the list never shrinks the array (setting an array's
+    // length reallocates it, once per contended unlock on the scheduler's hot path).
+    if (this.tail === this.items.length) this.items.push(t);
+    else this.items[this.tail] = t;
+    this.tail++;
   }
 
   cancelWait(t: SimThread): void {
-    const i = this.items.indexOf(t, this.head);
-    if (i >= 0) this.items.splice(i, 1);
+    const items = this.items;
+    let i = this.head;
+    while (i < this.tail && items[i] !== t) i++;
+    if (i === this.tail) return;
+    for (; i < this.tail - 1; i++) items[i] = items[i + 1];
+    items[--this.tail] = undefined;
     this.compact();
   }
 
   shift(): SimThread | undefined {
-    if (this.head === this.items.length) return undefined;
+    if (this.head === this.tail) return undefined;
     const t = this.items[this.head];
     this.items[this.head++] = undefined;
     this.compact();
@@ -42,29 +52,33 @@ export class WaitList implements Waitable {
 
   /** Empties the list; returns the waiters in FIFO order (wake_up_all). */
   takeAll(): SimThread[] {
-    const all = (this.head === 0 ? this.items : this.items.slice(this.head)) as SimThread[];
-    this.items = [];
+    const all = this.items.slice(this.head, this.tail) as SimThread[];
+    for (let i = this.head; i < this.tail; i++) this.items[i] = undefined;
     this.head = 0;
+    this.tail = 0;
     return all;
   }
 
   /** The waiters in FIFO order (a copy). */
   get waiters(): SimThread[] {
-    return this.items.slice(this.head) as SimThread[];
+    return this.items.slice(this.head, this.tail) as SimThread[];
   }
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
   private compact(): void {
-    const n = this.items.length;
-    if (this.head === n) {
-      this.items.length = 0;
+    if (this.head === this.tail) {
       this.head = 0;
-    } else if (this.head >= 32 && this.head * 2 >= n) {
-      this.items.splice(0, this.head);
+      this.tail = 0;
+    } else if (this.head >= 32 && this.head * 2 >= this.tail) {
+      // Move the live part to the front; the slots it leaves are cleared.
+      const n = this.tail - this.head;
+      for (let i = 0; i < n; i++) this.items[i] = this.items[this.head + i];
+      for (let i = n; i < this.tail; i++) this.items[i] = undefined;
       this.head = 0;
+      this.tail = n;
     }
   }
 }
