@@ -94,8 +94,8 @@ class MirrorChecker {
   ): void {
     const k = this.k;
     // The check reads the CPU translation and the device entry: for dpor, the step did too.
-    k.sim.touch(pteTag(m.mm, va));
-    k.sim.touch(m.name);
+    k.sim.touch(pteTag(m.mm, va), true);
+    k.sim.touch(m.name, true);
     if (this.lifetime) {
       const why = lifetimeProblem(k, e);
       if (why !== null) this.report(m, va, e, when, 'device-use-after-free', why);

@@ -49,6 +49,8 @@ export async function mmTakeAllLocks(mm: MmStruct): Promise<number> {
   if (sim.fatalSignalPending()) return -EINTR;
   const g = mmAllLocksOf(mm);
   if (g.holder !== null) sim.bug(`mm_take_all_locks on ${mm.name} while ${g.holder?.name} holds them`);
+  // For dpor: the holder is set before the wait's scheduling point.
+  sim.touch(g.wq.name);
   g.holder = t;
   const ret = await g.wq.waitEventKillable(() => g.inflight === 0, 'mm_take_all_locks');
   if (ret !== 0) {
@@ -77,6 +79,9 @@ export function mmDropAllLocks(mm: MmStruct): void {
  */
 export async function mnRangeEnter(mm: MmStruct, blockable: boolean): Promise<void> {
   const g = mmAllLocksOf(mm);
+  // For dpor: reads the holder and counts the range in, with no scheduling point; counting
+  // commutes with the other ranges' counting, so it is a read-mode access of the gate.
+  mm.sim.touch(g.wq.name, true);
   const t = mm.sim.current;
   const nested = t !== null && g.openers.includes(t);
   if (g.holder !== null && !nested) {
@@ -103,6 +108,7 @@ export function mnRangeLeave(mm: MmStruct): void {
     `invalidate_range_end on ${mm.name} without a matching invalidate_range_start`,
     'invalidate_range_end without start',
   );
+  mm.sim.touch(g.wq.name, true); // as in mnRangeEnter
   g.inflight--;
   const t = mm.sim.current;
   const at = t === null ? -1 : g.openers.lastIndexOf(t);

@@ -855,17 +855,19 @@ export class Simulation {
 
   /** Marks a use of `obj` (a dereference); reports use-after-free when it was freed. */
   use<T extends object>(obj: T, what?: string): T {
-    if (this.observesTouches) this.touch(this.lifetime.label(obj));
+    // A read for partial-order reduction: two uses commute, a use and the kfree do not.
+    if (this.observesTouches) this.touch(this.lifetime.label(obj), true);
     return this.lifetime.use(obj, what);
   }
 
   /**
    * The running step accesses `object` without a scheduling point (a kfree, a dereference, a
-   * complete or wake_up): partial-order reduction adds it to the step's footprint. Not a
+   * complete or wake_up): partial-order reduction adds it to the step's footprint, as a read
+   * when `read` is set (two reads of one object commute; a read and a write do not). Not a
    * scheduling point; costs a flag test unless the strategy observes touches.
    */
-  touch(object: string): void {
-    if (this.observesTouches && this.current !== null) this.strategy.onTouch!(object);
+  touch(object: string, read = false): void {
+    if (this.observesTouches && this.current !== null) this.strategy.onTouch!(object, read);
   }
 
   /**

@@ -19,8 +19,11 @@ export interface Strategy {
    * (dpor builds its event sequence from these). Strategies without it cost nothing.
    */
   onPick?(thread: SimThread, decision: boolean): void;
-  /** Optional: the running step accesses `object` without a scheduling point (`sim.touch`; dpor). */
-  onTouch?(object: string): void;
+  /**
+   * Optional: the running step accesses `object` without a scheduling point (`sim.touch`;
+   * dpor), only reading it when `read` is set.
+   */
+  onTouch?(object: string, read: boolean): void;
 }
 
 /** The choice a non-preemptive scheduler makes: keep running, else the lowest thread id. */

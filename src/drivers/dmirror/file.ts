@@ -179,6 +179,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
     const ps = this.kernel.pageSize;
     if (this.device.mistakes.skipDevicePrivateZap) {
       const phys = this.kernel.phys;
+      this.sim.touch(this.name); // for dpor: a device page-table write
       for (const [va, e] of [...this.entries])
         if (va >= range.start && va <= range.end && !phys.isDevicePrivate(e.pfn)) this.entries.delete(va);
     } else {

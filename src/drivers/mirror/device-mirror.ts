@@ -138,6 +138,7 @@ export abstract class DeviceMirror implements CheckedMirror {
       thread: this.sim.current?.name ?? '-',
     };
     this.entries.set(va, e);
+    this.sim.touch(this.name); // for dpor: a device page-table write
     if (this.sim.tracing)
       this.sim.traceEvent(
         'device_map',
@@ -155,6 +156,8 @@ export abstract class DeviceMirror implements CheckedMirror {
     const ps = this.kernel.pageSize;
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || end < start)
       throw new RangeError(`${this.name}.unmapRange: bad range [${String(start)}, ${String(end)})`);
+    // For dpor: a device page-table write (a read when there is nothing to zap).
+    this.sim.touch(this.name, this.entries.size === 0);
     if (this.entries.size === 0) return 0;
     let n = 0;
     if ((end - start) / ps <= this.entries.size) {
@@ -242,6 +245,7 @@ export abstract class DeviceMirror implements CheckedMirror {
    * driver calls it after its notifier was removed. Atomic.
    */
   protected retire(): void {
+    this.sim.touch(this.name); // for dpor: a device page-table write
     this.entries.clear();
     if (this.watched) unwatchMirror(this.kernel, this);
     this.watched = false;

@@ -177,6 +177,8 @@ export class OdpMr extends DeviceMirror {
     const start = Math.max(range.start, umem.start);
     const end = Math.min(range.end, umem.end);
     if (start < end) {
+      // For dpor: reads the device mapping, which a revoke without the umem mutex changes.
+      this.sim.touch(this.name, true);
       if (this.hasEntries(start, end)) {
         await mr!.umrPost('zap');
         this.unmapRange(start, end);

@@ -2,7 +2,7 @@ import type { Simulation } from '../../sim/simulation.js';
 import { defaultPick, type Strategy } from '../../sim/strategy.js';
 import type { SimThread } from '../../sim/thread.js';
 import { SimUsageError } from '../../sim/violation.js';
-import { ANY, conflicts, conflictsAll, ObjectIds } from './footprint.js';
+import { ANY, conflicts, conflictsAll, NOTHING, ObjectIds, READ_LABELS } from './footprint.js';
 
 /** A decision of the current run: a thread choice or a value choice (`sim.choose`). */
 interface Node {
@@ -171,9 +171,9 @@ export class SourceDporStrategy implements Strategy {
     return e === null ? [this.evFp[i]] : [this.evFp[i], ...e];
   }
 
-  onTouch(object: string): void {
+  onTouch(object: string, read: boolean): void {
     const i = this.evTid.length - 1;
-    if (i >= 0) this.addExtra(i, this.ids.footprint(object, false));
+    if (i >= 0) this.addExtra(i, this.ids.footprint(object, false, read));
   }
 
   onPick(thread: SimThread, decision: boolean): void {
@@ -181,8 +181,13 @@ export class SourceDporStrategy implements Strategy {
     this.sync(sim);
     const clock = anyTimerArmed(sim);
     this.evTid.push(thread.id);
-    // A thread's first stretch (spawn to first point) names nothing: it conflicts with all.
-    this.evFp.push(this.ids.footprint(thread.steps === 0 ? undefined : thread.nextObject, clock));
+    // A thread's first stretch (spawn to first point) holds no lock and names no object: it
+    // touches only what it touches explicitly (its spawn orders it after the spawner).
+    this.evFp.push(
+      thread.steps === 0
+        ? NOTHING + (clock ? 1 : 0)
+        : this.ids.footprint(thread.nextObject, clock, READ_LABELS.has(thread.lastLabel)),
+    );
     this.evExtra.push(null);
     this.evNode.push(decision ? this.depth - 1 : -1);
     this.evWake.push(this.pendingWake[thread.id] ?? -1);
@@ -334,11 +339,11 @@ export class SourceDporStrategy implements Strategy {
         // Conflicts with every earlier step: scan them all.
         for (let i = j - 1; i >= 0; i--) this.consider(i, j, C, vc, li, T, firstV);
       } else {
-        const own = byObject.get(f >> 1);
+        const own = byObject.get(f >> 2);
         if (own !== undefined) lists.push(own);
         if (extra !== null) {
           for (const x of extra) {
-            const l = byObject.get(x >> 1);
+            const l = byObject.get(x >> 2);
             if (l !== undefined && !lists.includes(l)) lists.push(l);
           }
         }
@@ -366,8 +371,8 @@ export class SourceDporStrategy implements Strategy {
       if (isAny) anyList.push(j);
       else {
         for (const x of extra === null ? [f] : [f, ...extra]) {
-          let l = byObject.get(x >> 1);
-          if (l === undefined) byObject.set(x >> 1, (l = []));
+          let l = byObject.get(x >> 2);
+          if (l === undefined) byObject.set(x >> 2, (l = []));
           if (l[l.length - 1] !== j) l.push(j);
         }
         if ((f & 1) === 1) clockList.push(j);

@@ -117,6 +117,8 @@ export class Mutex implements HeldLock, ResumeOp {
       );
     }
     this.sim.lockReleased(t, this);
+    // For dpor: a release orders the lock attempts around it (they block or not).
+    this.sim.touch(this.name);
     this.owner = null;
     const next = this.waiters.shift();
     if (next) this.sim.wake(next);

@@ -161,6 +161,8 @@ export class RwSemaphore implements HeldLock, Waitable {
     }
     this.readers.splice(i, 1);
     this.sim.lockReleased(t, this);
+    // For dpor: orders the writers' attempts around it; commutes with other readers.
+    this.sim.touch(this.name, true);
     this.grant();
   }
 
@@ -179,6 +181,7 @@ export class RwSemaphore implements HeldLock, Waitable {
     }
     this.writer = null;
     this.sim.lockReleased(t, this);
+    this.sim.touch(this.name); // for dpor: orders every attempt around it
     this.grant();
   }
 
@@ -194,6 +197,7 @@ export class RwSemaphore implements HeldLock, Waitable {
         },
       );
     }
+    this.sim.touch(this.name); // for dpor: orders every attempt around it
     this.writer = null;
     this.readers.push(t);
     this.grant();

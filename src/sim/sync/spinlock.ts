@@ -97,6 +97,8 @@ export class SpinLock implements HeldLock, ResumeOp {
       );
     }
     this.sim.lockReleased(t, this);
+    // For dpor: a release orders the lock attempts around it (they spin or not).
+    this.sim.touch(this.name);
     this.owner = null;
     t.atomicDepth--;
     const next = this.waiters.shift();
