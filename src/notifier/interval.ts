@@ -267,8 +267,10 @@ export class MmuIntervalNotifier {
    */
   readRetry(seq: number, userLock: HeldLock | null = this.userLock): boolean {
     if (userLock !== null) this.mnSim().assertHeld(userLock, 'mmu_interval_read_retry');
-    const retry = this.invalidateSeq !== seq;
     const sim = this.mm?.sim;
+    // For dpor: a read of the sequence set_seq writes (ordered by the user lock when held).
+    sim?.touch(this.name, true);
+    const retry = this.invalidateSeq !== seq;
     if (retry) sim?.mark('read_retry collided');
     if (sim?.tracing)
       sim.traceEvent('read_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
@@ -280,8 +282,9 @@ export class MmuIntervalNotifier {
    * reliable (a later readRetry is true too); false is only a hint. Atomic, lockless.
    */
   checkRetry(seq: number): boolean {
-    const retry = this.invalidateSeq !== seq;
     const sim = this.mm?.sim;
+    sim?.touch(this.name, true); // for dpor: a lockless read of the sequence set_seq writes
+    const retry = this.invalidateSeq !== seq;
     if (retry) sim?.mark('check_retry collided');
     if (sim?.tracing)
       sim.traceEvent('check_retry', this.name, `${seq} vs ${this.invalidateSeq}: ${retry ? 'retry' : 'ok'}`);
@@ -300,6 +303,7 @@ export class MmuIntervalNotifier {
     mnAssert(sim, (curSeq & 1) === 1, `mmu_interval_set_seq(${this.name}, ${curSeq}): cur_seq is even`);
     sim.mark('set_seq');
     if (sim.tracing) sim.traceEvent('set_seq', this.name, `${this.invalidateSeq} → ${curSeq}`);
+    sim.touch(this.name); // for dpor: the write read_retry and check_retry read
     this.invalidateSeq = curSeq;
   }
 

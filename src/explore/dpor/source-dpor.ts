@@ -378,6 +378,21 @@ export class SourceDporStrategy implements Strategy {
         if ((f & 1) === 1) clockList.push(j);
       }
     }
+    // The run ended with the last step (a violation, or the last non-daemon thread exiting)
+    // while other threads could still run: that step disabled their next steps, so it races
+    // with each of them (their footprints are unknown: they never ran).
+    if (n === this.evTid.length) {
+      const nd = this.evNode[n - 1];
+      if (nd >= 0) {
+        const node = this.stack[nd];
+        for (const t of node.enabled) {
+          if (t !== tid[n - 1] && !node.sleep.has(t)) {
+            this.stats.races++;
+            this.addBacktrack(nd, t);
+          }
+        }
+      }
+    }
   }
 
   private eventsConflict(i: number, j: number): boolean {
