@@ -27,7 +27,7 @@ import {
   type PageTableVisitor,
   type PteKind,
 } from '../mm/page-table.js';
-import { Mm } from '../mm/mm.js';
+import { Mm, pteTag } from '../mm/mm.js';
 import { handleMmFault } from '../mm/fault.js';
 import type { Vma } from '../mm/vma.js';
 import {
@@ -236,6 +236,9 @@ function hmmWalk(w: HmmWalk): number {
   const { mm, range } = w;
   const end = range.end;
   let addr = w.last;
+  // For dpor: the walk reads the page table without a scheduling point (as the kernel's
+  // lockless walk does); the PTE writers' steps conflict with it.
+  mm.sim.touch(pteTag(mm, addr), true);
   while (addr < end) {
     const vma = mm.vmas.find(addr);
     if (vma === undefined || vma.start >= end) {

@@ -238,6 +238,7 @@ export class MmuIntervalNotifier {
     sim.use(this, 'mmu_interval_read_begin');
     const subs = sim.use(mm.notifierSubscriptions!, 'mmu_interval_read_begin');
     await subs.lock.lock();
+    sim.touch(this.name, true); // for dpor: set_seq writes it under the user lock, not this one
     const seq = this.invalidateSeq;
     const isInvalidating = seq === subs.invalidateSeq;
     subs.lock.unlock();
