@@ -123,7 +123,14 @@ export class SourceDporStrategy implements Strategy {
   /** Event count when every runnable thread was asleep (Infinity: never in this run). */
   private sleepBlockedAt = Infinity;
 
-  constructor(readonly preemptionBound = Infinity) {}
+  /**
+   * `readLabels`: the labels of scheduling points that only read their object (READ_LABELS;
+   * tests pass a wrong set to check that an unsound relation is caught).
+   */
+  constructor(
+    readonly preemptionBound = Infinity,
+    private readonly readLabels: ReadonlySet<string> = READ_LABELS,
+  ) {}
 
   onSpawn(): void {}
 
@@ -144,6 +151,9 @@ export class SourceDporStrategy implements Strategy {
       const runnable = this.runnableMark[t.id] === mark;
       if (runnable && this.wasRunnable[t.id] !== true) {
         this.pendingWake[t.id] = p;
+        // A timer fired at the end of the step: any other step run in its place would have
+        // fired it instead, so the step conflicts with all.
+        if (p >= 0 && t.timedOut) this.evFp[p] = ANY;
         // Woken by the step: it touched what the thread waited on.
         if (p >= 0 && this.wasRunnable[t.id] === false && t.nextObject !== undefined) {
           this.addExtra(p, this.ids.footprint(t.nextObject, false));
@@ -186,7 +196,7 @@ export class SourceDporStrategy implements Strategy {
     this.evFp.push(
       thread.steps === 0
         ? NOTHING + (clock ? 1 : 0)
-        : this.ids.footprint(thread.nextObject, clock, READ_LABELS.has(thread.lastLabel)),
+        : this.ids.footprint(thread.nextObject, clock, this.readLabels.has(thread.lastLabel)),
     );
     this.evExtra.push(null);
     this.evNode.push(decision ? this.depth - 1 : -1);
