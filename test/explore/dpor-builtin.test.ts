@@ -24,10 +24,16 @@ async function signatures(
 }
 
 /** Planted bugs whose scenarios unbounded dpor exhausts quickly. */
-const PLANTED = ['odp-dereg-race', 'gpusvm-map-order', 'dmirror-skip-private-zap'];
+const PLANTED = [
+  'odp-dereg-race',
+  'gpusvm-map-order',
+  'dmirror-skip-private-zap',
+  'odp-invalidate-before-mr',
+  'dmirror-fault-vs-own-migration',
+];
 
-/** Longer ones (MIRRORLAB_LONG=1): a few thousand schedules each. */
-const PLANTED_LONG = ['odp-invalidate-before-mr'];
+/** Longer ones (MIRRORLAB_LONG=1). */
+const PLANTED_LONG: string[] = [];
 const long = process.env.MIRRORLAB_LONG === '1';
 
 /** Planted bugs whose scenarios only bounded dpor exhausts quickly. */
@@ -79,6 +85,22 @@ describe('dpor on built-in scenarios', () => {
     },
     300_000,
   );
+
+  it('needs at least 10x fewer schedules than dfs where both exhaust', async () => {
+    // Unbounded, and within preemption bound 2 (dfs: 210, 373 and 170 schedules).
+    const cases: [string, number | undefined][] = [
+      ['gpusvm-map-order-fixed', undefined],
+      ['dmirror-skip-private-zap', 2],
+      ['odp-dereg-race', 2],
+    ];
+    for (const [name, bound] of cases) {
+      const dfs = await signatures(name, 'dfs', bound ?? 1_000_000);
+      const dpor = await signatures(name, 'dpor', bound);
+      expect(dfs.exhausted && dpor.exhausted).toBe(true);
+      expect(dpor.found).toEqual(expect.arrayContaining(dfs.found));
+      expect(dpor.schedules * 10).toBeLessThanOrEqual(dfs.schedules);
+    }
+  }, 60_000);
 
   it('stays silent on the fixed variants, exhausting them', async () => {
     for (const name of ['odp-dereg-fixed', 'gpusvm-map-order-fixed']) {

@@ -39,11 +39,11 @@ function lostUpdate(extraIndependent: number): SetupFn {
 }
 
 describe('dpor', () => {
-  it('runs few schedules for threads that never conflict', async () => {
-    // Each thread's first stretch (spawn to first point) names nothing, so it is ordered
-    // against everything; the later steps commute.
+  it('runs one schedule for threads that never conflict', async () => {
+    // A thread's first stretch (spawn to first point) touches nothing; the later steps commute.
     const r = await explore({ strategy: 'dpor', schedules: 10_000 }, independent(3, 3));
     expect(r.exhausted).toBe(true);
+    expect(r.schedules).toBe(1);
     const dfs = await explore(
       { strategy: 'dfs', preemptionBound: 100, schedules: 100_000 },
       independent(3, 3),
@@ -83,6 +83,86 @@ describe('dpor', () => {
     const r = await explore({ strategy: 'dpor', schedules: 10_000 }, locked);
     expect(r.exhausted).toBe(true);
     expect(r.violations).toEqual([]);
+  });
+});
+
+describe('dpor on reads, timers and runs cut short', () => {
+  it('lets readers commute: two rwsem readers and two touch reads need one schedule', async () => {
+    const { RwSemaphore } = await import('../../src/sim/sync/rwsem.js');
+    const setup: SetupFn = (sim) => {
+      const sem = new RwSemaphore(sim, 'sem');
+      for (const name of ['a', 'b']) {
+        sim.spawn(name, async () => {
+          await sem.downRead();
+          sim.touch('x', true);
+          sem.upRead();
+          await sim.point('local', `${name}.local`);
+        });
+      }
+    };
+    const r = await explore({ strategy: 'dpor', schedules: 1000 }, setup);
+    expect(r.exhausted).toBe(true);
+    expect(r.schedules).toBe(1);
+    // A writer among them: both orders of the writer and each reader.
+    const withWriter: SetupFn = (sim) => {
+      let x = 0;
+      const seen: number[] = [];
+      sim.spawn('reader', async () => {
+        await sim.point('cpu_pte_read', 'x');
+        seen.push(x);
+      });
+      sim.spawn('writer', async () => {
+        await sim.point('write', 'x');
+        x = 1;
+      });
+      sim.spawn('end', async () => {
+        await sim.sleep(1000);
+        sim.check(seen[0] !== 1, 'the reader saw the write');
+      });
+    };
+    const w = await explore({ strategy: 'dpor', schedules: 1000 }, withWriter);
+    expect(w.violations.map((v) => v.message)).toEqual(['the reader saw the write']);
+  });
+
+  it('orders the step at whose end a timer fires against every other step', async () => {
+    // c's peek comes before the child's write only if the timer fires at the end of a step
+    // of a or b, before the child runs: the step that fires it is not fixed.
+    const setup: SetupFn = (sim) => {
+      const x = [0, 0];
+      let peeked = -1;
+      let read = -1;
+      let live = 3;
+      const fin = (): void => {
+        if (--live === 0) sim.check(!(read === 1 && peeked === 0), 'c saw x0 = 0 and a saw x1 = 1');
+      };
+      sim.spawn('a', async () => {
+        await sim.point('read', 'x1');
+        read = x[1];
+        fin();
+      });
+      sim.spawn('b', async () => {
+        live++;
+        sim.spawn('child', async () => {
+          await sim.point('write', 'x0');
+          x[0] = 1;
+          fin();
+        });
+        fin();
+      });
+      sim.spawn('c', async () => {
+        await sim.sleep(30);
+        sim.touch('x0', true);
+        peeked = x[0];
+        await sim.point('write', 'x1');
+        x[1] = 1;
+        fin();
+      });
+    };
+    const dfs = await explore({ strategy: 'dfs', preemptionBound: 100, schedules: 10_000, stepNs: 10 }, setup);
+    expect(dfs.violations.length).toBe(1);
+    const r = await explore({ strategy: 'dpor', schedules: 10_000, stepNs: 10 }, setup);
+    expect(r.exhausted).toBe(true);
+    expect(r.violations.map((v) => v.message)).toEqual(['c saw x0 = 0 and a saw x1 = 1']);
   });
 });
 
