@@ -158,7 +158,10 @@ describe('dpor on reads, timers and runs cut short', () => {
         fin();
       });
     };
-    const dfs = await explore({ strategy: 'dfs', preemptionBound: 100, schedules: 10_000, stepNs: 10 }, setup);
+    const dfs = await explore(
+      { strategy: 'dfs', preemptionBound: 100, schedules: 10_000, stepNs: 10 },
+      setup,
+    );
     expect(dfs.violations.length).toBe(1);
     const r = await explore({ strategy: 'dpor', schedules: 10_000, stepNs: 10 }, setup);
     expect(r.exhausted).toBe(true);

@@ -19,10 +19,7 @@ export const NOTHING = 0;
 /** Whether two steps' footprints conflict (do not commute). */
 export function conflicts(a: number, b: number): boolean {
   return (
-    a === ANY ||
-    b === ANY ||
-    (a >> 2 === b >> 2 && a >> 2 !== 0 && ((a | b) & 2) !== 0) ||
-    (a & b & 1) === 1
+    a === ANY || b === ANY || (a >> 2 === b >> 2 && a >> 2 !== 0 && ((a | b) & 2) !== 0) || (a & b & 1) === 1
   );
 }
 

@@ -57,10 +57,11 @@ function anyTimerArmed(sim: Simulation): boolean {
  * statelessly: each schedule is executed from the start, and after it ends its races are
  * found and reversed.
  *
- * Two steps conflict when they touch one object (see footprint.ts: the object named at the
- * scheduling point that starts the step; a step naming none conflicts with all; a step that
- * arms a timer, and every step taken while a timer is armed, conflict through the virtual
- * clock). Happens-before is program order, conflicts in execution order, and wake-ups: a
+ * Two steps conflict when they touch one object and not both only read it (see footprint.ts:
+ * the object named at the scheduling point that starts the step; a step naming none
+ * conflicts with all; a step that arms a timer, and a step at whose end a timer fired,
+ * conflict with all; every step taken while a timer is armed conflicts with the others
+ * through the virtual clock). Happens-before is program order, conflicts in execution order, and wake-ups: a
  * thread made runnable during a step (woken by an unlock, a complete, a wake_up, a thread
  * exit, or spawned) is ordered after that step. Vector clocks over those edges tell a race
  * (two conflicting steps of different threads, the first not ordered before the second
@@ -85,14 +86,23 @@ function anyTimerArmed(sim: Simulation): boolean {
  * bound do not compose exactly), not the full set of bounded schedules dfs runs.
  *
  * A step's footprint is the object named at its scheduling point (its first word: 'mlx0.mr100
- * zap' is 'mlx0.mr100'), what it touched without a point (`sim.touch`: kfree and
- * dereferences of tracked objects, complete, wake_up, the mirror checker's reads), and what
- * the threads it woke waited on. A thread's first stretch (spawn to its first point) and a
- * point naming no object conflict with everything.
+ * zap' is 'mlx0.mr100'; read-only for the labels in READ_LABELS, down_read and its kin),
+ * what it touched without a point (`sim.touch`: kfree, and dereferences as reads, of tracked
+ * objects; lock releases, up_read as a read; complete, wake_up; device page-table writes;
+ * set_seq, and read_begin / read_retry / check_retry's reads of the sequence; the HMM walk's
+ * page-table read; the mirror checker's reads), and what the threads it woke waited on. A
+ * thread's first stretch (spawn to its first point) holds no lock and touches only what it
+ * touches explicitly; a point naming no object conflicts with everything. The step that ends
+ * a run while other threads could still run (a violation, or the last non-daemon thread
+ * exiting) races with each of them: it disabled their next steps.
  *
  * Deviations: the model's reads of the virtual clock (`sim.now()` deadlines) are not
  * dependencies; accesses a step makes without a point or a touch are assumed to be protected
- * by the object its point names. Footprints that depend on global state (a checker that
+ * by the object its point names or by a lock it holds exclusively (after a read-only point,
+ * by such a lock only), and code a thread runs before its first point to touch shared state
+ * only through `sim.touch` / `sim.use` (as everywhere, an access no point, touch or lock
+ * orders is invisible to dpor: measured by swapping adjacent steps of every dfs schedule of
+ * the small built-ins, see docs/deviations.md). Footprints that depend on global state (a checker that
  * touches only when entries exist) can make dpor report a race through a different checker
  * hook than dfs does (same bug, another signature). Requires a deterministic program, as dfs
  * does.
