@@ -100,9 +100,10 @@ function anyTimerArmed(sim: Simulation): boolean {
  * dependencies; accesses a step makes without a point or a touch are assumed to be protected
  * by the object its point names or by a lock it holds exclusively (after a read-only point,
  * by such a lock only), and code a thread runs before its first point to touch shared state
- * only through `sim.touch` / `sim.use` (as everywhere, an access no point, touch or lock
- * orders is invisible to dpor: measured by swapping adjacent steps of every dfs schedule of
- * the small built-ins, see docs/deviations.md). Footprints that depend on global state (a checker that
+ * only through `sim.touch` / `sim.use`. As everywhere, an access that no point, touch or lock
+ * orders is invisible to dpor; `node --import tsx bench/dpor-traces.ts` checks the built-ins
+ * for such accesses (schedules of one trace that end differently; adjacent steps called
+ * independent that do not commute). Footprints that depend on global state (a checker that
  * touches only when entries exist) can make dpor report a race through a different checker
  * hook than dfs does (same bug, another signature). Requires a deterministic program, as dfs
  * does.
