@@ -18,6 +18,7 @@ const BENCHES: readonly (readonly [file: string, fn: string])[] = [
   ['drivers.ts', 'benchDrivers'],
   ['explore.ts', 'benchExplore'],
   ['explore.ts', 'benchDpor'],
+  ['dpor-traces.ts', 'benchDporTraces'],
   ['find.ts', 'benchFind'],
 ];
 
