@@ -81,7 +81,8 @@ export function livelockScenario(params: LivelockParams): SetupFn {
       if (out !== undefined) out.stats = (dev as unknown as { stats: FaultLoopStats }).stats;
       mirror = await dev.attach(p, params.driver === 'odp' ? { start: addr, length: page } : {});
       sim.spawn('cpu-zap', async () => {
-        while (!done) {
+        // For dpor: `done` is shared with the app thread (touched as the object 'livelock done').
+        while ((sim.touch('livelock done', true), !done)) {
           await p.madvise(addr, page, MADV_DONTNEED);
           if (out !== undefined) out.invalidations++;
           await sim.sleep(periodNs, 'cpu period');
@@ -96,6 +97,7 @@ export function livelockScenario(params: LivelockParams): SetupFn {
         }
       }
       if (out !== undefined) out.elapsedNs = sim.now() - t0;
+      sim.touch('livelock done');
       done = true;
       await mirror.detach();
     });
