@@ -35,11 +35,15 @@ export class MmStruct {
    */
   exitMmap: (mm: MmStruct) => Promise<void> = async () => {};
 
+  /** mm_users and mm_count as dpor names them (atomics without a scheduling point). */
+  private readonly refTag: string;
+
   constructor(
     readonly sim: Simulation,
     readonly name: string,
   ) {
     this.id = nextMmId++;
+    this.refTag = `mm_refs ${name}`;
     this.mmapLock = new RwSemaphore(sim, `mmap_lock`);
     sim.kalloc(this, `mm_struct ${name}`);
   }
@@ -47,6 +51,7 @@ export class MmStruct {
   /** mmget(): takes a user reference; the caller must already hold one (BUG otherwise). */
   mmget(): void {
     this.sim.use(this, 'mmget');
+    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.users <= 0) this.sim.bug(`mmget on ${this.name} with mm_users ${this.users}`);
     this.users++;
   }
@@ -54,6 +59,7 @@ export class MmStruct {
   /** mmget_not_zero(): takes a user reference unless the address space is already exiting. */
   mmgetNotZero(): boolean {
     this.sim.use(this, 'mmget_not_zero');
+    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.users === 0) return false;
     this.users++;
     return true;
@@ -65,6 +71,7 @@ export class MmStruct {
    */
   async mmput(): Promise<void> {
     this.sim.use(this, 'mmput');
+    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.users <= 0) this.sim.bug(`mmput on ${this.name} with mm_users ${this.users}`);
     this.users--;
     if (this.users > 0) return;
@@ -77,6 +84,7 @@ export class MmStruct {
   /** mmgrab(): pins the structure (mm_count), not the address space. */
   mmgrab(): void {
     this.sim.use(this, 'mmgrab');
+    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.count <= 0) this.sim.bug(`mmgrab on ${this.name} with mm_count ${this.count}`);
     this.count++;
   }
@@ -84,6 +92,7 @@ export class MmStruct {
   /** mmdrop(): drops a pin; the last one frees the structure (and its notifier container). */
   mmdrop(): void {
     this.sim.use(this, 'mmdrop');
+    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.count <= 0) this.sim.bug(`mmdrop on ${this.name} with mm_count ${this.count}`);
     this.count--;
     if (this.count > 0) return;

@@ -12,7 +12,7 @@ import { mnAssert, mnWarn } from './debug.js';
 import { mnCallClassic } from './hlist.js';
 import { mmuNotifierRegisterLocked, mmuNotifierRegisterSub } from './register.js';
 import { mmuNotifierSrcu } from './srcu.js';
-import { mnHlistDelInit } from './subscriptions.js';
+import { mnHlistDelInit, mnHlistFirst, mnHlistNext } from './subscriptions.js';
 import { NotifierError, UINT_MAX, type MmuNotifierOps } from './types.js';
 
 /**
@@ -108,7 +108,7 @@ export async function mmuNotifierGetLocked(ops: MmuNotifierOps, mm: MmStruct): P
   const subs = mm.notifierSubscriptions;
   if (subs !== null) {
     await subs.lock.lock();
-    for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+    for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
       if (sub.ops !== ops) continue;
       if (sub.users === UINT_MAX) {
         subs.lock.unlock();

@@ -11,7 +11,13 @@ import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuNotifier } from './classic.js';
 import { mnAssert, mnWarn } from './debug.js';
 import { mmuNotifierSrcu } from './srcu.js';
-import { mnHlistDelInit, mnHlistEmpty, type MmuNotifierSubscriptions } from './subscriptions.js';
+import {
+  mnHlistDelInit,
+  mnHlistEmpty,
+  mnHlistFirst,
+  mnHlistNext,
+  type MmuNotifierSubscriptions,
+} from './subscriptions.js';
 import type { MaybePromise, MmuNotifierRange } from './types.js';
 
 /**
@@ -57,7 +63,7 @@ export async function mnHlistInvalidateRangeStart(
   const idx = srcu.readLock();
   const blockable = range.blockable;
   let ret = 0;
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+  for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
     const ops = sub.ops;
     if (!ops.invalidateRangeStart) continue;
     await sim.point('mn_hlist_invalidate_range_start', sub.name);
@@ -92,7 +98,7 @@ export async function mnHlistInvalidateRangeStart(
 async function mnHlistCallEnds(subs: MmuNotifierSubscriptions, range: MmuNotifierRange): Promise<void> {
   const sim = subs.sim;
   const blockable = range.blockable;
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+  for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
     const ops = sub.ops;
     if (!ops.invalidateRangeEnd) continue;
     await sim.point('mn_hlist_invalidate_end', sub.name);
@@ -124,7 +130,7 @@ export async function mnHlistRelease(subs: MmuNotifierSubscriptions, mm: MmStruc
   const sim = subs.sim;
   const srcu = mmuNotifierSrcu(sim);
   const idx = srcu.readLock();
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+  for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
     const ops = sub.ops;
     if (!ops.release) continue;
     await sim.point('mn_hlist_release', sub.name);
@@ -156,7 +162,7 @@ export async function mnHlistYoung(
   const srcu = mmuNotifierSrcu(sim);
   const idx = srcu.readLock();
   let young = false;
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+  for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
     const ops = sub.ops;
     const s = sub;
     let r = false;
@@ -191,7 +197,7 @@ export async function mmuNotifierArchInvalidateSecondaryTlbs(
   const sim = mm.sim;
   const srcu = mmuNotifierSrcu(sim);
   const idx = srcu.readLock();
-  for (let sub = subs.listHead; sub !== null; sub = sub.hlistNext) {
+  for (let sub = mnHlistFirst(subs); sub !== null; sub = mnHlistNext(subs, sub)) {
     const ops = sub.ops;
     if (!ops.archInvalidateSecondaryTlbs) continue;
     await sim.point('mn_hlist_arch_invalidate_secondary_tlbs', sub.name);

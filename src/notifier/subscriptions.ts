@@ -42,7 +42,11 @@ export class MmuNotifierSubscriptions {
   /** Bumped on every change of the tree; iterators check it (the tree may not change under them). */
   itreeVersion = 0;
 
+  /** The classic list as dpor names it: SRCU walkers read it, (un)registration writes it. */
+  readonly hlistTag: string;
+
   constructor(readonly mm: MmStruct) {
+    this.hlistTag = `mn_hlist ${mm.name}`;
     this.lock = new SpinLock(mm.sim, 'subscriptions->lock');
     this.wq = new WaitQueue(mm.sim, 'subscriptions->wq');
     mm.sim.kalloc(this, `mmu_notifier_subscriptions of ${mm.name}`);
@@ -115,12 +119,26 @@ export function mnSubscriptionsCheck(subs: MmuNotifierSubscriptions, where: stri
 
 /** hlist_empty(). Caller holds subs.lock or is an SRCU reader. */
 export function mnHlistEmpty(subs: MmuNotifierSubscriptions): boolean {
+  subs.sim.touch(subs.hlistTag, true);
   return subs.listHead === null;
+}
+
+/** The list's first notifier (a walk's read of the head). Caller holds subs.lock or is an SRCU reader. */
+export function mnHlistFirst(subs: MmuNotifierSubscriptions): MmuNotifier | null {
+  subs.sim.touch(subs.hlistTag, true);
+  return subs.listHead;
+}
+
+/** The notifier after `sub` (a walk's read of the link). Caller holds subs.lock or is an SRCU reader. */
+export function mnHlistNext(subs: MmuNotifierSubscriptions, sub: MmuNotifier): MmuNotifier | null {
+  subs.sim.touch(subs.hlistTag, true);
+  return sub.hlistNext;
 }
 
 /** hlist_add_head_rcu(): caller holds subs.lock. */
 export function mnHlistAddHead(subs: MmuNotifierSubscriptions, sub: MmuNotifier): void {
   subs.sim.assertHeld(subs.lock, 'hlist_add_head_rcu');
+  subs.sim.touch(subs.hlistTag);
   sub.hlistPrev = null;
   sub.hlistNext = subs.listHead;
   if (subs.listHead !== null) subs.listHead.hlistPrev = sub;
@@ -134,6 +152,7 @@ export function mnHlistAddHead(subs: MmuNotifierSubscriptions, sub: MmuNotifier)
  */
 export function mnHlistDelInit(subs: MmuNotifierSubscriptions, sub: MmuNotifier): void {
   subs.sim.assertHeld(subs.lock, 'hlist_del_init_rcu');
+  subs.sim.touch(subs.hlistTag);
   if (!sub.hashed) return;
   const prev = sub.hlistPrev;
   const next = sub.hlistNext;
