@@ -35,7 +35,11 @@ export class MmStruct {
    */
   exitMmap: (mm: MmStruct) => Promise<void> = async () => {};
 
-  /** mm_users and mm_count as dpor names them (atomics without a scheduling point). */
+  /**
+   * mm_users and mm_count as dpor names them (atomics without a scheduling point). Plain
+   * increments commute with each other (a read for dpor); a decrement, or an increment that
+   * tests for zero, does not commute with any of them (a write).
+   */
   private readonly refTag: string;
 
   constructor(
@@ -51,7 +55,7 @@ export class MmStruct {
   /** mmget(): takes a user reference; the caller must already hold one (BUG otherwise). */
   mmget(): void {
     this.sim.use(this, 'mmget');
-    this.sim.touch(this.refTag); // for dpor: a reference count update
+    this.sim.touch(this.refTag, true);
     if (this.users <= 0) this.sim.bug(`mmget on ${this.name} with mm_users ${this.users}`);
     this.users++;
   }
@@ -59,7 +63,7 @@ export class MmStruct {
   /** mmget_not_zero(): takes a user reference unless the address space is already exiting. */
   mmgetNotZero(): boolean {
     this.sim.use(this, 'mmget_not_zero');
-    this.sim.touch(this.refTag); // for dpor: a reference count update
+    this.sim.touch(this.refTag);
     if (this.users === 0) return false;
     this.users++;
     return true;
@@ -71,9 +75,9 @@ export class MmStruct {
    */
   async mmput(): Promise<void> {
     this.sim.use(this, 'mmput');
-    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.users <= 0) this.sim.bug(`mmput on ${this.name} with mm_users ${this.users}`);
     this.users--;
+    this.sim.touch(this.refTag);
     if (this.users > 0) return;
     this.sim.mightSleep('mmput');
     this.exiting = true;
@@ -84,7 +88,7 @@ export class MmStruct {
   /** mmgrab(): pins the structure (mm_count), not the address space. */
   mmgrab(): void {
     this.sim.use(this, 'mmgrab');
-    this.sim.touch(this.refTag); // for dpor: a reference count update
+    this.sim.touch(this.refTag, true);
     if (this.count <= 0) this.sim.bug(`mmgrab on ${this.name} with mm_count ${this.count}`);
     this.count++;
   }
@@ -92,9 +96,9 @@ export class MmStruct {
   /** mmdrop(): drops a pin; the last one frees the structure (and its notifier container). */
   mmdrop(): void {
     this.sim.use(this, 'mmdrop');
-    this.sim.touch(this.refTag); // for dpor: a reference count update
     if (this.count <= 0) this.sim.bug(`mmdrop on ${this.name} with mm_count ${this.count}`);
     this.count--;
+    this.sim.touch(this.refTag);
     if (this.count > 0) return;
     if (this.notifierSubscriptions !== null) this.sim.kfree(this.notifierSubscriptions);
     this.sim.kfree(this);
