@@ -1,284 +1,28 @@
 /**
- * How far dpor is from optimal, and how far any dpor could go: runs plain dfs on a scenario and
- * counts the distinct Mazurkiewicz traces among its schedules (the happens-before graph of each
- * schedule, canonically written), under dpor's dependency relation and under "locks only" (two
- * steps conflict only when both acquire one lock, readers excepted: every sound relation in
- * which a lock acquisition is one step keeps at least those). An optimal dpor runs one schedule
- * per trace of its relation, so the first count is what dpor can reach with its relation and the
- * second bounds every relation from below. Also checks the relation on the way: schedules of one
- * trace must end the same (status, violations, marks, each thread's steps).
+ * How far dpor is from optimal, and how far any dpor could go, on the built-in scenarios: the
+ * Mazurkiewicz traces among plain dfs's schedules under dpor's relation and under "locks only"
+ * (src/explore/dpor/audit.ts), and with `commute` the commutation check of dpor's relation.
  *
- * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...]` (bound: a number, or `inf`).
+ * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...] [commute]` (bound: a number, or `inf`).
  */
 import { pathToFileURL } from 'node:url';
 
-import { ANY, conflictsAll, NOTHING, ObjectIds, READ_LABELS } from '../src/explore/dpor/footprint.js';
+import {
+  checkCommutation,
+  countTraces,
+  type AuditTarget,
+  type TraceCounts,
+} from '../src/explore/dpor/audit.js';
 import { getScenario } from '../src/scenario/registry.js';
 import '../src/scenario/builtin/index.js';
-import { Simulation } from '../src/sim/simulation.js';
-import { DfsStrategy, type Strategy } from '../src/sim/strategy.js';
-import type { SimThread } from '../src/sim/thread.js';
 
-interface Step {
-  tid: number;
-  label: string;
-  /** Label and object, for messages. */
-  what: string;
-  /** The footprint as dpor computes it: the point's access first, then touches and wake-ups. */
-  fp: number[];
-  /** Acquires a lock: its object id, or -1. */
-  lock: number;
-  /** Acquires it shared (a reader). */
-  shared: boolean;
-  /** The step that made this thread runnable, or -1. */
-  wake: number;
-  values: number[];
-}
-
-const LOCK_LABELS = new Set([
-  'spin_lock',
-  'spin_trylock',
-  'mutex_lock',
-  'mutex_lock_killable',
-  'mutex_trylock',
-  'mutex_wait',
-  'down_write',
-  'down_write_killable',
-  'down_write_trylock',
-  'down_write_wait',
-  'down_read',
-  'down_read_killable',
-  'down_read_trylock',
-  'down_read_wait',
-  'mm_take_all_locks',
-]);
-
-/** What decides a recorded run: dfs, or a given schedule. */
-interface Decider {
-  pickThread(runnable: readonly SimThread[], current: SimThread | null): number;
-  chooseValue(n: number): number;
-}
-
-/** Runs `decider`'s schedules and records each run's steps with dpor's footprints. */
-class Recorder implements Strategy {
-  readonly name = 'dfs';
-  steps: Step[] = [];
-  private wasRunnable: boolean[] = [];
-  private pendingWake: number[] = [];
-  constructor(
-    readonly dfs: Decider,
-    readonly ids = new ObjectIds(),
-  ) {}
-  onSpawn(): void {}
-  pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
-    this.sync(runnable[0].sim);
-    return this.dfs.pickThread(runnable, current);
-  }
-  chooseValue(n: number): number {
-    const v = this.dfs.chooseValue(n);
-    this.steps[this.steps.length - 1]?.values.push(v);
-    return v;
-  }
-  private sync(sim: Simulation): void {
-    const p = this.steps.length - 1;
-    if (p >= 0 && sim.threads[this.steps[p].tid].timerAtNs !== Infinity) this.steps[p].fp[0] = ANY;
-    const rq = new Set(sim.runnable.map((t) => t.id));
-    for (const t of sim.threads) {
-      const runnable = rq.has(t.id);
-      if (runnable && this.wasRunnable[t.id] !== true) {
-        this.pendingWake[t.id] = p;
-        if (p >= 0 && t.timedOut) this.steps[p].fp[0] = ANY;
-        if (p >= 0 && this.wasRunnable[t.id] === false && t.nextObject !== undefined)
-          this.steps[p].fp.push(this.ids.footprint(t.nextObject, false));
-      }
-      this.wasRunnable[t.id] = runnable;
-    }
-  }
-  onPick(t: SimThread): void {
-    const sim = t.sim;
-    this.sync(sim);
-    let clock = false;
-    for (const x of sim.threads) if (x.timerAtNs !== Infinity) clock = true;
-    const first = t.steps === 0;
-    const read = READ_LABELS.has(t.lastLabel);
-    this.steps.push({
-      tid: t.id,
-      label: t.lastLabel,
-      what: first ? 'start' : `${t.lastLabel} ${t.nextObject ?? ''}`,
-      fp: [first ? NOTHING + (clock ? 1 : 0) : this.ids.footprint(t.nextObject, clock, read)],
-      lock:
-        !first && LOCK_LABELS.has(t.lastLabel) && t.nextObject !== undefined ? this.ids.id(t.nextObject) : -1,
-      shared: read,
-      wake: this.pendingWake[t.id] ?? -1,
-      values: [],
-    });
-    this.pendingWake[t.id] = -1;
-  }
-  onTouch(object: string, read: boolean): void {
-    this.steps[this.steps.length - 1]?.fp.push(this.ids.footprint(object, false, read));
-  }
-  reset(): void {
-    this.steps = [];
-    this.wasRunnable = [];
-    this.pendingWake = [];
-  }
-}
-
-type Relation = (a: Step, b: Step) => boolean;
-const dporRelation: Relation = (a, b) => conflictsAll(a.fp, b.fp);
-const locksOnly: Relation = (a, b) => a.lock >= 0 && a.lock === b.lock && !(a.shared && b.shared);
-
-/** The trace of a run under `rel`: each step named by (thread, index), program order, wake-ups, conflicts. */
-function traceKey(steps: Step[], rel: Relation): string {
-  const index: number[] = [];
-  const count: number[] = [];
-  const parts: string[] = [];
-  for (let j = 0; j < steps.length; j++) {
-    const e = steps[j];
-    index[j] = count[e.tid] = (count[e.tid] ?? 0) + 1;
-    parts.push(`${e.tid}.${index[j]}:${e.values.join(',')}`);
-    if (e.wake >= 0) parts.push(`w${steps[e.wake].tid}.${index[e.wake]}>${e.tid}.${index[j]}`);
-    for (let i = 0; i < j; i++)
-      if (steps[i].tid !== e.tid && rel(steps[i], e))
-        parts.push(`${steps[i].tid}.${index[i]}>${e.tid}.${index[j]}`);
-  }
-  return parts.sort().join(' ');
-}
-
-export interface TraceCounts {
-  scenario: string;
-  /** dfs schedules run, and whether dfs exhausted. */
-  schedules: number;
-  exhausted: boolean;
-  /** Distinct traces under dpor's relation. */
-  dporTraces: number;
-  /** Distinct traces when only lock acquisitions conflict (a lower bound for every relation). */
-  lockTraces: number;
-  /** Traces whose schedules ended differently (0 unless dpor's relation misses a dependency). */
-  inconsistent: number;
-}
-
-/** Counts the traces plain dfs within `bound` preemptions visits on `name` (at most `budget` schedules). */
-export async function countTraces(name: string, bound: number, budget = 1_000_000): Promise<TraceCounts> {
+function target(name: string): AuditTarget {
   const s = getScenario(name);
-  const dfs = new DfsStrategy(bound);
-  const rec = new Recorder(dfs);
-  const byTrace = new Map<string, string>();
-  const lockTraces = new Set<string>();
-  let inconsistent = 0;
-  let schedules = 0;
-  for (;;) {
-    rec.reset();
-    const sim = new Simulation({
-      seed: 1,
-      strategy: rec,
-      switches: s.switches,
-      ...(s.defaults?.maxSteps !== undefined ? { maxSteps: s.defaults.maxSteps } : {}),
-    });
-    const r = await sim.run(s.setup);
-    schedules++;
-    const ending = JSON.stringify([
-      r.status,
-      r.violations.map((v) => v.signature).sort(),
-      Object.entries(r.marks).sort(),
-      [...rec.steps].sort((a, b) => a.tid - b.tid).map((e) => [e.tid, e.label, e.fp]),
-    ]);
-    const key = traceKey(rec.steps, dporRelation);
-    const seen = byTrace.get(key);
-    if (seen === undefined) byTrace.set(key, ending);
-    else if (seen !== ending) inconsistent++;
-    lockTraces.add(traceKey(rec.steps, locksOnly));
-    if (!dfs.advance() || schedules >= budget) break;
-  }
   return {
-    scenario: name,
-    schedules,
-    exhausted: dfs.exhausted,
-    dporTraces: byTrace.size,
-    lockTraces: lockTraces.size,
-    inconsistent,
-  };
-}
-
-/** Runs a given thread sequence (and value sequence); `diverged` when a thread was not runnable. */
-class Follow implements Decider {
-  diverged = false;
-  private value = 0;
-  rec!: Recorder;
-  constructor(
-    readonly threads: readonly number[],
-    readonly values: readonly number[],
-  ) {}
-  pickThread(runnable: readonly SimThread[]): number {
-    const i = runnable.findIndex((t) => t.id === this.threads[this.rec.steps.length]);
-    if (i < 0) this.diverged = true;
-    return Math.max(i, 0);
-  }
-  chooseValue(): number {
-    return this.values[this.value++] ?? 0;
-  }
-}
-
-function endingOf(
-  r: { status: string; violations: { signature: string }[]; marks: Record<string, number> },
-  steps: Step[],
-): string {
-  return JSON.stringify([
-    r.status,
-    r.violations.map((v) => v.signature).sort(),
-    Object.entries(r.marks).sort(),
-    [...steps].sort((a, b) => a.tid - b.tid).map((e) => [e.tid, e.label, e.fp]),
-  ]);
-}
-
-/**
- * Swaps every two adjacent steps of different threads that dpor's relation calls independent,
- * in every schedule dfs within `bound` runs, and replays: the run must end the same. Returns
- * the pairs of steps (label/object of each) that did not commute, with their counts.
- */
-export async function checkCommutation(
-  name: string,
-  bound: number,
-  budget = 100_000,
-): Promise<Map<string, number>> {
-  const s = getScenario(name);
-  const ids = new ObjectIds();
-  const dfs = new DfsStrategy(bound);
-  const rec = new Recorder(dfs, ids);
-  const bad = new Map<string, number>();
-  const options = {
-    seed: 1,
+    setup: s.setup,
     switches: s.switches,
     ...(s.defaults?.maxSteps !== undefined ? { maxSteps: s.defaults.maxSteps } : {}),
   };
-  for (let n = 0; n < budget; n++) {
-    rec.reset();
-    const r = await new Simulation({ ...options, strategy: rec }).run(s.setup);
-    const steps = rec.steps;
-    const ending = endingOf(r, steps);
-    const threads = steps.map((e) => e.tid);
-    const values = steps.flatMap((e) => e.values);
-    for (let i = 0; i + 1 < steps.length; i++) {
-      const a = steps[i];
-      const b = steps[i + 1];
-      if (a.tid === b.tid || dporRelation(a, b) || b.wake === i) continue;
-      // The last step of a run that ended early disables every other step: not a swap.
-      if (i + 2 === steps.length && r.status !== 'ok') continue;
-      const swapped = threads.slice();
-      swapped[i] = b.tid;
-      swapped[i + 1] = a.tid;
-      const follow = new Follow(swapped, values);
-      const again = new Recorder(follow, ids);
-      follow.rec = again;
-      const r2 = await new Simulation({ ...options, strategy: again }).run(s.setup);
-      if (follow.diverged || endingOf(r2, again.steps) !== ending) {
-        const key = `${a.what} <-> ${b.what}`;
-        bad.set(key, (bad.get(key) ?? 0) + 1);
-      }
-    }
-    if (!dfs.advance()) break;
-  }
-  return bad;
 }
 
 /** The scenarios dfs within preemption bound 2 exhausts in seconds (benchDpor's list). */
@@ -305,7 +49,7 @@ export const TRACE_SCENARIOS: readonly string[] = [
 export async function benchDporTraces(
   bound = 2,
   names: readonly string[] = TRACE_SCENARIOS,
-): Promise<TraceCounts[]> {
+): Promise<(TraceCounts & { scenario: string })[]> {
   console.log(
     `dpor: Mazurkiewicz traces among dfs's schedules (preemption bound ${bound === Infinity ? 'none' : bound}); ` +
       'dfs/traces is the most any dpor can save',
@@ -313,9 +57,9 @@ export async function benchDporTraces(
   console.log(
     `  ${'scenario'.padEnd(34)} ${'dfs'.padStart(8)} ${'dpor rel'.padStart(9)} ${'locks'.padStart(7)} ${'max x'.padStart(6)}  inconsistent`,
   );
-  const rows: TraceCounts[] = [];
+  const rows: (TraceCounts & { scenario: string })[] = [];
   for (const name of names) {
-    const c = await countTraces(name, bound);
+    const c = { scenario: name, ...(await countTraces(target(name), bound)) };
     rows.push(c);
     console.log(
       `  ${name.padEnd(34)} ${`${c.exhausted ? '' : '>'}${c.schedules}`.padStart(8)} ${String(c.dporTraces).padStart(9)} ` +
@@ -332,7 +76,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   await benchDporTraces(b === Infinity ? 1_000_000 : b, names);
   if (process.argv[4] === 'commute') {
     for (const name of names) {
-      const bad = await checkCommutation(name, b === Infinity ? 1_000_000 : b);
+      const bad = await checkCommutation(target(name), b === Infinity ? 1_000_000 : b);
       console.log(`  ${name}: ${bad.size} pairs of steps dpor calls independent do not commute`);
       for (const [k, v] of bad) console.log(`    ${v} ${k}`);
     }

@@ -101,9 +101,9 @@ function anyTimerArmed(sim: Simulation): boolean {
  * by the object its point names or by a lock it holds exclusively (after a read-only point,
  * by such a lock only), and code a thread runs before its first point to touch shared state
  * only through `sim.touch` / `sim.use`. As everywhere, an access that no point, touch or lock
- * orders is invisible to dpor; `node --import tsx bench/dpor-traces.ts` checks the built-ins
- * for such accesses (schedules of one trace that end differently; adjacent steps called
- * independent that do not commute). Footprints that depend on global state (a checker that
+ * orders is invisible to dpor; audit.ts checks a program for such accesses (schedules of one
+ * trace that end differently; adjacent steps called independent that do not commute), on the
+ * built-ins with `node --import tsx bench/dpor-traces.ts 2 <scenarios> commute`. Footprints that depend on global state (a checker that
  * touches only when entries exist) can make dpor report a race through a different checker
  * hook than dfs does (same bug, another signature). Requires a deterministic program, as dfs
  * does.
