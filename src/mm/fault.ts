@@ -607,6 +607,7 @@ async function faultHugePmd(mm: Mm, vma: Vma, va: number, flags: number): Promis
  * May sleep.
  */
 async function pmdMigrationEntryWait(mm: Mm, haddr: number): Promise<number> {
+  mm.assertMmapLocked('pmd_migration_entry_wait');
   const pt = mm.pageTable;
   const head = pt.pfnAt(haddr);
   const changed = (): boolean =>
@@ -624,6 +625,7 @@ async function pmdMigrationEntryWait(mm: Mm, haddr: number): Promise<number> {
  * its vm_fault_t returned (0: retry). Caller holds the mmap lock. May sleep.
  */
 async function doHugePmdDevicePrivate(mm: Mm, vma: Vma, va: number, flags: number): Promise<number> {
+  mm.assertMmapLocked('do_huge_pmd_device_private');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;

@@ -10,6 +10,7 @@ import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuNotifier } from './classic.js';
 import type { MmuIntervalNotifier } from './interval.js';
 import { mnAssert } from './debug.js';
+import { mmuNotifierSrcu } from './srcu.js';
 
 /**
  * The per-mm notifier container, created by the first registration on the mm (classic or
@@ -117,7 +118,25 @@ export function mnSubscriptionsCheck(subs: MmuNotifierSubscriptions, where: stri
 // The classic list: an hlist walked by SRCU readers while it changes.
 // ---------------------------------------------------------------------------------------------
 
-/** hlist_empty(). Caller holds subs.lock or is an SRCU reader. */
+/**
+ * The walk's contract (hlist_for_each_entry_srcu's lockdep condition): the running thread
+ * holds subs.lock or is inside the notifier SRCU read section; reports `lock-misuse` otherwise.
+ */
+function assertHlistWalker(subs: MmuNotifierSubscriptions, what: string): void {
+  const sim = subs.sim;
+  const t = sim.current;
+  if (t === null || sim.status !== 'running') return;
+  if (subs.lock.owner === t || mmuNotifierSrcu(sim).isReader(t)) return;
+  sim.report(
+    'lock-misuse',
+    `${what} by ${t.name} outside subscriptions->lock and the notifier SRCU section`,
+    {
+      key: `hlist walk unprotected ${what}`,
+    },
+  );
+}
+
+/** hlist_empty(): a lockless peek, as the kernel's callers make before entering the SRCU section. */
 export function mnHlistEmpty(subs: MmuNotifierSubscriptions): boolean {
   subs.sim.touch(subs.hlistTag, true);
   return subs.listHead === null;
@@ -125,12 +144,14 @@ export function mnHlistEmpty(subs: MmuNotifierSubscriptions): boolean {
 
 /** The list's first notifier (a walk's read of the head). Caller holds subs.lock or is an SRCU reader. */
 export function mnHlistFirst(subs: MmuNotifierSubscriptions): MmuNotifier | null {
+  assertHlistWalker(subs, 'mn_hlist walk');
   subs.sim.touch(subs.hlistTag, true);
   return subs.listHead;
 }
 
 /** The notifier after `sub` (a walk's read of the link). Caller holds subs.lock or is an SRCU reader. */
 export function mnHlistNext(subs: MmuNotifierSubscriptions, sub: MmuNotifier): MmuNotifier | null {
+  assertHlistWalker(subs, 'mn_hlist walk');
   subs.sim.touch(subs.hlistTag, true);
   return sub.hlistNext;
 }

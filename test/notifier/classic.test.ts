@@ -26,6 +26,7 @@ import {
   type MmuNotifierOps,
 } from '../../src/notifier/index.js';
 import type { MmStruct } from '../../src/mm/mm-struct.js';
+import { mnHlistFirst } from '../../src/notifier/subscriptions.js';
 import {
   expectOk,
   expectViolation,
@@ -115,6 +116,28 @@ describe('register / unregister', () => {
         1,
         noPanicOnWarn,
       ),
+    );
+  });
+
+  it('walking the classic list outside subscriptions->lock and the SRCU section is a lock misuse', async () => {
+    const outside = await runMain(async ({ mm }) => {
+      await mmuNotifierRegister(mm, logging([], 'a'));
+      mnHlistFirst(mm.notifierSubscriptions!);
+    });
+    expectViolation(
+      outside,
+      'lock-misuse',
+      /mn_hlist walk by .* outside subscriptions->lock and the notifier SRCU section/,
+    );
+    // The same walk inside a read section is the contract, as every invalidation's walk is.
+    expectOk(
+      await runMain(async ({ mm, sim }) => {
+        await mmuNotifierRegister(mm, logging([], 'a'));
+        const srcu = mmuNotifierSrcu(sim);
+        const idx = srcu.readLock();
+        expect(mnHlistFirst(mm.notifierSubscriptions!)).not.toBeNull();
+        srcu.readUnlock(idx);
+      }),
     );
   });
 

@@ -127,6 +127,8 @@ export function mmHmmOf(mm: Mm): Hmm2019 | undefined {
  * struct hmm or -errno. The caller holds a user reference on the mm and no mmap lock. May sleep.
  */
 export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 | number> {
+  if (mm.users <= 0)
+    sim.bug(`hmm_get_or_create on ${mm.name} without a user reference (mm_users ${mm.users})`);
   const mmHmm = sim.runMap<Mm, Hmm2019>(MM_HMM);
   const cur = mmHmm.get(mm);
   if (cur !== undefined) {

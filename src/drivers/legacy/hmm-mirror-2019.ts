@@ -75,6 +75,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
    */
   private async hmmRangeFault(hmm: Hmm2019, range: Hmm2019Range, write: boolean): Promise<number> {
     const mm = this.mm;
+    mm.assertMmapLocked('hmm_range_fault');
     if (hmm.dead) return -EFAULT;
     this.sim.note('hmm->dead is false');
     const vma = await findVma2019(mm, range.start, 'hmm_range_fault');

@@ -40,6 +40,11 @@ export class Srcu {
     return idx;
   }
 
+  /** Whether thread `t` is inside a read-side section of this domain (srcu_read_lock_held()). */
+  isReader(t: SimThread): boolean {
+    return this.readerThreads.includes(t);
+  }
+
   /** srcu_read_unlock(idx): leaves the section entered with `idx`. Never sleeps. */
   readUnlock(idx: number): void {
     const t = this.sim.self('srcu_read_unlock');
