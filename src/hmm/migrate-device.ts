@@ -342,6 +342,29 @@ async function splitDeviceFolio(k: Kernel, pfn: number, faultPage = -1): Promise
   return ok;
 }
 
+/**
+ * The locking step of migrate_vma_collect_pmd for the folio at `head`: a reference and the
+ * folio lock (not for the faulting page `faultHead`, whose lock the fault holds). Gives whether
+ * the folio was anonymous-exclusive, or null, with both dropped again, when the lock is
+ * contended or the folio is anonymous-exclusive and maybe DMA-pinned (folio_try_share_anon_rmap
+ * fails for a pinned page: it stays mapped). Called by the collectors, which hold mm.ptl. Atomic.
+ */
+function collectLock(k: Kernel, head: number, faultHead: number): boolean | null {
+  const phys = k.phys;
+  phys.getPage(head);
+  if (head !== faultHead && !k.folioTrylock(head)) {
+    phys.putPage(head);
+    return null;
+  }
+  const anonExclusive = phys.testFlag(head, PG_anon) && phys.testFlag(head, PG_anon_exclusive);
+  if (anonExclusive && phys.maybeDmaPinned(head)) {
+    if (head !== faultHead) k.folioUnlock(head);
+    phys.putPage(head);
+    return null;
+  }
+  return anonExclusive;
+}
+
 /** migrate_vma_collect_pmd for one PTE (entry i). Caller holds mm.ptl. */
 async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number): Promise<void> {
   const mm = args.mm;
@@ -394,19 +417,8 @@ async function migrateCollectPte(args: MigrateVma, i: number, faultPage: number)
     } else if (!(sel & MIGRATE_VMA_SELECT_SYSTEM)) return;
     if (phys.mappingOf(pfn) === undefined || phys.folioOrder(pfn) !== 0) return;
   } else return; // swap, migration, device-exclusive: skipped
-  // The locking step.
-  phys.getPage(pfn);
-  if (pfn !== faultPage && !k.folioTrylock(pfn)) {
-    phys.putPage(pfn);
-    return;
-  }
-  const anonExclusive = phys.testFlag(pfn, PG_anon) && phys.testFlag(pfn, PG_anon_exclusive);
-  if (anonExclusive && phys.maybeDmaPinned(pfn)) {
-    // folio_try_share_anon_rmap fails for a pinned page: leave it mapped.
-    if (pfn !== faultPage) k.folioUnlock(pfn);
-    phys.putPage(pfn);
-    return;
-  }
+  const anonExclusive = collectLock(k, pfn, faultPage);
+  if (anonExclusive === null) return;
   const old = await ptepGetAndClear(mm, va);
   if (old.kind === PTE_KIND_PRESENT && old.flags & PTE_DIRTY) phys.setFlag(pfn, PG_dirty);
   phys.clearFlag(pfn, PG_anon_exclusive);
@@ -442,18 +454,8 @@ async function migrateCollectHugePmd(args: MigrateVma, i: number, faultPage: num
     if (!(args.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || phys.deviceOwnerOf(head) !== args.pgmapOwner)
       return;
   } else return;
-  const fpHead = faultPage >= 0 ? phys.folioHead(faultPage) : -1;
-  phys.getPage(head);
-  if (head !== fpHead && !k.folioTrylock(head)) {
-    phys.putPage(head);
-    return;
-  }
-  const anonExclusive = phys.testFlag(head, PG_anon) && phys.testFlag(head, PG_anon_exclusive);
-  if (anonExclusive && phys.maybeDmaPinned(head)) {
-    if (head !== fpHead) k.folioUnlock(head);
-    phys.putPage(head);
-    return;
-  }
+  const anonExclusive = collectLock(k, head, faultPage >= 0 ? phys.folioHead(faultPage) : -1);
+  if (anonExclusive === null) return;
   const old = await pmdpGetAndClear(mm, va);
   if (old.kind === PTE_KIND_PRESENT && old.flags & PTE_DIRTY) phys.setFlag(head, PG_dirty);
   const nr = phys.folioNrPages(head);
