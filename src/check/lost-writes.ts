@@ -37,6 +37,7 @@ import { MADV_DONTNEED, MADV_FREE, MADV_REMOVE, VM_SHARED, VM_WIPEONFORK } from 
 import { PTE_KIND_PRESENT } from '../mm/page-table.js';
 import { registerViolationExplanation } from '../explore/explain.js';
 import { checksOf } from './options.js';
+import type { BufferSource } from '../sim/buffers.js';
 
 /** The violation kind this checker reports. */
 export const KIND_LOST_WRITE = 'lost-write';
@@ -78,18 +79,18 @@ class PageShadow {
   /** An unknown byte takes the value of its first load (false after MADV_FREE: it may still change). */
   learn = true;
 
-  constructor(ps: number, zero: boolean) {
+  constructor(ps: number, zero: boolean, buffers: BufferSource) {
     // One buffer for the three arrays: an array buffer is an allocation outside the heap
     // with bookkeeping of its own, and a page's shadow is made on its first access.
-    const buf = new ArrayBuffer(2 * ps + 4 * (ps >> WORD_SHIFT));
+    const buf = buffers.zeroed(2 * ps + 4 * (ps >> WORD_SHIFT));
     this.values = new Uint8Array(buf, 0, ps);
     this.known = new Uint8Array(buf, ps, ps);
     this.writer = new Int32Array(buf, 2 * ps, ps >> WORD_SHIFT).fill(ZERO_FILL);
     if (zero) this.known.fill(1);
   }
 
-  clone(): PageShadow {
-    const p = new PageShadow(this.values.length, false);
+  clone(buffers: BufferSource): PageShadow {
+    const p = new PageShadow(this.values.length, false, buffers);
     p.values.set(this.values);
     p.known.set(this.known);
     p.writer.set(this.writer);
@@ -159,7 +160,7 @@ export class LostWritesChecker implements UserMemoryObserver {
         const base = huge ? va - (va % k.pmdSize) : va;
         const span = huge ? k.pmdSize : ps;
         for (let a = Math.max(base, vma.start); a < Math.min(base + span, vma.end); a += ps) {
-          const page = new PageShadow(ps, false);
+          const page = new PageShadow(ps, false, this.k.sim.buffers);
           if (kind === PTE_KIND_PRESENT) {
             k.phys.readBytes(huge ? pfn + (a - base) / ps : pfn, 0, page.values);
             page.known.fill(1);
@@ -237,7 +238,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     let page = st.pages.get(va);
     if (page === undefined) {
       if (!this.tracked(mm, va)) return;
-      page = new PageShadow(this.ps, !st.seeded);
+      page = new PageShadow(this.ps, !st.seeded, this.k.sim.buffers);
       st.pages.set(va, page);
     }
     if (write) {
@@ -398,7 +399,7 @@ export class LostWritesChecker implements UserMemoryObserver {
       }
       let p = st.pages.get(va);
       if (p === undefined) {
-        p = new PageShadow(ps, false);
+        p = new PageShadow(ps, false, this.k.sim.buffers);
         st.pages.set(va, p);
       }
       p.known.fill(0);
@@ -431,7 +432,7 @@ export class LostWritesChecker implements UserMemoryObserver {
     for (const [va, p] of st.pages) {
       const vma = child.vmas.lookup(va);
       if (vma === undefined || !vma.anonymous || (vma.flags & (VM_SHARED | VM_WIPEONFORK)) !== 0) continue;
-      const c = p.clone();
+      const c = p.clone(this.k.sim.buffers);
       if (touched.has(va)) {
         c.known.fill(0);
         c.writer.fill(ZERO_FILL);
@@ -440,7 +441,8 @@ export class LostWritesChecker implements UserMemoryObserver {
     }
     // A page first written during the fork (not in the shadow before) may or may not be in the copy.
     for (const va of touched)
-      if (!cst.pages.has(va) && this.tracked(child, va)) cst.pages.set(va, new PageShadow(this.ps, false));
+      if (!cst.pages.has(va) && this.tracked(child, va))
+        cst.pages.set(va, new PageShadow(this.ps, false, this.k.sim.buffers));
   }
 
   /** The process exits or is killed: nothing of `mm` is checked any more. Atomic. */

@@ -1,5 +1,6 @@
 import { hostNowMs } from './host-clock.js';
 import { deriveSeed, Prng } from '../sim/prng.js';
+import { releaseRetiredBuffers } from '../sim/buffers.js';
 import { Simulation, type RunResult, type SetupFn } from '../sim/simulation.js';
 import { SourceDporStrategy } from './dpor/source-dpor.js';
 import { DfsStrategy, PctStrategy, RandomStrategy, type Strategy } from '../sim/strategy.js';
@@ -117,8 +118,14 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
         firstFound[v.signature] = { schedule: i, strategy: label };
       }
     }
+    // Nothing reads the world from here on (a found violation keeps its run's decisions).
+    sim.retireBuffers();
     if (runs % o.progressEvery === 0) progress();
-    if (runs % 64 === 0) await yieldToHost();
+    if (runs % 64 === 0) {
+      await yieldToHost();
+      // A host turn: no code of a finished world is pending any more (src/sim/buffers.ts).
+      releaseRetiredBuffers();
+    }
     if (dfs !== null && !dfs.advance()) {
       stopped = 'exhausted';
       break;

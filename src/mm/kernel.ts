@@ -132,11 +132,13 @@ export class Kernel {
       nodes: options.nodes,
       shouldFailAlloc: options.shouldFailAlloc,
       onViolation: (kind, message) => sim.report(kind, message),
+      buffers: sim.buffers,
     });
     this.swap = new SwapSpace({
       nslots: options.swapPages ?? 0,
       pageShift: this.pageShift,
       onViolation: (kind, message) => sim.report(kind, message),
+      buffers: sim.buffers,
     });
     this.pageSize = this.phys.pageSize;
     this.pmdSize = this.pageSize * HPAGE_PMD_NR;

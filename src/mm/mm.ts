@@ -59,7 +59,7 @@ export class Mm extends MmStruct {
     name: string,
   ) {
     super(kernel.sim, name);
-    this.pageTable = new PageTable({ pageShift: kernel.pageShift });
+    this.pageTable = new PageTable({ pageShift: kernel.pageShift, buffers: kernel.sim.buffers });
     this.vmas = new VmaTree({
       pageShift: kernel.pageShift,
       mmapBase: kernel.mmapBase,

@@ -54,7 +54,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
       for (let p = lo; p < hi; p = Math.min(hi, (Math.floor(p / nr) + 1) * nr)) starts.push(p);
     }
     const nseg = starts.length;
-    this.segOf = new Int32Array(npages);
+    this.segOf = new Int32Array(this.buffers.zeroed(4 * npages));
     this.segStart = new Int32Array(nseg);
     this.segCap = new Int32Array(nseg);
     this.segNode = new Uint8Array(nseg);

@@ -20,6 +20,7 @@
  * RangeError: they are bugs in the model. Lifetime errors a kernel would catch with bad_page() or
  * VM_BUG_ON are reported through `onViolation` as data and never throw.
  */
+import { PLAIN_BUFFERS, type BufferSource } from '../sim/buffers.js';
 import { HPAGE_PMD_ORDER, PAGE_SHIFT } from './constants.js';
 import {
   PG_locked,
@@ -74,6 +75,11 @@ export interface PhysicalMemoryOptions {
   onViolation?: (kind: PageViolationKind, message: string) => void;
   /** Fault injection (should_fail_alloc_page): return true to make this allocation fail with -ENOMEM. */
   shouldFailAlloc?: (order: number, node: number) => boolean;
+  /**
+   * Where the frame table and page contents take their array buffers: the run's
+   * `sim.buffers` (recycled between an exploration's schedules), plain allocation by default.
+   */
+  buffers?: BufferSource;
 }
 
 /** One reverse mapping of a page: `mm` maps it at `va`, through a PMD when `pmd` is true. */
@@ -126,6 +132,8 @@ export class PageFrames {
 
   protected readonly onViolation: ((kind: PageViolationKind, message: string) => void) | undefined;
   protected readonly shouldFailAlloc: ((order: number, node: number) => boolean) | undefined;
+  /** Where array buffers come from (see PhysicalMemoryOptions.buffers). */
+  protected readonly buffers: BufferSource;
 
   // --- per-frame state (struct page), indexed by pfn; grown when device regions are added ---
   protected capacity = 0;
@@ -179,6 +187,7 @@ export class PageFrames {
     this.totalPages = npages;
     this.onViolation = options.onViolation;
     this.shouldFailAlloc = options.shouldFailAlloc;
+    this.buffers = options.buffers ?? PLAIN_BUFFERS;
 
     this.grow(npages + 1);
     this.nframes = npages + 1;
@@ -494,7 +503,7 @@ export class PageFrames {
     // Every per-frame typed array is a view of one buffer: an array buffer is an allocation
     // outside the heap with bookkeeping of its own, and a kernel (a schedule's world) builds
     // these arrays once or twice. Doubles first, then 32-bit, then bytes: each view aligned.
-    const buf = new ArrayBuffer(capacity * (8 + 11 * 4 + 4 * 1));
+    const buf = this.buffers.zeroed(capacity * (8 + 11 * 4 + 4 * 1));
     let at = 0;
     const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
       const b = new Float64Array(buf, at, capacity);

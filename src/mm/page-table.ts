@@ -19,6 +19,7 @@
  * (misaligned or out-of-range addresses, invalid entries, a PTE write inside a huge PMD) throw: they are
  * bugs in the model.
  */
+import { PLAIN_BUFFERS, type BufferSource } from '../sim/buffers.js';
 import { HPAGE_PMD_ORDER, PAGE_SHIFT, USER_VA_END } from './constants.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -142,12 +143,12 @@ class PmdSlot {
   used = 0;
 
   /** A slot with an empty PTE table (withTable) or, to be filled in at once, a huge entry. */
-  constructor(withTable: boolean) {
+  constructor(withTable: boolean, buffers: BufferSource) {
     if (withTable) {
       this.payload = null;
       this.kinds = null;
       this.flags = null;
-      this.allocTable();
+      this.allocTable(buffers);
     } else {
       this.payload = null;
       this.kinds = null;
@@ -156,8 +157,8 @@ class PmdSlot {
   }
 
   /** pte_alloc_one: the three arrays of a PTE table in one buffer. */
-  allocTable(): void {
-    const buf = new ArrayBuffer(NR * 6);
+  allocTable(buffers: BufferSource): void {
+    const buf = buffers.zeroed(NR * 6);
     this.payload = new Uint32Array(buf, 0, NR);
     this.kinds = new Uint8Array(buf, NR * 4, NR);
     this.flags = new Uint8Array(buf, NR * 5, NR);
@@ -192,9 +193,16 @@ export class PageTable {
    */
   holdEmptyTables: (() => boolean) | null = null;
 
-  /** pgd_alloc: an empty page table. */
-  constructor(options: { pageShift?: number } = {}) {
+  /** Where PTE tables take their array buffers (see the constructor's options). */
+  private readonly buffers: BufferSource;
+
+  /**
+   * pgd_alloc: an empty page table. `buffers`: where PTE tables take their array buffers
+   * (the run's `sim.buffers`, recycled between an exploration's schedules; plain by default).
+   */
+  constructor(options: { pageShift?: number; buffers?: BufferSource } = {}) {
     const pageShift = options.pageShift ?? PAGE_SHIFT;
+    this.buffers = options.buffers ?? PLAIN_BUFFERS;
     if (!Number.isInteger(pageShift) || pageShift < 9 || pageShift > 21)
       throw new RangeError(`PageTable: pageShift must be an integer in [9, 21], got ${pageShift}`);
     this.pageShift = pageShift;
@@ -448,7 +456,7 @@ export class PageTable {
       throw new RangeError('splitHugePmd: splitting a huge zero-page entry needs the small zero pfn');
     const pfn = slot.hugePfn;
     this.ptDropHuge(slot);
-    slot.allocTable();
+    slot.allocTable(this.buffers);
     slot.kinds!.fill(kind);
     slot.flags!.fill(flags);
     const payload = slot.payload!;
@@ -629,7 +637,7 @@ export class PageTable {
 
   /** pte_alloc: a new, empty PTE table for PMD `idx`. */
   private ptCreate(idx: number): PmdSlot {
-    const slot = new PmdSlot(true);
+    const slot = new PmdSlot(true, this.buffers);
     this.pmds.set(idx, slot);
     this.tableCount++;
     this.cacheIdx = idx;
@@ -675,7 +683,7 @@ export class PageTable {
   ): void {
     let slot = existing;
     if (slot === undefined) {
-      slot = new PmdSlot(false);
+      slot = new PmdSlot(false, this.buffers);
       this.pmds.set(idx, slot);
       this.cacheIdx = idx;
       this.cacheSlot = slot;

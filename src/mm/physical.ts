@@ -103,7 +103,7 @@ export class PhysicalMemory<Mm = unknown> extends FolioSplit<Mm> {
     let data = this.contents[pfn];
     if (data === undefined) {
       if (length === 0) return;
-      data = new Uint8Array(this.pageSize);
+      data = new Uint8Array(this.buffers.zeroed(this.pageSize));
       this.contents[pfn] = data;
     }
     data.set(src.subarray(srcOffset, srcOffset + length), offset);
@@ -125,7 +125,7 @@ export class PhysicalMemory<Mm = unknown> extends FolioSplit<Mm> {
       this.physViolation('use-after-free', `set contents of ${this.physDescribe(pfn)}`);
       return;
     }
-    this.contents[pfn] = data === undefined ? undefined : data.slice();
+    this.contents[pfn] = data === undefined ? undefined : this.buffers.copy(data);
   }
 
   /** copy_highpage(dst, src): COW, migration and collapse copies. No locks. */

@@ -15,6 +15,7 @@
  * reported through `onViolation` and otherwise ignored; slot numbers out of range throw RangeError.
  */
 import { EEXIST, ENOENT, ENOMEM } from '../sim/errno.js';
+import { PLAIN_BUFFERS, type BufferSource } from '../sim/buffers.js';
 import { PAGE_SHIFT } from './constants.js';
 
 export type SwapViolationKind = 'swap-count-underflow' | 'swap-use-after-free';
@@ -25,6 +26,8 @@ export interface SwapSpaceOptions {
   /** Page shift of the slots' contents; 12 by default. */
   pageShift?: number;
   onViolation?: (kind: SwapViolationKind, message: string) => void;
+  /** Where the slot tables and contents take their array buffers (plain allocation by default). */
+  buffers?: BufferSource;
 }
 
 const MAX_KEPT_VIOLATIONS = 1000;
@@ -47,6 +50,7 @@ export class SwapSpace {
   private readonly freeStack: Int32Array;
   private freeTop: number;
   private readonly data: Array<Uint8Array | undefined>;
+  private readonly buffers: BufferSource;
 
   /** swapon: a device of `nslots` free slots. */
   constructor(options: SwapSpaceOptions) {
@@ -59,10 +63,13 @@ export class SwapSpace {
     this.size = nslots;
     this.pageSize = 2 ** pageShift;
     this.onViolation = options.onViolation;
-    this.counts = new Int32Array(nslots);
-    this.cache = new Uint8Array(nslots);
-    this.inUse = new Uint8Array(nslots);
-    this.freeStack = new Int32Array(nslots);
+    this.buffers = options.buffers ?? PLAIN_BUFFERS;
+    // The four slot tables share one buffer (an array buffer is an allocation of its own).
+    const tables = this.buffers.zeroed(10 * nslots);
+    this.counts = new Int32Array(tables, 0, nslots);
+    this.freeStack = new Int32Array(tables, 4 * nslots, nslots);
+    this.cache = new Uint8Array(tables, 8 * nslots, nslots);
+    this.inUse = new Uint8Array(tables, 9 * nslots, nslots);
     for (let i = 0; i < nslots; i++) this.freeStack[i] = nslots - 1 - i;
     this.freeTop = nslots;
     this.data = new Array<Uint8Array | undefined>(nslots).fill(undefined);
@@ -179,7 +186,7 @@ export class SwapSpace {
       this.swapViolation('swap-use-after-free', `write of free slot ${slot}`);
       return;
     }
-    this.data[slot] = data === undefined ? undefined : data.slice();
+    this.data[slot] = data === undefined ? undefined : this.buffers.copy(data);
   }
 
   /**

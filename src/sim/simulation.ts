@@ -1,5 +1,6 @@
 import { StepCoverage } from './coverage.js';
 import { DecisionLog } from './decisions.js';
+import { RunBuffers } from './buffers.js';
 import { LockDep } from './lockdep.js';
 import { Lifetime } from './lifetime.js';
 import { Prng } from './prng.js';
@@ -128,6 +129,12 @@ export class Simulation {
   private readonly observesTouches: boolean;
   readonly lockdep: LockDep;
   readonly lifetime: Lifetime;
+  /**
+   * Where this run's world takes its array buffers (page contents, page tables, shadows):
+   * recycled between the schedules of an exploration (see src/sim/buffers.ts). Model code
+   * passes it to the data structures it builds; contents never depend on it.
+   */
+  readonly buffers = new RunBuffers();
   readonly hooks: SimHooks = { onEnd: [] };
   /** What the run touched, when the `coverage` option is on. */
   readonly coverage: StepCoverage | null;
@@ -582,6 +589,16 @@ export class Simulation {
    */
   mark(name: string): void {
     this.markCounts.set(name, (this.markCounts.get(name) ?? 0) + 1);
+  }
+
+  /**
+   * Hands the world's array buffers back for recycling (see src/sim/buffers.ts): explore
+   * calls it once it has read the run's result and will not touch the world again. Only
+   * after the run ended; takes after it allocate as usual.
+   */
+  retireBuffers(): void {
+    if (this.status === 'running') throw new SimUsageError('retireBuffers: the run has not ended');
+    this.buffers.retire();
   }
 
   /** The coverage marks this run has reached so far, by name (read-only; see {@link mark}). */
