@@ -10,7 +10,7 @@ import { replay, STRATEGY_NAMES, type ExploreOptions, type StrategyName } from '
 import { SimUsageError } from '../sim/violation.js';
 import { printResult, runExplore, shardArg, timeLimitArg, writeShardResult } from './explore-run.js';
 import { registerMerge } from './merge.js';
-import { builtinSetupModule } from './worker-scenarios.js';
+import { builtinSetupModule, fileSetupModule } from './worker-scenarios.js';
 import type { Scenario } from '../scenario/registry.js';
 import '../scenario/builtin/index.js';
 import { DriverUnavailableError, ScenarioFileError } from '../scenario/file/errors.js';
@@ -62,11 +62,9 @@ function workersArg(value: string): number | 'auto' {
 /** The exploration options of scenario `s` under the command's flags (flags win over its defaults). */
 export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions {
   const workers = f.workers !== undefined && f.workers !== 1;
-  if (workers && scenarioRef(s) !== s.name) {
-    throw new SimUsageError(
-      `--workers runs built-in scenarios; '${scenarioRef(s)}' is a file (run it without --workers)`,
-    );
-  }
+  // Each worker loads the scenario again: a built-in by name, a file by its path.
+  const ref = scenarioRef(s);
+  const setupModule = ref === s.name ? builtinSetupModule(s.name) : fileSetupModule(ref);
   const maxSteps = f.maxSteps ?? s.defaults?.maxSteps;
   const strategy = f.strategy ?? s.defaults?.strategy ?? 'swarm';
   // dpor runs unbounded unless --preemption-bound asks for a bound.
@@ -82,7 +80,7 @@ export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions 
     ...(f.shard !== undefined ? { shard: f.shard } : {}),
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
     ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
-    ...(workers ? { workers: f.workers, setupModule: builtinSetupModule(s.name) } : {}),
+    ...(workers ? { workers: f.workers, setupModule } : {}),
     ...(s.switches !== undefined ? { switches: s.switches } : {}),
   };
 }
@@ -135,7 +133,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
     .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
     .option('--stop-on-first', 'stop at the first violation')
-    .option('--workers <n>', 'worker threads (a number, or auto: one per core)', workersArg)
+    .option(
+      '--workers <n>',
+      'worker threads (a number, or auto: one per core), each loading the scenario or file',
+      workersArg,
+    )
     .option('--out <dir>', "write this shard's result there as JSON (for `mirrorlab merge`)")
     .option('--json', 'machine-readable output')
     .option('--no-progress', 'no progress bar')

@@ -49,6 +49,24 @@ describe('mirrorlab with scenario files', () => {
     expect(again.stdout).toContain('unexpected-read');
   });
 
+  it('explore of a file on 2 and 3 workers: each worker loads the file, the results agree', () => {
+    const file = 'scenarios/racy-writers-demo.yaml';
+    const essence = (stdout: string): unknown => {
+      const r = JSON.parse(stdout) as {
+        schedules: number;
+        totalSteps: number;
+        violations: { signature: string; token: string }[];
+      };
+      return [r.schedules, r.totalSteps, r.violations.map((v) => [v.signature, v.token])];
+    };
+    const two = cli('explore', file, '--schedules', '600', '--workers', '2', '--json');
+    const three = cli('explore', file, '--schedules', '600', '--workers', '3', '--json');
+    expect(two.code).toBe(1);
+    expect(three.code).toBe(1);
+    expect(essence(two.stdout)).toEqual(essence(three.stdout));
+    expect((JSON.parse(two.stdout) as { schedules: number }).schedules).toBe(600);
+  });
+
   it('run prints statistics and writes the trace as JSON', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mirrorlab-run-'));
     const trace = join(dir, 'out.json');
