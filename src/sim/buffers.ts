@@ -56,7 +56,9 @@ function take(bytes: number): ArrayBuffer | undefined {
 
 /**
  * The buffers of one run's world: taken from this thread's pool when it has one of the
- * size, else allocated; each recorded so that `retire` can hand it back.
+ * size, else allocated; each recorded so that `retire` can hand it back. A host-side
+ * allocator (no kernel function): its methods take no locks, are not scheduling points
+ * and never sleep, so model code may call them anywhere, atomic context included.
  */
 export class RunBuffers implements BufferSource {
   private taken: ArrayBuffer[] | null = [];
