@@ -42,6 +42,12 @@ interface CpuStep {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/**
+ * The dpor object of a checker's registry (which mirrors and DMA lists it watches): written
+ * when a driver adds or removes one, read by every check that walks them.
+ */
+const REGISTRY = 'mirror-checker';
+
 class MirrorChecker {
   readonly mirrors: CheckedMirror[] = [];
   readonly dmaLists: CheckedDmaList[] = [];
@@ -61,6 +67,8 @@ class MirrorChecker {
   }
 
   private onPteChange(mm: Mm, va: number, huge: boolean): void {
+    // Which mirrors and lists exist is state the drivers change (add/remove): a read of it.
+    this.k.sim.touch(REGISTRY, true);
     const steps = this.lastCpuStep.get(mm);
     if (steps === undefined) return;
     const k = this.k;
@@ -72,11 +80,15 @@ class MirrorChecker {
     if (this.lifetime)
       for (let i = 0; i < this.dmaLists.length; i++) {
         const l = this.dmaLists[i];
-        if (l.mm === mm && l.pages.size > 0) this.checkDmaList(l);
+        if (l.mm === mm) this.checkDmaList(l);
       }
     for (let i = 0; i < this.mirrors.length; i++) {
       const m = this.mirrors[i];
-      if (m.mm !== mm || m.entries.size === 0) continue;
+      if (m.mm !== mm) continue;
+      // Looking up the device's entries is a read of its page table even when it finds none:
+      // dpor must order it after a zap that emptied it (found by the commutation check).
+      sim.touch(m.name, true);
+      if (m.entries.size === 0) continue;
       for (let a = base; a < base + span; a += k.pageSize) {
         const e = m.entries.get(a);
         if (e !== undefined) this.check(m, a, e, 'cpu');
@@ -155,6 +167,8 @@ class MirrorChecker {
 
   /** Page lifetime of a DMA list: every listed page still allocated. Reports (ends the run) if not. */
   checkDmaList(l: CheckedDmaList): void {
+    // A read of the list (its driver touches it when it changes it), even when empty.
+    this.k.sim.touch(l.name, true);
     for (const [va, pfn] of l.pages)
       if (this.k.phys.isFree(pfn)) this.reportDmaFreed(l, va, pfn, 'was freed');
   }
@@ -180,6 +194,7 @@ class MirrorChecker {
   }
 
   addDmaList(l: CheckedDmaList): void {
+    this.k.sim.touch(REGISTRY);
     if (!this.lastCpuStep.has(l.mm)) this.lastCpuStep.set(l.mm, new Map());
     this.dmaLists.push(l);
     if (this.lifetime && !this.observingFrees) {
@@ -191,22 +206,28 @@ class MirrorChecker {
   /** A folio is being freed: no watched DMA list may still name one of its pages. */
   private onFreeFolio(head: number, nr: number): void {
     const lists = this.dmaLists;
-    for (let i = 0; i < lists.length; i++)
+    this.k.sim.touch(REGISTRY, true);
+    for (let i = 0; i < lists.length; i++) {
+      this.k.sim.touch(lists[i].name, true);
       for (const [va, pfn] of lists[i].pages)
         if (pfn >= head && pfn < head + nr) this.reportDmaFreed(lists[i], va, pfn, 'is being freed');
+    }
   }
 
   removeDmaList(l: CheckedDmaList): void {
+    this.k.sim.touch(REGISTRY);
     const i = this.dmaLists.indexOf(l);
     if (i >= 0) this.dmaLists.splice(i, 1);
   }
 
   add(m: CheckedMirror): void {
+    this.k.sim.touch(REGISTRY);
     if (!this.lastCpuStep.has(m.mm)) this.lastCpuStep.set(m.mm, new Map());
     this.mirrors.push(m);
   }
 
   remove(m: CheckedMirror): void {
+    this.k.sim.touch(REGISTRY);
     const i = this.mirrors.indexOf(m);
     if (i >= 0) this.mirrors.splice(i, 1);
     if (!this.mirrors.some((o) => o.mm === m.mm) && !this.dmaLists.some((o) => o.mm === m.mm))
@@ -255,7 +276,9 @@ export function checkDeviceAccess(
 
 /**
  * Starts checking a device's DMA (or pinned-page) list `l`: after every CPU translation change of
- * its mm, no listed page may be free (page lifetime). The driver keeps `l.pages` current. Atomic.
+ * its mm, no listed page may be free (page lifetime). The driver keeps `l.pages` current, and
+ * touches `l.name` (`sim.touch(l.name)`) at each change: the checker reads the list from other
+ * threads without the driver's lock, so dpor must see both sides. Atomic.
  */
 export function watchDmaList(k: Kernel, l: CheckedDmaList): void {
   checkerOf(k).addDmaList(l);

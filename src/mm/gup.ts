@@ -32,6 +32,7 @@ import { handleMmFault } from './fault.js';
 import { removeMigrationPtes, tryToMigrate } from './rmap-walk.js';
 import { moveToNewFolio } from './migrate.js';
 import type { Mm } from './mm.js';
+import { pteTag } from './mm-struct.js';
 import type { Kernel } from './kernel.js';
 import type { Process } from './process.js';
 
@@ -74,6 +75,9 @@ export interface GupTestArgs {
  */
 function followPage(mm: Mm, va: number, write: boolean): number {
   const pt = mm.pageTable;
+  // A read of the PTE (the kernel's under its PTL, which the model does not take here): dpor
+  // must order it against the step that changes it (found by the commutation check).
+  mm.sim.touch(pteTag(mm, va), true);
   if (pt.kindAt(va) !== PTE_KIND_PRESENT) return -1;
   const f = pt.flagsAt(va);
   if (write && !(f & PTE_WRITE)) return -1;

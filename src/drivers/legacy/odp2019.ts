@@ -87,6 +87,7 @@ export class Odp2019Mr extends DeviceMirror {
     this.unmapRange(s, e);
     for (const [va, pfn] of [...this.pinned])
       if (va >= s && va < e) {
+        this.sim.touch(this.dmaList.name);
         this.pinned.delete(va);
         unpinUserPages(this.kernel, [pfn]);
       }
@@ -170,6 +171,7 @@ export class Odp2019Mr extends DeviceMirror {
       if (!retry || stale) {
         const old = this.pinned.get(va);
         if (old !== undefined) unpinUserPages(this.kernel, [old]);
+        this.sim.touch(this.dmaList.name);
         this.pinned.set(va, pages[0]);
         this.mapPage(va, pages[0], { write: this.writable });
         this.umemMutex.unlock();

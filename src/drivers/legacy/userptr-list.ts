@@ -65,6 +65,8 @@ export class Userptr extends DeviceMirror {
     await this.device.lock.lock();
     const old = this.pinned.get(va);
     if (old !== undefined) unpinUserPages(this.kernel, [old]);
+    // The checker reads this list without the lock: a touch orders it (see watchDmaList).
+    this.sim.touch(this.dmaList.name);
     this.pinned.set(va, pages[0]);
     this.mapPage(va, pages[0], { write: true });
     this.device.lock.unlock();
@@ -76,6 +78,7 @@ export class Userptr extends DeviceMirror {
     this.unmapRange(start, end);
     for (const [va, pfn] of [...this.pinned])
       if (va >= start && va < end) {
+        this.sim.touch(this.dmaList.name);
         this.pinned.delete(va);
         unpinUserPages(this.kernel, [pfn]);
       }

@@ -91,7 +91,7 @@ export class OdpMr extends DeviceMirror {
       invalidate: (sub, range, curSeq) => this.invalidateRange(sub, range, curSeq),
     });
     this.dmaList = {
-      name: `${name}.dma_list`,
+      name: this.umem.dmaListTag,
       mm: this.mm,
       pages: this.umem.dmaPages,
       listedAt: this.umem.dmaListedAt,

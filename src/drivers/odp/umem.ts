@@ -39,6 +39,11 @@ export class IbUmemOdp {
    * unmap, which runs before the page is freed, keeps the device from DMA to a freed page.
    */
   readonly dmaPages = new Map<number, number>();
+  /**
+   * The DMA list's name (the MR's `${name}.dma_list`): each change of dmaPages touches it, so
+   * that dpor orders it against the page-lifetime checker's lock-free reads of the list.
+   */
+  readonly dmaListTag: string;
   /** Where each dmaPages entry was listed (the step and thread of its dma_map), for reports. */
   readonly dmaListedAt = new Map<number, { step: number; thread: string }>();
   /** odp->private: the MR once it exists, null before and after revocation. */
@@ -58,6 +63,7 @@ export class IbUmemOdp {
     ops: MmuIntervalNotifierOps | null,
   ) {
     this.umemMutex = new Mutex(sim, `${name}.umem_mutex`);
+    this.dmaListTag = `${name}.dma_list`;
     const ps = mm.kernel.pageSize;
     this.pfnList = new Float64Array(isImplicitOdp ? 0 : (end - start) / ps);
     this.notifier =
@@ -92,6 +98,7 @@ export class IbUmemOdp {
         if (f & HMM_PFN_WRITE && !phys.isFree(pfn)) phys.setFlag(phys.folioHead(pfn), PG_dirty);
         this.npages--;
         if (this.npages < 0) this.sim.bug(`${this.name}: npages went negative`);
+        this.sim.touch(this.dmaListTag);
         this.dmaPages.delete(va);
         this.dmaListedAt.delete(va);
       }
@@ -107,6 +114,7 @@ export class IbUmemOdp {
     const e = this.pfnList[i];
     const low = e % HMM_PFN_PFN_MUL;
     const va = this.start + i * this.pageSize;
+    this.sim.touch(this.dmaListTag);
     this.dmaPages.set(va, hmmPfnToPfn(e));
     if (low & HMM_PFN_DMA_MAPPED) return false;
     this.dmaListedAt.set(va, { step: this.sim.steps, thread: this.sim.current?.name ?? 'setup' });
