@@ -357,6 +357,9 @@ export const DPOR_BENCH_SCENARIOS: readonly string[] = [
   'odp-invalidate-before-mr',
   'gpusvm-map-order',
   'gpusvm-map-order-fixed',
+  'userptr-munmap-stale',
+  'userptr-list-race',
+  'odp2019-counter-timeout-stale',
   'odp-livelock-none',
 ];
 
