@@ -3,7 +3,10 @@
  * Mazurkiewicz traces among plain dfs's schedules under dpor's relation and under "locks only"
  * (src/explore/dpor/audit.ts), and with `commute` the commutation check of dpor's relation.
  *
- * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...] [commute]` (bound: a number, or `inf`).
+ * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...|all] [commute [budget] [explain]]`
+ * (bound: a number, or `inf`). `all` checks every built-in but the livelock ones on a sample of
+ * `budget` dfs schedules (default 100); `explain` prints, for the first failure of each pair,
+ * both steps' footprints and the first step at which the swapped run went another way.
  */
 import { pathToFileURL } from 'node:url';
 
@@ -11,9 +14,10 @@ import {
   checkCommutation,
   countTraces,
   type AuditTarget,
+  type CommutationExample,
   type TraceCounts,
 } from '../src/explore/dpor/audit.js';
-import { getScenario } from '../src/scenario/registry.js';
+import { getScenario, listScenarios } from '../src/scenario/registry.js';
 import { DPOR_BENCH_SCENARIOS } from './explore.js';
 import '../src/scenario/builtin/index.js';
 
@@ -59,15 +63,36 @@ export async function benchDporTraces(
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const b =
-    process.argv[2] === undefined ? 2 : process.argv[2] === 'inf' ? Infinity : Number(process.argv[2]);
-  const names = process.argv[3]?.split(',') ?? TRACE_SCENARIOS;
-  await benchDporTraces(b === Infinity ? 1_000_000 : b, names);
-  if (process.argv[4] === 'commute') {
+  const [boundArg, namesArg, commute, budgetArg, explainArg] = process.argv.slice(2);
+  const b = boundArg === undefined ? 2 : boundArg === 'inf' ? Infinity : Number(boundArg);
+  const bound = b === Infinity ? 1_000_000 : b;
+  // `all`: every built-in but the livelock ones (runs of thousands of steps), sampled: the
+  // commutation check only, on the first `budget` dfs schedules of each (default 100).
+  const all = namesArg === 'all';
+  const names = all
+    ? listScenarios()
+        .map((s) => s.name)
+        .filter((n) => !n.includes('livelock'))
+    : (namesArg?.split(',') ?? TRACE_SCENARIOS);
+  // A budget asks for a sampled commutation check only (the trace table exhausts dfs).
+  if (!all && budgetArg === undefined) await benchDporTraces(bound, names);
+  if (commute === 'commute' || all) {
+    const budget = budgetArg !== undefined ? Number(budgetArg) : all ? 100 : 100_000;
+    let failing = 0;
     for (const name of names) {
-      const bad = await checkCommutation(target(name), b === Infinity ? 1_000_000 : b);
+      const explain =
+        explainArg === 'explain'
+          ? (e: CommutationExample): void =>
+              console.log(
+                `    ${e.pair}\n      first   ${e.first}\n      second  ${e.second}\n` +
+                  `      parted  ${e.original}\n      swapped ${e.swapped}`,
+              )
+          : undefined;
+      const bad = await checkCommutation(target(name), bound, budget, explain);
+      if (bad.size > 0) failing++;
       console.log(`  ${name}: ${bad.size} pairs of steps dpor calls independent do not commute`);
       for (const [k, v] of bad) console.log(`    ${v} ${k}`);
     }
+    console.log(`dpor relation: ${failing} of ${names.length} scenarios with pairs that do not commute`);
   }
 }

@@ -248,14 +248,29 @@ function endingOf(
 }
 
 /**
+ * How one pair of steps failed to commute, for a person looking for the missing touch: each
+ * step's footprint as dpor saw it (`object` + `W` for a write, `r` for a read), and the first
+ * step at which the swapped run went another way (its thread, label and footprint in each).
+ */
+export interface CommutationExample {
+  pair: string;
+  first: string;
+  second: string;
+  original: string;
+  swapped: string;
+}
+
+/**
  * Swaps every two adjacent steps of different threads that dpor's relation calls independent,
- * in every schedule dfs within `bound` runs, and replays: the run must end the same. Returns
- * the pairs of steps (label/object of each) that did not commute, with their counts.
+ * in every schedule dfs within `bound` runs (at most `budget`), and replays: the run must end
+ * the same. Returns the pairs of steps (label/object of each) that did not commute, with
+ * their counts; `explain` receives the first example of each pair.
  */
 export async function checkCommutation(
   target: AuditTarget,
   bound: number,
   budget = 100_000,
+  explain?: (e: CommutationExample) => void,
 ): Promise<Map<string, number>> {
   const ids = new ObjectIds();
   const dfs = new DfsStrategy(bound);
@@ -284,10 +299,33 @@ export async function checkCommutation(
       const r2 = await new Simulation({ ...options, strategy: again }).run(target.setup);
       if (follow.diverged || endingOf(r2, again.steps) !== ending) {
         const key = `${a.what} <-> ${b.what}`;
+        if (explain !== undefined && !bad.has(key)) explain(example(key, a, b, steps, again.steps, ids));
         bad.set(key, (bad.get(key) ?? 0) + 1);
       }
     }
     if (!dfs.advance()) break;
   }
   return bad;
+}
+
+/** The example of a pair that did not commute (see CommutationExample). */
+function example(
+  pair: string,
+  a: Step,
+  b: Step,
+  original: readonly Step[],
+  swapped: readonly Step[],
+  ids: ObjectIds,
+): CommutationExample {
+  const fp = (s: Step | undefined): string =>
+    s === undefined
+      ? '(run over)'
+      : `${s.tid} ${s.what}: ${s.fp.map((x) => `${ids.nameOf(x >> 2)}${x & 2 ? 'W' : 'r'}`).join(' ')}`;
+  // The runs' steps per thread, in order: the first that differs is where they parted.
+  const byThread = (steps: readonly Step[]): Step[] => [...steps].sort((x, y) => x.tid - y.tid);
+  const o = byThread(original);
+  const w = byThread(swapped);
+  let q = 0;
+  while (q < Math.max(o.length, w.length) && o[q]?.tid === w[q]?.tid && fp(o[q]) === fp(w[q])) q++;
+  return { pair, first: fp(a), second: fp(b), original: fp(o[q]), swapped: fp(w[q]) };
 }

@@ -53,6 +53,12 @@ export class ObjectIds {
   private readonly ids = new Map<string, number>();
   private readonly keys = new Map<string, number>();
 
+  /** The object key (first word) of id `id`, for messages; `#id` if unknown. */
+  nameOf(id: number): string {
+    for (const [key, k] of this.keys) if (k === id) return key;
+    return `#${id}`;
+  }
+
   /** The id of `object`'s first word. */
   id(object: string): number {
     let id = this.ids.get(object);
