@@ -177,7 +177,7 @@ export class MmuIntervalNotifier {
     if (seq !== 0 && !sim.switchOn(REMOVE_NO_WAIT)) {
       sim.mark('remove waited');
       // The predicate reads G atomically (the 2022 fix reads it under the lock).
-      await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_notifier_remove');
+      await subs.wq.waitEvent(() => seqChanged(subs, seq), 'mmu_interval_notifier_remove');
     }
     mnAssert(
       sim,
@@ -254,7 +254,7 @@ export class MmuIntervalNotifier {
     mnAssert(sim, (seq & 1) === 1, `${this.name}: invalidate_seq ${seq} is even`, 'subscription seq even');
     if (isInvalidating) {
       sim.mark('read_begin slept');
-      await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_read_begin');
+      await subs.wq.waitEvent(() => seqChanged(subs, seq), 'mmu_interval_read_begin');
     }
     return seq;
   }
@@ -359,7 +359,7 @@ export async function mmuIntervalNotifierSynchronize(mm: MmStruct): Promise<void
   await subs.lock.lock();
   const seq = subs.invalidateSeq;
   subs.lock.unlock();
-  if ((seq & 1) === 1) await subs.wq.waitEvent(() => subs.invalidateSeq !== seq, 'mmu_interval_synchronize');
+  if ((seq & 1) === 1) await subs.wq.waitEvent(() => seqChanged(subs, seq), 'mmu_interval_synchronize');
 }
 
 /**
@@ -404,6 +404,12 @@ export async function mmuIntervalNotifierFind(
 // ---------------------------------------------------------------------------------------------
 // Helpers (mn_itree_*): private to the core.
 // ---------------------------------------------------------------------------------------------
+
+/** A wait predicate's READ_ONCE of G: whether it moved on from `seq` (a read dpor sees). */
+function seqChanged(subs: MmuNotifierSubscriptions, seq: number): boolean {
+  subs.sim.touch(subs.seqTag, true);
+  return subs.invalidateSeq !== seq;
+}
 
 function mnIntervalCheckArgs(what: string, start: number, length: number): void {
   if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(length) || length < 0) {
@@ -453,6 +459,7 @@ async function mnIntervalNotifierInsert(
       // so readers of the new subscription wait until every in-flight range has ended.
       sim.mark('insert raised full exclusion');
       mnItreeInsert(subs, sub);
+      subs.sim.touch(subs.seqTag);
       subs.invalidateSeq = g | 1;
     }
     sub.invalidateSeq = subs.invalidateSeq;

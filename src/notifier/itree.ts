@@ -198,7 +198,10 @@ export async function mnItreeInvalidate(
   subs.activeInvalidateRanges++;
   let node = tree.iterFirst(qStart, qLast);
   if (straddling) node = mnItreeStraddling(range.start, tree, node);
-  if (node !== undefined) subs.invalidateSeq |= 1;
+  if (node !== undefined) {
+    sim.touch(subs.seqTag);
+    subs.invalidateSeq |= 1;
+  }
   const curSeq = subs.invalidateSeq;
   mnSubscriptionsCheck(subs, 'mn_itree_inv_start_range');
   subs.lock.unlock();
@@ -259,6 +262,7 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
     subs.lock.unlock();
     return;
   }
+  sim.touch(subs.seqTag);
   subs.invalidateSeq++;
   if (sim.tracing) sim.traceEvent('invalidate_seq', undefined, `→ ${subs.invalidateSeq}: window closed`);
   if (sim.switchOn(REMOVE_SEQ_READ_UNLOCKED)) {

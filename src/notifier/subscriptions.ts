@@ -45,9 +45,15 @@ export class MmuNotifierSubscriptions {
 
   /** The classic list as dpor names it: SRCU walkers read it, (un)registration writes it. */
   readonly hlistTag: string;
+  /**
+   * dpor's object for G: written under the lock, read without it by the wait predicates
+   * (READ_ONCE in read_begin, remove and synchronize), so both sides touch it.
+   */
+  readonly seqTag: string;
 
   constructor(readonly mm: MmStruct) {
     this.hlistTag = `mn_hlist ${mm.name}`;
+    this.seqTag = `invalidate_seq ${mm.name}`;
     this.lock = new SpinLock(mm.sim, 'subscriptions->lock');
     this.wq = new WaitQueue(mm.sim, 'subscriptions->wq');
     mm.sim.kalloc(this, `mmu_notifier_subscriptions of ${mm.name}`);
