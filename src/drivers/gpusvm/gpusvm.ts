@@ -112,6 +112,12 @@ export class GpuSvm extends DeviceMirror {
   readonly gcList: GpuSvmRange[] = [];
   private gcRunning = false;
   closed = false;
+  /**
+   * dpor's object for the garbage-collector state (gcList, gcRunning, closed): the callback
+   * queues under the notifier lock, the collector pops under the svm lock and the worker's
+   * end runs under none (xe's list has its own spinlock), so each use touches it.
+   */
+  private readonly gcTag: string;
   /** Model tracking. */
   readonly seen = {
     notifiersCreated: 0,
@@ -133,6 +139,7 @@ export class GpuSvm extends DeviceMirror {
     super(kernel, name, process);
     this.svmLock = new Mutex(kernel.sim, `${name}.vm_lock`);
     this.notifierLock = new RwSemaphore(kernel.sim, `${name}.notifier_lock`);
+    this.gcTag = `${name}.gc`;
     // drm_gpusvm_init pins the mm_struct itself (mmgrab): after exit the last notifier removal
     // must not free the mm this SVM still calls mmget_not_zero on. Dropped by detach (fini).
     this.mm.mmgrab();
@@ -178,6 +185,7 @@ export class GpuSvm extends DeviceMirror {
       // drm_gpusvm_range_unmap_pages (in notifier): the DMA mappings go, the pages are no longer valid.
       r.hasDmaMapping = false;
       r.hasDevmem = false;
+      if (range.event === MMU_NOTIFY_UNMAP) this.sim.touch(this.gcTag);
       if (range.event === MMU_NOTIFY_UNMAP && !this.closed && !r.unmapped) {
         r.unmapped = true;
         r.partialUnmap = start > r.start || end < r.end;
@@ -203,6 +211,7 @@ export class GpuSvm extends DeviceMirror {
    * the notifier lock held for write; releases it. May sleep.
    */
   private async removeFromCallback(n: GpuSvmNotifier): Promise<void> {
+    this.sim.touch(this.gcTag);
     for (const r of [...n.ranges.values()]) {
       if (!r.unmapped) continue;
       const i = this.gcList.indexOf(r);
@@ -222,12 +231,14 @@ export class GpuSvm extends DeviceMirror {
 
   /** Queues the garbage-collector work (xe's garbage_collector.work on the fault workqueue). Atomic. */
   private gcKick(): void {
+    this.sim.touch(this.gcTag);
     if (this.gcRunning || this.closed) return;
     this.gcRunning = true;
     this.sim.spawn(`${this.name}.gc`, async () => {
       await this.svmLock.lock();
       await this.garbageCollect();
       this.svmLock.unlock();
+      this.sim.touch(this.gcTag);
       this.gcRunning = false;
     });
   }
@@ -238,8 +249,10 @@ export class GpuSvm extends DeviceMirror {
    */
   async garbageCollect(): Promise<void> {
     this.sim.assertHeld(this.svmLock, 'xe_svm_garbage_collector');
+    this.sim.touch(this.gcTag);
     if (this.gcList.length > 0) this.seen.gcRuns++;
     while (this.gcList.length > 0) {
+      this.sim.touch(this.gcTag);
       const r = this.gcList.shift()!;
       if (r.removed) continue;
       await this.rangeRemove(r);
@@ -710,6 +723,7 @@ export class GpuSvm extends DeviceMirror {
   async detach(): Promise<void> {
     if (this.closed) return;
     await this.svmLock.lock();
+    this.sim.touch(this.gcTag);
     this.closed = true;
     // xe_vm_close: the GPU page tables go first; after this the subscriptions may go in any order.
     await this.notifierLock.downWrite();
