@@ -14,6 +14,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
    * not rmapped). A free page is a use-after-free violation. No locks (the caller holds the PTE lock).
    */
   rmapAddPte(pfn: number, mm: Mm, va: number): void {
+    this.countAccess?.(this.headArr[pfn], true);
     this.physRmapAdd(pfn, mm, va, false);
   }
 
@@ -22,6 +23,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
    * a mapcount below zero a 'mapcount-underflow'. No locks (the caller holds the PTE lock).
    */
   rmapRemovePte(pfn: number, mm: Mm, va: number): void {
+    this.countAccess?.(this.headArr[pfn], true);
     this.physRmapRemove(pfn, mm, va, false);
   }
 
@@ -35,12 +37,14 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     const head = this.headArr[pfn];
     if (this.orderArr[head] !== HPAGE_PMD_ORDER && this.state[head] !== ST_RESERVED)
       throw new RangeError(`rmapAddPmd: ${this.physDescribe(pfn)} is not a PMD-order folio`);
+    this.countAccess?.(head, true);
     this.physRmapAdd(head, mm, va, true);
   }
 
   /** folio_remove_rmap_pmd: the inverse of rmapAddPmd. No locks (the caller holds the PMD lock). */
   rmapRemovePmd(pfn: number, mm: Mm, va: number): void {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], true);
     this.physRmapRemove(this.headArr[pfn], mm, va, true);
   }
 
@@ -50,6 +54,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
    */
   mapcountOf(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.mapcountArr[pfn] + this.entireMapcountArr[this.headArr[pfn]];
   }
 
@@ -62,6 +67,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
   /** folio_mapcount: all mappings of the folio (each PTE of any page, each PMD once). */
   folioMapcountOf(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.folioMapcountArr[this.headArr[pfn]];
   }
 

@@ -152,6 +152,15 @@ export class Kernel {
     if (!Number.isInteger(this.maxMapCount) || this.maxMapCount < 1)
       throw new RangeError(`Kernel: maxMapCount must be a positive integer, got ${this.maxMapCount}`);
     this.pageWait = new WaitQueue(sim, 'folio_wait_table');
+    if (sim.watchesTouches) {
+      // For dpor, each folio's reference and map counts are an object of their own: a COW
+      // reuse or migration decision reads what another address space's zap or fork changes
+      // under its own page-table lock (found by the commutation check on mm-mirror).
+      const tags: string[] = [];
+      const countAccess = (head: number, write: boolean): void =>
+        sim.touch(head < 0 ? 'page_alloc' : (tags[head] ??= `folio#${head}`), !write);
+      this.phys.countAccess = countAccess;
+    }
     // Traced runs record every CPU translation change for the trace viewer (first hook: before checkers).
     if (sim.tracing)
       this.hooks.onPteChange.push((mm, va, huge) =>

@@ -15,7 +15,14 @@ import {
   PG_writeback,
   pageFlagsToString,
 } from './page-flags.js';
-import { ST_FREE, ST_RESERVED, ST_LEAKED, NO_PFN, type PhysicalMemoryOptions } from './page-frames.js';
+import {
+  ST_FREE,
+  ST_RESERVED,
+  ST_LEAKED,
+  NO_PFN,
+  PAGE_ALLOCATOR,
+  type PhysicalMemoryOptions,
+} from './page-frames.js';
 import { DeviceMemory } from './memremap.js';
 
 // Segment lists (one segment = the part of a naturally aligned HPAGE_PMD_NR block inside one node).
@@ -106,6 +113,8 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     if (order !== 0 && order !== HPAGE_PMD_ORDER)
       throw new RangeError(`allocPages: order ${order} not supported (0 or ${HPAGE_PMD_ORDER})`);
     this.physCheckNode(node);
+    // The free lists: which pfn an allocation gets depends on every earlier alloc and free.
+    this.countAccess?.(PAGE_ALLOCATOR, true);
     if (this.shouldFailAlloc !== undefined && this.shouldFailAlloc(order, node)) return -ENOMEM;
     for (let i = 0; i < this.nodes; i++) {
       const n = (node + i) % this.nodes;
@@ -186,6 +195,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
 
   /** free_pages_prepare + the free path: checks (bad_page), LRU removal, then the free list. */
   protected physFreeFolio(head: number): void {
+    this.countAccess?.(PAGE_ALLOCATOR, true);
     const nr = 1 << this.orderArr[head];
     const observers = this.freeFolioObservers;
     for (let i = 0; i < observers.length; i++) observers[i](head, nr);

@@ -118,6 +118,9 @@ export const NO_PFN = -1;
  *
  * `Mm` is the type of the address-space objects recorded in the reverse map (opaque here).
  */
+/** countAccess's `head` for the page allocator's free lists. */
+export const PAGE_ALLOCATOR = -1;
+
 export class PageFrames {
   readonly pageShift: number;
   readonly pageSize: number;
@@ -134,6 +137,14 @@ export class PageFrames {
   protected readonly shouldFailAlloc: ((order: number, node: number) => boolean) | undefined;
   /** Where array buffers come from (see PhysicalMemoryOptions.buffers). */
   protected readonly buffers: BufferSource;
+  /**
+   * Called with the folio head on every read (`write` false) and change of a folio's reference
+   * or map counts, when set: the Kernel sets it while dpor watches touches, so that a decision
+   * on those counts (COW reuse, migration's expected references) is ordered against the
+   * changes other address spaces make without a common lock. Also called with
+   * PAGE_ALLOCATOR (-1) for each allocation and free (the free lists). Null otherwise (no cost).
+   */
+  countAccess: ((head: number, write: boolean) => void) | null = null;
 
   // --- per-frame state (struct page), indexed by pfn; grown when device regions are added ---
   protected capacity = 0;

@@ -9,6 +9,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   /** folio_ref_count of the folio containing `pfn` (0 when free or frozen). */
   refcountOf(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.refcount[this.headArr[pfn]];
   }
 
@@ -20,6 +21,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   getPage(pfn: number, n = 1): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (this.state[head] === ST_RESERVED) return;
     if (this.state[head] !== ST_ALLOCATED || this.refcount[head] <= 0) {
       this.physViolation('use-after-free', `get_page on ${this.physDescribe(pfn)}`);
@@ -35,6 +37,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   tryGetPage(pfn: number): boolean {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (this.state[head] === ST_RESERVED) return true;
     if (this.state[head] !== ST_ALLOCATED || this.refcount[head] <= 0) return false;
     this.refcount[head]++;
@@ -52,6 +55,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   putPage(pfn: number, n = 1): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     const st = this.state[head];
     if (st === ST_RESERVED) return;
     if (st !== ST_ALLOCATED || this.refcount[head] < n) {
@@ -70,6 +74,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   freezeRefcount(pfn: number, expected: number): boolean {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (this.state[head] !== ST_ALLOCATED || this.refcount[head] !== expected || expected <= 0) return false;
     this.refcount[head] = 0;
     return true;
@@ -101,6 +106,7 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   unpinPage(pfn: number): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (this.state[head] === ST_RESERVED) return;
     if (this.pincountArr[head] <= 0) {
       this.physViolation('pincount-underflow', `unpin_user_page on ${this.physDescribe(pfn)}`);
@@ -113,12 +119,14 @@ export class PageRefs<Mm = unknown> extends PageAlloc<Mm> {
   /** folio_maybe_dma_pinned (exact in the model): the folio has FOLL_PIN references. */
   maybeDmaPinned(pfn: number): boolean {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.pincountArr[this.headArr[pfn]] > 0;
   }
 
   /** Number of FOLL_PIN pins on the folio. */
   pincountOf(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.pincountArr[this.headArr[pfn]];
   }
 }

@@ -878,6 +878,14 @@ export class Simulation {
   }
 
   /**
+   * Whether this run's strategy watches touches (dpor, the dpor audit): model code may skip
+   * building touch names nobody reads when it is false.
+   */
+  get watchesTouches(): boolean {
+    return this.observesTouches;
+  }
+
+  /**
    * The running step accesses `object` without a scheduling point (a kfree, a dereference, a
    * complete or wake_up): partial-order reduction adds it to the step's footprint, as a read
    * when `read` is set (two reads of one object commute; a read and a write do not). Not a
