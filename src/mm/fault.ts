@@ -95,6 +95,9 @@ export async function handleMmFault(mm: Mm, vma: Vma, address: number, flags: nu
   if (!(vma.flags & VM_ACCESS_FLAGS) || (write && !(vma.flags & VM_WRITE))) return VM_FAULT_SIGSEGV;
   if (vma.flags & VM_HUGETLB) return hugetlbFault(mm, vma, va, flags);
   const pt = mm.pageTable;
+  // The lockless reads of the PMD and PTE below (ptep_get_lockless): a read dpor must order
+  // against the step that sets or clears the entry (found by the commutation check).
+  mm.sim.touch(pteTag(mm, va), true);
   if (pt.isHugeAt(va)) {
     const ret = await faultHugePmd(mm, vma, va, flags);
     if (ret >= 0) return ret;

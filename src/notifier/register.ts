@@ -8,7 +8,7 @@ import type { MmStruct } from '../mm/mm-struct.js';
 import type { MmuNotifier } from './classic.js';
 import { mmDropAllLocks, mmTakeAllLocks } from './all-locks.js';
 import { mnWarn } from './debug.js';
-import { MmuNotifierSubscriptions, mnHlistAddHead } from './subscriptions.js';
+import { MmuNotifierSubscriptions, mnHlistAddHead, SUBSCRIPTIONS_TAG } from './subscriptions.js';
 
 /**
  * Models __mmu_notifier_register(sub, mm): with `sub`, attaches a classic notifier (pins
@@ -58,6 +58,8 @@ export async function mmuNotifierRegisterLocked(sub: MmuNotifier | null, mm: MmS
   }
   if (created !== null) {
     // Published with release ordering in the kernel; readers that hold a reference see it whole.
+    // For dpor, a write of what lockless readers (sim.use of the subscriptions) read.
+    sim.touch(SUBSCRIPTIONS_TAG);
     mm.notifierSubscriptions = created;
     subs = created;
   }

@@ -13,6 +13,12 @@ import { mnAssert } from './debug.js';
 import { mmuNotifierSrcu } from './srcu.js';
 
 /**
+ * dpor's object for mm->notifier_subscriptions (its label's first word): lockless readers use
+ * it, its publication and kfree write it.
+ */
+export const SUBSCRIPTIONS_TAG = 'mmu_notifier_subscriptions';
+
+/**
  * The per-mm notifier container, created by the first registration on the mm (classic or
  * interval) and freed with the mm structure.
  *
@@ -56,7 +62,7 @@ export class MmuNotifierSubscriptions {
     this.seqTag = `invalidate_seq ${mm.name}`;
     this.lock = new SpinLock(mm.sim, 'subscriptions->lock');
     this.wq = new WaitQueue(mm.sim, 'subscriptions->wq');
-    mm.sim.kalloc(this, `mmu_notifier_subscriptions of ${mm.name}`);
+    mm.sim.kalloc(this, `${SUBSCRIPTIONS_TAG} of ${mm.name}`);
   }
 
   get sim(): Simulation {
