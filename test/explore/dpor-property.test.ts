@@ -41,26 +41,15 @@ type Op =
   | { k: 'spawn'; v: number };
 
 const VARS = 2;
+/** A store of a value 1-3 to one of the variables (through a point, or a touch for 'poke'). */
+const store = <K extends 'write' | 'poke'>(k: K) =>
+  fc.record({ k: fc.constant(k), v: fc.nat(VARS - 1), c: fc.integer({ min: 1, max: 3 }) });
 const leaf: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ k: fc.constant('read' as const), v: fc.nat(VARS - 1) }) },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      k: fc.constant('write' as const),
-      v: fc.nat(VARS - 1),
-      c: fc.integer({ min: 1, max: 3 }),
-    }),
-  },
+  { weight: 4, arbitrary: store('write') },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('readPoint' as const), v: fc.nat(VARS - 1) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('peek' as const), v: fc.nat(VARS - 1) }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      k: fc.constant('poke' as const),
-      v: fc.nat(VARS - 1),
-      c: fc.integer({ min: 1, max: 3 }),
-    }),
-  },
+  { weight: 1, arbitrary: store('poke') },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('check' as const), v: fc.nat(VARS - 1) }) },
   { weight: 1, arbitrary: fc.constant<Op>({ k: 'yield' }) },
   { weight: 1, arbitrary: fc.constant<Op>({ k: 'choose' }) },

@@ -171,6 +171,8 @@ export class GpuSvm extends DeviceMirror {
     const start = Math.max(range.start, n.start);
     const end = Math.min(range.end, n.end);
     let queued = false;
+    // An UNMAP may queue ranges for the collector (its state: see gcTag).
+    if (range.event === MMU_NOTIFY_UNMAP) this.sim.touch(this.gcTag);
     for (const r of n.intersecting(start, end)) {
       // xe_svm_range_notifier_event_begin: skip an unmapped or unbound range; otherwise widen the
       // invalidation to the range's bounds and zap the whole range (xe_pt_zap_ptes_range), since a
@@ -185,7 +187,6 @@ export class GpuSvm extends DeviceMirror {
       // drm_gpusvm_range_unmap_pages (in notifier): the DMA mappings go, the pages are no longer valid.
       r.hasDmaMapping = false;
       r.hasDevmem = false;
-      if (range.event === MMU_NOTIFY_UNMAP) this.sim.touch(this.gcTag);
       if (range.event === MMU_NOTIFY_UNMAP && !this.closed && !r.unmapped) {
         r.unmapped = true;
         r.partialUnmap = start > r.start || end < r.end;
