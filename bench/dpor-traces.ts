@@ -3,10 +3,11 @@
  * Mazurkiewicz traces among plain dfs's schedules under dpor's relation and under "locks only"
  * (src/explore/dpor/audit.ts), and with `commute` the commutation check of dpor's relation.
  *
- * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...|all] [commute [budget] [explain]]`
+ * `node --import tsx bench/dpor-traces.ts [bound] [scenario,...|all] [commute [budget] [explain|full]]`
  * (bound: a number, or `inf`). `all` checks every built-in but the livelock ones on a sample of
  * `budget` dfs schedules (default 100); `explain` prints, for the first failure of each pair,
- * both steps' footprints and the first step at which the swapped run went another way.
+ * both steps' footprints and the first step at which the swapped run went another way; `full`
+ * also prints both runs step by step.
  */
 import { pathToFileURL } from 'node:url';
 
@@ -81,12 +82,20 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     let failing = 0;
     for (const name of names) {
       const explain =
-        explainArg === 'explain'
-          ? (e: CommutationExample): void =>
+        explainArg === 'explain' || explainArg === 'full'
+          ? (e: CommutationExample): void => {
               console.log(
                 `    ${e.pair}\n      first   ${e.first}\n      second  ${e.second}\n` +
                   `      parted  ${e.original}\n      swapped ${e.swapped}`,
-              )
+              );
+              if (explainArg !== 'full') return;
+              const n = Math.max(e.originalSteps.length, e.swappedSteps.length);
+              for (let k = 0; k < n; k++)
+                console.log(
+                  `      ${k === e.at ? '>' : ' '}${String(k).padStart(4)} ${e.originalSteps[k] ?? ''}\n` +
+                    `      ${' '.repeat(5)}${e.swappedSteps[k] === e.originalSteps[k] ? '=' : (e.swappedSteps[k] ?? '(none)')}`,
+                );
+            }
           : undefined;
       const bad = await checkCommutation(target(name), bound, budget, explain);
       if (bad.size > 0) failing++;

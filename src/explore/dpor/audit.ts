@@ -20,7 +20,7 @@ import type { SwitchSettings } from '../../sim/switches.js';
 import { Simulation } from '../../sim/simulation.js';
 import { DfsStrategy, type Strategy } from '../../sim/strategy.js';
 import type { SimThread } from '../../sim/thread.js';
-import { ANY, conflictsAll, NOTHING, ObjectIds, READ_LABELS } from './footprint.js';
+import { conflictsAll, NOTHING, ObjectIds, READ_LABELS } from './footprint.js';
 
 function runOptions(t: AuditTarget): {
   seed: number;
@@ -47,6 +47,14 @@ interface Step {
   lock: number;
   /** Acquires it shared (a reader). */
   shared: boolean;
+  /** The thread is a daemon (the run does not wait for it). */
+  daemon: boolean;
+  /**
+   * The step armed a timer or ran while one fired: it conflicts with every step (as dpor
+   * counts it). Kept apart from `fp` because which step that is depends on the schedule
+   * around it, not on what the step did.
+   */
+  timer: boolean;
   /** The step that made this thread runnable, or -1. */
   wake: number;
   values: number[];
@@ -96,15 +104,22 @@ class Recorder implements Strategy {
     this.steps[this.steps.length - 1]?.values.push(v);
     return v;
   }
+  /**
+   * After the run: the wake-ups of its last step (a pick would have recorded them), so that a
+   * run's last step and the same step followed by another have one footprint.
+   */
+  finish(sim: Simulation): void {
+    if (sim.runnable.length > 0) this.sync(sim);
+  }
   private sync(sim: Simulation): void {
     const p = this.steps.length - 1;
-    if (p >= 0 && sim.threads[this.steps[p].tid].timerAtNs !== Infinity) this.steps[p].fp[0] = ANY;
+    if (p >= 0 && sim.threads[this.steps[p].tid].timerAtNs !== Infinity) this.steps[p].timer = true;
     const rq = new Set(sim.runnable.map((t) => t.id));
     for (const t of sim.threads) {
       const runnable = rq.has(t.id);
       if (runnable && this.wasRunnable[t.id] !== true) {
         this.pendingWake[t.id] = p;
-        if (p >= 0 && t.timedOut) this.steps[p].fp[0] = ANY;
+        if (p >= 0 && t.timedOut) this.steps[p].timer = true;
         if (p >= 0 && this.wasRunnable[t.id] === false && t.nextObject !== undefined)
           this.steps[p].fp.push(this.ids.footprint(t.nextObject, false));
       }
@@ -126,6 +141,8 @@ class Recorder implements Strategy {
       lock:
         !first && LOCK_LABELS.has(t.lastLabel) && t.nextObject !== undefined ? this.ids.id(t.nextObject) : -1,
       shared: read,
+      daemon: t.daemon,
+      timer: false,
       wake: this.pendingWake[t.id] ?? -1,
       values: [],
     });
@@ -141,8 +158,20 @@ class Recorder implements Strategy {
   }
 }
 
+/** Runs `setup` under `rec` and records the wake-ups of its last step. */
+async function recordRun(
+  options: ReturnType<typeof runOptions>,
+  rec: Recorder,
+  setup: SetupFn,
+): Promise<Awaited<ReturnType<Simulation['run']>>> {
+  const sim = new Simulation({ ...options, strategy: rec });
+  const r = await sim.run(setup);
+  rec.finish(sim);
+  return r;
+}
+
 type Relation = (a: Step, b: Step) => boolean;
-const dporRelation: Relation = (a, b) => conflictsAll(a.fp, b.fp);
+const dporRelation: Relation = (a, b) => a.timer || b.timer || conflictsAll(a.fp, b.fp);
 const locksOnly: Relation = (a, b) => a.lock >= 0 && a.lock === b.lock && !(a.shared && b.shared);
 
 /** The trace of a run under `rel`: each step named by (thread, index), program order, wake-ups, conflicts. */
@@ -197,7 +226,7 @@ export async function countTraces(
   let schedules = 0;
   for (;;) {
     rec.reset();
-    const r = await new Simulation({ ...options, strategy: rec }).run(target.setup);
+    const r = await recordRun(options, rec, target.setup);
     schedules++;
     const ending = endingOf(r, rec.steps);
     const key = traceKey(rec.steps, dporRelation);
@@ -243,7 +272,17 @@ function endingOf(
     r.status,
     r.violations.map((v) => v.signature).sort(),
     Object.entries(r.marks).sort(),
-    [...steps].sort((a, b) => a.tid - b.tid).map((e) => [e.tid, e.label, e.fp]),
+    // What each thread did: its points and what it wrote. Reads are left out: a read that
+    // changes nothing later (a walk that finds one more, empty, device table) is no difference,
+    // and one that does shows in the writes, points or result that follow. The clock bit says
+    // only whether a timer was armed meanwhile.
+    [...steps]
+      .sort((a, b) => a.tid - b.tid)
+      .map((e) => [
+        e.tid,
+        e.label,
+        e.fp.filter((x) => x < 0 || (x & 2) !== 0).map((x) => (x < 0 ? x : x & ~1)),
+      ]),
   ]);
 }
 
@@ -258,6 +297,12 @@ export interface CommutationExample {
   second: string;
   original: string;
   swapped: string;
+  /** Every step of the original run, in order (thread, label, object, footprint). */
+  originalSteps: string[];
+  /** Every step of the swapped run, in order. */
+  swappedSteps: string[];
+  /** The index of the first step of the pair in both runs. */
+  at: number;
 }
 
 /**
@@ -279,7 +324,7 @@ export async function checkCommutation(
   const options = runOptions(target);
   for (let n = 0; n < budget; n++) {
     rec.reset();
-    const r = await new Simulation({ ...options, strategy: rec }).run(target.setup);
+    const r = await recordRun(options, rec, target.setup);
     const steps = rec.steps;
     const ending = endingOf(r, steps);
     const threads = steps.map((e) => e.tid);
@@ -288,18 +333,20 @@ export async function checkCommutation(
       const a = steps[i];
       const b = steps[i + 1];
       if (a.tid === b.tid || dporRelation(a, b) || b.wake === i) continue;
-      // The last step of a run that ended early disables every other step: not a swap.
-      if (i + 2 === steps.length && r.status !== 'ok') continue;
+      // The last step of a run that ended early (a violation), or that ended it with a daemon's
+      // step still to run (the last non-daemon exit), disables the other threads' steps: dpor
+      // counts that as a race of its own (source-dpor.ts), and the swap is not a reordering.
+      if (i + 2 === steps.length && (r.status !== 'ok' || a.daemon)) continue;
       const swapped = threads.slice();
       swapped[i] = b.tid;
       swapped[i + 1] = a.tid;
       const follow = new Follow(swapped, values);
       const again = new Recorder(follow, ids);
       follow.rec = again;
-      const r2 = await new Simulation({ ...options, strategy: again }).run(target.setup);
+      const r2 = await recordRun(options, again, target.setup);
       if (follow.diverged || endingOf(r2, again.steps) !== ending) {
         const key = `${a.what} <-> ${b.what}`;
-        if (explain !== undefined && !bad.has(key)) explain(example(key, a, b, steps, again.steps, ids));
+        if (explain !== undefined && !bad.has(key)) explain(example(key, i, steps, again.steps, ids));
         bad.set(key, (bad.get(key) ?? 0) + 1);
       }
     }
@@ -311,8 +358,7 @@ export async function checkCommutation(
 /** The example of a pair that did not commute (see CommutationExample). */
 function example(
   pair: string,
-  a: Step,
-  b: Step,
+  at: number,
   original: readonly Step[],
   swapped: readonly Step[],
   ids: ObjectIds,
@@ -320,12 +366,27 @@ function example(
   const fp = (s: Step | undefined): string =>
     s === undefined
       ? '(run over)'
-      : `${s.tid} ${s.what}: ${s.fp.map((x) => `${ids.nameOf(x >> 2)}${x & 2 ? 'W' : 'r'}`).join(' ')}`;
+      : `${s.tid} ${s.what}: ${s.timer ? '(timer) ' : ''}${s.fp.map((x) => `${ids.nameOf(x >> 2)}${x & 2 ? 'W' : 'r'}`).join(' ')}`;
   // The runs' steps per thread, in order: the first that differs is where they parted.
   const byThread = (steps: readonly Step[]): Step[] => [...steps].sort((x, y) => x.tid - y.tid);
   const o = byThread(original);
   const w = byThread(swapped);
   let q = 0;
-  while (q < Math.max(o.length, w.length) && o[q]?.tid === w[q]?.tid && fp(o[q]) === fp(w[q])) q++;
-  return { pair, first: fp(a), second: fp(b), original: fp(o[q]), swapped: fp(w[q]) };
+  // Whether a step is a timer's is the schedule's doing: the runs part where a thread's work does.
+  const same = (x: Step | undefined, y: Step | undefined): boolean =>
+    x !== undefined &&
+    y !== undefined &&
+    x.tid === y.tid &&
+    fp({ ...x, timer: false }) === fp({ ...y, timer: false });
+  while (q < Math.max(o.length, w.length) && same(o[q], w[q])) q++;
+  return {
+    pair,
+    first: fp(original[at]),
+    second: fp(original[at + 1]),
+    original: fp(o[q]),
+    swapped: fp(w[q]),
+    originalSteps: original.map(fp),
+    swappedSteps: swapped.map(fp),
+    at,
+  };
 }
