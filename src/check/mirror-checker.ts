@@ -276,9 +276,11 @@ export function checkDeviceAccess(
 
 /**
  * Starts checking a device's DMA (or pinned-page) list `l`: after every CPU translation change of
- * its mm, no listed page may be free (page lifetime). The driver keeps `l.pages` current, and
- * touches `l.name` (`sim.touch(l.name)`) at each change: the checker reads the list from other
- * threads without the driver's lock, so dpor must see both sides. Atomic.
+ * its mm, no listed page may be free (page lifetime). The driver keeps `l.pages` current. The
+ * checker reads the list from other threads without the driver's lock, so dpor must see every
+ * access: make `l.pages` a TouchedMap named `l.name` (`new TouchedMap(sim, l.name)`, as the ODP,
+ * userptr-list and odp2019 drivers do), or touch `l.name` (`sim.touch(l.name)`) at each change
+ * of a plain Map. Atomic.
  */
 export function watchDmaList(k: Kernel, l: CheckedDmaList): void {
   checkerOf(k).addDmaList(l);

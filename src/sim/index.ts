@@ -17,6 +17,7 @@ export {
 } from './switches.js';
 export { DEFAULT_MAX_STEPS } from './options.js';
 export { PLAIN_BUFFERS, RunBuffers, type BufferSource } from './buffers.js';
+export { TouchedMap } from './touched-map.js';
 export {
   DfsStrategy,
   GuidedStrategy,

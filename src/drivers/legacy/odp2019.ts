@@ -24,6 +24,7 @@
 import { EAGAIN, EFAULT, EINVAL, EIO } from '../../sim/errno.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Mm } from '../../mm/mm.js';
 import type { Process } from '../../mm/process.js';
@@ -46,8 +47,8 @@ export class Odp2019Mr extends DeviceMirror {
   dying = false;
   readonly notifierCompletion: Completion;
   readonly umemMutex: Mutex;
-  /** The umem's page_list: VA → pinned page. */
-  readonly pinned = new Map<number, number>();
+  /** The umem's page_list: VA → pinned page (a TouchedMap: the checker reads it without the lock). */
+  readonly pinned: Map<number, number>;
   /** Faults that met the timeout. */
   timeouts = 0;
   /** On the per-mm tree (false after deregistration). */
@@ -69,6 +70,7 @@ export class Odp2019Mr extends DeviceMirror {
     this.notifierCompletion = new Completion(k.sim, `${name}.notifier_completion`);
     this.notifierCompletion.completeAll();
     this.umemMutex = new Mutex(k.sim, `${name}.umem_mutex`);
+    this.pinned = new TouchedMap(k.sim, `${name}.page_list`);
     this.dmaList = { name: `${name}.page_list`, mm: this.mm, pages: this.pinned };
     watchDmaList(k, this.dmaList);
     this.notifier = new MmuNotifier(
@@ -87,7 +89,6 @@ export class Odp2019Mr extends DeviceMirror {
     this.unmapRange(s, e);
     for (const [va, pfn] of [...this.pinned])
       if (va >= s && va < e) {
-        this.sim.touch(this.dmaList.name);
         this.pinned.delete(va);
         unpinUserPages(this.kernel, [pfn]);
       }
@@ -171,7 +172,6 @@ export class Odp2019Mr extends DeviceMirror {
       if (!retry || stale) {
         const old = this.pinned.get(va);
         if (old !== undefined) unpinUserPages(this.kernel, [old]);
-        this.sim.touch(this.dmaList.name);
         this.pinned.set(va, pages[0]);
         this.mapPage(va, pages[0], { write: this.writable });
         this.umemMutex.unlock();

@@ -14,6 +14,7 @@
  */
 import { EAGAIN, EFAULT } from '../../sim/errno.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Process } from '../../mm/process.js';
 import { FOLL_WRITE } from '../../mm/constants.js';
@@ -27,8 +28,8 @@ import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } 
 
 /** One registered user range. */
 export class Userptr extends DeviceMirror {
-  /** Pinned pages by VA. */
-  readonly pinned = new Map<number, number>();
+  /** Pinned pages by VA: the DMA list the page-lifetime checker watches (a TouchedMap of it). */
+  readonly pinned: Map<number, number>;
   detached = false;
 
   constructor(
@@ -40,6 +41,7 @@ export class Userptr extends DeviceMirror {
     readonly end: number,
   ) {
     super(kernel, name, process);
+    this.pinned = new TouchedMap(kernel.sim, `${name}.pages`);
     this.dmaList = { name: `${name}.pages`, mm: this.mm, pages: this.pinned };
     watchDmaList(kernel, this.dmaList);
   }
@@ -65,8 +67,6 @@ export class Userptr extends DeviceMirror {
     await this.device.lock.lock();
     const old = this.pinned.get(va);
     if (old !== undefined) unpinUserPages(this.kernel, [old]);
-    // The checker reads this list without the lock: a touch orders it (see watchDmaList).
-    this.sim.touch(this.dmaList.name);
     this.pinned.set(va, pages[0]);
     this.mapPage(va, pages[0], { write: true });
     this.device.lock.unlock();
@@ -78,7 +78,6 @@ export class Userptr extends DeviceMirror {
     this.unmapRange(start, end);
     for (const [va, pfn] of [...this.pinned])
       if (va >= start && va < end) {
-        this.sim.touch(this.dmaList.name);
         this.pinned.delete(va);
         unpinUserPages(this.kernel, [pfn]);
       }

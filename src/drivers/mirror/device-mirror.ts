@@ -18,6 +18,7 @@ import type { Process } from '../../mm/process.js';
 import type { Simulation } from '../../sim/simulation.js';
 import { EFAULT, EINVAL } from '../../sim/errno.js';
 import { defineSwitch } from '../../sim/switches.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import { checkDeviceAccess, checkDeviceMap, unwatchMirror, watchMirror } from '../../check/mirror-checker.js';
 import type { CheckedMirror } from '../../check/mirror-checker.js';
 import type { DeviceEntry } from '../../check/coherence.js';
@@ -81,8 +82,12 @@ export abstract class DeviceMirror implements CheckedMirror {
   readonly sim: Simulation;
   /** The mirrored address space (`process.mm`): insert interval notifiers on it, take its mmap lock. */
   readonly mm: Mm;
-  /** The device page table: page-aligned VA → entry. Read by the checkers; change it through mapPage / unmapRange. */
-  readonly entries = new Map<number, DeviceEntry>();
+  /**
+   * The device page table: page-aligned VA → entry. Read by the checkers; change it through
+   * mapPage / unmapRange. Every access is a dpor touch of the device (a TouchedMap), so driver
+   * code that looks entries up itself is ordered against the zaps without a touch of its own.
+   */
+  readonly entries: Map<number, DeviceEntry>;
   private watched = true;
   private readonly liveness: LivenessBounds;
   /** The lost-writes checker of the run, or null when it is off (one test per copy on the hot path). */
@@ -103,6 +108,7 @@ export abstract class DeviceMirror implements CheckedMirror {
     if (typeof name !== 'string' || name.length === 0)
       throw new TypeError('DeviceMirror: the device name must be a non-empty string');
     this.sim = kernel.sim;
+    this.entries = new TouchedMap(this.sim, name);
     this.mm = process.mm as Mm;
     this.liveness = livenessOf(kernel);
     this.lostWrites = lostWritesOf(kernel);

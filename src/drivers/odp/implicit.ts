@@ -10,6 +10,7 @@
 import { EFAULT, EINVAL, EIO } from '../../sim/errno.js';
 import { Mutex } from '../../sim/sync/mutex.js';
 import { WaitQueue } from '../../sim/sync/waitqueue.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import type { Process } from '../../mm/process.js';
 import type { MirrorAccessKind, MirrorAtomicOp } from '../mirror/device-mirror.js';
 import type { AttachedMirror } from '../registry.js';
@@ -22,14 +23,23 @@ const MAX_IMPLICIT_RETRIES = 64;
 
 /** The parent of an implicit MR (struct mlx5_ib_mr with is_implicit_odp). */
 export class ImplicitOdpMr implements AttachedMirror {
-  /** implicit_children: slot → child. */
-  readonly children = new Map<number, OdpMr>();
+  /** implicit_children (an xarray, read locklessly): slot → child. */
+  readonly children: Map<number, OdpMr>;
   /** The hardware KSM: slot → child (the null key when absent). */
-  readonly ksm = new Map<number, OdpMr>();
+  readonly ksm: Map<number, OdpMr>;
   /** The parent umem's mutex: serialises KSM updates. */
   readonly umemMutex: Mutex;
-  usecount = 1;
+  private usecountValue = 1;
   readonly usecountWait: WaitQueue;
+  /** imr->mmkey.usecount, shared without a lock: each read and change is a dpor touch. */
+  get usecount(): number {
+    this.device.kernel.sim.touch(this.usecountWait.name, true);
+    return this.usecountValue;
+  }
+  set usecount(n: number) {
+    this.device.kernel.sim.touch(this.usecountWait.name);
+    this.usecountValue = n;
+  }
   deregistered = false;
   qpState: 'rts' | 'error' = 'rts';
   qpErrno = 0;
@@ -44,6 +54,8 @@ export class ImplicitOdpMr implements AttachedMirror {
     readonly writable: boolean,
   ) {
     const sim = device.kernel.sim;
+    this.children = new TouchedMap(sim, `${name}.children`);
+    this.ksm = new TouchedMap(sim, `${name}.ksm`);
     this.umemMutex = new Mutex(sim, `${name}.umem_mutex`);
     this.usecountWait = new WaitQueue(sim, `${name}.usecount`);
   }

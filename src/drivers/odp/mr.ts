@@ -51,8 +51,20 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  */
 export class OdpMr extends DeviceMirror {
   readonly umem: IbUmemOdp;
-  /** mmkey.usecount: the published reference plus one per fault handler / prefetch work. */
-  usecount = 0;
+  private usecountValue = 0;
+  /**
+   * mmkey.usecount: the published reference plus one per fault handler / prefetch work. An
+   * atomic the fault, prefetch and destroy paths share without a lock: every read and change is
+   * a dpor touch of `usecountWait`'s name.
+   */
+  get usecount(): number {
+    this.sim.touch(this.usecountWait.name, true);
+    return this.usecountValue;
+  }
+  set usecount(n: number) {
+    this.sim.touch(this.usecountWait.name);
+    this.usecountValue = n;
+  }
   /** Woken when usecount drops. */
   readonly usecountWait: WaitQueue;
   /** The hardware key has been revoked (UMR disable): any later UMR on it puts the UMR QP in error. */

@@ -9,6 +9,7 @@
  */
 import type { Simulation } from '../../sim/simulation.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import type { Mm } from '../../mm/mm.js';
 import type { Process } from '../../mm/process.js';
 import { PG_dirty } from '../../mm/physical.js';
@@ -38,10 +39,10 @@ export class IbUmemOdp {
    * with the DMA-mapped bit. hmm took no reference on these pages: only the invalidation's DMA
    * unmap, which runs before the page is freed, keeps the device from DMA to a freed page.
    */
-  readonly dmaPages = new Map<number, number>();
+  readonly dmaPages: Map<number, number>;
   /**
-   * The DMA list's name (the MR's `${name}.dma_list`): each change of dmaPages touches it, so
-   * that dpor orders it against the page-lifetime checker's lock-free reads of the list.
+   * The DMA list's name (the MR's `${name}.dma_list`): dmaPages is a TouchedMap of it, so that
+   * dpor orders each change against the page-lifetime checker's lock-free reads of the list.
    */
   readonly dmaListTag: string;
   /** Where each dmaPages entry was listed (the step and thread of its dma_map), for reports. */
@@ -64,6 +65,7 @@ export class IbUmemOdp {
   ) {
     this.umemMutex = new Mutex(sim, `${name}.umem_mutex`);
     this.dmaListTag = `${name}.dma_list`;
+    this.dmaPages = new TouchedMap(sim, this.dmaListTag);
     const ps = mm.kernel.pageSize;
     this.pfnList = new Float64Array(isImplicitOdp ? 0 : (end - start) / ps);
     this.notifier =
@@ -98,7 +100,6 @@ export class IbUmemOdp {
         if (f & HMM_PFN_WRITE && !phys.isFree(pfn)) phys.setFlag(phys.folioHead(pfn), PG_dirty);
         this.npages--;
         if (this.npages < 0) this.sim.bug(`${this.name}: npages went negative`);
-        this.sim.touch(this.dmaListTag);
         this.dmaPages.delete(va);
         this.dmaListedAt.delete(va);
       }
@@ -114,7 +115,6 @@ export class IbUmemOdp {
     const e = this.pfnList[i];
     const low = e % HMM_PFN_PFN_MUL;
     const va = this.start + i * this.pageSize;
-    this.sim.touch(this.dmaListTag);
     this.dmaPages.set(va, hmmPfnToPfn(e));
     if (low & HMM_PFN_DMA_MAPPED) return false;
     this.dmaListedAt.set(va, { step: this.sim.steps, thread: this.sim.current?.name ?? 'setup' });
