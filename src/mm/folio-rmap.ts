@@ -61,6 +61,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
   /** folio_entire_mapcount: PMD mappings of the folio. */
   entireMapcountOf(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     return this.entireMapcountArr[this.headArr[pfn]];
   }
 
@@ -79,6 +80,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
   /** Number of reverse mappings recorded on this page (PMD mappings are recorded on the head). */
   rmapCount(pfn: number): number {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     const list = this.rmap[pfn];
     return list === undefined ? 0 : list.length >> 1;
   }
@@ -107,6 +109,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
   folioRmapList(pfn: number): Array<RmapEntry<Mm>> {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, false);
     const nr = 1 << this.orderArr[head];
     const out: Array<RmapEntry<Mm>> = [];
     for (let p = head; p < head + nr; p++) {

@@ -13,6 +13,7 @@ import {
   PAGE_SHIFT,
 } from './constants.js';
 import { PG_locked, PhysicalMemory, type DeviceMemoryKind, type DeviceRegion } from './physical.js';
+import { PAGE_ALLOCATOR, PAGE_LRU } from './page-frames.js';
 import { SwapSpace } from './swap.js';
 import { MemFile } from './file.js';
 import { Process } from './process.js';
@@ -158,7 +159,14 @@ export class Kernel {
       // under its own page-table lock (found by the commutation check on mm-mirror).
       const tags: string[] = [];
       const countAccess = (head: number, write: boolean): void =>
-        sim.touch(head < 0 ? 'page_alloc' : (tags[head] ??= `folio#${head}`), !write);
+        sim.touch(
+          head === PAGE_ALLOCATOR
+            ? 'page_alloc'
+            : head === PAGE_LRU
+              ? 'lru'
+              : (tags[head] ??= `folio#${head}`),
+          !write,
+        );
       this.phys.countAccess = countAccess;
     }
     // Traced runs record every CPU translation change for the trace viewer (first hook: before checkers).

@@ -3,7 +3,7 @@
  * the head, oldest at the tail, linked through the per-frame lruNext/lruPrev arrays of PageFrames.
  */
 import { PG_lru, PG_active, PG_unevictable } from './page-flags.js';
-import { PageFrames, ST_ALLOCATED, NO_PFN, type PhysicalMemoryOptions } from './page-frames.js';
+import { PageFrames, ST_ALLOCATED, NO_PFN, PAGE_LRU, type PhysicalMemoryOptions } from './page-frames.js';
 
 export const LRU_INACTIVE_ANON = 0;
 export const LRU_ACTIVE_ANON = 1;
@@ -33,6 +33,7 @@ export class PageLru extends PageFrames {
    * list, or a free one, is an 'lru-misuse' violation. No locks (the caller holds the lruvec lock).
    */
   lruAdd(pfn: number, lru: LruList): void {
+    this.countAccess?.(PAGE_LRU, true);
     this.physCheckPfn(pfn);
     if (!(lru >= 0 && lru < NR_LRU_LISTS)) throw new RangeError(`lruAdd: bad list ${lru}`);
     const head = this.headArr[pfn];
@@ -60,6 +61,7 @@ export class PageLru extends PageFrames {
    * on a list. No locks (the caller holds the lruvec lock).
    */
   lruIsolate(pfn: number): boolean {
+    this.countAccess?.(PAGE_LRU, true);
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
     if (!(this.flags[head] & PG_lru)) return false;
@@ -69,6 +71,7 @@ export class PageLru extends PageFrames {
 
   /** The LRU list the folio is on, or -1 (folio_lru_list when PG_lru). */
   lruListOf(pfn: number): LruList | -1 {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
     return this.flags[head] & PG_lru ? (this.lruWhich[head] as LruList) : -1;
@@ -76,35 +79,41 @@ export class PageLru extends PageFrames {
 
   /** Pages (not folios) on `node`'s list `lru` (lruvec_page_state NR_LRU_BASE + lru). */
   lruSize(node: number, lru: LruList): number {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckNode(node);
     return this.lruSizeArr[node * NR_LRU_LISTS + lru];
   }
 
   /** The oldest folio (head pfn) on `node`'s list `lru`, where reclaim scans from; -1 if empty. */
   lruOldest(node: number, lru: LruList): number {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckNode(node);
     return this.lruTailArr[node * NR_LRU_LISTS + lru];
   }
 
   /** The newest folio on `node`'s list `lru`; -1 if empty. */
   lruNewest(node: number, lru: LruList): number {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckNode(node);
     return this.lruHeadArr[node * NR_LRU_LISTS + lru];
   }
 
   /** The next newer folio on the same list, or -1 (walks from lruOldest towards lruNewest). */
   lruNewer(pfn: number): number {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckPfn(pfn);
     return this.flags[pfn] & PG_lru ? this.lruPrevArr[pfn] : NO_PFN;
   }
 
   /** The next older folio on the same list, or -1. */
   lruOlder(pfn: number): number {
+    this.countAccess?.(PAGE_LRU, false);
     this.physCheckPfn(pfn);
     return this.flags[pfn] & PG_lru ? this.lruNextArr[pfn] : NO_PFN;
   }
 
   protected physLruUnlink(head: number): void {
+    this.countAccess?.(PAGE_LRU, true);
     const li = this.nodeArr[head] * NR_LRU_LISTS + this.lruWhich[head];
     const prev = this.lruPrevArr[head];
     const next = this.lruNextArr[head];

@@ -119,7 +119,12 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     for (let i = 0; i < this.nodes; i++) {
       const n = (node + i) % this.nodes;
       const pfn = order === 0 ? this.physAllocOrder0(n) : this.physAllocPmdOrder(n);
-      if (pfn >= 0) return pfn;
+      if (pfn >= 0) {
+        // Every page of the folio changes state (a stale pfn's isFree reads its own page).
+        const access = this.countAccess;
+        if (access !== null) for (let p = pfn + (1 << order) - 1; p >= pfn; p--) access(p, true);
+        return pfn;
+      }
       if (thisNode) break;
     }
     return -ENOMEM;
@@ -197,6 +202,10 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
   protected physFreeFolio(head: number): void {
     this.countAccess?.(PAGE_ALLOCATOR, true);
     const nr = 1 << this.orderArr[head];
+    // Every page of the folio changes state: a later isFree or flag read of a tail pfn names
+    // that page (its head is itself once free).
+    const access = this.countAccess;
+    if (access !== null) for (let p = head; p < head + nr; p++) access(p, true);
     const observers = this.freeFolioObservers;
     for (let i = 0; i < observers.length; i++) observers[i](head, nr);
     const problems: string[] = [];

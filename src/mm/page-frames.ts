@@ -120,6 +120,8 @@ export const NO_PFN = -1;
  */
 /** countAccess's `head` for the page allocator's free lists. */
 export const PAGE_ALLOCATOR = -1;
+/** countAccess's `head` for the LRU lists (the lruvec lock is not modelled as a lock). */
+export const PAGE_LRU = -2;
 
 export class PageFrames {
   readonly pageShift: number;
@@ -139,10 +141,11 @@ export class PageFrames {
   protected readonly buffers: BufferSource;
   /**
    * Called with the folio head on every read (`write` false) and change of a folio's reference
-   * or map counts, when set: the Kernel sets it while dpor watches touches, so that a decision
+   * or map counts, and of its flags (PG_locked included), when set: the Kernel sets it while dpor watches touches, so that a decision
    * on those counts (COW reuse, migration's expected references) is ordered against the
    * changes other address spaces make without a common lock. Also called with
-   * PAGE_ALLOCATOR (-1) for each allocation and free (the free lists). Null otherwise (no cost).
+   * PAGE_ALLOCATOR (-1) for each allocation and free (the free lists), and with PAGE_LRU (-2) for
+   * each read and change of the LRU lists. Null otherwise (no cost).
    */
   countAccess: ((head: number, write: boolean) => void) | null = null;
 
@@ -277,6 +280,7 @@ export class PageFrames {
    */
   isFree(pfn: number): boolean {
     this.physCheckPfn(pfn);
+    this.countAccess?.(this.headArr[pfn], false);
     const st = this.state[pfn];
     return st === ST_FREE || st === ST_DEVICE_FREE || (st === ST_TAIL && this.isFreeHead(this.headArr[pfn]));
   }
@@ -313,6 +317,7 @@ export class PageFrames {
   pageFlags(pfn: number): number {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, false);
     return (this.flags[head] & ~PG_PER_PAGE) | (this.flags[pfn] & PG_PER_PAGE);
   }
 
@@ -324,18 +329,21 @@ export class PageFrames {
   /** folio_set_*: sets `flag` (not PG_head/PG_reserved, which the allocator owns). No locks. */
   setFlag(pfn: number, flag: number): void {
     this.physCheckFlagWrite(pfn, flag);
+    this.countAccess?.(this.headArr[pfn], true);
     this.flags[this.physFlagIndex(pfn, flag)] |= flag;
   }
 
   /** folio_clear_*: clears `flag`. No locks. */
   clearFlag(pfn: number, flag: number): void {
     this.physCheckFlagWrite(pfn, flag);
+    this.countAccess?.(this.headArr[pfn], true);
     this.flags[this.physFlagIndex(pfn, flag)] &= ~flag;
   }
 
   /** folio_test_set_*: sets `flag`, returning whether it was already set. No locks; atomic. */
   testAndSetFlag(pfn: number, flag: number): boolean {
     this.physCheckFlagWrite(pfn, flag);
+    this.countAccess?.(this.headArr[pfn], true);
     const i = this.physFlagIndex(pfn, flag);
     const old = (this.flags[i] & flag) !== 0;
     this.flags[i] |= flag;
@@ -345,6 +353,7 @@ export class PageFrames {
   /** folio_test_clear_*: clears `flag`, returning whether it was set. No locks; atomic. */
   testAndClearFlag(pfn: number, flag: number): boolean {
     this.physCheckFlagWrite(pfn, flag);
+    this.countAccess?.(this.headArr[pfn], true);
     const i = this.physFlagIndex(pfn, flag);
     const old = (this.flags[i] & flag) !== 0;
     this.flags[i] &= ~flag;
@@ -358,6 +367,7 @@ export class PageFrames {
   trylockPage(pfn: number): boolean {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (this.state[head] !== ST_ALLOCATED) {
       this.physViolation('use-after-free', `lock_page on ${this.physDescribe(pfn)}`);
       return false;
@@ -371,6 +381,7 @@ export class PageFrames {
   unlockPage(pfn: number): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
+    this.countAccess?.(head, true);
     if (!(this.flags[head] & PG_locked)) {
       this.physViolation('unlock-unlocked', `unlock_page on ${this.physDescribe(pfn)}`);
       return;

@@ -48,7 +48,7 @@ export class MmError extends Error {
  */
 export class Process {
   readonly mm: Mm;
-  state: ProcessState = 'alive';
+  private procState: ProcessState = 'alive';
   status: ExitStatus | null = null;
   readonly children: Process[] = [];
   private readonly exitWait: WaitQueue;
@@ -63,6 +63,20 @@ export class Process {
     this.exitWait = new WaitQueue(kernel.sim, `exit ${name}[${pid}]`);
     parent?.children.push(this);
     kernel.hooks.userMemory?.newMm(this.mm);
+  }
+
+  /**
+   * Running, exited (a zombie) or reaped. Every thread's call reads it without a lock (as the
+   * kernel tests PF_EXITING): for dpor, a read of the process's exit object, which exit writes.
+   */
+  get state(): ProcessState {
+    this.kernel.sim.touch(this.exitWait.name, true);
+    return this.procState;
+  }
+
+  private setState(s: ProcessState): void {
+    this.kernel.sim.touch(this.exitWait.name);
+    this.procState = s;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -222,6 +236,7 @@ export class Process {
    * ({ pid, code, signal }). A second wait returns the same status. May sleep.
    */
   async wait(): Promise<ExitStatus> {
+    this.kernel.sim.touch(this.exitWait.name, true); // for dpor: exit sets status
     if (this.status === null) await this.exitWait.waitEvent(() => this.status !== null, 'wait4');
     this.procReap();
     return this.status!;
@@ -266,7 +281,7 @@ export class Process {
   }
 
   private async procExit(code: number, signal: number): Promise<number> {
-    this.state = 'zombie';
+    this.setState('zombie');
     this.kernel.hooks.userMemory?.exit(this.mm);
     for (const c of this.children) c.parent = null;
     await this.mm.mmput();
@@ -277,7 +292,7 @@ export class Process {
 
   private procReap(): void {
     if (this.state === 'reaped') return;
-    this.state = 'reaped';
+    this.setState('reaped');
     this.kernel.processes.delete(this.pid);
     if (this.parent !== null) {
       const i = this.parent.children.indexOf(this);

@@ -72,6 +72,7 @@ export class Completion {
 
   /** try_wait_for_completion(): consumes a completion if one is available. */
   tryWait(): boolean {
+    this.sim.touch(this.name);
     if (this.done === 0) return false;
     if (this.done !== COMPLETE_ALL) this.done--;
     return true;
@@ -79,11 +80,16 @@ export class Completion {
 
   /** completion_done(): whether a wait would pass without sleeping. */
   isDone(): boolean {
+    this.sim.touch(this.name, true);
     return this.done > 0;
   }
 
-  /** reinit_completion(). */
+  /**
+   * reinit_completion(). A write of the completion for dpor: a woken waiter that re-checks
+   * `done` after it sleeps again (found by the commutation check on odp2019-counter).
+   */
   reinit(): void {
+    this.sim.touch(this.name);
     this.done = 0;
   }
 }

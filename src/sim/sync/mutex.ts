@@ -126,6 +126,7 @@ export class Mutex implements HeldLock, ResumeOp {
 
   /** mutex_is_locked(). */
   isLocked(): boolean {
+    this.sim.touch(this.name, true); // for dpor: a read of the lock word
     return this.owner !== null;
   }
 }

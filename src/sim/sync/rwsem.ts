@@ -234,6 +234,7 @@ export class RwSemaphore implements HeldLock, Waitable {
 
   /** rwsem_is_locked(). */
   isLocked(): boolean {
+    this.sim.touch(this.name, true); // for dpor: a read of the count
     return this.writer !== null || this.readers.length > 0;
   }
 }

@@ -107,6 +107,7 @@ export class SpinLock implements HeldLock, ResumeOp {
 
   /** spin_is_locked(). */
   isLocked(): boolean {
+    this.sim.touch(this.name, true); // for dpor: a read of the lock word
     return this.owner !== null;
   }
 }

@@ -34,6 +34,8 @@ export class Srcu {
   /** srcu_read_lock(): enters a read-side section; returns the index for unlock. Never sleeps. */
   readLock(): number {
     const t = this.sim.self('srcu_read_lock');
+    // For dpor: the reader set is what grace periods wait on (a write of the domain).
+    this.sim.touch(this.gp.name);
     const idx = this.epoch;
     this.readers.set(idx, (this.readers.get(idx) ?? 0) + 1);
     this.readerThreads.push(t);
@@ -69,6 +71,7 @@ export class Srcu {
   /** synchronize_srcu(): waits for a full grace period. May sleep. */
   async synchronize(): Promise<void> {
     this.sim.mightSleep('synchronize_srcu', this.name);
+    this.sim.touch(this.gp.name); // for dpor: the epoch is the domain's state
     const target = this.epoch++;
     if (this.readersUpTo(target)) this.sim.mark('synchronize_srcu waited for a reader');
     await this.gp.waitEvent(() => !this.readersUpTo(target), 'synchronize_srcu');

@@ -86,6 +86,7 @@ export class WaitQueue {
 
   /** waitqueue_active(). */
   active(): boolean {
+    this.sim.touch(this.name, true); // for dpor: a read of the queue
     return this.list.length > 0;
   }
 }
