@@ -50,6 +50,8 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** Per run (Simulation.runMap): mm->hmm of each mm. */
 const MM_HMM = Symbol('mm->hmm');
+/** The dpor object of mm->hmm (the point mm_get_hmm names it): read and written by hmm_get_or_create and hmm_put. */
+const MM_HMM_TAG = 'mm->hmm';
 /** Per run (Simulation.runLocal): the last struct hmm id handed out. */
 const NEXT_ID = Symbol('hmm ids');
 
@@ -111,6 +113,14 @@ export class Hmm2019 {
     );
   }
 
+  /**
+   * For dpor: an access of the state faults read without hmm->lock (`dead`, `seq`, each range's
+   * `valid`, `notifiers` at register), a read when `read`; the writers touch it too, under the lock.
+   */
+  touchState(read = false): void {
+    this.sim.touch(`hmm#${this.id}.state`, read);
+  }
+
   toString(): string {
     return `hmm#${this.id}`;
   }
@@ -118,6 +128,7 @@ export class Hmm2019 {
 
 /** The struct hmm `mm->hmm` names now (for tests and reports). */
 export function mmHmmOf(mm: Mm): Hmm2019 | undefined {
+  mm.sim.touch(MM_HMM_TAG, true);
   return mm.sim.runLocal<Map<Mm, Hmm2019>>(MM_HMM)?.get(mm);
 }
 
@@ -130,9 +141,11 @@ export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 |
   if (mm.users <= 0)
     sim.bug(`hmm_get_or_create on ${mm.name} without a user reference (mm_users ${mm.users})`);
   const mmHmm = sim.runMap<Mm, Hmm2019>(MM_HMM);
+  sim.touch(MM_HMM_TAG, true);
   const cur = mmHmm.get(mm);
   if (cur !== undefined) {
     sim.use(cur, 'hmm_get_or_create');
+    sim.touch(`hmm#${cur.id}`); // for dpor: the kref, as kref_get_unless_zero names it
     if (cur.kref > 0) {
       cur.kref++;
       return cur;
@@ -140,9 +153,11 @@ export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 |
   }
   if (cur !== undefined) sim.mark('hmm_get_or_create replaced a dying struct hmm');
   const hmm = sim.kalloc(new Hmm2019(sim, mm), 'struct hmm');
+  sim.touch(MM_HMM_TAG);
   mmHmm.set(mm, hmm);
   const ret = await hmm.notifier.register(mm);
   if (ret !== 0) {
+    sim.touch(MM_HMM_TAG);
     if (mmHmm.get(mm) === hmm) mmHmm.delete(mm);
     sim.kfree(hmm);
     return ret;
@@ -158,9 +173,11 @@ export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 |
 export async function hmmPut(hmm: Hmm2019): Promise<void> {
   const sim = hmm.sim;
   sim.use(hmm, 'hmm_put');
+  sim.touch(`hmm#${hmm.id}`); // for dpor: the kref, as kref_get_unless_zero names it
   if (--hmm.kref > 0) return;
   await hmm.notifier.unregisterNoRelease();
   const mmHmm = sim.runMap<Mm, Hmm2019>(MM_HMM);
+  sim.touch(MM_HMM_TAG);
   if (mmHmm.get(hmm.mm) === hmm) mmHmm.delete(hmm.mm);
   if (sim.switchOn(HMM2019_SRCU_FREE)) {
     // mmu_notifier_call_srcu(&hmm->rcu, hmm_free_rcu): freed once every reader that may still
@@ -234,6 +251,7 @@ async function hmmInvalidateRangeStart(range: MmuNotifierRange, sub: MmuNotifier
   if (hmm === null) return 0;
   deliver(hmm, range, sub, false);
   await hmm.lock.lock();
+  hmm.touchState();
   hmm.notifiers++;
   hmm.seq++;
   for (const r of hmm.ranges) if (r.start < range.end && r.end > range.start) r.valid = false;
@@ -254,6 +272,7 @@ async function hmmInvalidateRangeEnd(range: MmuNotifierRange, sub: MmuNotifier):
   if (hmm === null) return;
   deliver(hmm, range, sub, true);
   await hmm.lock.lock();
+  hmm.touchState();
   hmm.notifiers--;
   if (hmm.notifiers === 0) for (const r of hmm.ranges) r.valid = true;
   hmm.lock.unlock();
@@ -268,9 +287,11 @@ async function hmmInvalidateRangeEnd(range: MmuNotifierRange, sub: MmuNotifier):
 async function hmmRelease(sub: MmuNotifier): Promise<void> {
   const hmm = await hmmOf(sub, 'hmm_release');
   if (hmm === null) return;
+  hmm.touchState();
   hmm.dead = true;
   hmm.sim.note(`hmm#${hmm.id}->dead = true`);
   await hmm.lock.lock();
+  hmm.touchState();
   for (const r of hmm.ranges) r.valid = false;
   hmm.lock.unlock();
   hmm.wq.wakeUpAll();

@@ -76,10 +76,12 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
   private async hmmRangeFault(hmm: Hmm2019, range: Hmm2019Range, write: boolean): Promise<number> {
     const mm = this.mm;
     mm.assertMmapLocked('hmm_range_fault');
+    hmm.touchState(true);
     if (hmm.dead) return -EFAULT;
     this.sim.note('hmm->dead is false');
     const vma = await findVma2019(mm, range.start, 'hmm_range_fault');
     if (vma === undefined) return -EFAULT;
+    hmm.touchState(true);
     if (!range.valid) return -EBUSY;
     const pages: number[] = [];
     const got = await getUserPages(mm, range.start, 1, write ? FOLL_WRITE : 0, pages);
@@ -108,25 +110,32 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
     }
     sim.use(hmm, 'hmm_range_register');
     await hmm.lock.lock();
+    hmm.touchState();
     const range: Hmm2019Range = { start: va, end: va + this.kernel.pageSize, valid: hmm.notifiers === 0 };
     hmm.ranges.add(range);
     hmm.lock.unlock();
     const seqRetry = sim.switchOn(HMM2019_SEQ_RETRY);
     let ret: number;
     for (;;) {
+      hmm.touchState(true);
       if (!range.valid && !hmm.dead)
-        await hmm.wq.waitEvent(() => range.valid || hmm.dead, 'hmm_range_wait_until_valid');
+        await hmm.wq.waitEvent(() => {
+          hmm.touchState(true);
+          return range.valid || hmm.dead;
+        }, 'hmm_range_wait_until_valid');
       const seq = hmm.seq;
       await mm.mmapLock.downRead();
       const pfn = await this.hmmRangeFault(hmm, range, write);
       mm.mmapLock.upRead();
       if (pfn === -EBUSY) continue;
       if (pfn < 0) {
+        hmm.touchState(true);
         if (hmm.dead) sim.mark('hmm2019 fault found the mm exiting');
         ret = pfn;
         break;
       }
       await this.device.lock.lock();
+      hmm.touchState(true);
       if (!range.valid || (seqRetry && hmm.seq !== seq)) {
         sim.mark('hmm2019 fault retried after an invalidation');
         this.device.lock.unlock();

@@ -17,6 +17,7 @@ import type { SetupFn } from '../../sim/simulation.js';
 import { Kernel } from '../../mm/kernel.js';
 import type { Process } from '../../mm/process.js';
 import { handleMmFault } from '../../mm/fault.js';
+import { pteTag } from '../../mm/mm-struct.js';
 import {
   FAULT_FLAG_WRITE,
   MADV_DONTNEED,
@@ -105,7 +106,11 @@ export class MmMirror extends DeviceMirror {
           return -EFAULT;
         }
         const pt = mm.pageTable;
-        const ok = () => pt.kindAt(va) === PTE_KIND_PRESENT && (!write || (pt.flagsAt(va) & PTE_WRITE) !== 0);
+        const ok = (): boolean => {
+          // For dpor: a lockless read of the CPU page table (zaps change it under the PTL only).
+          this.sim.touch(pteTag(mm, va), true);
+          return pt.kindAt(va) === PTE_KIND_PRESENT && (!write || (pt.flagsAt(va) & PTE_WRITE) !== 0);
+        };
         if (!ok()) {
           const ret = await handleMmFault(mm, vma, va, write ? FAULT_FLAG_WRITE : 0);
           if (ret & VM_FAULT_ERROR) {

@@ -17,6 +17,7 @@
 import { EAGAIN } from '../../sim/errno.js';
 import type { Simulation } from '../../sim/simulation.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { TouchedMap } from '../../sim/touched-map.js';
 import type { MmStruct } from '../../mm/mm-struct.js';
 import {
   MMU_NOTIFY_CLEAR,
@@ -123,8 +124,28 @@ export class CpuWorld {
   private readonly windows = new Map<number, number>();
   /** va → the step at which the CPU last changed it (the step a stale mapping conflicts with). */
   private readonly changedAt = new Map<number, number>();
+  /** The drivers mirroring this world; change it through addDriver / removeDriver. */
   readonly drivers: DeviceMirror[] = [];
   private nextValue = 1000;
+
+  /**
+   * Registers a driver. Not a dpor object: a driver's table starts empty, and the walks that
+   * find it or not see the same (each read of a table is its own touch, see ModelDriver.entries).
+   */
+  addDriver(d: DeviceMirror): void {
+    this.drivers.push(d);
+  }
+
+  /** Unregisters a driver (whose teardown emptied its table first). */
+  removeDriver(d: DeviceMirror): void {
+    const i = this.drivers.indexOf(d);
+    if (i >= 0) this.drivers.splice(i, 1);
+  }
+
+  /** The registered drivers, for a walk. */
+  private registered(): readonly DeviceMirror[] {
+    return this.drivers;
+  }
 
   constructor(
     readonly sim: Simulation,
@@ -172,11 +193,10 @@ export class CpuWorld {
 
   private async changeAndEnd(range: MmuNotifierRange): Promise<void> {
     const sim = this.sim;
-    for (let va = range.start; va < range.end; va += PAGE)
-      this.windows.set(va, (this.windows.get(va) ?? 0) + 1);
+    for (let va = range.start; va < range.end; va += PAGE) this.openWindow(va, 1);
     for (let va = range.start; va < range.end; va += PAGE) {
       // Once start has returned, no device may map a page of the range.
-      for (const d of this.drivers) {
+      for (const d of this.registered()) {
         if (d.entries.has(va)) {
           sim.report(KIND_STALE, `${d.name} still maps 0x${va.toString(16)} while the CPU changes it`, {
             key: STALE_MAP_KEY,
@@ -191,14 +211,14 @@ export class CpuWorld {
       this.values.set(va, this.nextValue++);
       this.changedAt.set(va, step);
     }
-    for (let va = range.start; va < range.end; va += PAGE) this.windows.set(va, this.windows.get(va)! - 1);
+    for (let va = range.start; va < range.end; va += PAGE) this.openWindow(va, -1);
     await mmuNotifierInvalidateRangeEnd(range);
     this.checkAll();
   }
 
   /** Called by a driver when it programs a device entry. */
   checkProgram(d: DeviceMirror, va: number, value: number): void {
-    const open = this.windows.get(va) ?? 0;
+    const open = this.windowCount(va);
     if (open > 0) {
       this.sim.report(KIND_STALE, `${d.name} maps 0x${va.toString(16)} inside an open invalidation`, {
         key: STALE_MAP_KEY,
@@ -218,11 +238,27 @@ export class CpuWorld {
     }
   }
 
+  /**
+   * Opens (`delta` 1) or closes (-1) an invalidation window on page `va`. For dpor, a write of
+   * the page's object (the one its CPU and device writes name): the checks read it from other
+   * threads, outside any lock.
+   */
+  private openWindow(va: number, delta: number): void {
+    this.sim.touch(`0x${va.toString(16)}`);
+    this.windows.set(va, (this.windows.get(va) ?? 0) + delta);
+  }
+
+  /** Invalidation windows open on page `va` (a read of the page's object for dpor). */
+  private windowCount(va: number): number {
+    this.sim.touch(`0x${va.toString(16)}`, true);
+    return this.windows.get(va) ?? 0;
+  }
+
   /** No device entry outside an open invalidation may differ from the CPU. */
   checkAll(): void {
-    for (const d of this.drivers) {
+    for (const d of this.registered()) {
       for (const [va, value] of d.entries) {
-        if ((this.windows.get(va) ?? 0) === 0 && value !== this.read(va)) {
+        if (this.windowCount(va) === 0 && value !== this.read(va)) {
           this.sim.report(
             KIND_STALE,
             `${d.name} holds 0x${va.toString(16)} → ${value} but the CPU has ${this.read(va)}`,
@@ -240,8 +276,11 @@ export class CpuWorld {
 
 /** A device mirroring pages [firstPage, firstPage + npages) of the world's mm. */
 export class ModelDriver {
-  /** Device page table: va → value. Guarded by `lock`. */
-  readonly entries = new Map<number, number>();
+  /**
+   * Device page table: va → value. Guarded by `lock`; the CPU side's checks read it without,
+   * so every access is a dpor touch of the device (a TouchedMap).
+   */
+  readonly entries: Map<number, number>;
   readonly lock: Mutex;
   sub: MmuIntervalNotifier | null = null;
   private readonly sim: Simulation;
@@ -256,6 +295,7 @@ export class ModelDriver {
     readonly assertLocks = false,
   ) {
     this.sim = world.sim;
+    this.entries = new TouchedMap(world.sim, `${name}.pt`);
     this.lock = new Mutex(world.sim, `${name}.lock`);
     world.sim.kalloc(this, `driver ${name}`);
     world.mm.mmgrab(); // the driver's pin on the mm structure, dropped by teardown
@@ -269,7 +309,7 @@ export class ModelDriver {
   async init(): Promise<boolean> {
     const mm = this.world.mm;
     if (!mm.mmgetNotZero()) return false;
-    this.world.drivers.push(this);
+    this.world.addDriver(this);
     const ops: MmuIntervalNotifierOps = this.mistakes.twoPass
       ? {
           invalidateStart: (sub, range, curSeq) => this.invalidateStart(sub, range, curSeq),
@@ -441,8 +481,7 @@ export class ModelDriver {
     this.entries.clear();
     this.lock.unlock();
     if (this.sub !== null) await this.sub.remove();
-    const i = this.world.drivers.indexOf(this);
-    if (i >= 0) this.world.drivers.splice(i, 1);
+    this.world.removeDriver(this);
     this.world.mm.mmdrop();
     this.sim.kfree(this);
   }
@@ -490,10 +529,11 @@ export class GpuDriver implements DeviceMirror {
     readonly name: string,
   ) {
     this.sim = world.sim;
+    this.entries = new TouchedMap(world.sim, `${name}.pt`);
     this.lock = new Mutex(world.sim, `${name}.lock`);
     world.sim.kalloc(this, `driver ${name}`);
     world.mm.mmgrab();
-    world.drivers.push(this);
+    world.addDriver(this);
   }
 
   /** A GPU fault on `page`: find or create its subscription, then the retry loop. May sleep. */
@@ -551,8 +591,7 @@ export class GpuDriver implements DeviceMirror {
       `${this.name}: ${this.inserted} subscriptions inserted but ${this.retired.length} released after synchronize`,
     );
     for (const sub of this.retired) this.sim.kfree(sub);
-    const i = this.world.drivers.indexOf(this);
-    if (i >= 0) this.world.drivers.splice(i, 1);
+    this.world.removeDriver(this);
     mm.mmdrop();
     this.sim.kfree(this);
   }
