@@ -127,6 +127,9 @@ async function runtimeContention(
     }
   });
   if (result.status !== 'ok') throw new Error(`bench run ended ${result.status}`);
+  // As explore does for every run it keeps nothing of: the logs' buffers serve the next run.
+  sim.retireBuffers();
+  sim.releaseLogs();
   return result.steps;
 }
 
@@ -218,6 +221,9 @@ async function lengthRun(steps: number, seed: number, coverage: boolean): Promis
       });
     }
   });
+  // As explore does for every run it keeps nothing of.
+  sim.retireBuffers();
+  sim.releaseLogs();
   return result.steps;
 }
 

@@ -112,14 +112,17 @@ export async function explore(options: ExploreOptions, setup: SetupFn): Promise<
     if (run.steps > expected) expected = run.steps;
     statuses[run.status] = (statuses[run.status] ?? 0) + 1;
     for (const [name, n] of sim.marksReached()) marks[name] = (marks[name] ?? 0) + n;
+    let kept = false;
     for (const v of run.violations) {
       if (!found.has(v.signature)) {
         found.set(v.signature, { violation: v, run });
         firstFound[v.signature] = { schedule: i, strategy: label };
+        kept = true;
       }
     }
     // Nothing reads the world from here on (a found violation keeps its run's decisions).
     sim.retireBuffers();
+    if (!kept) sim.releaseLogs();
     if (runs % o.progressEvery === 0) progress();
     if (runs % 64 === 0) {
       await yieldToHost();

@@ -1,4 +1,5 @@
 import { IntLog } from './int-log.js';
+import { SimUsageError } from './violation.js';
 
 /**
  * The decisions of one run — for each decision with more than one option: the chosen
@@ -22,6 +23,14 @@ export class DecisionLog {
     this.log.seal();
   }
 
+  /** Nothing reads these decisions again: see IntLog.release. Reading them afterwards throws. */
+  release(): void {
+    this.log.release();
+    this.released = true;
+  }
+
+  private released = false;
+
   /** The chosen indices (the replay token's content). */
   choices(): number[] {
     return this.column(0);
@@ -38,6 +47,9 @@ export class DecisionLog {
   }
 
   private column(k: number): number[] {
+    if (this.released) {
+      throw new SimUsageError("a run's decisions were read after Simulation.releaseLogs (its token is gone)");
+    }
     const out = new Array<number>(this.length);
     const log = this.log;
     for (let d = 0, i = k; d < out.length; d++, i += 3) out[d] = log.at(i);

@@ -6,8 +6,8 @@ const POOL_MAX = 1 << 22;
 const pool: Int32Array[] = [];
 
 /**
- * Sealed logs of up to SLAB_SHARE integers are copied into a shared slab and read from
- * there: a run's seal then allocates nothing (an exact-size copy is an array buffer outside
+ * A lender's contents (see `lent`) of up to SLAB_SHARE integers are copied into a shared
+ * slab when its buffer is reclaimed, and read from there: the copy then allocates nothing (an exact-size copy is an array buffer outside
  * the heap, which costs an allocation, a free and the collector's bookkeeping; with two
  * logs sealed per schedule that was 5% of a 300-step schedule's time). A slab lives while
  * any log sealed into it does: at most SLAB_SIZE integers (1 MB) per run kept.
@@ -18,21 +18,39 @@ let slab = new Int32Array(SLAB_SIZE);
 let slabUsed = 0;
 
 /**
+ * Sealed logs that still read from their growable buffer (at most LENT_MAX): a sealed log
+ * lends its buffer until it is released (`release`: explore drops a run it keeps nothing
+ * of) or until the pool needs it back (`reclaim`: the log copies its contents out first).
+ * A long run's log is then never copied when it is released: copying it out costs fresh
+ * memory, whose first touch (a page fault per 4 KB) made the copy at the end of a
+ * 100,000-step run a fifth of the run's time.
+ */
+const LENT_MAX = 4;
+const lent: IntLog[] = [];
+
+/**
  * An append-only list of 32-bit integers: the storage of the per-run logs the scheduler
  * appends to at every step (decisions, the readable schedule). Its contents live in a typed
  * array, invisible to the garbage collector: a long run's log is neither scanned nor copied
  * by every scavenge (with plain arrays, a 100,000-step run spent more time in the collector
  * than in the scheduler). While the run goes on, the log grows by doubling a buffer taken
- * from a small pool; `seal` (at the end of the run) moves the contents into a shared slab
- * (long logs: an exact-size array) and returns the buffer to the pool, so that the runs of
- * an exploration reuse a few buffers instead of allocating and growing one each.
+ * from a small pool. `seal` (at the end of the run) keeps the contents where they are and
+ * lends the buffer; `release` hands it back to the pool when the log will not be read again,
+ * so that the runs of an exploration reuse a few buffers instead of allocating and growing
+ * one each. A log sealed and never released copies its contents out (into a shared slab, or
+ * when long an exact-size array) once the pool needs its buffer. The pool only changes
+ * where contents live, never what a log holds.
  */
 export class IntLog {
   private buf: Int32Array | null = null;
-  /** Where the contents start in `buf` (non-zero only for a log sealed into a slab). */
+  /** Where the contents start in `buf` (non-zero only for a log copied into a slab). */
   private base = 0;
-  /** Whether `buf` is this log's own growable buffer (not sealed): pushes go there. */
+  /** Whether `buf` is this log's own growable buffer, not sealed: pushes go there. */
   private pooled = false;
+  /** Whether `buf` is a buffer this sealed log lends (it is in `lent`). */
+  private lending = false;
+  /** Whether `release` ran: the contents are gone. */
+  private released = false;
   /** Integers stored. */
   length = 0;
 
@@ -52,19 +70,48 @@ export class IntLog {
     this.length = n + 3;
   }
 
-  /** The integer at `i` (0 <= i < length). */
+  /** The integer at `i` (0 <= i < length). Throws once the log is released. */
   at(i: number): number {
+    if (this.released) throw new Error('IntLog: read after release (its buffer went back to the pool)');
     return this.buf![this.base + i];
   }
 
   /**
-   * The log is complete (the run ended): keeps its contents in a shared slab (or, when long,
-   * an exact-size array) and returns its growable buffer to the pool. A push after this
-   * still works (it grows anew).
+   * The log is complete (the run ended): it keeps reading its contents from its growable
+   * buffer and lends that buffer (see `lent`); the oldest lender copies its contents out
+   * when more than LENT_MAX lend. A push after this still works (it grows anew).
    */
   seal(): void {
+    if (this.buf === null || !this.pooled) return;
+    this.pooled = false;
+    this.lending = true;
+    lent.push(this);
+    if (lent.length > LENT_MAX) giveBack(lent.shift()!.reclaim());
+  }
+
+  /**
+   * Nothing will read this log again: a lent buffer goes back to the pool at once, without
+   * copying. Reading it afterwards throws. Pushing starts a new, empty log.
+   */
+  release(): void {
     const b = this.buf;
-    if (b === null || !this.pooled) return;
+    if (this.lending) {
+      lent.splice(lent.indexOf(this), 1);
+      giveBack(b!);
+    } else if (this.pooled) {
+      giveBack(b!);
+    }
+    this.buf = null;
+    this.base = 0;
+    this.pooled = false;
+    this.lending = false;
+    this.released = true;
+    this.length = 0;
+  }
+
+  /** The pool wants this lender's buffer: copies the contents out, returns the buffer. */
+  private reclaim(): Int32Array {
+    const b = this.buf!;
     const n = this.length;
     if (n > SLAB_SHARE) {
       this.buf = b.slice(0, n);
@@ -81,8 +128,8 @@ export class IntLog {
       this.base = slabUsed;
       slabUsed += n;
     }
-    this.pooled = false;
-    if (pool.length < POOL_SIZE && b.length <= POOL_MAX) pool.push(b);
+    this.lending = false;
+    return b;
   }
 
   /** A growable buffer of at least `need` integers holding the contents (a sealed log may be tiny). */
@@ -90,14 +137,26 @@ export class IntLog {
     const old = this.buf;
     let b: Int32Array;
     if (old === null) {
-      b = pool.pop() ?? new Int32Array(FIRST);
+      this.released = false;
+      b = pool.pop() ?? (lent.length > 0 ? lent.shift()!.reclaim() : new Int32Array(FIRST));
     } else {
       b = new Int32Array(Math.max(2 * this.length, need, FIRST));
       for (let i = 0; i < this.length; i++) b[i] = old[this.base + i];
+      if (this.lending) {
+        // A sealed log pushed to again: its lent buffer is its own again, then too small.
+        lent.splice(lent.indexOf(this), 1);
+        this.lending = false;
+        giveBack(old);
+      }
     }
     this.pooled = true;
     this.buf = b;
     this.base = 0;
     return b;
   }
+}
+
+/** Returns a growable buffer to the pool (or to the collector when the pool is full or it is huge). */
+function giveBack(b: Int32Array): void {
+  if (pool.length < POOL_SIZE && b.length <= POOL_MAX) pool.push(b);
 }

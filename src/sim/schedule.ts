@@ -58,8 +58,19 @@ export class ScheduleLog {
     this.pairs.seal();
   }
 
+  /** Nothing reads this schedule again: see IntLog.release. Reading it afterwards throws. */
+  release(): void {
+    this.pairs.release();
+    this.released = true;
+  }
+
+  private released = false;
+
   /** Every (code, count) pair, the open run included. */
   get runs(): number[] {
+    if (this.released) {
+      throw new SimUsageError("a run's readable schedule was read after Simulation.releaseLogs");
+    }
     const p = this.pairs;
     const out = new Array<number>(p.length);
     for (let i = 0; i < p.length; i++) out[i] = p.at(i);

@@ -601,6 +601,19 @@ export class Simulation {
     this.buffers.retire();
   }
 
+  /**
+   * Hands the run's decision log and readable-schedule log back for reuse (see
+   * src/sim/int-log.ts): explore calls it for a run it keeps nothing of. Afterwards the
+   * run's `token` and `schedule` can no longer be read (a SimUsageError says so), unless
+   * they were read before (a run with violations computes both when it ends). Only after
+   * the run ended. Host-side memory management: models nothing in the kernel.
+   */
+  releaseLogs(): void {
+    if (this.status === 'running') throw new SimUsageError('releaseLogs: the run has not ended');
+    this.decisions.release();
+    this.scheduleLog.release();
+  }
+
   /** The coverage marks this run has reached so far, by name (read-only; see {@link mark}). */
   marksReached(): ReadonlyMap<string, number> {
     return this.markCounts;
