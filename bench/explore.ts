@@ -12,6 +12,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { explore, type SetupModule, type StrategyName } from '../src/explore/index.js';
+import { builtinSetupModule } from '../src/cli/worker-scenarios.js';
 import { getScenario } from '../src/scenario/registry.js';
 import '../src/scenario/builtin/index.js';
 import { Mutex, Simulation } from '../src/sim/index.js';
@@ -178,13 +179,7 @@ export async function benchWorkers(
     );
   }
   const run = pkg?.explore ?? explore;
-  const moduleOf =
-    pkg?.builtinSetupModule ??
-    ((name: string): SetupModule => ({
-      path: pathToFileURL(resolve(import.meta.dirname, '../src/cli/worker-scenarios.ts')).href,
-      export: 'builtinScenario',
-      args: [name],
-    }));
+  const moduleOf = pkg?.builtinSetupModule ?? builtinSetupModule;
   const scenarioOf = pkg?.getScenario ?? getScenario;
   const timed = async (name: string, workers: number): Promise<Timed> => {
     const progress: [ms: number, done: number][] = [];

@@ -26,10 +26,7 @@ export class DecisionLog {
   /** Nothing reads these decisions again: see IntLog.release. Reading them afterwards throws. */
   release(): void {
     this.log.release();
-    this.released = true;
   }
-
-  private released = false;
 
   /** The chosen indices (the replay token's content). */
   choices(): number[] {
@@ -47,7 +44,7 @@ export class DecisionLog {
   }
 
   private column(k: number): number[] {
-    if (this.released) {
+    if (this.log.released) {
       throw new SimUsageError("a run's decisions were read after Simulation.releaseLogs (its token is gone)");
     }
     const out = new Array<number>(this.length);

@@ -7,10 +7,11 @@ const pool: Int32Array[] = [];
 
 /**
  * A lender's contents (see `lent`) of up to SLAB_SHARE integers are copied into a shared
- * slab when its buffer is reclaimed, and read from there: the copy then allocates nothing (an exact-size copy is an array buffer outside
- * the heap, which costs an allocation, a free and the collector's bookkeeping; with two
- * logs sealed per schedule that was 5% of a 300-step schedule's time). A slab lives while
- * any log sealed into it does: at most SLAB_SIZE integers (1 MB) per run kept.
+ * slab when its buffer is reclaimed, and read from there: the copy then allocates nothing
+ * (an exact-size copy is an array buffer outside the heap, which costs an allocation, a
+ * free and the collector's bookkeeping; with two logs copied per schedule that was 5% of a
+ * 300-step schedule's time). A slab lives while any log copied into it does: at most
+ * SLAB_SIZE integers (1 MB) per run kept.
  */
 const SLAB_SIZE = 1 << 18;
 const SLAB_SHARE = 1 << 14;
@@ -49,8 +50,8 @@ export class IntLog {
   private pooled = false;
   /** Whether `buf` is a buffer this sealed log lends (it is in `lent`). */
   private lending = false;
-  /** Whether `release` ran: the contents are gone. */
-  private released = false;
+  /** Whether `release` ran and nothing was pushed since: the contents are gone. */
+  released = false;
   /** Integers stored. */
   length = 0;
 
@@ -94,19 +95,21 @@ export class IntLog {
    * copying. Reading it afterwards throws. Pushing starts a new, empty log.
    */
   release(): void {
-    const b = this.buf;
-    if (this.lending) {
-      lent.splice(lent.indexOf(this), 1);
-      giveBack(b!);
-    } else if (this.pooled) {
-      giveBack(b!);
-    }
+    if (this.lending) this.unlend();
+    if (this.pooled) giveBack(this.buf!);
     this.buf = null;
     this.base = 0;
     this.pooled = false;
     this.lending = false;
     this.released = true;
     this.length = 0;
+  }
+
+  /** Takes this sealed log's buffer back from `lent`: it is the log's own growable buffer again. */
+  private unlend(): void {
+    lent.splice(lent.indexOf(this), 1);
+    this.lending = false;
+    this.pooled = true;
   }
 
   /** The pool wants this lender's buffer: copies the contents out, returns the buffer. */
@@ -134,6 +137,11 @@ export class IntLog {
 
   /** A growable buffer of at least `need` integers holding the contents (a sealed log may be tiny). */
   private grow(need: number): Int32Array {
+    // A sealed log pushed to again: its lent buffer is its own again, and may have room.
+    if (this.lending) {
+      this.unlend();
+      if (need <= this.buf!.length) return this.buf!;
+    }
     const old = this.buf;
     let b: Int32Array;
     if (old === null) {
@@ -142,12 +150,6 @@ export class IntLog {
     } else {
       b = new Int32Array(Math.max(2 * this.length, need, FIRST));
       for (let i = 0; i < this.length; i++) b[i] = old[this.base + i];
-      if (this.lending) {
-        // A sealed log pushed to again: its lent buffer is its own again, then too small.
-        lent.splice(lent.indexOf(this), 1);
-        this.lending = false;
-        giveBack(old);
-      }
     }
     this.pooled = true;
     this.buf = b;

@@ -61,14 +61,11 @@ export class ScheduleLog {
   /** Nothing reads this schedule again: see IntLog.release. Reading it afterwards throws. */
   release(): void {
     this.pairs.release();
-    this.released = true;
   }
-
-  private released = false;
 
   /** Every (code, count) pair, the open run included. */
   get runs(): number[] {
-    if (this.released) {
+    if (this.pairs.released) {
       throw new SimUsageError("a run's readable schedule was read after Simulation.releaseLogs");
     }
     const p = this.pairs;

@@ -606,7 +606,8 @@ export class Simulation {
    * src/sim/int-log.ts): explore calls it for a run it keeps nothing of. Afterwards the
    * run's `token` and `schedule` can no longer be read (a SimUsageError says so), unless
    * they were read before (a run with violations computes both when it ends). Only after
-   * the run ended. Host-side memory management: models nothing in the kernel.
+   * the run ended. Host-side memory management: models nothing in the kernel; takes no
+   * locks, does not sleep.
    */
   releaseLogs(): void {
     if (this.status === 'running') throw new SimUsageError('releaseLogs: the run has not ended');

@@ -63,6 +63,34 @@ describe('IntLog (growable, pooled 32-bit log)', () => {
     );
   });
 
+  it('a sealed log pushed to again owns its buffer again: no later reclaim or release takes it', () => {
+    // Log a is sealed (lending its buffer), then appended to: the buffer must leave the lent
+    // list. Then more logs than LENT_MAX seal and release, which reclaims and re-hands-out
+    // lent buffers: a's contents must stay its own, and theirs must not see a's pushes.
+    const a = new IntLog();
+    for (let i = 0; i < 10; i++) a.push(i);
+    a.seal();
+    a.push(10);
+    const others: IntLog[] = [];
+    for (let k = 0; k < 8; k++) {
+      const log = new IntLog();
+      for (let i = 0; i < 20; i++) log.push(1000 * (k + 1) + i);
+      log.seal();
+      others.push(log);
+    }
+    for (const log of others.slice(0, 4)) log.release();
+    const fresh = new IntLog();
+    for (let i = 0; i < 30; i++) fresh.push(-i - 1);
+    for (let i = 11; i < 20; i++) a.push(i);
+    expect(contents(a)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(contents(fresh)).toEqual(Array.from({ length: 30 }, (_, i) => -i - 1));
+    others
+      .slice(4)
+      .forEach((log, j) =>
+        expect(contents(log)).toEqual(Array.from({ length: 20 }, (_, i) => 1000 * (j + 5) + i)),
+      );
+  });
+
   it('keeps every sealed log intact when the shared slab they are sealed into fills up', () => {
     // 400 logs of 1,000 integers each is more than one slab (2^18 integers) holds: the
     // later ones go to a fresh slab while the earlier ones still read from the old one.
