@@ -19,6 +19,7 @@ import type { GpuSvm } from '../src/drivers/gpusvm/gpusvm.js';
 import type { ImplicitOdpMr } from '../src/drivers/odp/implicit.js';
 import type { OdpMr } from '../src/drivers/odp/mr.js';
 import { recordBenchRow } from './lib/results.js';
+import { gc } from './lib/gc.js';
 
 const PAGE = 4096;
 const MiB = 1 << 20;
@@ -35,10 +36,6 @@ interface Run {
   heapBytes: number;
   /** Per-page slots the driver keeps (ODP pfn lists, drm_gpusvm ranges' pfns): deterministic memory. */
   slots: number;
-}
-
-function gc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /**

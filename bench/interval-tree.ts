@@ -19,6 +19,7 @@ import FlattenIntervalTree from '@flatten-js/interval-tree';
 import { IntervalTree as NitIntervalTree } from 'node-interval-tree';
 
 import { IntervalTree, intervalTreeQueryVisits, type IntervalNode } from '../src/lib/interval-tree.js';
+import { gc, hasGc } from './lib/gc.js';
 
 const SEED = 0x5eed1e55;
 const START_BITS = 40;
@@ -219,15 +220,6 @@ function phaseOps(w: Workload, phase: Phase): number {
 /** Repeat small sizes so the timings are not one cold pass; keep the best time of each phase. */
 function repsFor(n: number): number {
   return n <= 1_000 ? 30 : n <= 10_000 ? 10 : n <= 100_000 ? 5 : 1;
-}
-
-function gc(): void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g !== undefined) g();
-}
-
-function hasGc(): boolean {
-  return (globalThis as { gc?: () => void }).gc !== undefined;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { pathToFileURL } from 'node:url';
 
 import { PTE_DIRTY, PTE_KIND_PRESENT, PTE_WRITE, PTE_YOUNG, PageTable } from '../src/mm/page-table.js';
+import { gc } from './lib/gc.js';
 
 export interface MmHeapResult {
   presentPages: number;
@@ -28,16 +29,8 @@ const PAGE = 4096;
 const BASE = 0x7f0000000000;
 const NPRESENT = 1_000_000;
 
-function gc(): void {
-  const g = (globalThis as { gc?: () => void }).gc;
-  if (g !== undefined) {
-    g();
-    g();
-  }
-}
-
 function heapUsed(): number {
-  gc();
+  gc(2);
   return process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
 }
 
