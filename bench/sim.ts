@@ -13,13 +13,20 @@
  *    a step must not grow with the run (nothing kept per step may cost the collector) and
  *    coverage must stay cheap enough to be on by default.
  *
- * Run: `npx tsx bench/sim.ts` (or `npm run bench` for every benchmark).
+ * Each of the three sections runs in a fresh isolate (a worker thread; bench/lib/isolate.ts),
+ * with its own measurement of the floor where it compares against it: in one isolate, each
+ * section read the JIT feedback and heap the sections before it left (schedules/s of section 2
+ * read 24-26k/s after section 1, 42-59k/s alone; 300-step runs 25-57% slower per step).
+ *
+ * Run: `node --expose-gc --import tsx bench/sim.ts` (`--in-process`: all sections in one
+ * isolate, to compare), or `npm run bench` for every benchmark.
  */
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { Mutex, PctStrategy, Simulation } from '../src/sim/index.js';
 import { explore } from '../src/explore/index.js';
 import { gc } from './lib/gc.js';
+import { inFreshIsolate } from './lib/isolate.js';
 
 /**
  * CPU seconds this process has used since `start` (a `process.cpuUsage()` reading): the
@@ -53,9 +60,8 @@ function series(fn: () => Promise<number>): Series {
  * put within 5% (134/131/134/137 ns at 300/6k/24k/100k steps).
  */
 async function measure(all: Series[], totalSeconds: number, trials = 5): Promise<void> {
-  // From a collected heap: the garbage of the sections before is not collected on this
-  // one's clock. (It is not all the history a section inherits: 300-step runs still read
-  // 25-48% slower per step after the other sections than measured alone, 8%.)
+  // From a collected heap: the garbage of the series set up before is not collected on this
+  // one's clock.
   gc();
   for (const s of all) await s.fn(); // warm up
   for (let t = 0; t < trials; t++) {
@@ -268,12 +274,16 @@ export interface SimBenchResult {
   perStep: { length: number; ns: number; nsCoverage: number }[];
 }
 
-/** Runs the runtime benchmark and prints a table; returns the numbers. */
-export async function benchSim(options: { seconds?: number } = {}): Promise<SimBenchResult> {
-  const secs = options.seconds ?? 1;
+/** What the contention section measured (in its own isolate). */
+export interface ContentionSection {
+  bareHandoffsPerSec: number;
+  rows: SimBenchRow[];
+}
+
+/** Section 1: scheduling points/s at 2, 8 and 64 threads against the floor and fast-check. */
+export async function simContentionSection(secs: number): Promise<ContentionSection> {
   const bare = series(() => bareHandoff(100_000));
-  const threadCounts = [2, 8, 64];
-  const perThreads = threadCounts.map((threads) => {
+  const perThreads = [2, 8, 64].map((threads) => {
     const rounds = Math.max(50, Math.floor(20_000 / threads));
     const fcRounds = Math.max(5, Math.floor(500 / threads));
     let seed = 1;
@@ -286,43 +296,98 @@ export async function benchSim(options: { seconds?: number } = {}): Promise<SimB
     };
   });
   await measure([bare, ...perThreads.flatMap((p) => [p.random, p.pct, p.fastCheck])], secs * 10, 10);
+  return {
+    bareHandoffsPerSec: bare.best,
+    rows: perThreads.map((p) => ({
+      threads: p.threads,
+      randomPerSec: p.random.best,
+      pctPerSec: p.pct.best,
+      fastCheckPerSec: p.fastCheck.best,
+    })),
+  };
+}
+
+/** Section 2: schedules/s of a 100-step program through explore, random and pct. */
+export async function simSchedulesSection(secs: number): Promise<{ random: number; pct: number }> {
   const random = schedulesPerSecond('random');
   const pct = schedulesPerSecond('pct');
   await measure([random, pct], secs * 2);
+  return { random: random.best, pct: pct.best };
+}
+
+/** What the length section measured (in its own isolate). */
+export interface LengthSection {
+  bareHandoffsPerSec: number;
+  perStep: { length: number; ns: number; nsCoverage: number }[];
+}
+
+/** Section 3: nanoseconds per step by schedule length, coverage off and on. */
+export async function simLengthSection(secs: number): Promise<LengthSection> {
+  const bare = series(() => bareHandoff(100_000));
   const lengths = [300, 6_000, 24_000, 100_000].map((length) => ({
     length,
     off: lengthSeries(length, false),
     on: lengthSeries(length, true),
   }));
   await measure([bare, ...lengths.flatMap((l) => [l.off, l.on])], secs * 8, 10);
-  const rows = perThreads.map((p) => ({
-    threads: p.threads,
-    randomPerSec: p.random.best,
-    pctPerSec: p.pct.best,
-    fastCheckPerSec: p.fastCheck.best,
-  }));
+  return {
+    bareHandoffsPerSec: bare.best,
+    perStep: lengths.map((l) => ({ length: l.length, ns: 1e9 / l.off.best, nsCoverage: 1e9 / l.on.best })),
+  };
+}
+
+/**
+ * Runs section `fn` of this module in a fresh isolate (see bench/lib/isolate.ts), or in this
+ * one when `isolate` is false.
+ */
+function section<T>(
+  isolate: boolean,
+  fn: 'simContentionSection' | 'simSchedulesSection' | 'simLengthSection',
+  secs: number,
+): Promise<T> {
+  if (isolate) return inFreshIsolate<T>(import.meta.url, fn, secs);
+  const sections = { simContentionSection, simSchedulesSection, simLengthSection };
+  return sections[fn](secs) as Promise<T>;
+}
+
+/**
+ * Runs the runtime benchmark and prints a table; returns the numbers. Each section runs in a
+ * fresh isolate unless `isolate` is false (then one after another in this one, as before).
+ */
+export async function benchSim(
+  options: { seconds?: number; isolate?: boolean } = {},
+): Promise<SimBenchResult> {
+  const secs = options.seconds ?? 1;
+  const isolate = options.isolate ?? true;
+  const contention = await section<ContentionSection>(isolate, 'simContentionSection', secs);
+  const schedulesPerSec = await section<{ random: number; pct: number }>(
+    isolate,
+    'simSchedulesSection',
+    secs,
+  );
+  const lengths = await section<LengthSection>(isolate, 'simLengthSection', secs);
+  const bare = contention.bareHandoffsPerSec;
+  const rows = contention.rows;
 
   const pc = (a: number, b: number): string => `${((100 * a) / b).toFixed(0)}%`;
-  console.log('sim: scheduling points/s, Mutex contention (each thread: lock, yield, unlock, yield)');
-  console.log(`  floor: bare async hand-off between two functions: ${fmt(bare.best)}/s`);
+  console.log(
+    `sim: scheduling points/s, Mutex contention (each thread: lock, yield, unlock, yield)${isolate ? '; each section in a fresh isolate' : ''}`,
+  );
+  console.log(`  floor: bare async hand-off between two functions: ${fmt(bare)}/s`);
   console.log('  threads   random  (floor)      pct  (floor)  fc.scheduler  random/fc');
   for (const r of rows) {
     console.log(
-      `  ${String(r.threads).padStart(7)} ${fmt(r.randomPerSec).padStart(8)} ${pc(r.randomPerSec, bare.best).padStart(8)}` +
-        ` ${fmt(r.pctPerSec).padStart(8)} ${pc(r.pctPerSec, bare.best).padStart(8)}` +
+      `  ${String(r.threads).padStart(7)} ${fmt(r.randomPerSec).padStart(8)} ${pc(r.randomPerSec, bare).padStart(8)}` +
+        ` ${fmt(r.pctPerSec).padStart(8)} ${pc(r.pctPerSec, bare).padStart(8)}` +
         ` ${fmt(r.fastCheckPerSec).padStart(13)} ${`${(r.randomPerSec / r.fastCheckPerSec).toFixed(1)}x`.padStart(10)}`,
     );
   }
   console.log('sim: schedules/s of a 100-step two-thread program (explore)');
-  console.log(`  random ${fmt(random.best)}/s   pct ${fmt(pct.best)}/s`);
-  const perStep = lengths.map((l) => ({
-    length: l.length,
-    ns: 1e9 / l.off.best,
-    nsCoverage: 1e9 / l.on.best,
-  }));
+  console.log(`  random ${fmt(schedulesPerSec.random)}/s   pct ${fmt(schedulesPerSec.pct)}/s`);
+  const perStep = lengths.perStep;
   const nss = perStep.map((p) => p.ns);
   console.log(
-    `sim: ns per step by schedule length (2 threads, random; coverage off / on; floor ${(1e9 / bare.best).toFixed(0)} ns):`,
+    `sim: ns per step by schedule length (2 threads, random; coverage off / on; floor ${(1e9 / lengths.bareHandoffsPerSec).toFixed(0)} ns):`,
   );
   console.log(
     '  ' +
@@ -334,14 +399,10 @@ export async function benchSim(options: { seconds?: number } = {}): Promise<SimB
         .join('; ') +
       `; spread ${((100 * Math.max(...nss)) / Math.min(...nss) - 100).toFixed(0)}%`,
   );
-  return {
-    bareHandoffsPerSec: bare.best,
-    rows,
-    schedulesPerSec: { random: random.best, pct: pct.best },
-    perStep,
-  };
+  return { bareHandoffsPerSec: bare, rows, schedulesPerSec, perStep };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await benchSim();
+  // `--in-process`: every section in this isolate, one after another (to compare).
+  await benchSim({ isolate: !process.argv.includes('--in-process') });
 }
