@@ -61,6 +61,15 @@ export class IntLog {
     b![this.length++] = x;
   }
 
+  push2(x: number, y: number): void {
+    let b = this.buf;
+    const n = this.length;
+    if (!this.pooled || n + 2 > b!.length) b = this.grow(n + 2);
+    b![n] = x;
+    b![n + 1] = y;
+    this.length = n + 2;
+  }
+
   push3(x: number, y: number, z: number): void {
     let b = this.buf;
     const n = this.length;

@@ -45,10 +45,7 @@ export class ScheduleLog {
   }
 
   private open(code: number): void {
-    if (this.count > 0) {
-      this.pairs.push(this.code);
-      this.pairs.push(this.count);
-    }
+    if (this.count > 0) this.pairs.push2(this.code, this.count);
     this.code = code;
     this.count = 1;
   }

@@ -12,7 +12,7 @@ function contents(log: IntLog): number[] {
 
 describe('IntLog (growable, pooled 32-bit log)', () => {
   it('holds what was pushed, across growth, sealing, release and buffer reuse by other logs', () => {
-    // Commands over several interleaved logs: push, push3, seal, release. A sealed log lends
+    // Commands over several interleaved logs: push, push2, push3, seal, release. A sealed log lends
     // its buffer; a released one hands it to the pool at once, and the pool reclaims lent
     // buffers (the lender copies out) when it runs dry or too many lend. The next log that
     // grows gets such a buffer: a sealed log must not see that log's writes, pushing after
@@ -25,6 +25,7 @@ describe('IntLog (growable, pooled 32-bit log)', () => {
         xs: fc.array(int32, { maxLength: 3000 }),
       }),
       fc.record({ kind: fc.constant('push3' as const), log: fc.nat(5), x: int32, n: fc.nat(700) }),
+      fc.record({ kind: fc.constant('push2' as const), log: fc.nat(5), x: int32, n: fc.nat(700) }),
       fc.record({ kind: fc.constant('seal' as const), log: fc.nat(5) }),
       fc.record({ kind: fc.constant('release' as const), log: fc.nat(5) }),
     );
@@ -43,6 +44,12 @@ describe('IntLog (growable, pooled 32-bit log)', () => {
             for (let i = 0; i < c.n; i++) {
               logs[c.log].push3(c.x, i, i === 0 ? 0 : -i);
               model[c.log].push(c.x, i, i === 0 ? 0 : -i);
+            }
+            if (c.n > 0) released[c.log] = false;
+          } else if (c.kind === 'push2') {
+            for (let i = 0; i < c.n; i++) {
+              logs[c.log].push2(i === 0 ? 0 : -i, c.x);
+              model[c.log].push(i === 0 ? 0 : -i, c.x);
             }
             if (c.n > 0) released[c.log] = false;
           } else if (c.kind === 'seal') {
