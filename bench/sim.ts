@@ -6,7 +6,11 @@
  *    strategy (the one that switches threads most often), against
  *    (a) the floor: a bare async hand-off between two functions in the same Node, and
  *    (b) fast-check's `fc.scheduler()` running the same program with a scheduled
- *        promise at every point.
+ *        promise at every point;
+ *    and random again with the `sim.awaitCheck` debug check off ("unchecked"): the check
+ *    costs a microtask per context switch, and a bare hand-off has one microtask in all, so
+ *    with it on, random at 8 threads (a switch at 7 points of 8) is near half the floor by
+ *    microtask count alone.
  * 2. Schedules per second for a 100-step two-thread program under random and pct.
  * 3. Nanoseconds per step against schedule length (300, 6,000, 24,000 and 100,000 steps of
  *    two threads contending a Mutex, random strategy), with coverage off and on: the cost of
@@ -118,11 +122,13 @@ async function runtimeContention(
   rounds: number,
   seed: number,
   strategy: 'random' | 'pct',
+  awaitCheck = true,
 ): Promise<number> {
   const sim = new Simulation({
     seed,
     maxSteps: 100_000_000,
     strategy: strategy === 'pct' ? new PctStrategy(seed, 3, 4 * threads * rounds) : undefined,
+    ...(awaitCheck ? {} : { switches: { 'sim.awaitCheck': false } }),
   });
   const result = await sim.run((s) => {
     const m = new Mutex(s, 'm');
@@ -260,6 +266,8 @@ export interface SimBenchRow {
   threads: number;
   /** Scheduling points per second under the random strategy (a switch at about every other point). */
   randomPerSec: number;
+  /** Random with the `sim.awaitCheck` debug check off (no microtask per context switch). */
+  randomUncheckedPerSec: number;
   /** The same under pct (few switches). */
   pctPerSec: number;
   /** fast-check's scheduler on the same program. */
@@ -291,16 +299,22 @@ export async function simContentionSection(secs: number): Promise<ContentionSect
     return {
       threads,
       random: series(() => runtimeContention(threads, rounds, seed++, 'random')),
+      randomUnchecked: series(() => runtimeContention(threads, rounds, seed++, 'random', false)),
       pct: series(() => runtimeContention(threads, rounds, seed++, 'pct')),
       fastCheck: series(() => fastCheckContention(threads, fcRounds, fcSeed++)),
     };
   });
-  await measure([bare, ...perThreads.flatMap((p) => [p.random, p.pct, p.fastCheck])], secs * 10, 10);
+  await measure(
+    [bare, ...perThreads.flatMap((p) => [p.random, p.randomUnchecked, p.pct, p.fastCheck])],
+    secs * 12,
+    10,
+  );
   return {
     bareHandoffsPerSec: bare.best,
     rows: perThreads.map((p) => ({
       threads: p.threads,
       randomPerSec: p.random.best,
+      randomUncheckedPerSec: p.randomUnchecked.best,
       pctPerSec: p.pct.best,
       fastCheckPerSec: p.fastCheck.best,
     })),
@@ -374,10 +388,14 @@ export async function benchSim(
     `sim: scheduling points/s, Mutex contention (each thread: lock, yield, unlock, yield)${isolate ? '; each section in a fresh isolate' : ''}`,
   );
   console.log(`  floor: bare async hand-off between two functions: ${fmt(bare)}/s`);
-  console.log('  threads   random  (floor)      pct  (floor)  fc.scheduler  random/fc');
+  console.log(
+    '  threads   random  (floor)  unchecked  (floor)      pct  (floor)  fc.scheduler  random/fc' +
+      '   (unchecked: random with the sim.awaitCheck debug check off)',
+  );
   for (const r of rows) {
     console.log(
       `  ${String(r.threads).padStart(7)} ${fmt(r.randomPerSec).padStart(8)} ${pc(r.randomPerSec, bare).padStart(8)}` +
+        ` ${fmt(r.randomUncheckedPerSec).padStart(10)} ${pc(r.randomUncheckedPerSec, bare).padStart(8)}` +
         ` ${fmt(r.pctPerSec).padStart(8)} ${pc(r.pctPerSec, bare).padStart(8)}` +
         ` ${fmt(r.fastCheckPerSec).padStart(13)} ${`${(r.randomPerSec / r.fastCheckPerSec).toFixed(1)}x`.padStart(10)}`,
     );

@@ -16,6 +16,7 @@ export {
   type SwitchSettings,
 } from './switches.js';
 export { DEFAULT_MAX_STEPS } from './options.js';
+export { AWAIT_CHECK } from './runtime-switches.js';
 export { PLAIN_BUFFERS, RunBuffers, type BufferSource } from './buffers.js';
 export { TouchedMap } from './touched-map.js';
 export {

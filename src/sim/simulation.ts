@@ -19,6 +19,7 @@ import { foldNumbers, SimAbort, SimUsageError, type ReportOptions, type Violatio
 import { checkInteger, DEFAULT_MAX_STEPS, DEFAULT_STEP_NS } from './options.js';
 import { formatSchedule, ScheduleLog } from './schedule.js';
 import { changedSwitches, switchTable, type Switch, type SwitchSettings } from './switches.js';
+import { AWAIT_CHECK } from './runtime-switches.js';
 
 /** How a run ended. */
 export type RunStatus = 'running' | 'ok' | 'violation' | 'deadlock' | 'step-limit' | 'error';
@@ -167,6 +168,8 @@ export class Simulation {
    * CPU away without awaiting (a primitive called without await).
    */
   private handoff = false;
+  /** Whether the `sim.awaitCheck` switch is on: `handoff` is kept (a microtask per switch). */
+  private readonly awaitCheck: boolean;
   /** The thread that gave the CPU away last (named when it misbehaves). */
   private handoffFrom: SimThread | null = null;
   /** The thread `parkExecutor` parks; set just before each park (avoids a closure per step). */
@@ -184,6 +187,7 @@ export class Simulation {
       options.maxSteps === undefined ? DEFAULT_MAX_STEPS : checkInteger('maxSteps', options.maxSteps, 1);
     this.stepNs = options.stepNs === undefined ? DEFAULT_STEP_NS : checkInteger('stepNs', options.stepNs, 0);
     this.switchValues = switchTable(options.switches);
+    this.awaitCheck = this.switchValues[AWAIT_CHECK.id];
     this.coverage = options.coverage === true ? new StepCoverage() : null;
     this.tracing = options.trace ?? false;
     this.rng = new Prng(this.seed);
@@ -709,11 +713,21 @@ export class Simulation {
           continue;
         }
       }
-      const r = next.resume!;
+      const r = next.resume;
+      if (r === null) {
+        // Only reachable through a missing await (with sim.awaitCheck off, or one it cannot see).
+        this.misuse(
+          `thread ${next.name} was handed the CPU at step ${this.steps} while its code was running: ` +
+            'a primitive was called without await, or a promise escaped the thread',
+        );
+        return;
+      }
       next.resume = null;
-      // Cleared by the first microtask after this one: `next` runs only after it.
-      this.handoff = true;
-      void RESOLVED.then(this.handoffDone);
+      if (this.awaitCheck) {
+        // Cleared by the first microtask after this one: `next` runs only after it.
+        this.handoff = true;
+        void RESOLVED.then(this.handoffDone);
+      }
       r();
       return;
     }

@@ -6,6 +6,7 @@ import {
   Simulation,
   SimUsageError,
   SpinLock,
+  decodeToken,
   type SetupFn,
 } from '../../src/sim/index.js';
 import { explore, replay, simulate } from '../../src/explore/index.js';
@@ -286,6 +287,61 @@ describe('misuse of the runtime', () => {
       /thread careless has two scheduling points pending \(a primitive was called without await/,
     );
     await expect(explore({ strategy: 'dfs', schedules: 100 }, setup)).rejects.toBeInstanceOf(SimUsageError);
+  });
+
+  it('sim.awaitCheck off: correct runs are the same, the token carries it, a missing await goes unseen', async () => {
+    const program: SetupFn = (sim) => {
+      const m = new Mutex(sim, 'm');
+      for (const name of ['a', 'b', 'c']) {
+        sim.spawn(name, async () => {
+          for (let i = 0; i < 5; i++) {
+            await m.lock();
+            await sim.yield();
+            m.unlock();
+          }
+        });
+      }
+    };
+    const off = { 'sim.awaitCheck': false } as const;
+    for (const seed of [1, 2, 3]) {
+      const on = await new Simulation({ seed }).run(program);
+      const without = await new Simulation({ seed, switches: off }).run(program);
+      expect(without.status).toBe('ok');
+      expect(without.choices).toEqual(on.choices);
+      expect(without.schedule.split(' | ')[1]).toBe(on.schedule.split(' | ')[1]);
+      expect(without.token).toContain('~s-sim:awaitCheck');
+      expect(decodeToken(without.token).switches).toEqual(off);
+      const again = await replay(without.token, program);
+      expect(again.choices).toEqual(without.choices);
+    }
+    // The careless program of the test above: with the check off, its second point is charged
+    // to the thread it handed the CPU to, and no usage error names the missing await there.
+    const careless: SetupFn = (sim) => {
+      sim.spawn('careless', async () => {
+        void sim.yield(); // missing await
+        await sim.yield();
+      });
+      sim.spawn('other', async () => {
+        await sim.yield();
+      });
+    };
+    let caught = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      try {
+        await new Simulation({ seed }).run(careless);
+      } catch (err) {
+        expect(String(err)).toMatch(/two scheduling points pending|finished while/);
+        caught++;
+      }
+    }
+    expect(caught).toBeGreaterThan(0);
+    for (let seed = 1; seed <= 20; seed++) {
+      try {
+        await new Simulation({ seed, switches: off }).run(careless);
+      } catch (err) {
+        expect(String(err)).not.toMatch(/two scheduling points pending/);
+      }
+    }
   });
 
   it('a thread that finishes with its point still pending is a clear error', async () => {
