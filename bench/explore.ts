@@ -2,7 +2,7 @@
  * The exploration engine's benchmark (issue #12): schedules/s per strategy on three built-in
  * scenarios, 1 against 2 workers in the same run, time to first detection of the 2022
  * remove race for pct, random and swarm, and the runtime's per-step cost against schedule
- * length (300, 6,000, 24,000 and 100,000 steps), with the bare async hand-off as the floor;
+ * length (300, 6,000, 24,000 and 100,000 steps; bench/sim.ts's length section, in a fresh isolate), with the bare async hand-off as the floor;
  * coverage off against on.
  * Run alone with `node --expose-gc --import tsx bench/explore.ts` (`... bench/explore.ts dpor`: only
  * the dpor table of benchDpor; `... workers`: only the workers rows of benchWorkers).
@@ -15,8 +15,9 @@ import { explore, type SetupModule, type StrategyName } from '../src/explore/ind
 import { builtinSetupModule } from '../src/cli/worker-scenarios.js';
 import { getScenario } from '../src/scenario/registry.js';
 import '../src/scenario/builtin/index.js';
-import { Mutex, Simulation } from '../src/sim/index.js';
 import { machineCeiling } from './lib/ceiling.js';
+import { inFreshIsolate } from './lib/isolate.js';
+import type { LengthSection } from './sim.js';
 
 function ms(start: number): number {
   return performance.now() - start;
@@ -41,64 +42,6 @@ async function rate(
     s.setup,
   );
   return { perSec: (1000 * r.schedules) / ms(t0), runs: r.schedules };
-}
-
-/** Steps of one run: two threads contend a Mutex until `steps` steps are done. */
-async function contention(steps: number, seed: number): Promise<number> {
-  const rounds = Math.ceil(steps / 8);
-  const sim = new Simulation({ seed, maxSteps: 10 * steps + 100 });
-  const r = await sim.run((s) => {
-    const m = new Mutex(s, 'm');
-    for (const name of ['a', 'b']) {
-      s.spawn(name, async () => {
-        for (let i = 0; i < rounds; i++) {
-          await m.lock();
-          await s.yield();
-          m.unlock();
-          await s.yield();
-        }
-      });
-    }
-  });
-  return r.steps;
-}
-
-/** Bare async hand-offs between two functions (the floor). */
-async function bareHandoff(handoffs: number): Promise<number> {
-  const resume: [(() => void) | null, (() => void) | null] = [null, null];
-  let count = 0;
-  const pass = (me: 0 | 1): Promise<void> => {
-    const parked = new Promise<void>((r) => {
-      resume[me] = r;
-    });
-    resume[me === 0 ? 1 : 0]?.();
-    return parked;
-  };
-  const worker = async (me: 0 | 1): Promise<void> => {
-    while (count < handoffs) {
-      count++;
-      await pass(me);
-    }
-    resume[me === 0 ? 1 : 0]?.();
-  };
-  const second = new Promise<void>((r) => {
-    resume[1] = r;
-  }).then(() => worker(1));
-  await worker(0);
-  await second;
-  return count;
-}
-
-/** Nanoseconds per step at a schedule length, over about `total` steps of runs of that length. */
-async function nsPerStep(length: number, total: number): Promise<number> {
-  let best = Infinity;
-  for (let trial = 0; trial < 3; trial++) {
-    let steps = 0;
-    const t0 = performance.now();
-    for (let seed = 1; steps < total; seed++) steps += await contention(length, seed);
-    best = Math.min(best, (1e6 * ms(t0)) / steps);
-  }
-  return best;
 }
 
 export interface ExploreBenchResult {
@@ -329,21 +272,18 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
   }
   console.log(`explore: first detection of the 2022 remove race: ${parts.join('; ')}`);
 
-  // Per-step cost against schedule length.
-  const floorRate = await (async () => {
-    let best = 0;
-    for (let t = 0; t < 3; t++) {
-      const t0 = performance.now();
-      const n = await bareHandoff(300_000);
-      best = Math.max(best, (1000 * n) / ms(t0));
-    }
-    return best;
-  })();
+  // Per-step cost against schedule length: bench/sim.ts's length section, in a fresh isolate
+  // (measured here after the sections above, 300-step runs read far slower per step than they
+  // are: the JIT feedback and heap those sections leave).
+  const lengths = await inFreshIsolate<LengthSection>(
+    new URL('./sim.ts', import.meta.url).href,
+    'simLengthSection',
+    1,
+  );
   const perStep: ExploreBenchResult['perStep'] = [];
   const cells: string[] = [];
-  for (const length of [300, 6_000, 24_000, 100_000]) {
-    const ns = await nsPerStep(length, 400_000);
-    const floorPct = (100 * (1e9 / ns)) / floorRate;
+  for (const { length, ns } of lengths.perStep) {
+    const floorPct = (100 * (1e9 / ns)) / lengths.bareHandoffsPerSec;
     perStep.push({ length, ns, floorPct });
     cells.push(`${fmt(length)}: ${ns.toFixed(0)} ns (${floorPct.toFixed(0)}% of floor)`);
   }
