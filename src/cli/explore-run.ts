@@ -69,6 +69,23 @@ export function timeLimitArg(value: string): number {
 }
 
 /**
+ * Parses one `--switch name[=on|off]` (repeatable; `true`/`false` too): a behaviour switch of
+ * the run (a planted bug, a fix, a debug check such as `sim.awaitCheck`), set over the
+ * scenario's own switches and recorded in every token. Returns the switches so far with this
+ * one set. A name no layer declared is reported when the run starts, with the known names
+ * (a scenario file may declare switches of its own when it loads).
+ */
+export function switchArg(value: string, previous?: Record<string, boolean>): Record<string, boolean> {
+  const m = /^([a-z][a-zA-Z0-9]*(?:\.[a-zA-Z0-9]+)+)(?:=(on|off|true|false))?$/.exec(value.trim());
+  if (!m) {
+    throw new InvalidArgumentError(
+      `--switch takes a switch name, optionally =on or =off (e.g. gpusvm.removeInCallback, sim.awaitCheck=off), got '${value}'`,
+    );
+  }
+  return { ...previous, [m[1]]: m[2] === undefined || m[2] === 'on' || m[2] === 'true' };
+}
+
+/**
  * Runs an exploration with a progress bar on a terminal and a clean stop on Ctrl-C (SIGINT):
  * the exploration stops between schedules, shrinks and explains what it found, and returns;
  * a second Ctrl-C exits at once.

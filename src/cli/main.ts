@@ -8,7 +8,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { replay, STRATEGY_NAMES, type ExploreOptions, type StrategyName } from '../explore/index.js';
 import { SimUsageError } from '../sim/violation.js';
-import { printResult, runExplore, shardArg, timeLimitArg, writeShardResult } from './explore-run.js';
+import {
+  printResult,
+  runExplore,
+  shardArg,
+  switchArg,
+  timeLimitArg,
+  writeShardResult,
+} from './explore-run.js';
 import { registerMerge } from './merge.js';
 import { builtinSetupModule, fileSetupModule } from './worker-scenarios.js';
 import type { Scenario } from '../scenario/registry.js';
@@ -53,6 +60,7 @@ interface ExploreFlags {
   dir?: string;
   report?: string;
   bench?: string;
+  switch?: Record<string, boolean>;
 }
 
 function workersArg(value: string): number | 'auto' {
@@ -81,7 +89,9 @@ export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions 
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
     ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
     ...(workers ? { workers: f.workers, setupModule } : {}),
-    ...(s.switches !== undefined ? { switches: s.switches } : {}),
+    ...(s.switches !== undefined || f.switch !== undefined
+      ? { switches: { ...s.switches, ...f.switch } }
+      : {}),
   };
 }
 
@@ -133,6 +143,11 @@ async function main(argv: string[]): Promise<void> {
     .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
     .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
     .option('--stop-on-first', 'stop at the first violation')
+    .option(
+      '--switch <name[=on|off]>',
+      "set a behaviour switch over the scenario's (repeatable; names: docs/scenario-format.md)",
+      switchArg,
+    )
     .option(
       '--workers <n>',
       'worker threads (a number, or auto: one per core), each loading the scenario or file',

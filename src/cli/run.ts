@@ -9,6 +9,7 @@ import { replay } from '../explore/index.js';
 import { runStats, type RunStats } from '../scenario/file/stats.js';
 import { resolveScenario, scenarioRef } from './scenarios.js';
 import { traceDocument } from '../report/trace-file.js';
+import { switchArg } from './explore-run.js';
 
 interface RunFlags {
   seed?: number;
@@ -16,6 +17,7 @@ interface RunFlags {
   trace?: string;
   json?: boolean;
   dir?: string;
+  switch?: Record<string, boolean>;
 }
 
 function fmt(v: number | null): string {
@@ -69,6 +71,11 @@ export function registerRunCommand(
     .argument('<scenario>', 'scenario name or file (.yaml, .ts, .js)')
     .option('--seed <n>', 'seed of the schedule', intArg('--seed', 0))
     .option('--max-steps <n>', 'step limit', intArg('--max-steps', 1))
+    .option(
+      '--switch <name[=on|off]>',
+      "set a behaviour switch over the scenario's (repeatable; names: docs/scenario-format.md)",
+      switchArg,
+    )
     .option('--trace <file>', 'write the trace as JSON to this file')
     .option('--dir <path>', 'scenarios directory')
     .option('--json', 'machine-readable output')
@@ -80,7 +87,9 @@ export function registerRunCommand(
         seed,
         maxSteps,
         trace: true,
-        ...(s.switches !== undefined ? { switches: s.switches } : {}),
+        ...(s.switches !== undefined || flags.switch !== undefined
+          ? { switches: { ...s.switches, ...flags.switch } }
+          : {}),
       });
       const run = await sim.run(s.setup);
       const stats = runStats(sim, run);

@@ -2,7 +2,8 @@
  * Scenario files that set run switches and detach devices: seed 004's struct hmm lifetime races
  * and odp2019's timeout path, each found by `mirrorlab explore <file>` (exit 1), reproduced by
  * `mirrorlab replay <file> <token>` (the token carries the file's switches), and gone with the
- * switch that fixes it (shown to have reached the race window by its coverage marks).
+ * switch that fixes it (shown to have reached the race window by its coverage marks); and the same
+ * switches set from the command line with `--switch`.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -100,4 +101,44 @@ describe('scenario files with switches and device detach', () => {
       expect(code).toBe(0);
     });
   }
+});
+
+describe('--switch on the command line', () => {
+  it('plants a bug in a clean built-in: explore finds it, the token carries it, replay reproduces it', () => {
+    const clean = exploreJson('svm-remove-deferred-gc');
+    expect(clean.code).toBe(0);
+    expect(clean.out.violations).toEqual([]);
+    // The clean run reached the window the planted removal breaks.
+    expect(clean.out.marks['remove deferred'] ?? 0).toBeGreaterThan(0);
+    const { code, out } = exploreJson('svm-remove-deferred-gc', '--switch', 'gpusvm.removeInCallback');
+    expect(code).toBe(1);
+    expect(out.violations[0].kind).toBe('lock-order');
+    expect(out.violations[0].token).toContain('~s+gpusvm:removeInCallback');
+    const again = cli('replay', 'svm-remove-deferred-gc', out.violations[0].token);
+    expect(again.code).toBe(1);
+    expect(again.stdout).toContain(`lock-order: ${out.violations[0].message}`);
+  });
+
+  it('turns off a switch the scenario sets, and sets the runtime debug check', () => {
+    // hmm2019-lifetime is clean with its srcuFree fix on; the flag wins over the scenario.
+    const { code, out } = exploreJson('hmm2019-lifetime', '--switch', 'hmm2019.srcuFree=off');
+    expect(code).toBe(1);
+    expect(out.violations.length).toBeGreaterThan(0);
+    const run = cli('run', 'svm-remove-deferred-gc', '--switch', 'sim.awaitCheck=off', '--json');
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.stdout) as { token: string }).token).toContain('~s-sim:awaitCheck');
+  });
+
+  it('bad switch arguments exit 2 naming what is wrong', () => {
+    const malformed = cli('explore', 'svm-remove-deferred-gc', '--switch', 'bogus');
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('--switch takes a switch name, optionally =on or =off');
+    expect(malformed.stderr).toContain("got 'bogus'");
+    const value = cli('explore', 'svm-remove-deferred-gc', '--switch', 'sim.awaitCheck=maybe');
+    expect(value.code).toBe(2);
+    expect(value.stderr).toContain("got 'sim.awaitCheck=maybe'");
+    const unknown = cli('explore', 'svm-remove-deferred-gc', '--switch', 'no.such');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("unknown switch 'no.such' (known: sim.awaitCheck,");
+  });
 });
