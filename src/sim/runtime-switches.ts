@@ -8,8 +8,8 @@ import { defineSwitch } from './switches.js';
  * before the thread it gave it to ran (a primitive called without await, or a promise that
  * escaped the thread) ends the run with a usage error naming both threads. JavaScript cannot
  * tell which async function calls the runtime, only when a microtask boundary has passed, so
- * the check costs one microtask per context switch: about a sixth of a step under the random
- * strategy at 8 threads (bench/sim.ts prints the rate with it off). Off, such a point is
+ * the check costs one microtask per context switch: the random strategy at 8 threads runs
+ * about 15% faster without it (bench/sim.ts prints the rate with it off). Off, such a point is
  * charged to the thread that was handed the CPU, and the run goes on wrong: turn it off only
  * for long explorations of code that already ran clean with it on (typed lint's
  * no-floating-promises catches most missing awaits before any run). A thread handed the CPU
