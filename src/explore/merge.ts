@@ -10,7 +10,10 @@ import type { ExploreResult, FirstFound, StopReason } from './options.js';
  * violations; the winners are kept as they are. Shards that did not run (missing from
  * `results`) are listed in the returned `missingShards`.
  */
-export function mergeResults(results: readonly ExploreResult[]): ExploreResult & { missingShards: number[] } {
+export function mergeResults(results: readonly ExploreResult[]): ExploreResult & {
+  /** Indices of the shards of the exploration that no result in `results` came from. */
+  missingShards: number[];
+} {
   if (results.length === 0) throw new SimUsageError('merge: no shard results to merge');
   const first = results[0];
   const count = first.shard.count;

@@ -20,6 +20,7 @@ import type { CoverageReport } from './coverage.js';
  */
 export type StrategyName = 'swarm' | 'random' | 'pct' | 'dfs' | 'dpor';
 
+/** Every strategy name, in the order help texts list them (the CLI's `--strategy` choices). */
 export const STRATEGY_NAMES: readonly StrategyName[] = ['swarm', 'random', 'pct', 'dfs', 'dpor'];
 
 /** Progress of an exploration, for `onProgress`. */
@@ -36,8 +37,11 @@ export interface ExploreProgress {
  * is a factory called with them (`{ path, export: 'faultScenario', args: [{ noSetSeq: true }] }`).
  */
 export interface SetupModule {
+  /** Module path or file URL, as `import()` takes it in the worker. */
   path: string;
+  /** The export to use. Default `default`. */
   export?: string;
+  /** Arguments of the export when it is a factory (structured-cloneable: they cross to the worker). */
   args?: unknown[];
 }
 
@@ -104,7 +108,9 @@ export type StopReason = 'budget' | 'exhausted' | 'first-violation' | 'time-limi
 
 /** Where a violation was first seen: schedule index and sub-strategy (`pct-3`, `random`). */
 export interface FirstFound {
+  /** Index of the schedule (within the whole exploration, across shards) that first showed it. */
   schedule: number;
+  /** The sub-strategy that ran that schedule: `random`, `pct-3`, `dfs`, ... */
   strategy: string;
 }
 
