@@ -10,12 +10,14 @@ import { SimUsageError } from './violation.js';
  */
 export class DecisionLog {
   private readonly log = new IntLog();
-  /** Decisions recorded. */
-  length = 0;
+  /** Decisions recorded (three integers each). */
+  get length(): number {
+    return this.log.length / 3;
+  }
 
+  /** Records a decision: the chosen index, the chosen thread's id (-1: a value), the default index. */
   push(choice: number, thread: number, defaultChoice: number): void {
     this.log.push3(choice, thread, defaultChoice);
-    this.length++;
   }
 
   /** The run ended: see IntLog.seal. */

@@ -55,12 +55,14 @@ export class IntLog {
   /** Integers stored. */
   length = 0;
 
+  /** Appends `x` (a 32-bit integer). */
   push(x: number): void {
     let b = this.buf;
     if (!this.pooled || this.length === b!.length) b = this.grow(this.length + 1);
     b![this.length++] = x;
   }
 
+  /** Appends `x` and `y`, with one capacity check. */
   push2(x: number, y: number): void {
     let b = this.buf;
     const n = this.length;
@@ -70,6 +72,7 @@ export class IntLog {
     this.length = n + 2;
   }
 
+  /** Appends `x`, `y` and `z`, with one capacity check. */
   push3(x: number, y: number, z: number): void {
     let b = this.buf;
     const n = this.length;

@@ -4,7 +4,7 @@ import { RunBuffers } from './buffers.js';
 import { LockDep } from './lockdep.js';
 import { Lifetime } from './lifetime.js';
 import { Prng } from './prng.js';
-import { RandomStrategy, type Strategy } from './strategy.js';
+import { defaultPick, RandomStrategy, type Strategy } from './strategy.js';
 import {
   SimThread,
   ThreadState,
@@ -655,21 +655,11 @@ export class Simulation {
       this.fail(err);
       return null;
     }
-    // defaultPick inline (with the preemption count): the running thread when it is runnable.
-    let def = 0;
-    if (cur !== null) {
-      for (let i = 0; i < rq.length; i++) {
-        if (rq[i] === cur) {
-          def = i;
-          if (idx !== i) this.preemptions++;
-          break;
-        }
-      }
-    }
+    const def = defaultPick(rq, cur);
+    if (cur !== null && idx !== def && rq[def] === cur) this.preemptions++;
     const next = rq[idx];
-    const id = next.id;
-    this.decisions.push(idx, id, def);
-    this.scheduleLog.step(id);
+    this.decisions.push(idx, next.id, def);
+    this.scheduleLog.step(next.id);
     if (this.observesPicks) this.strategy.onPick!(next, true);
     return next;
   }
