@@ -1,9 +1,9 @@
 /**
  * The exploration engine's benchmark (issue #12): schedules/s per strategy on three built-in
  * scenarios, 1 against 2 workers in the same run, time to first detection of the 2022
- * remove race for pct, random and swarm, and the runtime's per-step cost against schedule
- * length (300, 6,000, 24,000 and 100,000 steps; bench/sim.ts's length section, in a fresh isolate), with the bare async hand-off as the floor;
- * coverage off against on.
+ * remove race for pct, random and swarm, the runtime's per-step cost against schedule length
+ * (300, 6,000, 24,000 and 100,000 steps; bench/sim.ts's length section, in a fresh isolate)
+ * with the bare async hand-off as the floor, and coverage off against on.
  * Run alone with `node --expose-gc --import tsx bench/explore.ts` (`... bench/explore.ts dpor`: only
  * the dpor table of benchDpor; `... workers`: only the workers rows of benchWorkers).
  */

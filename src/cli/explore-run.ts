@@ -6,7 +6,7 @@
 import { scenarioRef } from './scenarios.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { describeCoverage, explore, type ExploreOptions, type ExploreResult } from '../explore/index.js';
 import type { Scenario } from '../scenario/registry.js';
@@ -83,6 +83,24 @@ export function switchArg(value: string, previous?: Record<string, boolean>): Re
     );
   }
   return { ...previous, [m[1]]: m[2] === undefined || m[2] === 'on' || m[2] === 'true' };
+}
+
+/** The `--switch` option of `explore` and `run` (see switchArg). */
+export function switchOption(): Option {
+  return new Option(
+    '--switch <name[=on|off]>',
+    "set a behaviour switch over the scenario's (repeatable; names: docs/scenario-format.md)",
+  ).argParser(switchArg);
+}
+
+/** The switches of a run: the scenario's, with the command line's `--switch` flags over them. */
+export function runSwitches(
+  scenario: Scenario,
+  flags: Record<string, boolean> | undefined,
+): { switches?: Record<string, boolean> } {
+  return scenario.switches !== undefined || flags !== undefined
+    ? { switches: { ...scenario.switches, ...flags } }
+    : {};
 }
 
 /**

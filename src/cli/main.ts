@@ -12,7 +12,8 @@ import {
   printResult,
   runExplore,
   shardArg,
-  switchArg,
+  runSwitches,
+  switchOption,
   timeLimitArg,
   writeShardResult,
 } from './explore-run.js';
@@ -89,9 +90,7 @@ export function exploreOptionsFor(s: Scenario, f: ExploreFlags): ExploreOptions 
     ...(f.timeLimit !== undefined ? { timeLimitMs: f.timeLimit } : {}),
     ...(f.stopOnFirst === true ? { stopOnFirst: true } : {}),
     ...(workers ? { workers: f.workers, setupModule } : {}),
-    ...(s.switches !== undefined || f.switch !== undefined
-      ? { switches: { ...s.switches, ...f.switch } }
-      : {}),
+    ...runSwitches(s, f.switch),
   };
 }
 
@@ -143,11 +142,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--shard <i/n>', 'run shard i of n; /n reads i from JOB_COMPLETION_INDEX', (v) => shardArg(v))
     .option('--time-limit <duration>', 'stop after this long (90, 90s, 15m, 2h)', timeLimitArg)
     .option('--stop-on-first', 'stop at the first violation')
-    .option(
-      '--switch <name[=on|off]>',
-      "set a behaviour switch over the scenario's (repeatable; names: docs/scenario-format.md)",
-      switchArg,
-    )
+    .addOption(switchOption())
     .option(
       '--workers <n>',
       'worker threads (a number, or auto: one per core), each loading the scenario or file',

@@ -9,7 +9,7 @@ import { replay } from '../explore/index.js';
 import { runStats, type RunStats } from '../scenario/file/stats.js';
 import { resolveScenario, scenarioRef } from './scenarios.js';
 import { traceDocument } from '../report/trace-file.js';
-import { switchArg } from './explore-run.js';
+import { runSwitches, switchOption } from './explore-run.js';
 
 interface RunFlags {
   seed?: number;
@@ -71,11 +71,7 @@ export function registerRunCommand(
     .argument('<scenario>', 'scenario name or file (.yaml, .ts, .js)')
     .option('--seed <n>', 'seed of the schedule', intArg('--seed', 0))
     .option('--max-steps <n>', 'step limit', intArg('--max-steps', 1))
-    .option(
-      '--switch <name[=on|off]>',
-      "set a behaviour switch over the scenario's (repeatable; names: docs/scenario-format.md)",
-      switchArg,
-    )
+    .addOption(switchOption())
     .option('--trace <file>', 'write the trace as JSON to this file')
     .option('--dir <path>', 'scenarios directory')
     .option('--json', 'machine-readable output')
@@ -87,9 +83,7 @@ export function registerRunCommand(
         seed,
         maxSteps,
         trace: true,
-        ...(s.switches !== undefined || flags.switch !== undefined
-          ? { switches: { ...s.switches, ...flags.switch } }
-          : {}),
+        ...runSwitches(s, flags.switch),
       });
       const run = await sim.run(s.setup);
       const stats = runStats(sim, run);
