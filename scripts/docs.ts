@@ -8,10 +8,13 @@
  *                         - an exported declaration refers to a type no entry point exports and
  *                           that is not listed in INTENTIONALLY_NOT_EXPORTED below,
  *                         - a declaration of the ROOT entry point, or a method, accessor or
- *                           constructor of one, has no doc comment.
- *                         Undocumented fields (properties) of root classes and interfaces and
- *                         undocumented declarations of the subpaths are counted and reported as
- *                         warnings (`--all` lists them).
+ *                           constructor of one, has no doc comment,
+ *                         - a class, interface, type alias, enum or function of a SUBPATH entry
+ *                           point, or a method, accessor or constructor of one (a call, get, set or
+ *                           constructor signature; SUBPATH_REQUIRED below), has no doc comment.
+ *                         Undocumented fields (properties) of root classes and interfaces, and
+ *                         undocumented properties and variables (constants) of the subpaths, are
+ *                         counted and reported as warnings (`--all` lists them with their kind).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,9 +48,12 @@ const INTENTIONALLY_NOT_EXPORTED = [
 
 /** What typedoc's validation found, sorted into what fails the check and what is reported. */
 export interface DocsFindings {
-  /** Broken links, types referenced but not exported, undocumented root declarations. */
+  /**
+   * Broken links, types referenced but not exported, undocumented root declarations and undocumented
+   * types and callables of the subpaths.
+   */
   errors: string[];
-  /** Undocumented declarations of the subpath entry points, by subpath. */
+  /** Undocumented declarations that are only warnings (root fields, subpath properties and variables). */
   subpathUndocumented: Map<string, string[]>;
   /** Other typedoc warnings and errors (configuration, comment syntax). */
   other: string[];
@@ -55,8 +61,25 @@ export interface DocsFindings {
 
 const ROOT_MODULE = 'index';
 const UNDOCUMENTED = /^(\S+) \((\w+)\), defined in .* does not have any documentation$/;
-/** Reflection kinds of the root that must be documented: declarations and everything callable. */
+/** Reflection kinds of the root that may stay undocumented (warnings); every other kind must not. */
 const ROOT_FIELDS = new Set(['Property']);
+/**
+ * Reflection kinds of the subpaths that must be documented: types and everything callable. Their
+ * properties and variables (Property, Variable) stay warnings.
+ */
+const SUBPATH_REQUIRED = new Set([
+  'CallSignature',
+  'GetSignature',
+  'SetSignature',
+  'ConstructorSignature',
+  'Class',
+  'Interface',
+  'TypeAlias',
+  'Function',
+  'Method',
+  'Accessor',
+  'Enum',
+]);
 
 /** Colour codes and the level prefix typedoc's console logger adds. */
 // eslint-disable-next-line no-control-regex -- the escape that starts a colour code
@@ -122,13 +145,15 @@ export async function buildDocs(out?: string): Promise<DocsFindings> {
       continue;
     }
     const module = undocumented[1].split('.')[0];
-    if (module === ROOT_MODULE && !ROOT_FIELDS.has(undocumented[2])) {
+    const required =
+      module === ROOT_MODULE ? !ROOT_FIELDS.has(undocumented[2]) : SUBPATH_REQUIRED.has(undocumented[2]);
+    if (required) {
       findings.errors.push(msg);
     } else {
       const subpath =
         module === ROOT_MODULE ? `${names.get(module)} (fields)` : (names.get(module) ?? module);
       const list = findings.subpathUndocumented.get(subpath) ?? [];
-      list.push(undocumented[1]);
+      list.push(`${undocumented[1]} (${undocumented[2]})`);
       findings.subpathUndocumented.set(subpath, list);
     }
   }
@@ -155,7 +180,7 @@ async function main(): Promise<void> {
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   if (f.errors.length > 0) {
     console.error(
-      `docs: ${f.errors.length} errors (broken links, unexported types, undocumented root declarations) in ${seconds} s`,
+      `docs: ${f.errors.length} errors (broken links, unexported types, undocumented root declarations or subpath types and callables) in ${seconds} s`,
     );
     process.exitCode = 1;
   } else {

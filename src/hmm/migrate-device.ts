@@ -72,6 +72,10 @@ export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
 export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;
 /** Collect PMD-mapped THPs and empty PMD ranges as single compound entries. */
 export const MIGRATE_VMA_SELECT_COMPOUND = 1 << 3;
+/**
+ * Every MIGRATE_VMA_SELECT_* bit: the model's migrateVmaSetup fails with -EINVAL on any
+ * other flag. Not a kernel constant.
+ */
 export const MIGRATE_VMA_SELECT_ALL =
   MIGRATE_VMA_SELECT_SYSTEM |
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE |

@@ -10,6 +10,10 @@ import type { DevicePrivateFault } from '../mm/vm-ops.js';
 
 export type { DeviceMemoryKind, DevicePrivateFault };
 
+/**
+ * What memremap_pages is given for a new {@link DevicePagemap}: the dev_pagemap's type, size, owner
+ * and node, and its dev_pagemap_ops.
+ */
 export interface DevicePagemapOptions {
   /** 'private' (not CPU-addressable) or 'coherent' (CPU-addressable, mapped by present PTEs). */
   kind: DeviceMemoryKind;

@@ -123,6 +123,13 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     return out;
   }
 
+  /**
+   * The bookkeeping of rmapAddPte / rmapAddPmd: records (mm, va) on page `pfn` (for a PMD mapping the
+   * head, with va stored as -va - 1) and raises the page's mapcount, or the folio's entire mapcount for
+   * a PMD, and the folio's total mapcount. No-op on reserved pages; a free folio is a 'use-after-free'
+   * violation and records nothing; a bad va throws a RangeError. Not a dpor access (the callers count
+   * it). No locks (the caller holds the page-table lock); atomic.
+   */
   protected physRmapAdd(pfn: number, mm: Mm, va: number, pmd: boolean): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
@@ -146,6 +153,13 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     this.folioMapcountArr[head]++;
   }
 
+  /**
+   * The inverse of physRmapAdd, for rmapRemovePte / rmapRemovePmd: removes the (mm, va) entry of that
+   * kind from page `pfn` (the last entry takes its place) and lowers the matching mapcounts. No-op on
+   * reserved pages; a missing entry is an 'rmap-missing' violation and changes nothing; a mapcount
+   * already at zero is a 'mapcount-underflow' (the entry is removed, the counts stay). Not a dpor
+   * access. No locks (the caller holds the page-table lock); atomic.
+   */
   protected physRmapRemove(pfn: number, mm: Mm, va: number, pmd: boolean): void {
     this.physCheckPfn(pfn);
     const head = this.headArr[pfn];
@@ -185,6 +199,11 @@ export class FolioRmap<Mm = unknown> extends PageLru {
     return `rmap remove (${pmd ? 'pmd' : 'pte'}) at 0x${va.toString(16)} of ${this.physDescribe(pfn)}`;
   }
 
+  /**
+   * Page `pfn`'s reverse-map list once it is known to hold an `i`-th entry (RangeError otherwise):
+   * the entry's mm is at [2i] and its va at [2i + 1] (-va - 1 for a PMD mapping). For rmapMmAt,
+   * rmapVaAt and rmapIsPmdAt. No locks; atomic.
+   */
   protected physRmapSlot(pfn: number, i: number): unknown[] {
     this.physCheckPfn(pfn);
     const list = this.rmap[pfn];

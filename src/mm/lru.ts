@@ -11,6 +11,7 @@ export const LRU_INACTIVE_FILE = 2;
 export const LRU_ACTIVE_FILE = 3;
 export const LRU_UNEVICTABLE = 4;
 export const NR_LRU_LISTS = 5;
+/** enum lru_list: one of the LRU_* list numbers above (LRU_INACTIVE_ANON … LRU_UNEVICTABLE). */
 export type LruList = 0 | 1 | 2 | 3 | 4;
 
 export class PageLru extends PageFrames {
@@ -112,6 +113,11 @@ export class PageLru extends PageFrames {
     return this.flags[pfn] & PG_lru ? this.lruNextArr[pfn] : NO_PFN;
   }
 
+  /**
+   * lruvec_del_folio + __folio_clear_lru_flags: unlinks the folio at `head` from its list, takes its
+   * pages off the list's size and clears PG_lru, PG_active and PG_unevictable. The folio must be on a
+   * list (PG_lru; unchecked). No locks (the caller holds the lruvec lock); atomic.
+   */
   protected physLruUnlink(head: number): void {
     this.countAccess?.(PAGE_LRU, true);
     const li = this.nodeArr[head] * NR_LRU_LISTS + this.lruWhich[head];

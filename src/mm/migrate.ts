@@ -38,6 +38,7 @@ export interface MigrateItem {
   lru: LruList;
 }
 
+/** Options of {@link migrateRange} (move_pages / mbind's MPOL_MF_* flags). */
 export interface MigrateRangeOptions {
   /**
    * MPOL_MF_MOVE_ALL: also move folios other processes map. Default false (MPOL_MF_MOVE: folios

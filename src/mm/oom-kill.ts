@@ -61,6 +61,7 @@ function oomFlagsOf(mm: Mm): OomMmFlags {
   return f;
 }
 
+/** Options of {@link oomKill}. */
 export interface OomKillOptions {
   /** OOM_REAPER_DELAY: virtual ns the reaper waits for the victim to exit by itself. Default 0. */
   reaperDelayNs?: number;

@@ -152,6 +152,13 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     return pfn;
   }
 
+  /**
+   * __rmqueue_smallest at order 0 on `node` only: the first page of the free list of the first partly
+   * free segment, else of a wholly free one, so whole PMD blocks are broken up last (Deviation: segment
+   * lists instead of buddy orders). Initialises the page as a new folio and updates the free counts.
+   * Returns its pfn or NO_PFN (-1) when the node has no free page; no fault injection and no other node
+   * (allocPages does both). No locks (the zone lock is implied); atomic.
+   */
   protected physAllocOrder0(node: number): number {
     let s = this.partialHead[node];
     if (s < 0) s = this.fullHead[node];
@@ -167,6 +174,12 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     return pfn;
   }
 
+  /**
+   * __rmqueue_smallest at HPAGE_PMD_ORDER on `node` only: takes a wholly free, naturally aligned
+   * HPAGE_PMD_NR block (a full segment) and initialises it as a PMD-order folio. Returns the head pfn
+   * or NO_PFN (-1) when no whole block is free (no compaction). No locks (the zone lock is implied);
+   * atomic.
+   */
   protected physAllocPmdOrder(node: number): number {
     const s = this.fullHead[node];
     if (s < 0) return NO_PFN;

@@ -44,6 +44,10 @@ export type PageViolationKind =
   | 'lru-misuse' // add of a folio already on an LRU list, or of a free page
   | 'unlock-unlocked';
 
+/**
+ * The type of a ZONE_DEVICE region: MEMORY_DEVICE_PRIVATE ('private': not CPU-addressable, mapped by
+ * device-private entries) or MEMORY_DEVICE_COHERENT ('coherent': CPU-addressable, mapped by present PTEs).
+ */
 export type DeviceMemoryKind = 'private' | 'coherent';
 
 /** ZONE_NORMAL (all system RAM of the model, including the zero pages) or ZONE_DEVICE. */
@@ -64,6 +68,10 @@ export interface DeviceRegion {
   readonly nrFree: number;
 }
 
+/**
+ * The machine a new PhysicalMemory models (system RAM, page size, NUMA nodes) and its hooks. The
+ * Kernel builds it from KernelOptions, routing violations to the simulation's reports.
+ */
 export interface PhysicalMemoryOptions {
   /** Pages of system RAM (ZONE_NORMAL), split evenly across the nodes. */
   npages: number;
@@ -110,6 +118,11 @@ export const MAX_NODES = 64;
 export const MAX_KEPT_VIOLATIONS = 1000;
 export const NO_PFN = -1;
 
+/** countAccess's `head` for the page allocator's free lists. */
+export const PAGE_ALLOCATOR = -1;
+/** countAccess's `head` for the LRU lists (the lruvec lock is not modelled as a lock). */
+export const PAGE_LRU = -2;
+
 /**
  * struct page / struct folio state for every pfn. pfn layout: [0, npages) system RAM split evenly
  * across nodes; npages the shared zero page (empty_zero_page); then the device regions, each starting
@@ -118,11 +131,6 @@ export const NO_PFN = -1;
  *
  * `Mm` is the type of the address-space objects recorded in the reverse map (opaque here).
  */
-/** countAccess's `head` for the page allocator's free lists. */
-export const PAGE_ALLOCATOR = -1;
-/** countAccess's `head` for the LRU lists (the lruvec lock is not modelled as a lock). */
-export const PAGE_LRU = -2;
-
 export class PageFrames {
   readonly pageShift: number;
   readonly pageSize: number;
@@ -285,6 +293,11 @@ export class PageFrames {
     return st === ST_FREE || st === ST_DEVICE_FREE || (st === ST_TAIL && this.isFreeHead(this.headArr[pfn]));
   }
 
+  /**
+   * Whether the folio headed by `head` is free (on the page allocator's or its device region's free
+   * list). `head` must be a head pfn; unchecked and not a dpor access (isFree does both). No locks;
+   * atomic.
+   */
   protected isFreeHead(head: number): boolean {
     const st = this.state[head];
     return st === ST_FREE || st === ST_DEVICE_FREE;
@@ -464,6 +477,11 @@ export class PageFrames {
     this.flags[head] = order > 0 ? PG_head : 0;
   }
 
+  /**
+   * Throws a RangeError unless `pfn` is an integer in [0, nrFrames) outside the alignment holes before
+   * device regions (pfn_valid as an assertion: a bad pfn is a bug in the model, not a violation). No
+   * locks; atomic.
+   */
   protected physCheckPfn(pfn: number): void {
     if (!(pfn >= 0 && pfn < this.nframes) || (pfn | 0) !== pfn || this.state[pfn] === ST_HOLE)
       throw new RangeError(
@@ -471,11 +489,17 @@ export class PageFrames {
       );
   }
 
+  /** Throws a RangeError unless `node` is an integer in [0, nodes). No locks; atomic. */
   protected physCheckNode(node: number): void {
     if (!(node >= 0 && node < this.nodes) || (node | 0) !== node)
       throw new RangeError(`node ${node} out of range [0, ${this.nodes})`);
   }
 
+  /**
+   * Throws a RangeError unless the copy of `length` bytes at `offset` in a page and at `bufOffset` in a
+   * buffer of `bufLength` bytes stays inside both (what a kmap_local_page + memcpy must respect). No
+   * locks; atomic.
+   */
   protected physCheckSpan(offset: number, length: number, bufLength: number, bufOffset: number): void {
     if (
       !Number.isInteger(offset) ||
@@ -492,16 +516,29 @@ export class PageFrames {
       );
   }
 
+  /**
+   * Checks `pfn` and throws a RangeError when `flag` has PG_head, PG_reserved or PG_lru, which only the
+   * allocator and the LRU code change (the setFlag family may not). No locks; atomic.
+   */
   protected physCheckFlagWrite(pfn: number, flag: number): void {
     this.physCheckPfn(pfn);
     if (flag & (PG_head | PG_reserved | PG_lru))
       throw new RangeError(`page flags head/reserved/lru are owned by the allocator and the LRU code`);
   }
 
+  /**
+   * The frame that keeps `flag` for `pfn`: the page itself for PG_PER_PAGE bits, else its folio's head
+   * (folio flags live on the head page, as in struct folio). No locks; atomic.
+   */
   protected physFlagIndex(pfn: number, flag: number): number {
     return flag & PG_PER_PAGE ? pfn : this.headArr[pfn];
   }
 
+  /**
+   * The text of describePage (dump_page) without its pfn check: state, zone, folio head and order,
+   * refcount, mapcount, flags and node, for violation messages. Reads the folio's flags as a dpor
+   * access. No locks; atomic.
+   */
   protected physDescribe(pfn: number): string {
     const head = this.headArr[pfn];
     const st = ['free', 'allocated', 'tail', 'reserved', 'leaked', 'device-free', 'hole'][this.state[pfn]];
@@ -513,6 +550,12 @@ export class PageFrames {
     );
   }
 
+  /**
+   * Reports a page-lifetime error (what bad_page() or a VM_BUG_ON would catch) as data: counts it in
+   * `violationCount`, keeps the first MAX_KEPT_VIOLATIONS in `violations` and passes it to the
+   * `onViolation` option. Never throws; the caller decides what the bad operation still does. No
+   * locks; atomic.
+   */
   protected physViolation(kind: PageViolationKind, message: string): void {
     this.violationCount++;
     if (this.violations.length < MAX_KEPT_VIOLATIONS) this.violations.push({ kind, message });

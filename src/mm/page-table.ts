@@ -43,6 +43,10 @@ export const PTE_KIND_DEVICE_PRIVATE = 4;
  */
 export const PTE_KIND_DEVICE_EXCLUSIVE = 5;
 
+/**
+ * The kind of a page-table entry: one of the PTE_KIND_* values above. The kernel tells these apart by
+ * the entry's bits (pte_present, the swap entry type); the model stores the kind beside the payload.
+ */
 export type PteKind = 0 | 1 | 2 | 3 | 4 | 5;
 
 /** pte_write: writable (present, migration, device-private, device-exclusive). */

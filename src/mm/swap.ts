@@ -18,13 +18,20 @@ import { EEXIST, ENOENT, ENOMEM } from '../sim/errno.js';
 import { PLAIN_BUFFERS, type BufferSource } from '../sim/buffers.js';
 import { PAGE_SHIFT } from './constants.js';
 
+/**
+ * Misuse of a swap slot, reported as data (the kernel warns about a bad swap entry or an underflow):
+ * a reference or the cache bit dropped when not held ('swap-count-underflow'), or a duplicate, free,
+ * read or write of a free slot ('swap-use-after-free').
+ */
 export type SwapViolationKind = 'swap-count-underflow' | 'swap-use-after-free';
 
+/** The size of a new SwapSpace and its hooks. The Kernel builds it from KernelOptions.swapPages. */
 export interface SwapSpaceOptions {
   /** Number of slots (swap size in pages); 0 is allowed and means every allocation fails. */
   nslots: number;
   /** Page shift of the slots' contents; 12 by default. */
   pageShift?: number;
+  /** Receives slot misuse; without it it is only kept in {@link SwapSpace.violations}. */
   onViolation?: (kind: SwapViolationKind, message: string) => void;
   /** Where the slot tables and contents take their array buffers (plain allocation by default). */
   buffers?: BufferSource;

@@ -51,8 +51,16 @@ export interface VmOperations {
  */
 export interface MmapableFile {
   readonly name: string;
+  /**
+   * call_mmap (file->f_op->mmap): prepares `vma`, not yet in `mm`'s tree and already holding a file
+   * reference, to map this file; it may set `vma.ops` and adjust `vma.flags`. Returns 0, or -errno,
+   * upon which doMmapLocked frees the VMA (vmaFree: vm_ops close, fput) and fails. Called with the mmap
+   * lock held for write. May sleep.
+   */
   mmap(mm: Mm, vma: Vma): number | Promise<number>;
+  /** get_file: one more reference, taken for each VMA that maps the file (mmap, split, fork). Atomic. */
   get(): void;
+  /** fput: drops a reference, as a VMA mapping the file is freed. Atomic. */
   put(): void;
 }
 
@@ -85,6 +93,11 @@ export interface DevicePrivateFault {
  * mmap lock held for read and the device page locked and referenced; may sleep.
  */
 export interface DevPagemapOps {
+  /**
+   * migrate_to_ram: called by do_swap_page for a device-private PTE, or by do_huge_pmd_device_private with
+   * `fault.pmd` set, with the mmap lock held for read and `fault.pfn` locked and referenced (the fault
+   * path unlocks and puts it afterwards). Returns 0 to retry the access, or VM_FAULT_* bits. May sleep.
+   */
   migrateToRam(fault: DevicePrivateFault): Promise<number>;
   /**
    * dev_pagemap_ops.folio_split: the large device folio at `head` of `nr` pages is about to become

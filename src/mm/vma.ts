@@ -117,7 +117,9 @@ export class Vma {
   }
 }
 
+/** The layout of a new VmaTree; an Mm passes its Kernel's values. */
 export interface VmaTreeOptions {
+  /** Base page shift; 12 (4 KiB) by default. */
   pageShift?: number;
   /** mm->mmap_base: where the top-down search starts (0x7f0000000000 by default). */
   mmapBase?: number;
@@ -125,6 +127,7 @@ export interface VmaTreeOptions {
   mmapMinAddr?: number;
 }
 
+/** Options of {@link VmaTree.getUnmappedArea}: get_unmapped_area's hint, alignment and direction. */
 export interface UnmappedAreaOptions {
   /** The caller's address hint (mmap's addr without MAP_FIXED): used when the range there is free. */
   hint?: number;

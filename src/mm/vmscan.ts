@@ -41,6 +41,7 @@ const SCAN_LISTS: readonly LruList[] = [
   LRU_ACTIVE_FILE,
 ];
 
+/** Options of {@link reclaim} and {@link shrinkNode}. */
 export interface ReclaimOptions {
   /** Scan only this node's lists (a node's kswapd / direct reclaim for a node). Default: every node. */
   node?: number;

@@ -65,6 +65,7 @@ export class MmuNotifierSubscriptions {
     mm.sim.kalloc(this, `${SUBSCRIPTIONS_TAG} of ${mm.name}`);
   }
 
+  /** The simulation of the mm the container hangs off. */
   get sim(): Simulation {
     return this.mm.sim;
   }

@@ -97,6 +97,7 @@ export class MmuNotifierRange {
     return (this.flags & MMU_NOTIFIER_RANGE_BLOCKABLE) !== 0;
   }
 
+  /** The range, its event and `nonblock` when not blockable, for messages and traces. */
   toString(): string {
     return (
       `[0x${this.start.toString(16)}, 0x${this.end.toString(16)}) ${mmuNotifierEventName(this.event)}` +

@@ -10,7 +10,16 @@ import { SimUsageError } from './violation.js';
  */
 export interface Strategy {
   readonly name: string;
+  /**
+   * The thread that runs next, as an index into `runnable` (two or more threads). Called by the
+   * scheduler at each such decision; `steps` is the number of steps run so far. A throw fails the
+   * run with that error (a replay that does not fit the program).
+   */
   pickThread(runnable: readonly SimThread[], current: SimThread | null, steps: number): number;
+  /**
+   * The value `sim.choose(n)` yields, in [0, n) with n >= 2 (choose answers 1-way choices itself).
+   * A throw fails the run with that error.
+   */
   chooseValue(n: number): number;
   /** Called when a thread is created (PCT gives it a priority). */
   onSpawn(thread: SimThread): void;
@@ -50,6 +59,10 @@ export class RandomStrategy implements Strategy {
   ) {
     this.rng = new Prng(seed);
   }
+  /**
+   * Uniform over `runnable`; with `switchProbability` p and a `current` that can go on, `current`
+   * with probability 1 - p, else a uniformly chosen other thread.
+   */
   pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
     const p = this.switchProbability;
     if (p === undefined || current === null) return this.rng.int(runnable.length);
@@ -59,6 +72,7 @@ export class RandomStrategy implements Strategy {
     const j = this.rng.int(runnable.length - 1);
     return j < i ? j : j + 1;
   }
+  /** Uniform in [0, n). */
   chooseValue(n: number): number {
     return this.rng.int(n);
   }
@@ -97,6 +111,11 @@ export class PctStrategy implements Strategy {
     this.priority[thread.id] = this.depth + 1 + this.rng.next() * 1e6;
   }
 
+  /**
+   * The runnable thread of highest priority, after each change point that `steps` has reached has
+   * dropped `current` below every initial priority (one reached while the running thread cannot
+   * go on, `current` null, drops none).
+   */
   pickThread(runnable: readonly SimThread[], current: SimThread | null, steps: number): number {
     while (this.nextChange < this.changePoints.length && this.changePoints[this.nextChange] <= steps) {
       // Lower the thread that executed the change-point step below all initial priorities.
@@ -115,6 +134,7 @@ export class PctStrategy implements Strategy {
     return best;
   }
 
+  /** Uniform in [0, n): priorities order threads only. */
   chooseValue(n: number): number {
     return this.rng.int(n);
   }
@@ -175,11 +195,18 @@ export class DfsStrategy implements Strategy {
     return i < entry.defaultIndex ? i : i + 1;
   }
 
+  /**
+   * This schedule's option at this decision: defaultPick's thread first, then the others in index
+   * order, one per schedule (see advance). Choosing another thread than a `current` that could go on
+   * spends a preemption. Throws a SimUsageError when the decision has another number of options than
+   * in an earlier schedule (the program is not deterministic).
+   */
   pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
     const def = defaultPick(runnable, current);
     return this.decide(runnable.length, def, current !== null && runnable[def] === current);
   }
 
+  /** As pickThread, over the values 0 .. n - 1 (0 first); never a preemption. */
   chooseValue(n: number): number {
     return this.decide(n, 0, false);
   }
@@ -222,9 +249,11 @@ export class ReplayStrategy implements Strategy {
     }
     return c;
   }
+  /** The token's next choice; a SimUsageError when the token has ended or the choice is out of range. */
   pickThread(runnable: readonly SimThread[]): number {
     return this.take(runnable.length);
   }
+  /** The token's next choice, checked as pickThread's. */
   chooseValue(n: number): number {
     return this.take(n);
   }
@@ -244,6 +273,7 @@ export class GuidedStrategy implements Strategy {
   private decision = 0;
   constructor(private readonly deviations: ReadonlyMap<number, number>) {}
   onSpawn(): void {}
+  /** The runnable thread with the id this decision's deviation names, else defaultPick's. */
   pickThread(runnable: readonly SimThread[], current: SimThread | null): number {
     const want = this.deviations.get(this.decision++);
     if (want !== undefined) {
@@ -251,6 +281,7 @@ export class GuidedStrategy implements Strategy {
     }
     return defaultPick(runnable, current);
   }
+  /** This decision's deviation when it is below n, else 0. */
   chooseValue(n: number): number {
     const want = this.deviations.get(this.decision++);
     return want !== undefined && want < n ? want : 0;

@@ -14,6 +14,10 @@
  */
 import type { Simulation } from './simulation.js';
 
+/**
+ * A Map that dpor sees as the one object `object`: reads touch it for reading, changes for
+ * writing (`sim.touch`). Use it for shared state that no scheduling point or common lock orders.
+ */
 export class TouchedMap<K, V> extends Map<K, V> {
   /** An empty map whose accesses touch `object` (its first word is the dpor object) in `sim`. */
   constructor(
@@ -49,6 +53,7 @@ export class TouchedMap<K, V> extends Map<K, V> {
     return super.delete(key);
   }
 
+  /** Removes every entry: a write touch of `object`. */
   override clear(): void {
     this.sim.touch(this.object);
     super.clear();
@@ -74,6 +79,7 @@ export class TouchedMap<K, V> extends Map<K, V> {
     return super.entries();
   }
 
+  /** The entries in insertion order: one read touch of `object` when the iteration starts. */
   override [Symbol.iterator](): MapIterator<[K, V]> {
     this.sim.touch(this.object, true);
     return super[Symbol.iterator]();

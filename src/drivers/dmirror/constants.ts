@@ -15,6 +15,7 @@ export const DMIRROR_COMMANDS = {
   flags: 0x08,
 } as const;
 
+/** A command name of `fd.command` (the HMM_DMIRROR_* ioctl it stands for is in DMIRROR_COMMANDS). */
 export type DmirrorCommand = keyof typeof DMIRROR_COMMANDS;
 
 /** HMM_DMIRROR_FLAG_FAIL_ALLOC: the next destination allocation of a migration fails (then clears). */

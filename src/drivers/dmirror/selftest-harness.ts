@@ -18,6 +18,7 @@ export const HMM_BUFFER_SIZE = 1024 << 12;
 /** NTIMES of the repeated cases. */
 export const NTIMES = 10;
 
+/** The device memory a case runs against: the DmirrorDevice's `memory` (test_hmm's device kinds). */
 export type SelftestVariant = 'private' | 'coherent';
 
 /** A failed ASSERT / EXPECT: ends the case. */
@@ -149,6 +150,10 @@ export interface SelftestCase {
   fixture: 'hmm' | 'hmm2';
   /** Kernel options beyond the defaults. */
   kernel?: { memoryPages?: number; hugetlbPages?: number };
+  /**
+   * The case body (TEST_F's), run in the harness's simulated thread after the fixture's devices are
+   * open; fails by throwing SelftestFailure, skips with SelftestSkip. May sleep.
+   */
   run(t: SelftestContext): Promise<void>;
 }
 

@@ -65,6 +65,7 @@ export class GpuSvmRange {
     this.pfns = new Float64Array((end - start) / pageSize);
   }
 
+  /** `range [start, end)` in hex, for messages. */
   toString(): string {
     return `range [0x${this.start.toString(16)}, 0x${this.end.toString(16)})`;
   }
@@ -145,6 +146,7 @@ export class GpuSvm extends DeviceMirror {
     this.mm.mmgrab();
   }
 
+  /** The device's drm_gpusvm notifier_size in bytes: each notifier covers one aligned block of it. */
   get notifierSize(): number {
     return this.device.opts.notifierSize;
   }

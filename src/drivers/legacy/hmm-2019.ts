@@ -121,6 +121,7 @@ export class Hmm2019 {
     this.sim.touch(`hmm#${this.id}.state`, read);
   }
 
+  /** `hmm#<id>`, for messages (the prefix of its locks' names). */
   toString(): string {
     return `hmm#${this.id}`;
   }

@@ -36,6 +36,7 @@ export class ImplicitOdpMr implements AttachedMirror {
     this.device.kernel.sim.touch(this.usecountWait.name, true);
     return this.usecountValue;
   }
+  /** Stores imr->mmkey.usecount (a dpor write touch); usecountPut drops a reference and wakes waiters. */
   set usecount(n: number) {
     this.device.kernel.sim.touch(this.usecountWait.name);
     this.usecountValue = n;
@@ -60,6 +61,7 @@ export class ImplicitOdpMr implements AttachedMirror {
     this.usecountWait = new WaitQueue(sim, `${name}.usecount`);
   }
 
+  /** The span of one child in bytes (MLX5_IMR_MTT_SIZE; the device's `implicitChildBytes`). */
   get chunk(): number {
     return this.device.opts.implicitChildBytes;
   }

@@ -61,6 +61,7 @@ export class OdpMr extends DeviceMirror {
     this.sim.touch(this.usecountWait.name, true);
     return this.usecountValue;
   }
+  /** Stores mmkey.usecount (a dpor write touch); usecountPut drops a reference and wakes waiters. */
   set usecount(n: number) {
     this.sim.touch(this.usecountWait.name);
     this.usecountValue = n;
@@ -82,6 +83,10 @@ export class OdpMr extends DeviceMirror {
     slot: number;
     /** The child the parent's xarray holds for the slot now. */
     current(): OdpMr | undefined;
+    /**
+     * The parent's destroy_unused_implicit_child_mr ({@link ImplicitOdpMr.childDestroyed}): called by
+     * the child's invalidation that left it empty, with the child's umem mutex held. Atomic.
+     */
     childDestroyed(child: OdpMr): void;
   } | null = null;
   /** Model tracking: invalidations that found nothing mapped yet (npages == 0), zaps done. */
@@ -114,6 +119,7 @@ export class OdpMr extends DeviceMirror {
   /** The umem's DMA list as the page-lifetime checker watches it (from creation to release). */
   private readonly dmaList: CheckedDmaList;
 
+  /** The umem's interval subscription (umem_odp->notifier) over [start, end). */
   get notifier(): MmuIntervalNotifier {
     return this.umem.notifier!;
   }

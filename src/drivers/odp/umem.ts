@@ -75,6 +75,7 @@ export class IbUmemOdp {
     sim.kalloc(this, `ib_umem_odp ${name}`);
   }
 
+  /** The kernel's page size: a umem entry covers one base page (page_shift is PAGE_SHIFT). */
   get pageSize(): number {
     return this.mm.kernel.pageSize;
   }
@@ -128,6 +129,7 @@ export class IbUmemOdp {
     return (hmmPfnFlags(this.pfnList[i]) & HMM_PFN_VALID) !== 0;
   }
 
+  /** The umem's name (its MR's), for messages. */
   toString(): string {
     return this.name;
   }
