@@ -645,7 +645,7 @@ export class Simulation {
     }
     if (rq.length === 1) {
       this.scheduleLog.step(rq[0].id);
-      if (this.observesPicks) this.strategy.onPick!(rq[0], false);
+      if (this.observesPicks) this.strategy.onPick!(rq[0], false, this.steps);
       return rq[0];
     }
     let idx: number;
@@ -660,7 +660,7 @@ export class Simulation {
     const next = rq[idx];
     this.decisions.push(idx, next.id, def);
     this.scheduleLog.step(next.id);
-    if (this.observesPicks) this.strategy.onPick!(next, true);
+    if (this.observesPicks) this.strategy.onPick!(next, true, this.steps);
     return next;
   }
 

@@ -25,9 +25,11 @@ export interface Strategy {
   onSpawn(thread: SimThread): void;
   /**
    * Optional: called at every hand-off, forced or chosen, with the thread that runs next
-   * (dpor builds its event sequence from these). Strategies without it cost nothing.
+   * (dpor builds its event sequence from these; PCT learns which thread runs each step);
+   * `steps` is the number of steps run so far, so `thread` runs step `steps + 1`.
+   * Strategies without it cost nothing.
    */
-  onPick?(thread: SimThread, decision: boolean): void;
+  onPick?(thread: SimThread, decision: boolean, steps: number): void;
   /**
    * Optional: the running step accesses `object` without a scheduling point (`sim.touch`;
    * dpor), only reading it when `read` is set.
@@ -82,16 +84,28 @@ export class RandomStrategy implements Strategy {
 /**
  * Probabilistic concurrency testing (Burckhardt, Kothari, Musuvathi, Nagarakatte,
  * ASPLOS 2010). Each thread gets a random priority above `depth`; the highest-priority
- * runnable thread always runs; at `depth - 1` change points, drawn uniformly over the
- * expected run length, the running thread's priority drops below every initial one.
- * A bug of depth d is found with probability at least 1/(n k^(d-1)).
+ * runnable thread always runs; `depth - 1` change points k_1..k_(d-1) are drawn
+ * independently and uniformly over the expected run length, and the thread that runs step
+ * k_i drops to priority i, below every initial one. A bug of depth d is found with
+ * probability at least 1/(n k^(d-1)).
+ *
+ * Which thread ran a step is learned from `onPick` (every hand-off, forced or chosen), so
+ * a change point lowers the right thread also when that thread blocked or exited at the
+ * step, or when no choice followed it (one runnable thread). The lowered priorities keep
+ * the draw's labels, not the time order: the paper's guarantee needs every order of the
+ * lowered threads to be possible.
  */
 export class PctStrategy implements Strategy {
   readonly name = 'pct';
   private readonly rng: Prng;
   private readonly priority: number[] = [];
+  /** The change points' steps, ascending. */
   private readonly changePoints: number[];
+  /** The priority each change point gives (the i of k_i), in the order of `changePoints`. */
+  private readonly changePriorities: number[];
   private nextChange = 0;
+  /** The thread picked last: it runs every step until the next pick. */
+  private running: SimThread | null = null;
 
   constructor(
     seed: number,
@@ -100,10 +114,13 @@ export class PctStrategy implements Strategy {
     readonly expectedSteps: number,
   ) {
     this.rng = new Prng(seed);
-    const points: number[] = [];
-    for (let i = 0; i < depth - 1; i++) points.push(1 + this.rng.int(Math.max(1, expectedSteps)));
-    points.sort((a, b) => a - b);
-    this.changePoints = points;
+    const points: { step: number; priority: number }[] = [];
+    for (let i = 1; i < depth; i++) {
+      points.push({ step: 1 + this.rng.int(Math.max(1, expectedSteps)), priority: i });
+    }
+    points.sort((a, b) => a.step - b.step);
+    this.changePoints = points.map((p) => p.step);
+    this.changePriorities = points.map((p) => p.priority);
   }
 
   onSpawn(thread: SimThread): void {
@@ -111,17 +128,20 @@ export class PctStrategy implements Strategy {
     this.priority[thread.id] = this.depth + 1 + this.rng.next() * 1e6;
   }
 
-  /**
-   * The runnable thread of highest priority, after each change point that `steps` has reached has
-   * dropped `current` below every initial priority (one reached while the running thread cannot
-   * go on, `current` null, drops none).
-   */
-  pickThread(runnable: readonly SimThread[], current: SimThread | null, steps: number): number {
+  /** Applies the change points up to step `steps`, all run by `running` (one step per pick). */
+  private reachStep(steps: number): void {
     while (this.nextChange < this.changePoints.length && this.changePoints[this.nextChange] <= steps) {
-      // Lower the thread that executed the change-point step below all initial priorities.
-      if (current !== null) this.priority[current.id] = this.depth - 1 - this.nextChange;
+      if (this.running !== null) this.priority[this.running.id] = this.changePriorities[this.nextChange];
       this.nextChange++;
     }
+  }
+
+  /**
+   * The runnable thread of highest priority, once each change point that `steps` has reached
+   * has lowered the thread that ran it (`current` is not needed: see the class comment).
+   */
+  pickThread(runnable: readonly SimThread[], _current: SimThread | null, steps: number): number {
+    this.reachStep(steps);
     let best = 0;
     let bestPriority = -Infinity;
     for (let i = 0; i < runnable.length; i++) {
@@ -132,6 +152,12 @@ export class PctStrategy implements Strategy {
       }
     }
     return best;
+  }
+
+  /** Notes the thread that runs from now on (after a forced pick, first the change points reached). */
+  onPick(thread: SimThread, _decision: boolean, steps: number): void {
+    this.reachStep(steps);
+    this.running = thread;
   }
 
   /** Uniform in [0, n): priorities order threads only. */
