@@ -56,6 +56,11 @@ export interface ExploreBenchResult {
     scenario: string;
     seconds: number;
     built: boolean;
+    /**
+     * Schedules/s over the first `seconds` seconds of the same runs (start-up included), for
+     * each checkpoint shorter than the run: how the pool's warm-up is paid off with length.
+     */
+    partial: { seconds: number; one: number; two: number }[];
     one: number;
     two: number;
     oneSteady: number;
@@ -88,12 +93,15 @@ async function builtPackage(): Promise<{
   return { explore: ex.explore, builtinSetupModule: ws.builtinSetupModule, getScenario: reg.getScenario };
 }
 
+/** Whole-run rates are also read at these seconds of each run (those shorter than the run). */
+const CHECKPOINTS = [10, 20];
+
 /**
  * 1 against 2 workers on seq-retry and gpusvm-mirror: schedules/s over time-limited whole
  * runs and once warm. Prints a line per scenario; returns the rows.
  */
 export async function benchWorkers(
-  seconds = Number(process.env.MIRRORLAB_BENCH_WORKER_SECONDS ?? 20),
+  seconds = Number(process.env.MIRRORLAB_BENCH_WORKER_SECONDS ?? 60),
 ): Promise<ExploreBenchResult['workers']> {
   // 1 against 2 workers in the same run, on a small scenario and on a driver scenario whose
   // schedules allocate like real model code. Each run has a wall-clock limit and an
@@ -103,6 +111,10 @@ export async function benchWorkers(
   //   thread runs sub-shards while the worker starts, but two isolates warming up at once
   //   leave V8's compiler threads no idle core, which costs a short run more than a long one.
   // - steady: schedules/s from 30% of the run's time on, every runner warm.
+  // - the whole-run rate over the first 10 and 20 s of the same runs: the warm-up is a fixed
+  //   cost (gpusvm-mirror: about 470 optimizing compilations, 3.7 s of compiler-thread CPU, in
+  //   the first 4,000 schedules of each isolate), so the ratio grows with the run's length; 60 s
+  //   runs by default, as users explore for minutes.
   // On the built package (npm run bench builds it), as `mirrorlab explore --workers` runs:
   // from the sources, each worker first loads tsx and transpiles the model, a start-up no
   // user pays. Rounds alternate 1 and 2 workers and keep each one's best (the VM's
@@ -113,7 +125,10 @@ export async function benchWorkers(
     total: number;
     steady: number;
     cpuUs: number;
+    /** Schedules/s over the first CHECKPOINTS[i] seconds. */
+    partial: number[];
   }
+  const checkpoints = CHECKPOINTS.filter((c) => c < seconds);
   const pkg = await builtPackage();
   if (pkg === null) {
     console.log(
@@ -144,10 +159,17 @@ export async function benchWorkers(
     const end = performance.now();
     const c = process.cpuUsage(c0);
     const from = progress.find(([at]) => at - t0 >= 0.3 * (end - t0)) ?? [t0, 0];
+    // The schedules done by each checkpoint: the last progress report before it.
+    const partial = checkpoints.map((cp) => {
+      let done = 0;
+      for (const [at, d] of progress) if (at - t0 <= cp * 1000) done = d;
+      return done / cp;
+    });
     return {
       total: (1000 * r.schedules) / (end - t0),
       steady: (1000 * (r.schedules - from[1])) / Math.max(1, end - from[0]),
       cpuUs: (c.user + c.system) / Math.max(1, r.schedules),
+      partial,
     };
   };
   const rows: ExploreBenchResult['workers'] = [];
@@ -163,6 +185,7 @@ export async function benchWorkers(
             total: Math.max(a.total, b.total),
             steady: Math.max(a.steady, b.steady),
             cpuUs: Math.min(a.cpuUs, b.cpuUs),
+            partial: a.partial.map((x, i) => Math.max(x, b.partial[i])),
           };
     for (let r = 0; r < rounds; r++) {
       one = better(one, await timed(name, 1));
@@ -179,15 +202,28 @@ export async function benchWorkers(
       load,
       cpuUsOne: one!.cpuUs,
       cpuUsTwo: two!.cpuUs,
+      partial: checkpoints.map((cp, i) => ({ seconds: cp, one: one!.partial[i], two: two!.partial[i] })),
     });
+    const shorter = checkpoints.map(
+      (cp, i) => `first ${cp} s ${(two!.partial[i] / one!.partial[i]).toFixed(2)}x`,
+    );
     console.log(
       `explore: workers on ${name}, random, runs of ${seconds} s${pkg !== null ? ' (built package)' : ''}, best of ${rounds}: ` +
-        `whole run ${fmt(one!.total)}/s with 1 worker, ${fmt(two!.total)}/s with 2 (${(two!.total / one!.total).toFixed(2)}x, start-up included); ` +
+        `whole run ${fmt(one!.total)}/s with 1 worker, ${fmt(two!.total)}/s with 2 (${(two!.total / one!.total).toFixed(2)}x, start-up included${shorter.length > 0 ? `; ${shorter.join(', ')}` : ''}); ` +
         `steady ${fmt(one!.steady)}/s, ${fmt(two!.steady)}/s (${(two!.steady / one!.steady).toFixed(2)}x); ` +
         `load average ${load.toFixed(1)} on ${availableParallelism()} cores; CPU per schedule ${one!.cpuUs.toFixed(0)} / ${two!.cpuUs.toFixed(0)} us`,
     );
   }
   return rows;
+}
+
+/** What this machine gives 2 threads over 1 at all (the workers rows' reference); prints it. */
+async function printCeiling(): Promise<{ alu: number; alloc: number }> {
+  const ceiling = await machineCeiling();
+  console.log(
+    `explore: this machine, 2 threads against 1 (bench/lib/ceiling.ts): ${ceiling.alu.toFixed(2)}x for integer work, ${ceiling.alloc.toFixed(2)}x for allocating work`,
+  );
+  return ceiling;
 }
 
 /** Runs the exploration benchmark and prints it; returns the numbers. */
@@ -224,10 +260,7 @@ export async function benchExplore(): Promise<ExploreBenchResult> {
   console.log(`explore: schedules to exhaustion (dfs PB2 vs unbounded dpor): ${exhaust.join('; ')}`);
 
   const workerRows = await benchWorkers();
-  const ceiling = await machineCeiling();
-  console.log(
-    `explore: this machine, 2 threads against 1 (bench/lib/ceiling.ts): ${ceiling.alu.toFixed(2)}x for integer work, ${ceiling.alloc.toFixed(2)}x for allocating work`,
-  );
+  const ceiling = await printCeiling();
 
   // Coverage off against on (explore's default), same schedules, CPU clock.
   const coverageRows: ExploreBenchResult['coverage'] = [];
@@ -412,6 +445,7 @@ export async function benchDpor(
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   if (process.argv[2] === 'workers') {
     await benchWorkers();
+    await printCeiling();
   } else {
     if (process.argv[2] !== 'dpor') await benchExplore();
     await benchDpor();
