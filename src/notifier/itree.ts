@@ -196,6 +196,7 @@ export async function mnItreeInvalidate(
   const qLast = !empty ? range.end - 1 : straddling ? range.start : ULONG_MAX;
   await subs.lock.lock();
   subs.activeInvalidateRanges++;
+  subs.invalidators.push(sim.current?.name ?? '-');
   let node = tree.iterFirst(qStart, qLast);
   if (straddling) node = mnItreeStraddling(range.start, tree, node);
   if (node !== undefined) {
@@ -246,6 +247,14 @@ export async function mnItreeInvalidate(
   return ret;
 }
 
+/** Removes one open invalidation of `name` from `subs.invalidators` (the latest, else any). */
+function dropInvalidator(subs: MmuNotifierSubscriptions, name: string): void {
+  const list = subs.invalidators;
+  const i = list.lastIndexOf(name);
+  // An end from another thread than its start (not done by the model's callers): drop the oldest.
+  list.splice(i >= 0 ? i : 0, 1);
+}
+
 /**
  * mn_itree_inv_end: the interval part of __mmu_notifier_invalidate_range_end, under the
  * lock. N -= 1; the end that brings N to 0 while G is odd closes the window: G += 1,
@@ -257,7 +266,9 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
   const sim = subs.sim;
   await subs.lock.lock();
   subs.activeInvalidateRanges--;
+  const ender = sim.current?.name ?? '-';
   if (subs.activeInvalidateRanges !== 0 || (subs.invalidateSeq & 1) === 0) {
+    dropInvalidator(subs, ender);
     mnSubscriptionsCheck(subs, 'mn_itree_inv_end');
     subs.lock.unlock();
     return;
@@ -282,6 +293,8 @@ export async function mnItreeInvEnd(subs: MmuNotifierSubscriptions): Promise<voi
       mnItreeInsert(subs, sub);
     }
   }
+  // The closing end holds the window open until its deferred updates are applied.
+  dropInvalidator(subs, ender);
   mnSubscriptionsCheck(subs, 'mn_itree_inv_end');
   subs.lock.unlock();
   if (released !== null) for (const sub of released) mnIntervalNotifierReleased(sub, subs.mm);

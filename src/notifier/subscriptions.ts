@@ -37,6 +37,11 @@ export class MmuNotifierSubscriptions {
   invalidateSeq = 2;
   /** N: invalidate starts not yet matched by their end (interval mode only). */
   activeInvalidateRanges = 0;
+  /**
+   * The threads behind the N open invalidations, by name (one entry per start): not kernel
+   * state, only what a violation names so that its race diagram shows who holds the window open.
+   */
+  readonly invalidators: string[] = [];
   /** The inserted interval subscriptions, keyed by [start, last]. */
   readonly itree = new IntervalTree<MmuIntervalNotifier>();
   /** Readers in read_begin, removers in remove, synchronize: woken when G moves on. */

@@ -245,9 +245,18 @@ describe('exploration: planted mistakes are found within 20,000 schedules', () =
         `removeSeqReadUnlocked (${name}): found after ${r.schedules} random schedules: ${describeViolations(r)[0]}`,
       );
       expect(r.violations[0]?.kind).toBe('notifier-invariant');
-      expect(r.violations[0].message).toMatch(
-        /remove of dev. returns while it is still on the deferred list/,
-      );
+      const v = r.violations[0];
+      expect(v.message).toMatch(/remove of dev. returns while it is still on the deferred list/);
+      // It names the thread whose invalidation end holds the window open (the final end, between
+      // its bump of G and the deferred update), and the race diagram has a column for it.
+      const holders = /\(invalidation open in ([\w, ]+)\)/.exec(v.message)?.[1].split(', ') ?? [];
+      expect(holders.length).toBeGreaterThan(0);
+      const header = v.diagram.split('\n')[0];
+      for (const h of holders) {
+        expect(h).not.toBe(v.thread);
+        expect(v.threads).toContain(h);
+        expect(header).toMatch(new RegExp(`\\b${h}\\b`));
+      }
     }
   });
 });

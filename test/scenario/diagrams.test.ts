@@ -32,43 +32,43 @@ async function diagramOf(name: string): Promise<string> {
 describe('race diagrams of the planted bugs', () => {
   it('mm-mirror-no-set-seq', async () => {
     expect(await diagramOf('mm-mirror-no-set-seq')).toMatchInlineSnapshot(`
-      "device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)
-             app                                         | dev0
-             --------------------------------------------+---------------------------------------------
-         …   (49 earlier steps: set-up, and steps on other objects)
-         ·                                               | mutex_unlock dev0.lock
-        50                                               | device_access dev0 0x7effffffc000
-        51                                               | device_access dev0 0x7effffffd000
-         ·                                               | read_begin dev0 [seq 1]
-        54                                               | device_walk 0x7effffffd000
-         ·                                               | check_retry dev0 [1 vs 1: ok] {mmap_lock}
-        55                                               | mutex_lock dev0.lock
-         ·   invalidate_seq [→ 6: window closed]         |
-        58   mn_itree_invalidate dev0 [invalidate_seq 7] |
-        59   mutex_lock dev0.lock                        |
-         ·   mutex_unlock dev0.lock                      |
-        61 *>clear_pte app[1]@0x7effffffd000             |   <-- conflicting step
-         ·   invalidate_seq [→ 8: window closed]         |
-        65   mn_itree_invalidate dev0 [invalidate_seq 9] |
-        66   mutex_lock dev0.lock                        |
-         ·   mutex_unlock dev0.lock                      |
-         ·   invalidate_seq [→ 10: window closed]        |
-        73   clear_pte app[2]@0x7effffffd000             |
-        77   exit                                        |
-         ·                                               | read_retry dev0 [1 vs 1: ok] {dev0.lock}
-        77 >>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- device-use-after-free: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 77 (dev0); step 61 (app) changed the CPU translation: 0x7effffffd000: pte none: the page was freed (when it was mapped)"
+      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 59 (dev0); step 65 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)
+             app                             | dev0
+             --------------------------------+---------------------------------------------
+         …   (45 earlier steps: set-up, and steps on other objects)
+         ·   mutex_unlock dev0.lock          |
+        47   clear_pte app[1]@0x7effffffd000 |
+        49                                   | device_access dev0 0x7effffffc000
+         ·                                   | read_begin dev0 [seq 1]
+         ·                                   | check_retry dev0 [1 vs 1: ok] {mmap_lock}
+        53                                   | mutex_lock dev0.lock
+         ·                                   | read_retry dev0 [1 vs 1: ok] {dev0.lock}
+         ·                                   | mutex_unlock dev0.lock
+        54                                   | device_access dev0 0x7effffffc000
+        55                                   | device_access dev0 0x7effffffd000
+         ·                                   | read_begin dev0 [seq 1]
+        58                                   | device_walk 0x7effffffd000
+         ·                                   | check_retry dev0 [1 vs 1: ok] {mmap_lock}
+        59                                   | mutex_lock dev0.lock
+         ·                                   | read_retry dev0 [1 vs 1: ok] {dev0.lock}
+        59 *>                                | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- conflicting step
+         ·                                   | mutex_unlock dev0.lock
+        60                                   | device_access dev0 0x7effffffd000
+        61                                   | device_access dev0 0x7effffffe000
+         ·                                   | read_begin dev0 [seq 1]
+        65 >>                                | spin_wait page_table_lock
+           >>!! detected                     |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 59 (dev0); step 65 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)"
     `);
   });
 
   it('mm-mirror-no-zap', async () => {
     expect(await diagramOf('mm-mirror-no-zap')).toMatchInlineSnapshot(`
-      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 80 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)
+      "stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 81 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)
              app                                         | dev0
              --------------------------------------------+---------------------------------------------
          …   (57 earlier steps: set-up, and steps on other objects)
         57 *>                                            | device_map 0x7effffffd000 [dev0 → pfn 1; mm…   <-- conflicting step
         58                                               | device_access dev0 0x7effffffd000
-         ·                                               | read_begin dev0 [seq 5]
         64                                               | mn_itree_invalidate dev0 [invalidate_seq 7]
         65                                               | mutex_lock dev0.lock
          ·                                               | set_seq dev0 [5 → 7] {mmap_lock, dev0.lock}
@@ -81,11 +81,12 @@ describe('race diagrams of the planted bugs', () => {
          ·                                               | read_retry dev0 [7 vs 7: ok] {dev0.lock}
          ·                                               | mutex_unlock dev0.lock
         74                                               | device_access dev0 0x7effffffe000
-        77   mn_itree_invalidate dev0 [invalidate_seq 9] |
-        78   mutex_lock dev0.lock                        |
+        75                                               | mutex_lock dev0.lock
+        78   mn_itree_invalidate dev0 [invalidate_seq 9] |
+        79   mutex_lock dev0.lock                        |
          ·   set_seq dev0 [7 → 9] {mmap_lock, dev0.lock} |
          ·   mutex_unlock dev0.lock                      |
-        80 >>clear_pte app[1]@0x7effffffd000             |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 80 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)"
+        81 >>clear_pte app[1]@0x7effffffd000             |   <-- stale-mapping: dev0 maps 0x7effffffd000 → pfn 0x1 (read), installed at step 57 (dev0); step 81 (app) changed the CPU translation: 0x7effffffd000: pte none: the CPU has no entry (after a CPU page-table change)"
     `);
   });
 
@@ -322,37 +323,25 @@ describe('race diagrams of the planted bugs', () => {
 
   it('core-remove-no-wait', async () => {
     expect(await diagramOf('core-remove-no-wait')).toMatchInlineSnapshot(`
-      "notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list
-             devA                                     | cpu                                         | cpu1
-             -----------------------------------------+---------------------------------------------+--------------------------------------------
-         …   (5 earlier steps: set-up, and steps on other objects)
-         6   mutex_lock devA.lock                     |                                             |
-         ·   read_retry devA [1 vs 1: ok] {devA.lock} |                                             |
-         ·   mutex_unlock devA.lock                   |                                             |
-         8   mutex_lock devA.lock                     |                                             |
-         ·   mutex_unlock devA.lock                   |                                             |
-         9   spin_lock subscriptions->lock            |                                             |
-        14                                            | mn_itree_invalidate devA [invalidate_seq 3] |
-        15                                            | mutex_lock devA.lock                        |
-         ·                                            | set_seq devA [1 → 3] {devA.lock}            |
-         ·                                            | mutex_unlock devA.lock                      |
-         ·                                            | invalidate_seq [→ 4: window closed]         |
-        20                                            | mn_itree_invalidate devA [invalidate_seq 5] |
-        21                                            | mutex_lock devA.lock                        |
-         ·                                            | set_seq devA [3 → 5] {devA.lock}            |
-         ·                                            | mutex_unlock devA.lock                      |
-         ·                                            | invalidate_seq [→ 6: window closed]         |
-        25                                            |                                             | mn_itree_invalidate devA [invalidate_seq 7]
-        26                                            |                                             | mutex_lock devA.lock
-         ·                                            |                                             | set_seq devA [5 → 7] {devA.lock}
-         ·                                            |                                             | mutex_unlock devA.lock
-        27 >>spin_unlock subscriptions->lock          |                                             |   <-- notifier-invariant: mmu_interval_notifier_remove of devA returns while it is still on the deferred list"
+      "notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list (invalidation open in cpu1)
+             devB                                        | cpu1
+             --------------------------------------------+------------------
+         …   (27 earlier steps: set-up, and steps on other objects)
+        28                                               | cpu_pte_write 0x0
+        30   mn_itree_invalidate devB [invalidate_seq 3] |
+        31   mutex_lock devB.lock                        |
+         ·   set_seq devB [3 → 3] {devB.lock}            |
+         ·   mutex_unlock devB.lock                      |
+        33   mutex_lock devB.lock                        |
+         ·   mutex_unlock devB.lock                      |
+        34   spin_lock subscriptions->lock               |
+        34 >>spin_unlock subscriptions->lock             |   <-- notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list (invalidation open in cpu1)"
     `);
   });
 
   it('core-remove-race-2022', async () => {
     expect(await diagramOf('core-remove-race-2022')).toMatchInlineSnapshot(`
-      "notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list
+      "notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list (invalidation open in cpu)
              devB                                         | cpu
              ---------------------------------------------+---------------------------------------------
          …   (17 earlier steps: set-up, and steps on other objects)
@@ -370,7 +359,7 @@ describe('race diagrams of the planted bugs', () => {
         30   mmu_interval_notifier_remove subscriptions-… |
          ·                                                | invalidate_seq [→ 4: window closed]
         32 >>                                             | mn_itree_inv_end invalidate_seq (bumped; de…
-           >>!! detected                                  |   <-- notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list"
+           >>!! detected                                  |   <-- notifier-invariant: mmu_interval_notifier_remove of devB returns while it is still on the deferred list (invalidation open in cpu)"
     `);
   });
 
