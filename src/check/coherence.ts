@@ -40,11 +40,13 @@ import {
 export interface DeviceEntry {
   /** The page as the CPU page table names it (a device-private page, not its backing store). */
   pfn: number;
+  /** Mapped writable; the CPU translation must then allow writes too. */
   write: boolean;
   /** Mapped for atomic access (test_hmm's DPT_XA_TAG_ATOMIC after make_device_exclusive). */
   atomic: boolean;
   /** The scheduling step that installed it, and by which thread, for violation messages. */
   step: number;
+  /** Name of the thread that installed it. */
   thread: string;
 }
 

@@ -14,6 +14,7 @@ import { checksOf } from './options.js';
 
 /** The liveness bounds of `k`'s run (Kernel option `checks`). */
 export interface LivenessBounds {
+  /** The liveness check is on (Kernel option `checks.liveness` and run switch `check.liveness`). */
   on: boolean;
   /** Faults one device access may take. */
   maxDeviceFaults: number;

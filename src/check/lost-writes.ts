@@ -138,7 +138,10 @@ export class LostWritesChecker implements UserMemoryObserver {
   /** The last store to each physical page, whoever's address space it went through. */
   private readonly lastStoreToPfn = new Map<number, number>();
 
-  constructor(readonly k: Kernel) {
+  constructor(
+    /** The kernel whose user memory accesses the checker shadows (it is `k.hooks.userMemory`). */
+    readonly k: Kernel,
+  ) {
     this.ps = k.pageSize;
     // Address spaces that exist now start from what they hold now (written before anyone watched).
     for (const p of k.processes.values()) this.mms.set(p.mm as Mm, this.snapshot(p.mm as Mm));

@@ -14,7 +14,9 @@ import { coherenceProblem, lifetimeProblem, type DeviceEntry } from './coherence
 
 /** What the checker reads of a device mirror. */
 export interface CheckedMirror {
+  /** The mirror's name in violation messages (e.g. devA). */
   readonly name: string;
+  /** The address space the device mirrors. */
   readonly mm: Mm;
   /** The device page table: page-aligned VA → entry. */
   readonly entries: ReadonlyMap<number, DeviceEntry>;
@@ -25,14 +27,25 @@ export interface CheckedMirror {
  * the device may still DMA to. Page lifetime: none of them may be freed while listed.
  */
 export interface CheckedDmaList {
+  /** The list's name in violation messages. */
   readonly name: string;
+  /** The address space whose pages are listed. */
   readonly mm: Mm;
+  /** Page-aligned VA → pfn of each page the device may still DMA to. */
   readonly pages: ReadonlyMap<number, number>;
   /**
    * Where each entry was listed (VA → the step and thread that DMA-mapped it), when the driver
    * records it: a report then names that step as the one the CPU's free conflicts with.
    */
-  readonly listedAt?: ReadonlyMap<number, { step: number; thread: string }>;
+  readonly listedAt?: ReadonlyMap<
+    number,
+    {
+      /** The scheduling step that listed the entry. */
+      step: number;
+      /** Name of the thread that listed it. */
+      thread: string;
+    }
+  >;
 }
 
 interface CpuStep {
@@ -299,8 +312,11 @@ export function checkDmaList(k: Kernel, l: CheckedDmaList): void {
 
 /** Whether the checkers of `k`'s run are on (for tests and reports). */
 export function mirrorChecksOn(k: Kernel): {
+  /** The coherence checker is on. */
   coherence: boolean;
+  /** The page-lifetime checker is on. */
   pageLifetime: boolean;
+  /** The lost-writes checker is on. */
   lostWrites: boolean;
 } {
   const c = checkerOf(k);

@@ -10,21 +10,29 @@ import { defineSwitch } from '../sim/switches.js';
 
 /** The run switches of the checkers (on by default; off turns the checker off for the whole run). */
 export const CHECK_SWITCHES = {
+  /** `check.coherence`: device mappings agree with the CPU page table ({@link CheckOptions.coherence}). */
   coherence: defineSwitch('check.coherence', true, 'the coherence checker of device mirrors'),
+  /** `check.pageLifetime`: no device mapping or DMA list refers to a freed page. */
   pageLifetime: defineSwitch(
     'check.pageLifetime',
     true,
     'the page-lifetime checker of device mappings and DMA lists',
   ),
+  /** `check.lostWrites`: every CPU or device load returns the last store there. */
   lostWrites: defineSwitch('check.lostWrites', true, 'the lost-writes checker of CPU and device loads'),
+  /** `check.liveness`: device faults stay within the bounds of {@link CheckOptions}. */
   liveness: defineSwitch('check.liveness', true, 'the liveness bounds of device faults'),
 } as const;
 
 declare module '../sim/switches.js' {
   interface SwitchRegistry {
+    /** The coherence checker (`CHECK_SWITCHES.coherence`); on by default. */
     'check.coherence': boolean;
+    /** The page-lifetime checker (`CHECK_SWITCHES.pageLifetime`); on by default. */
     'check.pageLifetime': boolean;
+    /** The lost-writes checker (`CHECK_SWITCHES.lostWrites`); on by default. */
     'check.lostWrites': boolean;
+    /** The liveness bounds of device faults (`CHECK_SWITCHES.liveness`); on by default. */
     'check.liveness': boolean;
   }
 }

@@ -37,6 +37,7 @@ export interface DeviceAtomicOp {
  * DeviceMirror subclass (src/drivers/mirror), so the checkers see every device mapping.
  */
 export interface AttachedMirror {
+  /** Names the mirror in traces and violations. */
   readonly name: string;
   /**
    * A device access through the device's translation: `read` with a byte count gives the bytes;
@@ -51,9 +52,11 @@ export interface AttachedMirror {
 
 /** A device made by a driver. */
 export interface Device {
+  /** Names the device in traces and violations. */
   readonly name: string;
   /** The registered driver name. */
   readonly driver: string;
+  /** The kernel the device is attached to. */
   readonly kernel: Kernel;
   /** Mirrors `p` on this device (options per driver; see `mirrorlab list --drivers`). May sleep. */
   attach(p: Process, options?: object): Promise<AttachedMirror>;

@@ -87,7 +87,12 @@ export interface ExploreOptions {
   /** Runs the shrinker may spend per distinct violation. Default 300. */
   shrinkRuns?: number;
   /** Run only the schedules i with i % count === index (random, pct and swarm). */
-  shard?: { index: number; count: number };
+  shard?: {
+    /** This shard's number, in [0, count). */
+    index: number;
+    /** How many shards the budget is split into (at least 1). */
+    count: number;
+  };
   /**
    * Run the shard on this many threads ('auto': one per core): the calling thread and
    * `workers - 1` worker threads, which are handed the shard's sub-shards (a number fixed by
@@ -100,6 +105,7 @@ export interface ExploreOptions {
   setupModule?: SetupModule;
   /** Called every `progressEvery` schedules with the count so far. */
   onProgress?: (done: number, total: number, violations: number, coverage: ExploreProgress) => void;
+  /** Schedules between two `onProgress` calls. Default 100. */
   progressEvery?: number;
 }
 
@@ -130,14 +136,21 @@ export interface ExploreResult {
   totalSteps: number;
   /** Coverage marks summed over the schedules run (see `Simulation.mark`). */
   marks: Record<string, number>;
+  /** The strategy explored with (the option, or its default 'swarm'). */
   strategy: StrategyName;
+  /** The exploration's seed (the option, or its default 1). */
   seed: number;
   /** What the schedules reached: distinct operations and lock-order edges. */
   coverage: CoverageReport;
   /** Why it stopped. */
   stopped: StopReason;
   /** The shard this result covers ({ index: 0, count: 1 } for a whole exploration). */
-  shard: { index: number; count: number };
+  shard: {
+    /** The shard's number, in [0, count). */
+    index: number;
+    /** How many shards the exploration was split into. */
+    count: number;
+  };
   /** The schedule budget of the whole exploration (all shards). */
   budget: number;
   /** Per violation signature: the schedule that first showed it, and its sub-strategy. */

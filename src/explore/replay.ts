@@ -11,7 +11,9 @@ import { checkSetup, type RunOptions } from './options.js';
 
 /** Options of `replay` and `simulate`. */
 export interface ReplayOptions {
+  /** Step limit of the run. Default: the token's, else DEFAULT_MAX_STEPS. */
   maxSteps?: number;
+  /** Virtual nanoseconds per scheduling step. Default: the token's, else 10. */
   stepNs?: number;
   /** Switches to set on top of those the token records (a replay with a switch changed). */
   switches?: SwitchSettings;
@@ -54,7 +56,12 @@ export async function replay(
   token: string,
   setup: SetupFn,
   options: ReplayOptions = {},
-): Promise<RunResult & { diagram: string }> {
+): Promise<
+  RunResult & {
+    /** The race diagram of the first violation, or the run's whole trace when none was found. */
+    diagram: string;
+  }
+> {
   checkKnownKeys('replay', options, ['maxSteps', 'stepNs', 'switches']);
   checkSetup(setup, 'replay');
   if (typeof token === 'string' && isReadableSchedule(token)) {

@@ -25,7 +25,9 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart } from '
 
 /** What makeDeviceExclusive gives: 0 and the page (locked, referenced), or -errno and pfn -1. */
 export interface DeviceExclusiveResult {
+  /** 0 on success, else a negative errno. */
   ret: number;
+  /** The page now behind the device-exclusive entry (locked, referenced), or -1 on failure. */
   pfn: number;
 }
 

@@ -44,11 +44,15 @@ export interface DevicePagemapOptions {
  * (k.phys.putPage), as free_zone_device_folio does.
  */
 export class DevicePagemap {
+  /** The ZONE_DEVICE pfn range memremap_pages set up for this pagemap. */
   readonly region: DeviceRegion;
+  /** pgmap->owner: `options.owner`, or the pagemap itself when none was given. */
   readonly owner: unknown;
+  /** pgmap->type: 'private' (MEMORY_DEVICE_PRIVATE) or 'coherent' (MEMORY_DEVICE_COHERENT). */
   readonly kind: DeviceMemoryKind;
 
   constructor(
+    /** The kernel whose physical memory holds the region. */
     readonly kernel: Kernel,
     private readonly options: DevicePagemapOptions,
   ) {

@@ -22,6 +22,10 @@ export interface HmmRange {
   start: number;
   /** End address (exclusive), page aligned. */
   end: number;
+  /**
+   * range->hmm_pfns: one word per page, requests on input and pfn, flags and map order on output
+   * (see the interface comment).
+   */
   hmmPfns: PfnArray;
   /** Requests applied to every page. */
   defaultFlags: number;
@@ -38,8 +42,11 @@ export interface HmmRange {
 export interface MigrateVma {
   /** The address space (vma->vm_mm: the model's Vma has no back pointer). */
   mm: Mm;
+  /** The VMA to migrate from; [start, end) must lie inside it (migrate->vma). */
   vma: Vma;
+  /** First address, inclusive (migrate->start); setup rounds it down to a page. */
   start: number;
+  /** End address, exclusive (migrate->end); setup rounds it down to a page. */
   end: number;
   /** Migrate-pfn words (see migratePfn): filled by setup. */
   src: PfnArray;

@@ -28,10 +28,13 @@ export class MemFile implements MmapableFile {
   released = false;
   /** The page cache: page index → pfn (each holding the cache's reference). */
   readonly pages = new Map<number, number>();
+  /** vm_operations_struct of its mappings: the page-cache fault handler. */
   readonly vmOps: VmOperations;
 
   constructor(
+    /** The kernel whose page cache holds the file's pages. */
     readonly kernel: Kernel,
+    /** Names the file in traces and reports. */
     readonly name: string,
     sizeBytes: number,
     /** An unlinked shmem file (shared anonymous memory): freed with its last reference. */

@@ -63,9 +63,13 @@ export type GupTestCommand = 'basic' | 'fast-benchmark' | 'pin-fast-benchmark' |
 
 /** struct gup_test: the range, the pages per gup call and FOLL_* flags. */
 export interface GupTestArgs {
+  /** Start of the range (gup_test.addr); must be page-aligned. */
   addr: number;
+  /** Bytes in the range (gup_test.size), rounded up to whole pages; must be positive. */
   size: number;
+  /** Pages per get/pin call (gup_test.nr_pages_per_call); the whole range in one call by default. */
   nrPagesPerCall?: number;
+  /** FOLL_* flags passed to each call (gup_test.gup_flags); 0 by default. */
   gupFlags?: number;
 }
 

@@ -57,7 +57,12 @@ export function hugetlbPool(k: Kernel): HugetlbPool {
 }
 
 /** HugePages_Total / HugePages_Free. */
-export function hugetlbCounts(k: Kernel): { total: number; free: number } {
+export function hugetlbCounts(k: Kernel): {
+  /** Pages in the pool (HugePages_Total). */
+  total: number;
+  /** Pool pages neither mapped nor referenced beyond the pool's own reference (HugePages_Free). */
+  free: number;
+} {
   const pool = hugetlbPool(k);
   let free = 0;
   for (const pfn of pool.pages) if (hugetlbPageFree(k, pfn)) free++;

@@ -75,9 +75,13 @@ let kernelCount = 0;
  * 'swap-count-underflow', 'swap-use-after-free'), which ends the run.
  */
 export class Kernel {
+  /** Number of this kernel among those created in the process, from 1 (names its objects). */
   readonly id: number;
+  /** Physical memory: page frames, their flags, counts and contents, and device regions. */
   readonly phys: PhysicalMemory<Mm>;
+  /** The swap device (option `swapPages` slots; none by default). */
   readonly swap: SwapSpace;
+  /** PAGE_SHIFT (option `pageShift`, 12 by default). */
   readonly pageShift: number;
   /** PAGE_SIZE in bytes. */
   readonly pageSize: number;
@@ -85,10 +89,15 @@ export class Kernel {
   readonly pmdSize: number;
   /** HPAGE_SIZE: the hugetlb page size in bytes (PMD-sized). */
   readonly hugePageSize: number;
+  /** nr_hugepages: size of the hugetlb pool set aside at construction (option `hugetlbPages`). */
   readonly hugetlbPages: number;
+  /** vm.max_map_count: most VMAs one mm may have (option `maxMapCount`). */
   readonly maxMapCount: number;
+  /** mm->mmap_base given to new processes (option `mmapBase`). */
   readonly mmapBase: number;
+  /** vm.mmap_min_addr: the lowest address mmap may map (option `mmapMinAddr`). */
   readonly mmapMinAddr: number;
+  /** Observers of the memory model (checkers and the trace viewer); model code only calls them. */
   readonly hooks: KernelHooks = { onPteChange: [] };
   /**
    * The folio wait table (folio_waitqueue): every sleeper on a page lock or on a migration entry waits
@@ -120,7 +129,9 @@ export class Kernel {
   private readonly pagemapOps = new Map<number, DevPagemapOps>();
 
   constructor(
+    /** The simulation the kernel runs in. */
     readonly sim: Simulation,
+    /** The options it was built with, as given (defaults not filled in). */
     readonly options: KernelOptions,
   ) {
     if (options === null || typeof options !== 'object')

@@ -16,6 +16,7 @@ let nextMmId = 1;
  * which any use reports use-after-free.
  */
 export class MmStruct {
+  /** A number unique among the address spaces created in this JavaScript process, from 1. */
   readonly id: number;
   /** mm_users. */
   users = 1;
@@ -43,7 +44,9 @@ export class MmStruct {
   private readonly refTag: string;
 
   constructor(
+    /** The simulation the address space lives in (its checkers see its allocation and free). */
     readonly sim: Simulation,
+    /** Names the address space in traces and reports (a process's is `name[pid]`). */
     readonly name: string,
   ) {
     this.id = nextMmId++;

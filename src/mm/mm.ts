@@ -43,7 +43,9 @@ const exitMmapOfMm = (mm: MmStruct): Promise<void> => exitMmap(mm as Mm);
  * the kernel.
  */
 export class Mm extends MmStruct {
+  /** The CPU page table (pgd .. pte); changed under `ptl`, read locklessly by hardware walks. */
   readonly pageTable: PageTable;
+  /** The VMAs (the mm's maple tree); changed with `mmapLock` held for write. */
   readonly vmas: VmaTree;
   /** The page-table lock (mm->page_table_lock standing in for the split PTE/PMD locks). */
   readonly ptl: SpinLock;
@@ -55,6 +57,7 @@ export class Mm extends MmStruct {
   unstable = false;
 
   constructor(
+    /** The kernel whose memory the address space maps. */
     readonly kernel: Kernel,
     name: string,
   ) {

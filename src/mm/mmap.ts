@@ -58,9 +58,13 @@ const MAP_KNOWN =
 export interface MmapArgs {
   /** Hint (or the exact address with MAP_FIXED); 0/undefined lets the kernel choose. */
   addr?: number;
+  /** Bytes to map, rounded up to whole pages; 0 is -EINVAL. */
   length: number;
+  /** PROT_* bits of the new mapping. */
   prot: number;
+  /** MAP_* flags; exactly one of MAP_SHARED, MAP_PRIVATE and MAP_SHARED_VALIDATE. */
   flags: number;
+  /** The file to map (the fd); required without MAP_ANONYMOUS (-EBADF), ignored with it. */
   file?: MmapableFile;
   /** File offset in bytes; must be page-aligned. */
   offset?: number;

@@ -18,8 +18,11 @@ import type { Kernel } from './kernel.js';
 
 /** What wait() returns: the pid, the exit code (exit(code)), and the killing signal (0 if none). */
 export interface ExitStatus {
+  /** The pid of the process that ended. */
   pid: number;
+  /** The code it passed to exit(); 0 when a signal killed it. */
   code: number;
+  /** The signal that killed it (SIGKILL), or 0 when it exited. */
   signal: number;
 }
 
@@ -29,6 +32,7 @@ export type ProcessState = 'alive' | 'zombie' | 'reaped';
 /** Thrown by the convenience forms (`fork()`) when the call they wrap returns -errno. */
 export class MmError extends Error {
   constructor(
+    /** The negative errno the wrapped call returned. */
     readonly errno: number,
     what: string,
   ) {
@@ -47,16 +51,23 @@ export class MmError extends Error {
  * Calls on a process that has exited return -ESRCH.
  */
 export class Process {
+  /** The process's address space (its mm_struct), created with it and named `name[pid]`. */
   readonly mm: Mm;
   private procState: ProcessState = 'alive';
+  /** How it ended, once exit or kill has torn its address space down; null before. */
   status: ExitStatus | null = null;
+  /** Its children not yet reaped, in fork order. */
   readonly children: Process[] = [];
   private readonly exitWait: WaitQueue;
 
   constructor(
+    /** The kernel the process runs on. */
     readonly kernel: Kernel,
+    /** Its process id, unique in the kernel, from 1. */
     readonly pid: number,
+    /** The name given at creation (a forked child's is its parent's), for reports. */
     readonly name: string,
+    /** The process that forked it; null for a first process, and set to null when the parent exits. */
     public parent: Process | null,
   ) {
     this.mm = new Mm(kernel, `${name}[${pid}]`);

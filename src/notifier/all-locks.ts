@@ -23,6 +23,10 @@ export interface MmAllLocks {
   openers: SimThread[];
   /** The thread inside mm_take_all_locks .. mm_drop_all_locks, if any. */
   holder: SimThread | null;
+  /**
+   * Where the holder waits for `inflight` to reach 0 and blockable ranges wait for the holder to
+   * drop; woken by the last range's end and by mm_drop_all_locks.
+   */
   wq: WaitQueue;
 }
 

@@ -27,7 +27,9 @@ export class MmuNotifier {
   users = 0;
   /** Links of the SRCU-walked list (hlist); `hashed` false = unhashed. Core-internal. */
   hlistNext: MmuNotifier | null = null;
+  /** The previous notifier on the list (hlist pprev); null at the head. Written under subs.lock. */
   hlistPrev: MmuNotifier | null = null;
+  /** On the list (!hlist_unhashed): set by the add, cleared by the delete, under subs.lock. */
   hashed = false;
   /**
    * Model tracking: set once unregister's grace period has passed or the notifier was
@@ -40,6 +42,7 @@ export class MmuNotifier {
   constructor(
     /** The callbacks; also the identity key of mmuNotifierGet(). */
     public ops: MmuNotifierOps,
+    /** Names the notifier in traces and reports. */
     readonly name = 'mmu_notifier',
   ) {
     if (ops === null || typeof ops !== 'object') {

@@ -63,9 +63,13 @@ export const PANIC_ON_WARN = defineSwitch(
 
 declare module '../sim/switches.js' {
   interface SwitchRegistry {
+    /** Planted bug: insert during an invalidation skips the deferred list (`INSERT_NOT_DEFERRED`). */
     'notifier.insertNotDeferred': boolean;
+    /** Planted bug: remove does not wait for the invalidation to end (`REMOVE_NO_WAIT`). */
     'notifier.removeNoWait': boolean;
+    /** The pre-2022 remove race, G read without the lock (`REMOVE_SEQ_READ_UNLOCKED`). */
     'notifier.removeSeqReadUnlocked': boolean;
+    /** A notifier-core WARN_ON ends the run (`PANIC_ON_WARN`); on by default. */
     'notifier.panicOnWarn': boolean;
   }
 }

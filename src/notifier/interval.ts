@@ -70,9 +70,11 @@ export class MmuIntervalNotifier {
   callbacksRunning = 0;
   /** See {@link MmuIntervalNotifierOptions.userLock}. */
   userLock: HeldLock | null;
+  /** Names the subscription in traces and reports (option `name`, default 'mmu_interval_notifier'). */
   readonly name: string;
 
   constructor(
+    /** The callbacks (mmu_interval_notifier_ops): invalidate, or invalidateStart and invalidateFinish. */
     readonly ops: MmuIntervalNotifierOps,
     options: MmuIntervalNotifierOptions = {},
   ) {

@@ -62,7 +62,10 @@ export class MmuNotifierSubscriptions {
    */
   readonly seqTag: string;
 
-  constructor(readonly mm: MmStruct) {
+  constructor(
+    /** The mm this container belongs to (mm->notifier_subscriptions points back at it). */
+    readonly mm: MmStruct,
+  ) {
     this.hlistTag = `mn_hlist ${mm.name}`;
     this.seqTag = `invalidate_seq ${mm.name}`;
     this.lock = new SpinLock(mm.sim, 'subscriptions->lock');
@@ -82,6 +85,7 @@ export interface MmuNotifierState {
   invalidateSeq: number;
   /** N, subscriptions->active_invalidate_ranges. */
   activeInvalidateRanges: number;
+  /** subscriptions->has_itree: an interval notifier was ever inserted on the mm. */
   hasItree: boolean;
   /** Subscriptions in the interval tree. */
   itreeSize: number;

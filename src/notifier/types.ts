@@ -84,11 +84,23 @@ export const UINT_MAX = 0xffff_ffff;
  */
 export class MmuNotifierRange {
   constructor(
+    /** The address space whose PTEs change (range->mm). */
     readonly mm: MmStruct,
+    /** First address of the range, inclusive (range->start). */
     public start: number,
+    /** End of the range, exclusive (range->end). */
     public end: number,
+    /** Why the PTEs change, one of MMU_NOTIFY_* (range->event). */
     public event: MmuNotifierEvent,
+    /**
+     * MMU_NOTIFIER_RANGE_* bits (range->flags). The invalidate-start wrappers set or clear
+     * MMU_NOTIFIER_RANGE_BLOCKABLE before calling the subscribers.
+     */
     public flags = 0,
+    /**
+     * The owner cookie of MIGRATE and EXCLUSIVE events (range->owner), compared by subscribers
+     * with their own to skip their own migrations; null for other events.
+     */
     public owner: unknown = null,
   ) {}
 
@@ -251,6 +263,7 @@ export interface MmuIntervalNotifierOps {
  */
 export class NotifierError extends Error {
   constructor(
+    /** The negative errno the wrapped call returned. */
     readonly errno: number,
     what: string,
   ) {

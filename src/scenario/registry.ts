@@ -4,6 +4,7 @@ import type { StrategyName } from '../explore/options.js';
 
 /** A built-in scenario: a program to explore and what a correct model expects of it. */
 export interface Scenario {
+  /** Unique name: what `getScenario`, the CLI and the must-find table use. */
   name: string;
   /** One line for `mirrorlab list`. */
   summary: string;
@@ -11,16 +12,23 @@ export interface Scenario {
   description: string;
   /** 'clean' when no schedule may violate; 'violation' when a planted bug must be found. */
   expect: 'clean' | 'violation';
+  /** Builds the scenario's world in a fresh simulation; run once per schedule. */
   setup: SetupFn;
   /** Behaviour switches every run of it uses (a planted core bug), passed to explore. */
   switches?: SwitchSettings;
   /** Exploration defaults that suit it. */
   defaults?: {
+    /** See ExploreOptions.strategy. */
     strategy?: StrategyName;
+    /** See ExploreOptions.schedules. */
     schedules?: number;
+    /** See ExploreOptions.depth. */
     depth?: number;
+    /** See ExploreOptions.preemptionBound. */
     preemptionBound?: number;
+    /** See ExploreOptions.seed. */
     seed?: number;
+    /** See ExploreOptions.maxSteps. */
     maxSteps?: number;
   };
 }

@@ -24,6 +24,7 @@ export const AWAIT_CHECK = defineSwitch(
 
 declare module './switches.js' {
   interface SwitchRegistry {
+    /** Debug check for missing awaits (`AWAIT_CHECK`); on by default. */
     'sim.awaitCheck': boolean;
   }
 }

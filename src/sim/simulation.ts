@@ -115,20 +115,27 @@ export interface SimHooks {
  * shared access (`point`), and `yield`.
  */
 export class Simulation {
+  /** Seed of the run (option `seed`, default 1); seeds the model's randomness and the default strategy. */
   readonly seed: number;
+  /** Step limit: the step after it ends the run as `step-limit` (option `maxSteps`). */
   readonly maxSteps: number;
+  /** Virtual nanoseconds each scheduling step adds to the clock (option `stepNs`). */
   readonly stepNs: number;
+  /** Every step is recorded in the trace (option `trace`). */
   readonly tracing: boolean;
   /** The value of each declared switch, by switch id (see `switchOn`). */
   private readonly switchValues: boolean[];
   /** The model's random stream (not the strategy's). */
   readonly rng: Prng;
+  /** Picks the next thread at every decision (option `strategy`, default random). */
   readonly strategy: Strategy;
   /** Whether the strategy observes every hand-off (checked once, not per step). */
   private readonly observesPicks: boolean;
   /** Whether the strategy observes accesses made without a scheduling point (dpor). */
   private readonly observesTouches: boolean;
+  /** The run's lock-order checker (lock classes, held-lock dependencies). */
   readonly lockdep: LockDep;
+  /** The run's use-after-free checker (kalloc / kfree / use). */
   readonly lifetime: Lifetime;
   /**
    * Where this run's world takes its array buffers (page contents, page tables, shadows):
@@ -136,22 +143,29 @@ export class Simulation {
    * passes it to the data structures it builds; contents never depend on it.
    */
   readonly buffers = new RunBuffers();
+  /** Where checkers hook into the run (end-of-run callbacks). */
   readonly hooks: SimHooks = { onEnd: [] };
   /** What the run touched, when the `coverage` option is on. */
   readonly coverage: StepCoverage | null;
 
+  /** 'running' until the run ends, then how it ended. Written by the scheduler only. */
   status: RunStatus = 'running';
+  /** Scheduling steps taken so far. */
   steps = 0;
   private clockNs = 0;
+  /** The simulated thread that holds the CPU, or null between hand-offs and after the end. */
   current: SimThread | null = null;
+  /** Every thread spawned in this run, finished ones included. */
   readonly threads: SimThread[] = [];
   /** Runnable threads, ordered by id. */
   readonly runnable: SimThread[] = [];
   private liveNonDaemons = 0;
   private timers: SimThread[] = [];
   private nextTimerNs = Infinity;
+  /** Violations reported so far (a run stops at its first). */
   readonly violations: Violation[] = [];
   private usageError: unknown = null;
+  /** Hand-offs so far away from a thread that could have kept running. */
   preemptions = 0;
   private readonly decisions = new DecisionLog();
   private readonly scheduleLog = new ScheduleLog();

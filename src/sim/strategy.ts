@@ -9,6 +9,7 @@ import { SimUsageError } from './violation.js';
  * thread that just reached the point if it can keep running, otherwise null.
  */
 export interface Strategy {
+  /** Short name for reports and results ('random', 'pct', 'dfs', ...). */
   readonly name: string;
   /**
    * The thread that runs next, as an index into `runnable` (two or more threads). Called by the
@@ -53,10 +54,15 @@ export function defaultPick(runnable: readonly SimThread[], current: SimThread |
  * long runs of one thread reach states that uniform switching almost never does).
  */
 export class RandomStrategy implements Strategy {
+  /** Always 'random'. */
   readonly name = 'random';
   private readonly rng: Prng;
   constructor(
     seed: number,
+    /**
+     * Probability in [0, 1] that a thread able to go on is switched away from; undefined picks
+     * uniformly among the runnable threads at every decision.
+     */
     readonly switchProbability?: number,
   ) {
     this.rng = new Prng(seed);
@@ -96,6 +102,7 @@ export class RandomStrategy implements Strategy {
  * lowered threads to be possible.
  */
 export class PctStrategy implements Strategy {
+  /** Always 'pct'. */
   readonly name = 'pct';
   private readonly rng: Prng;
   private readonly priority: number[] = [];
@@ -109,6 +116,7 @@ export class PctStrategy implements Strategy {
 
   constructor(
     seed: number,
+    /** The bug depth d targeted: `depth - 1` priority change points per run. */
     readonly depth: number,
     /** Expected number of steps in a run (k); explore feeds it the longest run seen so far. */
     readonly expectedSteps: number,
@@ -187,13 +195,18 @@ interface DfsEntry {
  * blocked or exited does not. Requires the program to be deterministic.
  */
 export class DfsStrategy implements Strategy {
+  /** Always 'dfs'. */
   readonly name = 'dfs';
   private readonly stack: DfsEntry[] = [];
   private depthInRun = 0;
   private preemptsInRun = 0;
+  /** Every schedule within the bound has been run; set when preparing the next one finds none left. */
   exhausted = false;
 
-  constructor(readonly preemptionBound: number) {}
+  constructor(
+    /** Most preemptions one schedule may contain. */
+    readonly preemptionBound: number,
+  ) {}
 
   onSpawn(): void {}
 
@@ -257,6 +270,7 @@ export class DfsStrategy implements Strategy {
 
 /** Replays a recorded list of choices; any disagreement with the program is reported. */
 export class ReplayStrategy implements Strategy {
+  /** Always 'replay'. */
   readonly name = 'replay';
   private pos = 0;
   constructor(private readonly choices: readonly number[]) {}
@@ -295,6 +309,7 @@ export class ReplayStrategy implements Strategy {
  * shrinker, which removes deviations one by one.
  */
 export class GuidedStrategy implements Strategy {
+  /** Always 'guided'. */
   readonly name = 'guided';
   private decision = 0;
   constructor(private readonly deviations: ReadonlyMap<number, number>) {}

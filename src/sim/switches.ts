@@ -22,9 +22,13 @@ export type SwitchSettings = { readonly [K in keyof SwitchRegistry]?: boolean };
 
 /** A declared switch. `id` indexes a simulation's switch table (read on hot paths). */
 export interface Switch {
+  /** Position in declaration order; the index of the switch in a run's switch table. */
   readonly id: number;
+  /** `layer.what`, as set in a run's `switches` option and written into replay tokens. */
   readonly name: string;
+  /** The value when a run does not set it. */
   readonly defaultValue: boolean;
+  /** A one-line description, for listings of the known switches. */
   readonly doc: string;
 }
 

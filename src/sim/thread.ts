@@ -40,7 +40,9 @@ export interface SpawnOptions {
 
 /** Something a thread holds that lockdep and the held-at-exit check know about. */
 export interface HeldLock {
+  /** The lockdep class the lock belongs to (lock order is checked between classes). */
   readonly lockClass: string;
+  /** The lock instance's name, for reports. */
   readonly name: string;
   /** A spinning lock (holding it makes the context atomic). */
   readonly spin?: boolean;
@@ -51,6 +53,7 @@ export interface HeldLock {
  * the scheduler hands it the CPU, and gives it back at every scheduling point.
  */
 export class SimThread {
+  /** Runnable, Blocked (parked on `waitingOn` or a timer) or Done. Written by the scheduler only. */
   state: ThreadState = ThreadState.Runnable;
   /** Resolver of the promise the thread is parked on; null while it runs. */
   resume: (() => void) | null = null;
@@ -78,6 +81,7 @@ export class SimThread {
   steps = 0;
   /** Label and object of its latest scheduling point (named when a run never ends). */
   lastLabel = '';
+  /** The object of its latest scheduling point (undefined when the point named none). */
   lastObject: string | undefined = undefined;
   /**
    * The object of the operation this thread performs when it next runs (the object named at
@@ -92,9 +96,16 @@ export class SimThread {
   private localsMap: Map<unknown, unknown> | null = null;
 
   constructor(
+    /** The simulation that runs the thread. */
     readonly sim: Simulation,
+    /** Its index in `sim.threads`, in spawn order from 0; runnable threads are ordered by it. */
     readonly id: number,
+    /** The name given to `sim.spawn`, used in traces and reports. */
     readonly name: string,
+    /**
+     * A daemon does not keep the run alive: the run ends ok once every non-daemon thread has
+     * finished, whatever the daemons are doing.
+     */
     readonly daemon: boolean,
   ) {}
 

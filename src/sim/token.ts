@@ -15,8 +15,11 @@ import { SimUsageError } from './violation.js';
  * (`~s+notifier:insertNotDeferred`).
  */
 export interface ScheduleToken {
+  /** The run's seed. */
   seed: number;
+  /** Steps the run took; a replay that takes another number does not fit the program. */
   steps: number;
+  /** The choice made at each decision with more than one option, in order (thread index or value). */
   choices: number[];
   /** The run's step limit, when not the default (DEFAULT_MAX_STEPS). */
   maxSteps?: number;

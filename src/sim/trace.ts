@@ -1,13 +1,16 @@
 /** One scheduling step of a run, as recorded when tracing is on. */
 export interface TraceEntry {
+  /** The scheduling step's number, from 1 (Simulation.steps after it). */
   step: number;
   /** Thread id and name. */
   tid: number;
+  /** The thread's name. */
   thread: string;
   /** What the thread does next (the operation at this scheduling point). */
   label: string;
   /** The object it acts on, when the point names one. */
   object?: string;
+  /** Virtual time after the step, in nanoseconds. */
   timeNs: number;
   /** Values the model attached (sequence numbers, pfns...). */
   note?: string;

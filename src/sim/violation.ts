@@ -53,7 +53,9 @@ export interface Violation {
 export interface ReportOptions {
   /** Key for the signature (numbers and addresses folded, so steps, pfns and VAs never split a bug); defaults to the message. */
   key?: string;
+  /** Violation.threads: the threads involved; defaults to the running thread. */
   threads?: string[];
+  /** Violation.details: extra structured facts. */
   details?: Record<string, unknown>;
   /** See Violation.objects. */
   objects?: string[];

@@ -72,14 +72,19 @@ const DEVICE_COUNT = Symbol('dmirror devices');
 
 /** The HMM test device. Make one with `k.createDmirror({ memory })`; open it with `dev.open(p)`. */
 export class DmirrorDevice {
+  /** Names the device in traces and violations (option `name`, default dmirror<N>). */
   readonly name: string;
+  /** The kind of its device memory (option `memory`): MEMORY_DEVICE_PRIVATE or _COHERENT. */
   readonly memory: 'private' | 'coherent';
+  /** Pages per chunk of device memory (option `chunkPages`). */
   readonly chunkPages: number;
+  /** The planted mistakes switched on for this device (option `mistakes`). */
   readonly mistakes: Readonly<DmirrorMistakes>;
   /** The chunks of device memory (devmem_chunks); each pagemap's owner is this device. */
   readonly chunks: DevicePagemap[] = [];
   /** Device pages handed out and returned (calloc / cfree). */
   calloc = 0;
+  /** Device pages returned, counted when their last reference goes (dmirror_devmem_free). */
   cfree = 0;
   /** BACKING_PAGE: device-private page (a folio's head) → the system page (folio) holding its data. */
   readonly backing = new Map<number, number>();
@@ -91,6 +96,7 @@ export class DmirrorDevice {
   readonly files = new Set<Dmirror>();
 
   constructor(
+    /** The kernel whose processes the device mirrors and whose memory holds its chunks. */
     readonly kernel: Kernel,
     options: DmirrorOptions = {},
   ) {

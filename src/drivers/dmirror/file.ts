@@ -123,18 +123,25 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   notifier: MmuIntervalNotifier | null = null;
   /** dmirror->flags (HMM_DMIRROR_FLAG_*). */
   flags = 0;
+  /** Set by close(); every later command, mmap or close then fails with -EINVAL. */
   closed = false;
   /** Counts of what the exploration proves it reached (not used to decide anything). */
   readonly stats = {
+    /** hmm_range_fault returned -EBUSY and the fault started over. */
     busyRetries: 0,
+    /** read_retry found an invalidation after the walk and the fault started over. */
     readRetries: 0,
+    /** Pages a migration checked and found not migrated. */
     notMigrated: 0,
+    /** MIGRATE invalidations skipped because this device owns them. */
     skippedOwnMigrate: 0,
+    /** Device-private entries counted in invalidated ranges (mirrors of at most 64 entries). */
     zappedDevicePrivate: 0,
   };
   private readonly vmOps: VmOperations;
 
   constructor(
+    /** The device this file was opened on. */
     readonly device: DmirrorDevice,
     p: Process,
   ) {

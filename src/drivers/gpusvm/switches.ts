@@ -47,8 +47,11 @@ export const GPUSVM_REMOVE_IN_CALLBACK = defineSwitch(
 
 declare module '../../sim/switches.js' {
   interface SwitchRegistry {
+    /** Planted real bug (2022): SVM_BIND migrates only the first batch (`NOUVEAU_PARTIAL_MIGRATE`). */
     'gpusvm.nouveauPartialMigrate': boolean;
+    /** Planted real bug (2025): migrate_to_ram ignores the VRAM timeslice (`XE_NO_TIMESLICE`). */
     'gpusvm.xeNoTimeslice': boolean;
+    /** Planted mistake: the UNMAP callback removes its own notifier (`GPUSVM_REMOVE_IN_CALLBACK`). */
     'gpusvm.removeInCallback': boolean;
   }
 }

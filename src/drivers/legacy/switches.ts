@@ -69,11 +69,17 @@ export const ODP2019_MAP_ON_TIMEOUT = defineSwitch(
 
 declare module '../../sim/switches.js' {
   interface SwitchRegistry {
+    /** Fix: hmm_range_fault holds mmget_not_zero around its VMA walk (`HMM2019_MMGET_IN_FAULT`). */
     'hmm2019.mmgetInFault': boolean;
+    /** Fix: struct hmm is freed after an SRCU grace period (`HMM2019_SRCU_FREE`). */
     'hmm2019.srcuFree': boolean;
+    /** Fix: callbacks find struct hmm with container_of, not mm->hmm (`HMM2019_CONTAINER_OF`). */
     'hmm2019.containerOf': boolean;
+    /** Fix: the device fault checks an invalidation sequence, not only range->valid (`HMM2019_SEQ_RETRY`). */
     'hmm2019.seqRetry': boolean;
+    /** Fix: the ODP fault takes mmget_not_zero on the owning mm (`ODP2019_MMGET_NOT_ZERO`). */
     'odp2019.mmgetNotZero': boolean;
+    /** Planted mistake: the timeout path maps its stale walk's pages (`ODP2019_MAP_ON_TIMEOUT`). */
     'odp2019.mapOnTimeout': boolean;
   }
 }

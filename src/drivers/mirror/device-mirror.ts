@@ -62,6 +62,7 @@ export const MIRROR_IGNORE_READ_ONLY = defineSwitch(
 
 declare module '../../sim/switches.js' {
   interface SwitchRegistry {
+    /** Planted bug: device stores through read-only entries land (`MIRROR_IGNORE_READ_ONLY`). */
     'mirror.ignoreReadOnly': boolean;
   }
 }

@@ -8,7 +8,9 @@ export class Atomic {
   private value: number;
 
   constructor(
+    /** The simulation the atomic belongs to. */
     readonly sim: Simulation,
+    /** Names the atomic in traces (the object of its scheduling points). */
     readonly name: string,
     initial = 0,
   ) {

@@ -14,7 +14,9 @@ export class Completion {
   private readonly list: WaitList;
 
   constructor(
+    /** The simulation the completion belongs to. */
     readonly sim: Simulation,
+    /** Names the completion in traces, wait-for graphs and reports. */
     readonly name: string,
   ) {
     this.list = new WaitList(`completion ${name}`);

@@ -11,12 +11,16 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * competes with any newcomer, as optimistic spinning lets a newcomer steal the lock.
  */
 export class Mutex implements HeldLock, ResumeOp {
+  /** The lockdep class: the lock's name (one class per name). */
   readonly lockClass: string;
+  /** The thread holding the mutex, or null when it is free. */
   owner: SimThread | null = null;
   private readonly waiters: WaitList;
 
   constructor(
+    /** The simulation the mutex belongs to. */
     readonly sim: Simulation,
+    /** Names the lock in traces and reports; also its lockdep class. */
     readonly name: string,
   ) {
     this.lockClass = name;

@@ -20,6 +20,7 @@ interface RwWaiter {
  * queue: one writer, or the run of readers at the head (kernel handoff).
  */
 export class RwSemaphore implements HeldLock, Waitable {
+  /** The lockdep class: the semaphore's name (one class per name). */
   readonly lockClass: string;
   /** Current writer, if any. */
   writer: SimThread | null = null;
@@ -28,7 +29,9 @@ export class RwSemaphore implements HeldLock, Waitable {
   private readonly queue: RwWaiter[] = [];
 
   constructor(
+    /** The simulation the semaphore belongs to. */
     readonly sim: Simulation,
+    /** Names the semaphore in traces and reports; also its lockdep class. */
     readonly name: string,
   ) {
     this.lockClass = name;

@@ -11,13 +11,17 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * interleavings and lets deadlock detection see spinners.
  */
 export class SpinLock implements HeldLock, ResumeOp {
+  /** The lockdep class: the lock's name (one class per name). */
   readonly lockClass: string;
   readonly spin = true;
+  /** The thread holding the lock, or null when it is free. */
   owner: SimThread | null = null;
   private readonly waiters: WaitList;
 
   constructor(
+    /** The simulation the lock belongs to. */
     readonly sim: Simulation,
+    /** Names the lock in traces and reports; also its lockdep class. */
     readonly name: string,
   ) {
     this.lockClass = name;

@@ -25,7 +25,9 @@ export class Srcu {
   private worker: SimThread | null = null;
 
   constructor(
+    /** The simulation the SRCU domain belongs to. */
     readonly sim: Simulation,
+    /** Names the SRCU domain in traces and reports. */
     readonly name: string,
   ) {
     this.gp = new WaitQueue(sim, `srcu ${name}`);

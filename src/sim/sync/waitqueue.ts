@@ -12,7 +12,9 @@ export class WaitQueue {
   private readonly list: WaitList;
 
   constructor(
+    /** The simulation the wait queue belongs to. */
     readonly sim: Simulation,
+    /** Names the wait queue in traces, wait-for graphs and reports. */
     readonly name: string,
   ) {
     this.list = new WaitList(`waitqueue ${name}`);
