@@ -128,7 +128,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
    * head, with va stored as -va - 1) and raises the page's mapcount, or the folio's entire mapcount for
    * a PMD, and the folio's total mapcount. No-op on reserved pages; a free folio is a 'use-after-free'
    * violation and records nothing; a bad va throws a RangeError. Not a dpor access (the callers count
-   * it). No locks (the caller holds the page-table lock); atomic.
+   * it). Takes no lock; atomic (called inside the page-table updates of src/mm).
    */
   protected physRmapAdd(pfn: number, mm: Mm, va: number, pmd: boolean): void {
     this.physCheckPfn(pfn);
@@ -158,7 +158,7 @@ export class FolioRmap<Mm = unknown> extends PageLru {
    * kind from page `pfn` (the last entry takes its place) and lowers the matching mapcounts. No-op on
    * reserved pages; a missing entry is an 'rmap-missing' violation and changes nothing; a mapcount
    * already at zero is a 'mapcount-underflow' (the entry is removed, the counts stay). Not a dpor
-   * access. No locks (the caller holds the page-table lock); atomic.
+   * access. Takes no lock; atomic (called inside the page-table updates of src/mm).
    */
   protected physRmapRemove(pfn: number, mm: Mm, va: number, pmd: boolean): void {
     this.physCheckPfn(pfn);

@@ -116,7 +116,7 @@ export class PageLru extends PageFrames {
   /**
    * lruvec_del_folio + __folio_clear_lru_flags: unlinks the folio at `head` from its list, takes its
    * pages off the list's size and clears PG_lru, PG_active and PG_unevictable. The folio must be on a
-   * list (PG_lru; unchecked). No locks (the caller holds the lruvec lock); atomic.
+   * list (PG_lru; unchecked). Takes no lock; atomic (the LRU lists are updated without a scheduling point).
    */
   protected physLruUnlink(head: number): void {
     this.countAccess?.(PAGE_LRU, true);

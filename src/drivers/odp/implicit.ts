@@ -185,6 +185,7 @@ export class ImplicitOdpMr implements AttachedMirror {
    * Atomic (the work sleeps).
    */
   childDestroyed(child: OdpMr): void {
+    this.device.kernel.sim.assertHeld(child.umem.umemMutex, 'destroy_unused_implicit_child_mr');
     const slot = child.parent!.slot;
     const bugs = this.device.bugs;
     if (!this.getNotZero()) return;
