@@ -192,4 +192,31 @@ describe('odp driver: implicit memory regions', () => {
       usecount: 0,
     });
   });
+
+  it('releases a new child whose notifier insert failed (a fatal signal during the first registration)', async () => {
+    const seen: Record<string, unknown> = {};
+    let childName = '';
+    const sim = new Simulation({ seed: 1, maxSteps: 2_000_000, trace: true });
+    const r = await sim.run((s) => {
+      const k = new Kernel(s, { memoryPages: 512, swapPages: 64 });
+      s.spawn('main', async (self) => {
+        const p = k.createProcess('app');
+        const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+        await p.write(a, new Uint8Array([5]));
+        const nic = (await k.createDevice('odp', { name: 'mlx0', implicitChildBytes: 1 << 21 })) as OdpDevice;
+        const imr = (await nic.attach(p, { implicit: true })) as ImplicitOdpMr;
+        // The access faults in this thread; the child's insert is the mm's first registration,
+        // whose mm_take_all_locks gives -EINTR with a fatal signal pending.
+        s.kill(self);
+        seen.access = await imr.access(a, 'read', 1);
+        seen.children = imr.children.size;
+        childName = `ib_umem_odp ${imr.name}.child${Math.floor(a / (1 << 21))}`;
+      });
+    });
+    ok(r);
+    expect(seen).toEqual({ access: -EIO, children: 0 });
+    // ib_umem_odp_alloc_child frees the umem when its insert fails: so must the model.
+    const freed = (r.trace ?? []).filter((e) => e.label === 'kfree').map((e) => e.object);
+    expect(freed).toContain(childName);
+  });
 });

@@ -103,6 +103,9 @@ export class ImplicitOdpMr implements AttachedMirror {
       this.writable,
     );
     const ret = await child.notifier.insert(mm, start, this.chunk);
+    // ib_umem_odp_alloc_child frees the umem when its insert fails (a fatal signal during the
+    // mm's first registration): nothing else would ever release the child.
+    if (ret < 0) await child.umemRelease();
     await mm.mmput();
     if (ret < 0) return ret;
     child.umem.private_ = child;
