@@ -21,7 +21,7 @@ import { PAGE_SHIFT } from './constants.js';
 /**
  * Misuse of a swap slot, reported as data (the kernel warns about a bad swap entry or an underflow):
  * a reference or the cache bit dropped when not held ('swap-count-underflow'), or a duplicate, free,
- * read or write of a free slot ('swap-use-after-free').
+ * read, write or cache clear of a free slot ('swap-use-after-free').
  */
 export type SwapViolationKind = 'swap-count-underflow' | 'swap-use-after-free';
 
@@ -169,11 +169,16 @@ export class SwapSpace {
 
   /**
    * put_swap_folio / swapcache_clear: drops SWAP_HAS_CACHE; the slot is freed if its count is 0.
-   * Clearing a slot without the bit is a violation and changes nothing.
+   * Clearing a free slot (a use-after-free) or a slot without the bit (an underflow) is a
+   * violation and changes nothing.
    */
   clearCache(slot: number): void {
     this.swapCheckSlot(slot);
-    if (this.inUse[slot] === 0 || this.cache[slot] === 0) {
+    if (this.inUse[slot] === 0) {
+      this.swapViolation('swap-use-after-free', `swapcache_clear of free slot ${slot}`);
+      return;
+    }
+    if (this.cache[slot] === 0) {
       this.swapViolation('swap-count-underflow', `swapcache_clear of slot ${slot} without SWAP_HAS_CACHE`);
       return;
     }

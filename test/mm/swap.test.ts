@@ -83,7 +83,9 @@ describe('SwapSpace', () => {
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
         const { sw, seen } = swap(8);
         const ref = new Map<number, { count: number; cache: boolean }>();
-        let violations = 0;
+        // A free slot touched is a use-after-free; a reference or cache bit dropped that the
+        // slot in use does not have is an underflow.
+        const kinds: string[] = [];
         for (const o of ops) {
           if (o.t === 'alloc') {
             const s = sw.alloc();
@@ -100,18 +102,18 @@ describe('SwapSpace', () => {
           if (o.t === 'dup') {
             expect(sw.dup(slot)).toBe(r ? 0 : -ENOENT);
             if (r) r.count++;
-            else violations++;
+            else kinds.push('swap-use-after-free');
           } else if (o.t === 'free') {
             sw.free(slot);
             if (r && r.count > 0) r.count--;
-            else violations++;
+            else kinds.push(r ? 'swap-count-underflow' : 'swap-use-after-free');
           } else if (o.t === 'setCache') {
             expect(sw.setCache(slot)).toBe(!r ? -ENOENT : r.cache ? -EEXIST : 0);
             if (r) r.cache = true;
           } else {
             sw.clearCache(slot);
             if (r && r.cache) r.cache = false;
-            else violations++;
+            else kinds.push(r ? 'swap-count-underflow' : 'swap-use-after-free');
           }
           if (r && r.count === 0 && !r.cache) ref.delete(slot);
           expect(sw.nrUsed).toBe(ref.size);
@@ -121,7 +123,7 @@ describe('SwapSpace', () => {
               expect([sw.count(s), sw.hasCache(s)]).toEqual([ref.get(s)!.count, ref.get(s)!.cache]);
           }
         }
-        expect(seen.length).toBe(violations);
+        expect(seen).toEqual(kinds);
       }),
       { numRuns: 300 },
     );
