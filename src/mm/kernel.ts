@@ -66,7 +66,8 @@ export interface MigrationMapping {
   readonly pmd: boolean;
 }
 
-let kernelCount = 0;
+/** Per run (Simulation.runLocal): the last kernel id handed out. */
+const NEXT_KERNEL_ID = Symbol('kernel ids');
 
 /**
  * The simulated machine. `new Kernel(sim, { memoryPages, swapPages })`; then `createProcess(name)`,
@@ -75,7 +76,7 @@ let kernelCount = 0;
  * 'swap-count-underflow', 'swap-use-after-free'), which ends the run.
  */
 export class Kernel {
-  /** Number of this kernel among those created in the process, from 1 (names its objects). */
+  /** Number of this kernel among those of its simulation, from 1 (per run; names it in messages). */
   readonly id: number;
   /** Physical memory: page frames, their flags, counts and contents, and device regions. */
   readonly phys: PhysicalMemory<Mm>;
@@ -136,7 +137,7 @@ export class Kernel {
   ) {
     if (options === null || typeof options !== 'object')
       throw new TypeError('Kernel: options must be an object { memoryPages, swapPages? }');
-    this.id = ++kernelCount;
+    this.id = sim.setRunLocal(NEXT_KERNEL_ID, (sim.runLocal<number>(NEXT_KERNEL_ID) ?? 0) + 1);
     this.pageShift = options.pageShift ?? PAGE_SHIFT;
     this.phys = new PhysicalMemory<Mm>({
       npages: options.memoryPages,

@@ -3,7 +3,8 @@ import { RwSemaphore } from '../sim/sync/rwsem.js';
 import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
 import type { MmAllLocks } from '../notifier/all-locks.js';
 
-let nextMmId = 1;
+/** Per run (Simulation.runLocal): the last address-space id handed out. */
+const NEXT_MM_ID = Symbol('mm ids');
 
 /**
  * One address space (struct mm_struct): its two reference counts, its mmap lock and
@@ -16,7 +17,10 @@ let nextMmId = 1;
  * which any use reports use-after-free.
  */
 export class MmStruct {
-  /** A number unique among the address spaces created in this JavaScript process, from 1. */
+  /**
+   * A number unique among the address spaces of this simulation, from 1 (per run, so that a
+   * replay numbers them as the original did, whatever ran before it in the process).
+   */
   readonly id: number;
   /** mm_users. */
   users = 1;
@@ -49,7 +53,7 @@ export class MmStruct {
     /** Names the address space in traces and reports (a process's is `name[pid]`). */
     readonly name: string,
   ) {
-    this.id = nextMmId++;
+    this.id = sim.setRunLocal(NEXT_MM_ID, (sim.runLocal<number>(NEXT_MM_ID) ?? 0) + 1);
     this.refTag = `mm_refs ${name}`;
     this.mmapLock = new RwSemaphore(sim, `mmap_lock`);
     sim.kalloc(this, `mm_struct ${name}`);

@@ -562,3 +562,22 @@ describe('pages on the way to the checks', () => {
       });
     }));
 });
+
+describe('ids', () => {
+  it('kernels and address spaces are numbered per simulation, so a replay numbers them alike', async () => {
+    const ids = async (): Promise<number[]> => {
+      let got: number[] = [];
+      expectOk(
+        await runKernel(async (k) => {
+          const a = k.createProcess('a');
+          const b = k.createProcess('b');
+          got = [k.id, a.mm.id, b.mm.id];
+        }),
+      );
+      return got;
+    };
+    const first = await ids();
+    expect(first[1]).not.toBe(first[2]);
+    expect(await ids()).toEqual(first);
+  });
+});
