@@ -291,10 +291,17 @@ export class Process {
     return ret;
   }
 
+  /**
+   * do_exit: the state turns 'zombie' at once, standing for PF_EXITING as well (new calls get
+   * -ESRCH while exit_mm runs), the children are reparented (to nobody: no init is modelled),
+   * then mmput; the status that wait reads is set only after it, as exit_notify comes after
+   * exit_mm. May sleep.
+   */
   private async procExit(code: number, signal: number): Promise<number> {
     this.setState('zombie');
     this.kernel.hooks.userMemory?.exit(this.mm);
     for (const c of this.children) c.parent = null;
+    this.children.length = 0;
     await this.mm.mmput();
     this.status = { pid: this.pid, code, signal };
     this.exitWait.wakeUpAll();

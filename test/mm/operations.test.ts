@@ -500,9 +500,12 @@ describe('exit, kill, wait and mm lifetime', () => {
       expect(await p.write(a, fill(4 * PAGE, 1))).toBe(0);
       expect(await p.write(s, fill(2 * PAGE, 1))).toBe(0);
       const child = await p.fork();
+      expect(p.children).toEqual([child]);
       expect(await child.write(a, fill(1, 2))).toBe(0);
       p.mm.mmgrab();
       await p.exit(7);
+      // Reparented (to nobody: the model has no init): neither side names the other.
+      expect([p.children, child.parent]).toEqual([[], null]);
       expect(await p.wait()).toEqual({ pid: p.pid, code: 7, signal: 0 });
       expect(p.mm.mmgetNotZero()).toBe(false);
       p.mm.mmdrop();
