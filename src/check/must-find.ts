@@ -19,18 +19,7 @@ export interface MustFind {
 }
 
 /** The twelve of issue 11, in its order: scenario, violation kind, words the message must carry. */
-export const MUST_FIND: readonly {
-  /** Its number in issue 11. */
-  n: number;
-  /** A one-line description of the race. */
-  what: string;
-  /** The built-in scenario that plants it. */
-  scenario: string;
-  /** The violation kind it must be reported as. */
-  kind: string;
-  /** What the violation's message must match. */
-  words: RegExp;
-}[] = [
+export const MUST_FIND: readonly MustFind[] = [
   {
     n: 1,
     what: 'set_seq missing in an invalidate callback',
