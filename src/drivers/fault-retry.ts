@@ -40,6 +40,7 @@ export const FAULT_RETRY_POLICIES: readonly FaultRetryPolicy[] = ['none', 'timeo
 
 /** Options of the loop, shared by every modern driver's createDevice. */
 export interface FaultRetryOptions {
+  /** The retry policy (option `retry`): 'none', 'timeout' (the default) or 'mmap-write-fallback'. */
   retry: FaultRetryPolicy;
   /** `timeout`: the budget in ms of virtual time (HMM_RANGE_DEFAULT_TIMEOUT). */
   retryTimeoutMs: number;

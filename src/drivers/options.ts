@@ -6,11 +6,58 @@
 
 /** One option of a driver: its type, its default, what it means. */
 export type DriverOptionSpec =
-  | { type: 'number'; doc: string; default?: number; min?: number; max?: number; integer?: boolean }
-  | { type: 'boolean'; doc: string; default?: boolean }
-  | { type: 'string'; doc: string; default?: string }
-  | { type: 'enum'; doc: string; values: readonly string[]; default?: string }
-  | { type: 'number-list'; doc: string; default?: readonly number[]; min?: number; integer?: boolean };
+  | {
+      /** A finite number. */
+      type: 'number';
+      /** What the option means (shown in help and in error messages). */
+      doc: string;
+      /** The value filled in when the option is not given. */
+      default?: number;
+      /** The smallest value accepted (inclusive). */
+      min?: number;
+      /** The largest value accepted (inclusive). */
+      max?: number;
+      /** Only safe integers are accepted. */
+      integer?: boolean;
+    }
+  | {
+      /** true or false. */
+      type: 'boolean';
+      /** What the option means (shown in help and in error messages). */
+      doc: string;
+      /** The value filled in when the option is not given. */
+      default?: boolean;
+    }
+  | {
+      /** Any string. */
+      type: 'string';
+      /** What the option means (shown in help and in error messages). */
+      doc: string;
+      /** The value filled in when the option is not given. */
+      default?: string;
+    }
+  | {
+      /** One string of `values`. */
+      type: 'enum';
+      /** What the option means (shown in help and in error messages). */
+      doc: string;
+      /** The strings accepted. */
+      values: readonly string[];
+      /** The value filled in when the option is not given. */
+      default?: string;
+    }
+  | {
+      /** A non-empty array of finite numbers. */
+      type: 'number-list';
+      /** What the option means (shown in help and in error messages). */
+      doc: string;
+      /** The list filled in (copied) when the option is not given. */
+      default?: readonly number[];
+      /** The smallest element accepted (inclusive). */
+      min?: number;
+      /** Only safe integers are accepted as elements. */
+      integer?: boolean;
+    };
 
 /** A schema: option name → spec. */
 export type DriverOptionSchema = Readonly<Record<string, DriverOptionSpec>>;

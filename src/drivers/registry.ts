@@ -26,9 +26,11 @@ export type DeviceAccessKind = 'read' | 'write' | 'atomic';
 
 /** The argument of an atomic access: add to the 64-bit word at `va` (fetch-and-add). */
 export interface DeviceAtomicOp {
+  /** Fetch-and-add: the amount added (modulo 2^64); takes precedence over compare/swap. */
   add?: number | bigint;
   /** Compare-and-swap: store `swap` when the word equals `compare`. */
   compare?: number | bigint;
+  /** Compare-and-swap: the value stored when the word equals `compare`. */
   swap?: number | bigint;
 }
 
@@ -64,6 +66,7 @@ export interface Device {
 
 /** A driver's registration: its name, what it is, its options, and how to make a device. */
 export interface DriverDefinition {
+  /** The unique name the driver registers under (`k.createDevice(name)`). */
   name: string;
   /** One line for listings. */
   summary: string;

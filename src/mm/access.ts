@@ -63,10 +63,34 @@ export interface UserMemoryObserver {
 
 /** What a program call did to the contents of its range (see UserMemoryObserver.contentsEnd). */
 export type UserMemoryChange =
-  | { kind: 'mmap'; length: number }
-  | { kind: 'munmap' }
-  | { kind: 'madvise'; advice: number }
-  | { kind: 'mremap'; oldAddr: number; oldLength: number; newLength: number; flags: number };
+  | {
+      /** mmap(2): a new mapping, which may replace what was mapped in its range. */
+      kind: 'mmap';
+      /** The length passed to mmap, in bytes (before rounding up to pages). */
+      length: number;
+    }
+  | {
+      /** munmap(2) of the range. */
+      kind: 'munmap';
+    }
+  | {
+      /** madvise(2) over the range. */
+      kind: 'madvise';
+      /** The MADV_* advice given. */
+      advice: number;
+    }
+  | {
+      /** mremap(2): the range may have moved, grown or shrunk. */
+      kind: 'mremap';
+      /** The old address passed to mremap. */
+      oldAddr: number;
+      /** The old length passed, in bytes (before rounding up to pages). */
+      oldLength: number;
+      /** The new length passed, in bytes (before rounding up to pages). */
+      newLength: number;
+      /** The MREMAP_* flags passed. */
+      flags: number;
+    };
 
 declare module './kernel.js' {
   interface KernelHooks {

@@ -61,8 +61,11 @@ export interface KernelHooks {
 
 /** Where a migration entry was installed: the registry phase-B migration and fork share. */
 export interface MigrationMapping {
+  /** The address space whose page table holds the migration entry. */
   readonly mm: Mm;
+  /** Where the entry is: the page's address, or the PMD-aligned address of a PMD entry. */
   readonly va: number;
+  /** Whether it is a PMD-level migration entry (a THP migrated whole). */
   readonly pmd: boolean;
 }
 

@@ -5,19 +5,40 @@
 import { PG_lru, PG_active, PG_unevictable } from './page-flags.js';
 import { PageFrames, ST_ALLOCATED, NO_PFN, PAGE_LRU, type PhysicalMemoryOptions } from './page-frames.js';
 
+/**
+ * enum lru_list (LRU_INACTIVE_ANON): inactive swap-backed folios; new anonymous folios go here and reclaim
+ * takes from it.
+ */
 export const LRU_INACTIVE_ANON = 0;
+/** enum lru_list (LRU_ACTIVE_ANON): active swap-backed folios; lruAdd sets PG_active for it. */
 export const LRU_ACTIVE_ANON = 1;
+/** enum lru_list (LRU_INACTIVE_FILE): inactive page-cache folios (new pages of non-shmem files go here). */
 export const LRU_INACTIVE_FILE = 2;
+/** enum lru_list (LRU_ACTIVE_FILE): active page-cache folios; lruAdd sets PG_active for it. */
 export const LRU_ACTIVE_FILE = 3;
+/**
+ * enum lru_list (LRU_UNEVICTABLE): folios reclaim leaves alone (the model's shmem pages); lruAdd sets
+ * PG_unevictable.
+ */
 export const LRU_UNEVICTABLE = 4;
+/** NR_LRU_LISTS: LRU lists per node; per-list arrays are indexed node * NR_LRU_LISTS + list. */
 export const NR_LRU_LISTS = 5;
 /** enum lru_list: one of the LRU_* list numbers above (LRU_INACTIVE_ANON … LRU_UNEVICTABLE). */
 export type LruList = 0 | 1 | 2 | 3 | 4;
 
 export class PageLru extends PageFrames {
   // --- LRU lists, per node and list: newest at head, oldest at tail ---
+  /**
+   * Per list, at node * NR_LRU_LISTS + list: head pfn of the newest folio, NO_PFN when the list is empty
+   * (the list head in lruvec->lists).
+   */
   protected readonly lruHeadArr: Int32Array;
+  /** Per list, at node * NR_LRU_LISTS + list: head pfn of the oldest folio, where reclaim scans from. */
   protected readonly lruTailArr: Int32Array;
+  /**
+   * Per list, at node * NR_LRU_LISTS + list: base pages (not folios) on the list (the lruvec's
+   * NR_LRU_BASE + list counter).
+   */
   protected readonly lruSizeArr: Int32Array;
 
   constructor(options: PhysicalMemoryOptions) {

@@ -34,7 +34,9 @@ const MIGRATE_FLAGS = [PG_anon, PG_swapbacked, PG_uptodate, PG_dirty, PG_referen
 
 /** An isolated folio on a migration list: its head pfn and the LRU list to put it back on. */
 export interface MigrateItem {
+  /** Head pfn of the isolated folio; the item holds its isolation reference. */
   pfn: number;
+  /** The LRU list it was isolated from, where it (or the folio replacing it) goes back. */
   lru: LruList;
 }
 

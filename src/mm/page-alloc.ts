@@ -35,18 +35,41 @@ const PG_CHECK_AT_FREE = PG_locked | PG_writeback | PG_swapcache | PG_mlocked;
 
 export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
   // --- allocator state for system RAM ---
-  protected readonly segOf: Int32Array; // pfn -> segment
+  // A segment is the part of one naturally aligned HPAGE_PMD_NR block that lies in one node; it
+  // stands in for the buddy allocator's free areas (segments are numbered in pfn order).
+  /** Per pfn of system RAM: the segment the page belongs to. */
+  protected readonly segOf: Int32Array;
+  /** Per segment: its first pfn. */
   protected readonly segStart: Int32Array;
+  /** Per segment: its size in pages (HPAGE_PMD_NR, fewer where a node boundary or the end of RAM cuts it). */
   protected readonly segCap: Int32Array;
+  /** Per segment: its NUMA node. */
   protected readonly segNode: Uint8Array;
+  /** Per segment: the first pfn of its free list (linked through freeNext), NO_PFN when none is free. */
   protected readonly segFreeHead: Int32Array;
+  /** Per segment: the pages on its free list. */
   protected readonly segFreeCount: Int32Array;
+  /** Per segment: the previous segment on the same node's partial or whole-free list, -1 at the front. */
   protected readonly segPrev: Int32Array;
+  /** Per segment: the next segment on the same node's partial or whole-free list, -1 at the end. */
   protected readonly segNext: Int32Array;
+  /**
+   * Per segment: which node list it is on: SEG_NONE (nothing free, on no list), SEG_PARTIAL (some pages
+   * free, or a short segment) or SEG_FULL (a whole HPAGE_PMD_NR block free).
+   */
   protected readonly segList: Uint8Array;
-  protected readonly partialHead: Int32Array; // per node
-  protected readonly fullHead: Int32Array; // per node
-  protected readonly nodeFree: Int32Array; // per node
+  /**
+   * Per node: the first segment with free pages that is not a whole free block, -1 when none. Order-0
+   * allocations take from these first, so whole blocks are broken up last.
+   */
+  protected readonly partialHead: Int32Array;
+  /**
+   * Per node: the first segment whose whole HPAGE_PMD_NR block is free (full of free pages), -1 when none;
+   * what a PMD-order allocation takes.
+   */
+  protected readonly fullHead: Int32Array;
+  /** Per node: free pages of system RAM on the node (its NR_FREE_PAGES). */
+  protected readonly nodeFree: Int32Array;
 
   constructor(options: PhysicalMemoryOptions) {
     super(options);

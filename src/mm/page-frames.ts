@@ -58,11 +58,20 @@ export type Zone = 'normal' | 'device';
  * (pgmap->owner, matched against hmm_range.dev_private_owner) and page_free callback.
  */
 export interface DeviceRegion {
+  /** The region's number in its PhysicalMemory: 0, 1, ... in the order regions were added. */
   readonly id: number;
+  /** First pfn of the region, HPAGE_PMD_NR-aligned, above every frame that existed before it. */
   readonly startPfn: number;
+  /** Pages in the region: its pfns are [startPfn, startPfn + npages). */
   readonly npages: number;
+  /** pgmap->type: MEMORY_DEVICE_PRIVATE ('private') or MEMORY_DEVICE_COHERENT ('coherent'). */
   readonly kind: DeviceMemoryKind;
+  /**
+   * pgmap->owner: the driver's token, compared with hmm_range.dev_private_owner and migrate_vma's
+   * pgmap_owner to tell the driver's own pages from another's.
+   */
   readonly owner: unknown;
+  /** The NUMA node the region's pages report (page_to_nid). */
   readonly node: number;
   /** Pages on the region's free list (not handed out by {@link PhysicalMemory.allocDevicePage}). */
   readonly nrFree: number;
@@ -92,9 +101,13 @@ export interface PhysicalMemoryOptions {
 
 /** One reverse mapping of a page: `mm` maps it at `va`, through a PMD when `pmd` is true. */
 export interface RmapEntry<Mm> {
+  /** The address space whose page table maps the page. */
   readonly mm: Mm;
+  /** The virtual address mapped: the page's own for a PTE, the PMD-aligned start for a PMD mapping. */
   readonly va: number;
+  /** The page the entry is recorded on: the mapped page for a PTE, the folio's head for a PMD. */
   readonly pfn: number;
+  /** Whether a PMD maps the whole folio (true) or a PTE maps this page (false). */
   readonly pmd: boolean;
 }
 
@@ -132,18 +145,32 @@ export const PAGE_LRU = -2;
  * `Mm` is the type of the address-space objects recorded in the reverse map (opaque here).
  */
 export class PageFrames {
+  /** Base page shift (PAGE_SHIFT): log2 of pageSize; 12 unless the pageShift option says otherwise. */
   readonly pageShift: number;
+  /** Bytes per base page (PAGE_SIZE). */
   readonly pageSize: number;
+  /** NUMA nodes (nr_node_ids); system RAM is split evenly across them in pfn order. */
   readonly nodes: number;
   /** Pages of system RAM (ZONE_NORMAL, excluding the zero page). */
   readonly totalPages: number;
   /** pfn of the shared zero page (ZERO_PAGE(0)), reserved at construction. */
   readonly zeroPfn: number;
   /** Violations seen so far (the first `MAX_KEPT_VIOLATIONS`); `violationCount` counts all. */
-  readonly violations: Array<{ kind: PageViolationKind; message: string }> = [];
+  readonly violations: Array<{
+    /** Which page-lifetime rule was broken. */
+    kind: PageViolationKind;
+    /** What happened, naming the frame as describePage (dump_page) does. */
+    message: string;
+  }> = [];
+  /** Violations reported so far, including those past the first MAX_KEPT_VIOLATIONS kept in `violations`. */
   violationCount = 0;
 
+  /** The onViolation option: told of each violation as it is reported (the Kernel reports it to the run). */
   protected readonly onViolation: ((kind: PageViolationKind, message: string) => void) | undefined;
+  /**
+   * The shouldFailAlloc option (should_fail_alloc_page): asked before every allocation of system RAM or
+   * device memory; true fails it with -ENOMEM.
+   */
   protected readonly shouldFailAlloc: ((order: number, node: number) => boolean) | undefined;
   /** Where array buffers come from (see PhysicalMemoryOptions.buffers). */
   protected readonly buffers: BufferSource;
@@ -158,36 +185,98 @@ export class PageFrames {
   countAccess: ((head: number, write: boolean) => void) | null = null;
 
   // --- per-frame state (struct page), indexed by pfn; grown when device regions are added ---
+  /** Frames the per-frame arrays have room for (>= nframes); grow() enlarges them for device regions. */
   protected capacity = 0;
+  /**
+   * Frames in use: pfns are [0, nframes) — system RAM, the zero page, then each device region after its
+   * alignment hole (whose pfns are not valid).
+   */
   protected nframes = 0;
-  protected refcount = new Int32Array(0); // head pages only (folio refcount)
-  protected mapcountArr = new Int32Array(0); // per page, PTE mappings (page->_mapcount + 1)
-  protected entireMapcountArr = new Int32Array(0); // head only: PMD mappings (folio->_entire_mapcount + 1)
-  protected folioMapcountArr = new Int32Array(0); // head only: all mappings (folio->_large_mapcount + 1)
-  protected pincountArr = new Int32Array(0); // head only: FOLL_PIN references
+  /**
+   * Per head pfn: the folio's reference count (folio->_refcount); 0 when free or frozen. Tail entries are
+   * unused (0).
+   */
+  protected refcount = new Int32Array(0);
+  /**
+   * Per pfn: PTE mappings of this page (page->_mapcount, but stored as the count: the kernel's value + 1).
+   * PMD mappings are counted in entireMapcountArr instead.
+   */
+  protected mapcountArr = new Int32Array(0);
+  /** Per head pfn: PMD mappings of the whole folio (folio->_entire_mapcount + 1). */
+  protected entireMapcountArr = new Int32Array(0);
+  /**
+   * Per head pfn: every mapping of the folio, each PTE of any of its pages plus each PMD
+   * (folio->_large_mapcount + 1; kept for order-0 folios too, where it equals the page's mapcount).
+   */
+  protected folioMapcountArr = new Int32Array(0);
+  /**
+   * Per head pfn: FOLL_PIN pins of the folio (folio->_pincount), each of which also holds a reference; the
+   * model counts pins here for every order (see pinPage).
+   */
+  protected pincountArr = new Int32Array(0);
+  /**
+   * Per pfn: PG_* bits (page->flags / folio->flags). Folio-wide flags are kept on the head; the PG_PER_PAGE
+   * bits (hwpoison, anon-exclusive, head) on each page.
+   */
   protected flags = new Uint32Array(0);
+  /** Per pfn: the NUMA node of the frame (page_to_nid). */
   protected nodeArr = new Uint8Array(0);
-  protected orderArr = new Uint8Array(0); // head only
-  protected headArr = new Int32Array(0); // compound_head: pfn of the folio's head (itself for heads)
+  /** Per head pfn: the folio's order (folio_order); 0 for tails and free pages. */
+  protected orderArr = new Uint8Array(0);
+  /** Per pfn: the folio's head pfn (compound_head / page_folio); the pfn itself for a head or free page. */
+  protected headArr = new Int32Array(0);
+  /**
+   * Per pfn: the model's frame state, one of the ST_* values (free, allocated head, tail, reserved,
+   * leaked, free device page, hole): what the kernel spreads over PageBuddy, the refcount and page types.
+   */
   protected state = new Uint8Array(0);
-  protected freeNext = new Int32Array(0); // free-list link (segment or device region)
-  protected lruNextArr = new Int32Array(0); // towards the oldest
-  protected lruPrevArr = new Int32Array(0); // towards the newest
+  /**
+   * Per free pfn: the next pfn on the same free list (its allocator segment's or its device region's),
+   * NO_PFN at the end (the buddy list link, page->buddy_list).
+   */
+  protected freeNext = new Int32Array(0);
+  /** Per head pfn on an LRU list: the next older folio, NO_PFN at the oldest end (folio->lru). */
+  protected lruNextArr = new Int32Array(0);
+  /** Per head pfn on an LRU list: the next newer folio, NO_PFN at the newest end (folio->lru). */
+  protected lruPrevArr = new Int32Array(0);
+  /**
+   * Per head pfn: the LruList the folio is on, meaningful only while PG_lru is set (the kernel derives it
+   * from PG_active, PG_unevictable and the file/anon type: folio_lru_list).
+   */
   protected lruWhich = new Uint8Array(0);
-  protected swapSlotArr = new Int32Array(0); // head only: folio->swap, -1 when none
-  protected indexArr = new Float64Array(0); // head only: folio->index
-  protected mappingArr: unknown[] = []; // head only: folio->mapping (file / address_space), sparse
-  protected contents: Array<Uint8Array | undefined> = []; // sparse; undefined reads as zeros
-  protected rmap: Array<unknown[] | undefined> = []; // sparse; [mm, vaCode, mm, vaCode, ...]
+  /** Per head pfn: the first swap slot of a folio in the swap cache, -1 when none (folio->swap). */
+  protected swapSlotArr = new Int32Array(0);
+  /**
+   * Per head pfn: the folio's page index (folio->index): its offset in its file, in pages, or for an
+   * anonymous folio its linear page index in the VMA's pgoff space.
+   */
+  protected indexArr = new Float64Array(0);
+  /**
+   * Per head pfn, sparse: the folio's owner (folio->mapping): the MemFile of a page-cache folio, the
+   * anon_vma id of an anonymous one; undefined when none.
+   */
+  protected mappingArr: unknown[] = [];
+  /** Per pfn, sparse: the page's bytes (pageSize of them, the memory itself); undefined reads as zeros. */
+  protected contents: Array<Uint8Array | undefined> = [];
+  /**
+   * Per pfn, sparse: the page's reverse map as a flat list [mm, vaCode, mm, vaCode, ...], where vaCode is
+   * the va of a PTE mapping or -va - 1 of a PMD mapping (kept on the head). The kernel finds the same
+   * through the anon_vma and address_space interval trees (rmap_walk).
+   */
+  protected rmap: Array<unknown[] | undefined> = [];
 
   /** ZONE_DEVICE regions in pfn order (memremap.ts adds them). */
   protected readonly regions: DeviceRegionState[] = [];
   /** pfn boundaries of the nodes' system RAM (nodes + 1 entries). */
   protected readonly nodeStartArr: Int32Array;
+  /** Head pfn of the huge zero folio (huge_zero_folio), NO_PFN until hugeZeroPfn first allocates it. */
   protected hugeZero = NO_PFN;
 
+  /** Free pages of system RAM (NR_FREE_PAGES summed over the nodes); read through nrFree. */
   protected nrFreeCount = 0;
+  /** Allocated pages of system RAM (huge zero folio and frozen folios included); read through nrAllocated. */
   protected nrAllocatedCount = 0;
+  /** Pages of system RAM taken out of circulation by a bad free (bad_page()); read through nrLeaked. */
   protected nrLeakedCount = 0;
 
   /** Builds `npages` of free system RAM plus the zero page. */
@@ -245,7 +334,12 @@ export class PageFrames {
   }
 
   /** The pfn range [start, end) of system RAM on `node` (pgdat->node_start_pfn, node_spanned_pages). */
-  nodeRange(node: number): { start: number; end: number } {
+  nodeRange(node: number): {
+    /** First pfn of the node's system RAM (node_start_pfn). */
+    start: number;
+    /** The pfn after the node's last page of system RAM (node_end_pfn). */
+    end: number;
+  } {
     this.physCheckNode(node);
     return { start: this.nodeStartArr[node], end: this.nodeStartArr[node + 1] };
   }

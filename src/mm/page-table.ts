@@ -176,7 +176,9 @@ class PmdSlot {
  * for write).
  */
 export class PageTable {
+  /** Base page shift (PAGE_SHIFT) of the PTEs: log2 of pageSize; 12 by default. */
   readonly pageShift: number;
+  /** Bytes mapped by one PTE (PAGE_SIZE); addresses given to the table are multiples of it. */
   readonly pageSize: number;
   /** PMD_SIZE: bytes mapped by one PMD slot (a PTE table or a huge entry). */
   readonly pmdSize: number;

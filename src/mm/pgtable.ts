@@ -10,8 +10,11 @@ import type { Mm } from './mm.js';
 
 /** A page-table entry as read (pte_t): kind, pfn or swap slot, PTE_* flags. */
 export interface PteValue {
+  /** The entry's kind (PTE_KIND_*); PTE_KIND_NONE for an empty entry. */
   kind: PteKind;
+  /** The pfn it maps, or the swap slot of a swap entry. */
   pfn: number;
+  /** Its PTE_* flags (PTE_WRITE, PTE_DIRTY, ...). */
   flags: number;
 }
 

@@ -49,9 +49,13 @@ const RMAP_KEEP_FLAGS = PTE_SOFT_DIRTY | PTE_UFFD_WP;
  * ends (clamped to the VMA's end).
  */
 export interface RmapTarget {
+  /** The address space mapping the folio, pinned (mmgrab) until rmapTargetsDone. */
   readonly mm: Mm;
+  /** The VMA holding the mapping, or undefined when no VMA of `mm` contains it any more. */
   readonly vma: Vma | undefined;
+  /** Start of the range: where the folio's first page sits in the VMA, clamped to the VMA's start. */
   readonly start: number;
+  /** End of the range (exclusive): where the folio's last page ends, clamped to the VMA's end. */
   readonly end: number;
 }
 

@@ -45,9 +45,18 @@ const MAX_KEPT_VIOLATIONS = 1000;
  * allocator differs in order only). No locks; the caller serialises.
  */
 export class SwapSpace {
+  /** Slots on the device (its size in pages, si->max); valid slots are [0, size). */
   readonly size: number;
+  /** Bytes in one slot: a base page (PAGE_SIZE). */
   readonly pageSize: number;
-  readonly violations: Array<{ kind: SwapViolationKind; message: string }> = [];
+  /** Slot misuse seen so far (the first 1000); `violationCount` counts all. */
+  readonly violations: Array<{
+    /** What was misused: a count or cache bit dropped when not held, or a free slot used. */
+    kind: SwapViolationKind;
+    /** What happened, naming the operation and the slot. */
+    message: string;
+  }> = [];
+  /** Slot misuse reported so far, including what `violations` no longer keeps. */
   violationCount = 0;
 
   private readonly onViolation: ((kind: SwapViolationKind, message: string) => void) | undefined;

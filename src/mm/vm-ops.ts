@@ -13,14 +13,19 @@ import type { Mm } from './mm.js';
  * it changed. `page` is the pfn a ->fault handler returns, with a reference the caller owns, or -1.
  */
 export interface VmFault {
+  /** The address space faulting (vmf->vma->vm_mm). */
   readonly mm: Mm;
+  /** The VMA containing the address (vmf->vma). */
   readonly vma: Vma;
   /** Page-aligned faulting address. */
   readonly address: number;
   /** FAULT_FLAG_* bits. */
   flags: number;
+  /** The kind (PTE_KIND_*) of the PTE as first read (the type of vmf->orig_pte). */
   origKind: PteKind;
+  /** The pfn that PTE maps, or its swap slot for a swap entry (the payload of vmf->orig_pte). */
   origPfn: number;
+  /** The PTE_* flags of that PTE. */
   origFlags: number;
   /** vmf->page: set by ->fault (with a reference), -1 when none. */
   page: number;
@@ -50,6 +55,7 @@ export interface VmOperations {
  * mapping the file holds one reference.
  */
 export interface MmapableFile {
+  /** The file's name, for traces and messages (what file->f_path would show). */
   readonly name: string;
   /**
    * call_mmap (file->f_op->mmap): prepares `vma`, not yet in `mm`'s tree and already holding a file
@@ -70,10 +76,18 @@ export interface MmapableFile {
  * fault path and referenced for the duration of the call), and whether it is a write fault.
  */
 export interface DevicePrivateFault {
+  /** The faulting address space (vmf->vma->vm_mm). */
   readonly mm: Mm;
+  /** The VMA containing the address (vmf->vma). */
   readonly vma: Vma;
+  /** The page-aligned faulting address (inside the PMD's range for a PMD-level entry). */
   readonly address: number;
+  /**
+   * The device-private page the entry maps (vmf->page; the folio's head for a PMD-level entry), locked
+   * and referenced by the fault path for the call.
+   */
   readonly pfn: number;
+  /** Whether the access was a write (FAULT_FLAG_WRITE). */
   readonly write: boolean;
   /** FAULT_FLAG_* of the fault. */
   readonly flags: number;

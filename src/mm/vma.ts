@@ -50,14 +50,30 @@ export interface VmaInit {
  * place under the mmap lock for write (vm_flags_set / vm_flags_reset, anon_vma_prepare).
  */
 export class Vma {
+  /** vm_start: the first byte of the area, page-aligned. */
   start: number;
+  /** vm_end: the first byte after the area, page-aligned; the area is [start, end). */
   end: number;
+  /** vm_flags: VM_* bits (VM_READ, VM_WRITE, VM_SHARED, ...). */
   flags: number;
+  /**
+   * vm_pgoff: the offset of `start` in the mapped file (a shmem file for shared anonymous memory), in
+   * pages; for private anonymous memory the page number of the address it was mapped at
+   * (start >> PAGE_SHIFT).
+   */
   pgoff: number;
+  /** vm_file: the mapped file (a shmem file for shared anonymous memory), undefined for private anonymous. */
   file: unknown;
+  /** vm_ops: the file's or driver's vm_operations_struct (a VmOperations), undefined if anonymous. */
   ops: object | undefined;
+  /** vm_private_data: the driver's data for this mapping, opaque to the model. */
   privateData: unknown;
+  /**
+   * The anon_vma the VMA's anonymous pages belong to, as an id from Kernel.allocAnonVma (folio->mapping
+   * of those pages); 0 until anonVmaPrepare gives it one.
+   */
   anonVma: number;
+  /** anon_vma_name, or a special name such as [heap] or [stack]; shown by toString. */
   name: string | undefined;
   /** Not in any tree (vma->detached). */
   detached = true;
@@ -142,9 +158,13 @@ export interface UnmappedAreaOptions {
  * (holds the mmap lock: read for lookups, write for changes).
  */
 export class VmaTree {
+  /** Base page shift (PAGE_SHIFT) VMA bounds are aligned to; 12 by default. */
   readonly pageShift: number;
+  /** Bytes per base page (PAGE_SIZE): VMA bounds are multiples of it. */
   readonly pageSize: number;
+  /** mm->mmap_base: where getUnmappedArea's top-down search starts (0x7f0000000000 by default). */
   readonly mmapBase: number;
+  /** vm.mmap_min_addr: the lowest address a mapping may start at (0x10000 by default). */
   readonly mmapMinAddr: number;
   /** TASK_SIZE: no VMA ends above it. */
   readonly taskSize: number;

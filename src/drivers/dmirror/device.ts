@@ -52,6 +52,7 @@ export interface DmirrorMistakes {
   ignoreEbusy?: boolean;
 }
 
+/** The name of every DmirrorMistakes switch, for option validation and the driver's options. */
 export const DMIRROR_MISTAKES = ['skipDevicePrivateZap', 'mapBeforePages', 'ignoreEbusy'] as const;
 
 /** Options of `k.createDmirror(options)`. */

@@ -39,26 +39,41 @@ export class SelftestSkip extends Error {
 
 /** struct hmm_buffer: the mapping, the mirror (device data or snapshot bytes) and the counters. */
 export interface HmmBuffer {
+  /** The mapping's address in the test process (0 until the case maps it). */
   ptr: number;
+  /** The mapping's length in bytes. */
   size: number;
+  /** The bytes commands read into or write from (device data, or one snapshot byte per page). */
   mirror: Uint8Array;
+  /** Pages the last successful command processed (DmirrorCommandResult.cpages). */
   cpages: number;
+  /** Device faults the last successful command took (DmirrorCommandResult.faults). */
   faults: number;
 }
 
 /** What a case body gets. */
 export class SelftestContext {
+  /** The kernel's page size in bytes. */
   readonly ps: number;
+  /** The fixture's device file (the same as fd0). */
   fd!: Dmirror;
+  /** The file opened on dev0 for the test process. */
   fd0!: Dmirror;
+  /** The file opened on dev1 (fixture 'hmm2' only). */
   fd1!: Dmirror;
+  /** The first device, of the case's variant. */
   dev0!: DmirrorDevice;
+  /** The second device, of the same variant (fixture 'hmm2' only). */
   dev1!: DmirrorDevice;
 
   constructor(
+    /** The fresh simulation the case runs in. */
     readonly sim: Simulation,
+    /** The fresh kernel of the case. */
     readonly k: Kernel,
+    /** The test process the devices mirror. */
     readonly p: Process,
+    /** The device-memory kind this run of the case uses. */
     readonly variant: SelftestVariant,
   ) {
     this.ps = k.pageSize;
@@ -146,10 +161,17 @@ export function expectIntsIn(
 
 /** One case of the catalogue. */
 export interface SelftestCase {
+  /** The case's name (the selftest's TEST_F name). */
   name: string;
+  /** 'hmm' opens one device file; 'hmm2' opens files on two distinct devices. */
   fixture: 'hmm' | 'hmm2';
   /** Kernel options beyond the defaults. */
-  kernel?: { memoryPages?: number; hugetlbPages?: number };
+  kernel?: {
+    /** Pages of system RAM (32768 by default). */
+    memoryPages?: number;
+    /** PMD-sized huge pages set aside for the hugetlb pool (nr_hugepages; 1 by default). */
+    hugetlbPages?: number;
+  };
   /**
    * The case body (TEST_F's), run in the harness's simulated thread after the fixture's devices are
    * open; fails by throwing SelftestFailure, skips with SelftestSkip. May sleep.
@@ -159,10 +181,15 @@ export interface SelftestCase {
 
 /** The outcome of one case in one variant. */
 export interface SelftestResult {
+  /** The case's name. */
   name: string;
+  /** The device-memory kind it ran against. */
   variant: SelftestVariant;
+  /** 'fail' also covers a checker violation or a run that did not end 'ok'. */
   status: 'pass' | 'fail' | 'skip';
+  /** Why it failed or was skipped. */
   message?: string;
+  /** Scheduler steps the run took. */
   steps: number;
 }
 

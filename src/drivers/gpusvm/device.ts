@@ -60,7 +60,9 @@ export interface GpuSvmOptions extends FaultRetryOptions, GpuSvmBugs {
 /** A GPU with shared virtual memory. */
 export class GpuSvmDevice implements Device {
   readonly driver = 'gpusvm';
+  /** Counters of the device's fault loop, summed over all its VMs. */
   readonly stats = new FaultLoopStats();
+  /** The planted bugs this device was created with (from the options; all false = upstream). */
   readonly bugs: GpuSvmBugs;
   /** The GPU's VRAM, when it has any. */
   readonly vram: GpuVram | null;
@@ -70,6 +72,7 @@ export class GpuSvmDevice implements Device {
   constructor(
     readonly kernel: Kernel,
     readonly name: string,
+    /** The validated createDevice options (flavor, sizes, VRAM, fault-loop policy, bug switches). */
     readonly opts: GpuSvmOptions,
   ) {
     this.bugs = { mapOrderClamp: opts.mapOrderClamp, atomicFolioLocked: opts.atomicFolioLocked };

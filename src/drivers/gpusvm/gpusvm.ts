@@ -53,12 +53,20 @@ export class GpuSvmRange {
   bound = false;
   /** pages.notifier_seq: LONG_MAX ("never valid") until get_pages stores its seq. */
   notifierSeq = Number.MAX_SAFE_INTEGER;
+  /** The range was taken out of its notifier (range remove, or the planted in-callback removal). */
   removed = false;
 
   constructor(
+    /** The notifier whose block holds the range. */
     readonly notifier: GpuSvmNotifier,
+    /** First virtual address of the range in bytes (aligned to its chunk size). */
     readonly start: number,
+    /** End of the range in bytes, exclusive. */
     readonly end: number,
+    /**
+     * flags.migrate_devmem: the range may be migrated to VRAM (set when its VMA is anonymous and
+     * not hugetlb).
+     */
     readonly migrateDevmem: boolean,
     pageSize: number,
   ) {
@@ -73,6 +81,7 @@ export class GpuSvmRange {
 
 /** struct drm_gpusvm_notifier: an interval subscription over one notifier-size block and its ranges. */
 export class GpuSvmNotifier {
+  /** drm_gpusvm_notifier.notifier: the interval subscription over [start, end). */
   readonly sub: MmuIntervalNotifier;
   /** The notifier's ranges by start (the range tree). */
   readonly ranges = new Map<number, GpuSvmRange>();
@@ -80,8 +89,11 @@ export class GpuSvmNotifier {
   removed = false;
 
   constructor(
+    /** The GPU VM the notifier belongs to. */
     readonly svm: GpuSvm,
+    /** First virtual address of the block in bytes (aligned to the notifier size). */
     readonly start: number,
+    /** End of the block in bytes, exclusive (start + the notifier size). */
     readonly end: number,
   ) {
     this.sub = new MmuIntervalNotifier(
@@ -112,6 +124,7 @@ export class GpuSvm extends DeviceMirror {
   /** Ranges queued for the garbage collector (UNMAP). */
   readonly gcList: GpuSvmRange[] = [];
   private gcRunning = false;
+  /** Set by detach: later GPU faults give -EFAULT, UNMAP queues nothing and no GC work starts. */
   closed = false;
   /**
    * dpor's object for the garbage-collector state (gcList, gcRunning, closed): the callback
@@ -119,19 +132,28 @@ export class GpuSvm extends DeviceMirror {
    * end runs under none (xe's list has its own spinlock), so each use touches it.
    */
   private readonly gcTag: string;
-  /** Model tracking. */
+  /** Model tracking: counters of what the fault, invalidation and GC paths did. */
   readonly seen = {
+    /** Notifiers inserted by find_or_insert. */
     notifiersCreated: 0,
+    /** Notifiers removed (last range gone, a fresh one whose range failed, or teardown). */
     notifiersRemoved: 0,
+    /** Ranges inserted by find_or_insert. */
     rangesCreated: 0,
+    /** Ranges removed (GC, fault-path removal, teardown, or the planted in-callback removal). */
     rangesRemoved: 0,
+    /** Ranges an UNMAP invalidation marked unmapped and queued for the garbage collector. */
     unmapEvents: 0,
+    /** Bound ranges whose GPU PTEs an invalidation zapped. */
     zaps: 0,
+    /** Garbage-collector passes that found queued ranges. */
     gcRuns: 0,
+    /** Chunk sizes skipped because not every page was present (check_pages_threshold). */
     chunkFallbacks: 0,
   };
 
   constructor(
+    /** The GPU the VM belongs to. */
     readonly device: GpuSvmDevice,
     kernel: Kernel,
     name: string,

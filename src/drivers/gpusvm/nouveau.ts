@@ -39,12 +39,22 @@ export class NouveauSvmm extends DeviceMirror implements VramClient {
   notifier: MmuNotifier | null = null;
   /** svmm->vmm: null after teardown, so late invalidations do nothing. */
   vmm = true;
-  /** Model tracking. */
-  readonly seen = { tempNotifiers: 0, pfnclr: 0, ownMigrateSkipped: 0, atomicRetries: 0 };
+  /** Model tracking: counters of what the fault and invalidation paths did. */
+  readonly seen = {
+    /** One-page interval notifiers inserted by GPU faults (plain and atomic). */
+    tempNotifiers: 0,
+    /** Invalidations that cleared GPU PTEs (PFNCLR) through the whole-mm notifier. */
+    pfnclr: 0,
+    /** MIGRATE invalidations skipped because this GPU was the migration's owner. */
+    ownMigrateSkipped: 0,
+    /** Atomic-fault attempts that read_retry sent round again. */
+    atomicRetries: 0,
+  };
   /** The access being served is an atomic (the GPU reported access type 2). */
   private atomicAccess = false;
 
   constructor(
+    /** The GPU the svmm belongs to. */
     readonly device: GpuSvmDevice,
     kernel: Kernel,
     name: string,

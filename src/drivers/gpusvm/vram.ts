@@ -36,15 +36,21 @@ export interface VramClient {
 
 /** VRAM of one GPU. */
 export class GpuVram {
+  /** The device-private pagemap (dev_pagemap) whose pages are the VRAM; its owner is `owner`. */
   readonly pagemap: DevicePagemap;
   /** Device page → the system page holding its bytes. */
   readonly backing = new Map<number, number>();
   /** Counters. */
   readonly seen = {
+    /** Successful migrations to VRAM: whole ranges (drm_pagemap) or nouveau SVM_BIND batches. */
     migratedToVram: 0,
+    /** CPU faults on a VRAM page that went through the migrate_to_ram path (one page each). */
     migratedToRam: 0,
+    /** Ranges evicted from VRAM by drm_gpusvm_range_evict. */
     evictions: 0,
+    /** drm_pagemap migrations that ran out of VRAM pages (nouveau's batches do not count). */
     allocFailures: 0,
+    /** CPU faults left in VRAM because the page's timeslice had not expired. */
     timesliceRefusals: 0,
   };
   /**
@@ -56,7 +62,9 @@ export class GpuVram {
   readonly timesliceEnd = new Map<number, number>();
 
   constructor(
+    /** The kernel whose physical memory backs the VRAM pages. */
     readonly kernel: Kernel,
+    /** The pagemap owner (the GPU device): hmm and migrate_vma match device pages against it. */
     readonly owner: object,
     npages: number,
   ) {

@@ -41,8 +41,14 @@ export interface Hmm2019MirrorOps {
 
 /** struct hmm_range of 2019: a range being faulted, invalidated by `valid = false`. */
 export interface Hmm2019Range {
+  /** First virtual address of the range, in bytes. */
   readonly start: number;
+  /** End of the range in bytes, exclusive. */
   readonly end: number;
+  /**
+   * range->valid: cleared by an overlapping invalidate_range_start (and the release), set again
+   * when the last invalidation in flight ends; the driver maps only while it is true.
+   */
   valid: boolean;
 }
 
@@ -73,7 +79,9 @@ function hmmOfNotifier(sub: MmuNotifier): Hmm2019 | undefined {
 
 /** struct hmm (2019). Made by hmmGetOrCreate; freed by the last hmmPut. */
 export class Hmm2019 {
+  /** A number unique within the run, naming the struct (`hmm#<id>`) in locks and reports. */
   readonly id: number;
+  /** hmm->mmu_notifier: the classic notifier embedded in the struct, registered on `mm`. */
   readonly notifier: MmuNotifier;
   /** kref. */
   kref = 1;
@@ -87,7 +95,9 @@ export class Hmm2019 {
   readonly mirrors: Hmm2019MirrorOps[] = [];
   /** hmm->ranges, under lock. */
   readonly ranges = new Set<Hmm2019Range>();
+  /** hmm->lock: guards `ranges`, `notifiers`, `seq` and each range's `valid`. */
   readonly lock: Mutex;
+  /** hmm->mirrors_sem: guards `mirrors` (write to add or remove, read to call them back). */
   readonly mirrorsSem: RwSemaphore;
   /** hmm->wq: ranges waiting to become valid. */
   readonly wq: WaitQueue;
@@ -95,7 +105,9 @@ export class Hmm2019 {
   readonly via = new Map<MmuNotifierRange, MmuNotifier>();
 
   constructor(
+    /** The simulation the struct, its locks and its allocation belong to. */
     readonly sim: Simulation,
+    /** hmm->mm: the address space the struct mirrors. */
     readonly mm: Mm,
   ) {
     this.id = sim.setRunLocal(NEXT_ID, (sim.runLocal<number>(NEXT_ID) ?? 0) + 1);

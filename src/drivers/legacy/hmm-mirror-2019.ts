@@ -42,9 +42,11 @@ import { HMM2019_MMGET_IN_FAULT, HMM2019_SEQ_RETRY } from './switches.js';
 export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
   /** The struct hmm this mirror hangs off (mirror->hmm). */
   hmm: Hmm2019 | null = null;
+  /** Set by detach (hmm_mirror_unregister): later faults give -EFAULT. */
   detached = false;
 
   constructor(
+    /** The device the mirror belongs to (its lock is the update lock). */
     readonly device: HmmMirror2019Device,
     kernel: Kernel,
     name: string,
@@ -180,6 +182,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
 /** A device using the 2019 hmm_mirror API: its update lock (nouveau's svmm mutex of the time). */
 export class HmmMirror2019Device implements Device {
   readonly driver = 'hmm-mirror-2019';
+  /** The driver's update lock: the device page-table zaps and the fault's valid-check-and-map step. */
   readonly lock: Mutex;
   private count = 0;
 

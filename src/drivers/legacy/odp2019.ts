@@ -41,11 +41,21 @@ import { ODP2019_MAP_ON_TIMEOUT, ODP2019_MMGET_NOT_ZERO } from './switches.js';
 
 /** An ODP MR with the pre-2019 counter/sequence/completion scheme. */
 export class Odp2019Mr extends DeviceMirror {
+  /**
+   * umem->notifiers_count: invalidations running over the MR (range_start raises it, range_end
+   * lowers it; the release raises it for good). A fault maps only while it is zero.
+   */
   notifiersCount = 0;
+  /** umem->notifiers_seq: bumped by each range_end; a fault maps only if it is unchanged since it read it. */
   notifiersSeq = 0;
   /** umem->dying: set by the release (no lock). */
   dying = false;
+  /**
+   * umem->notifier_completion: complete while no invalidation runs (re-armed by the first
+   * range_start); a fault that met an invalidation waits on it with the timeout.
+   */
   readonly notifierCompletion: Completion;
+  /** umem_mutex: serialises the count and sequence updates, the zaps and the fault's map step. */
   readonly umemMutex: Mutex;
   /** The umem's page_list: VA → pinned page (a TouchedMap: the checker reads it without the lock). */
   readonly pinned: Map<number, number>;
@@ -53,17 +63,23 @@ export class Odp2019Mr extends DeviceMirror {
   timeouts = 0;
   /** On the per-mm tree (false after deregistration). */
   inTree = true;
+  /** The QP using this MR: 'rts' until an access fails, then 'error' for good (-EIO). */
   qpState: 'rts' | 'error' = 'rts';
+  /** The MR's classic mmu_notifier (Deviation: one per MR instead of the per-ucontext one). */
   readonly notifier: MmuNotifier;
   private readonly dmaList: CheckedDmaList;
 
   constructor(
+    /** The device the MR is registered on. */
     readonly device: Odp2019Device,
     k: Kernel,
     name: string,
     p: Process,
+    /** First virtual address of the MR in bytes (page-aligned). */
     readonly start: number,
+    /** End of the MR in bytes, exclusive (page-aligned). */
     readonly end: number,
+    /** The MR allows writes: faults pin with FOLL_WRITE and map writable. */
     readonly writable: boolean,
   ) {
     super(k, name, p);

@@ -30,14 +30,18 @@ import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } 
 export class Userptr extends DeviceMirror {
   /** Pinned pages by VA: the DMA list the page-lifetime checker watches (a TouchedMap of it). */
   readonly pinned: Map<number, number>;
+  /** Set by detach: the userptr is off the list and later faults give -EFAULT. */
   detached = false;
 
   constructor(
+    /** The device whose list holds the userptr. */
     readonly device: UserptrListDevice,
     kernel: Kernel,
     name: string,
     process: Process,
+    /** First virtual address of the userptr in bytes (page-aligned). */
     readonly start: number,
+    /** End of the userptr in bytes, exclusive (page-aligned). */
     readonly end: number,
   ) {
     super(kernel, name, process);
@@ -101,6 +105,7 @@ export class Userptr extends DeviceMirror {
 /** The device: its lock, its linear list, its one classic notifier per mm. */
 export class UserptrListDevice implements Device {
   readonly driver = 'userptr-list';
+  /** The driver lock: guards the list, each userptr's pinned pages and its device mappings. */
   readonly lock: Mutex;
   /** The registered userptrs (a linear list, walked on every invalidation). */
   readonly list: Userptr[] = [];

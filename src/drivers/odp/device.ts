@@ -63,9 +63,13 @@ export interface OdpOptions extends FaultRetryOptions, OdpBugs {
 
 /** Attach options: an explicit MR over [start, start + length), or an implicit MR. */
 export interface OdpAttachOptions {
+  /** First virtual address of an explicit MR, in bytes (rounded down to a page). */
   start?: number;
+  /** Length of an explicit MR in bytes (its end is rounded up to a page). */
   length?: number;
+  /** 'r' registers a read-only MR, 'rw' (the default) a writable one. */
   access?: 'r' | 'rw';
+  /** Register an implicit MR over the whole address space instead (no start or length). */
   implicit?: boolean;
 }
 
@@ -82,7 +86,9 @@ export class OdpDevice implements Device {
   readonly driver = 'odp';
   /** odp_mkeys: key → MR (explicit MRs and implicit parents). */
   readonly odpMkeys = new Map<number, OdpMr | ImplicitOdpMr>();
+  /** Counters of the device's fault loop, summed over all its MRs. */
   readonly stats = new FaultLoopStats();
+  /** The planted bugs this device was created with (from the options; all false = upstream). */
   readonly bugs: OdpBugs;
   /** Every MR registered, live or not (for tests and reports). */
   readonly mrs: Array<OdpMr | ImplicitOdpMr> = [];
@@ -91,6 +97,7 @@ export class OdpDevice implements Device {
   constructor(
     readonly kernel: Kernel,
     readonly name: string,
+    /** The validated createDevice options (fault-loop policy, child span, bug switches). */
     readonly opts: OdpOptions,
   ) {
     this.bugs = {

@@ -30,6 +30,7 @@ export class ImplicitOdpMr implements AttachedMirror {
   /** The parent umem's mutex: serialises KSM updates. */
   readonly umemMutex: Mutex;
   private usecountValue = 1;
+  /** Woken when the parent's usecount drops to zero (deregistration waits on it). */
   readonly usecountWait: WaitQueue;
   /** imr->mmkey.usecount, shared without a lock: each read and change is a dpor touch. */
   get usecount(): number {
@@ -41,17 +42,34 @@ export class ImplicitOdpMr implements AttachedMirror {
     this.device.kernel.sim.touch(this.usecountWait.name);
     this.usecountValue = n;
   }
+  /** Deregistration finished: every child destroyed, later accesses give -EINVAL. */
   deregistered = false;
+  /** The QP using the parent key: 'rts' until an access fails, then 'error' for good. */
   qpState: 'rts' | 'error' = 'rts';
+  /** The errno of the access that moved the QP to error. */
   qpErrno = 0;
-  /** Model tracking. */
-  readonly seen = { childrenCreated: 0, childrenReclaimed: 0, createRaces: 0, reclaimSkips: 0 };
+  /** Model tracking: counters of child creation and reclaim. */
+  readonly seen = {
+    /** Children installed in the xarray by a fault. */
+    childrenCreated: 0,
+    /** Empty children taken out of the xarray and queued for destruction. */
+    childrenReclaimed: 0,
+    /** Child creations that lost the slot to a concurrent fault (the new child is destroyed). */
+    createRaces: 0,
+    /** Reclaims skipped because the slot no longer held that child. */
+    reclaimSkips: 0,
+  };
 
   constructor(
+    /** The device the parent is registered on. */
     readonly device: OdpDevice,
+    /** Names the parent in traces and violations. */
     readonly name: string,
+    /** The process whose whole address space the parent covers. */
     readonly process: Process,
+    /** mmkey.key of the parent: its index in the device's odp_mkeys. */
     readonly key: number,
+    /** The parent (and so every child) allows writes. */
     readonly writable: boolean,
   ) {
     const sim = device.kernel.sim;

@@ -50,6 +50,7 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * (`device.attach(p, { start, length })`).
  */
 export class OdpMr extends DeviceMirror {
+  /** The MR's ib_umem_odp: its span, pfn/DMA list, umem mutex and interval notifier. */
   readonly umem: IbUmemOdp;
   private usecountValue = 0;
   /**
@@ -80,6 +81,7 @@ export class OdpMr extends DeviceMirror {
   qpErrno = 0;
   /** For an implicit child: its slot and its parent's view of it. */
   parent: {
+    /** The child's slot index in the parent: its span starts at slot × the child span (bytes). */
     slot: number;
     /** The child the parent's xarray holds for the slot now. */
     current(): OdpMr | undefined;
@@ -89,17 +91,31 @@ export class OdpMr extends DeviceMirror {
      */
     childDestroyed(child: OdpMr): void;
   } | null = null;
-  /** Model tracking: invalidations that found nothing mapped yet (npages == 0), zaps done. */
-  readonly seen = { emptyInvalidations: 0, zaps: 0, revokedSkips: 0, faultsResolved: 0 };
+  /** Model tracking: counters of what the invalidation and fault paths did. */
+  readonly seen = {
+    /** Invalidations skipped because nothing was DMA-mapped yet (npages == 0). */
+    emptyInvalidations: 0,
+    /** Invalidations that zapped MTT entries (one UMR each). */
+    zaps: 0,
+    /** Invalidations skipped because odp->private was null (the MR revoked or not set up). */
+    revokedSkips: 0,
+    /** Device page faults through `access` that the handler resolved. */
+    faultsResolved: 0,
+  };
 
   constructor(
+    /** The device the MR is registered on. */
     readonly device: OdpDevice,
     kernel: Kernel,
     name: string,
     process: Process,
+    /** mmkey.key: the MR's key, its index in the device's odp_mkeys. */
     readonly key: number,
+    /** First virtual address of the MR in bytes (page-aligned). */
     readonly start: number,
+    /** End of the MR in bytes, exclusive (page-aligned). */
     readonly end: number,
+    /** The MR allows writes: faults request write access and write/atomic accesses are allowed. */
     readonly writable: boolean,
   ) {
     super(kernel, name, process);

@@ -46,20 +46,36 @@ export class IbUmemOdp {
    */
   readonly dmaListTag: string;
   /** Where each dmaPages entry was listed (the step and thread of its dma_map), for reports. */
-  readonly dmaListedAt = new Map<number, { step: number; thread: string }>();
+  readonly dmaListedAt = new Map<
+    number,
+    {
+      /** The scheduler step (sim.steps) at which the page was DMA-mapped. */
+      step: number;
+      /** The thread that DMA-mapped it ('setup' outside any thread). */
+      thread: string;
+    }
+  >();
   /** odp->private: the MR once it exists, null before and after revocation. */
   private_: object | null = null;
   /** Set by ibUmemOdpRelease: no callback may reach the umem after it. */
   released = false;
 
   constructor(
+    /** The simulation the umem's mutex, lists and allocation belong to. */
     readonly sim: Simulation,
+    /** umem_odp->tgid: the process that registered the memory (faults refuse once it is gone). */
     readonly owner: Process,
+    /** The owner's mm, which the notifier subscribes to and faults walk. */
     readonly mm: Mm,
+    /** First virtual address covered, in bytes (page-aligned). */
     readonly start: number,
+    /** End of the covered span in bytes, exclusive (page-aligned). */
     readonly end: number,
+    /** umem.writable: the MR allows device writes, so faults request write access. */
     readonly writable: boolean,
+    /** is_implicit_odp: an implicit parent's umem (no pfn list); the model always passes false. */
     readonly isImplicitOdp: boolean,
+    /** Names the umem (its MR's name) in locks, lists and messages. */
     readonly name: string,
     ops: MmuIntervalNotifierOps | null,
   ) {
