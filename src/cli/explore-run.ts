@@ -4,7 +4,7 @@
  * shard selection from a Kubernetes Indexed Job, and the shard result files `merge` reads.
  */
 import { scenarioRef } from './scenarios.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { prepareOutputDir, writeOutputFile } from './output-path.js';
 import { join } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
@@ -195,9 +195,11 @@ export function printResult(s: Scenario, r: ExploreResult, seconds: number): voi
 
 /** Writes a shard's result to `dir` as JSON; returns the file's path. */
 export function writeShardResult(dir: string, s: Scenario, r: ExploreResult, seconds: number): string {
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${s.name}.shard-${r.shard.index}-of-${r.shard.count}.json`);
+  const file = join(
+    prepareOutputDir(dir, '--out'),
+    `${s.name}.shard-${r.shard.index}-of-${r.shard.count}.json`,
+  );
   const body: ShardFile = { format: SHARD_FORMAT, scenario: s.name, seconds, result: r };
-  writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
+  writeOutputFile(file, JSON.stringify(body, null, 2) + '\n', '--out');
   return file;
 }

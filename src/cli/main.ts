@@ -29,6 +29,7 @@ import { registerSelftestCommand } from './selftest.js';
 import { registerExplain } from './explain.js';
 import { registerReport, writeExploreReport } from './report.js';
 import { showcase } from './showcase.js';
+import { OutputPathError, prepareOutputDir, prepareOutputFile } from './output-path.js';
 import { registerViewCommand, ViewInputError } from './view.js';
 
 function intArg(name: string, min: number) {
@@ -156,18 +157,22 @@ async function main(argv: string[]): Promise<void> {
     .action(async (name: string, flags: ExploreFlags) => {
       const s = await resolveScenario(name, flags.dir);
       const options = exploreOptionsFor(s, flags);
+      // Where the results go is checked before the exploration, which may run for hours.
+      if (flags.out !== undefined) prepareOutputDir(flags.out, '--out');
+      if (flags.report !== undefined) prepareOutputFile(flags.report, '--report');
       const t0 = process.hrtime.bigint();
       const showProgress = flags.progress !== false && !flags.json && process.stderr.isTTY === true;
       const r = await runExplore(s, options, showProgress);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      if (flags.out !== undefined) writeShardResult(flags.out, s, r, seconds);
+      if (r.violations.length > 0) process.exitCode = 1;
+      // Printed first: should a file still fail to write, what was found is on the screen.
       if (flags.json) console.log(JSON.stringify({ scenario: s.name, seconds, ...r }, null, 2));
       else printResult(s, r, seconds);
+      if (flags.out !== undefined) writeShardResult(flags.out, s, r, seconds);
       if (flags.report !== undefined) {
         const path = await writeExploreReport(s, r, seconds, flags.report, flags.bench);
         if (!flags.json) console.log(`  report: ${path}`);
       }
-      if (r.violations.length > 0) process.exitCode = 1;
     });
 
   program
@@ -212,7 +217,8 @@ main(process.argv).catch((err: unknown) => {
   if (
     err instanceof ScenarioFileError ||
     err instanceof DriverUnavailableError ||
-    err instanceof ViewInputError
+    err instanceof ViewInputError ||
+    err instanceof OutputPathError
   ) {
     console.error(`mirrorlab: ${err.message}`);
     process.exitCode = 2;

@@ -3,7 +3,6 @@
  * one by default) under their own exploration settings and writes the HTML report, with the
  * benchmark curves of `npm run bench` when its results exist (`--bench DIR`).
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildReport, type ReportScenario } from '../report/html.js';
@@ -11,6 +10,7 @@ import { reportScenario } from '../report/from-explore.js';
 import { defaultBenchDir, loadBenchCharts } from '../report/bench-file.js';
 import { explore, type ExploreOptions, type ExploreResult } from '../explore/index.js';
 import { getScenario, listScenarios, type Scenario } from '../scenario/registry.js';
+import { prepareOutputFile, writeOutputFile } from './output-path.js';
 
 /** Explores `scenarios` and writes the report to `out`; returns the sections written. */
 export async function writeReport(
@@ -41,7 +41,7 @@ export async function writeReport(
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     sections.push(await reportScenario(s, r, seconds, { coverage }));
   }
-  writeFileSync(
+  writeOutputFile(
     out,
     buildReport({
       title: 'mirrorlab report',
@@ -49,6 +49,7 @@ export async function writeReport(
       scenarios: sections,
       bench: loadBenchCharts(benchDir),
     }),
+    '--out',
   );
   return sections;
 }
@@ -70,7 +71,7 @@ export function registerReport(
     .action(
       async (names: string[], flags: { out: string; schedules?: number; seed?: number; bench?: string }) => {
         const scenarios = names.length > 0 ? names.map((n) => getScenario(n)) : listScenarios();
-        const out = resolve(flags.out);
+        const out = prepareOutputFile(flags.out, '--out');
         const sections = await writeReport(
           scenarios,
           out,
@@ -98,7 +99,7 @@ export async function writeExploreReport(
 ): Promise<string> {
   const out = resolve(file);
   const section = await reportScenario(s, r, seconds);
-  writeFileSync(
+  writeOutputFile(
     out,
     buildReport({
       title: `mirrorlab explore ${s.name}`,
@@ -106,6 +107,7 @@ export async function writeExploreReport(
       scenarios: [section],
       bench: loadBenchCharts(benchDir !== undefined ? resolve(benchDir) : defaultBenchDir()),
     }),
+    '--report',
   );
   return out;
 }

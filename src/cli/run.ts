@@ -2,7 +2,6 @@
  * `mirrorlab run <scenario|file>`: one schedule of a scenario, traced, with its statistics and
  * optionally the trace as a trace document (`--trace out.json`, src/report/trace-file.ts; `mirrorlab view out.json` shows it). Exit code 1 when the run found a violation.
  */
-import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Simulation, plainRunResult } from '../sim/simulation.js';
 import { replay } from '../explore/index.js';
@@ -10,6 +9,7 @@ import { runStats, type RunStats } from '../scenario/file/stats.js';
 import { resolveScenario, scenarioRef } from './scenarios.js';
 import { traceDocument } from '../report/trace-file.js';
 import { runSwitches, switchOption } from './explore-run.js';
+import { prepareOutputFile, writeOutputFile } from './output-path.js';
 
 interface RunFlags {
   seed?: number;
@@ -77,6 +77,7 @@ export function registerRunCommand(
     .option('--json', 'machine-readable output')
     .action(async (name: string, flags: RunFlags) => {
       const s = await resolveScenario(name, flags.dir);
+      const tracePath = flags.trace !== undefined ? prepareOutputFile(flags.trace, '--trace') : undefined;
       const seed = flags.seed ?? s.defaults?.seed ?? 1;
       const maxSteps = flags.maxSteps ?? s.defaults?.maxSteps ?? 100_000;
       const sim = new Simulation({
@@ -88,9 +89,10 @@ export function registerRunCommand(
       const run = await sim.run(s.setup);
       const stats = runStats(sim, run);
       const plain = plainRunResult(run);
-      if (flags.trace !== undefined) {
+      if (run.violations.length > 0) process.exitCode = 1;
+      if (tracePath !== undefined) {
         const doc = traceDocument(s.name, plain, { ...stats });
-        await writeFile(flags.trace, JSON.stringify(doc, null, 1) + '\n');
+        writeOutputFile(tracePath, JSON.stringify(doc, null, 1) + '\n', '--trace');
       }
       if (flags.json) {
         const { trace: _trace, ...rest } = plain;
@@ -107,6 +109,5 @@ export function registerRunCommand(
         console.log(`\n  replay: mirrorlab replay ${scenarioRef(s)} ${run.token}`);
         if (flags.trace !== undefined) console.log(`  trace written to ${flags.trace}`);
       }
-      if (run.violations.length > 0) process.exitCode = 1;
     });
 }

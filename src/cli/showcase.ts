@@ -11,8 +11,7 @@
  * Real time is read here only to bound and report the exploration; nothing inside a
  * simulation sees it.
  */
-import { resolve } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { prepareOutputFile, writeOutputFile } from './output-path.js';
 import cliProgress from 'cli-progress';
 import { explore, type ExploreOptions, type ExploreResult } from '../explore/index.js';
 import { buildReport, type ReportScenario } from '../report/html.js';
@@ -140,6 +139,7 @@ export async function showcase(
 ): Promise<void> {
   const out = o.json ? null : (line = ''): void => console.log(line);
   const rows: Row[] = [];
+  const reportPath = prepareOutputFile(o.reportPath, '--report');
 
   // 1. The story.
   const story = getScenario(STORY);
@@ -302,9 +302,8 @@ export async function showcase(
         ...(row.scenario === story ? { coverage: growth } : {}),
       }),
     );
-  const reportPath = resolve(o.reportPath);
   const bench = loadBenchCharts(defaultBenchDir());
-  writeFileSync(
+  writeOutputFile(
     reportPath,
     buildReport({
       title: 'mirrorlab showcase',
@@ -312,6 +311,7 @@ export async function showcase(
       scenarios: sections,
       bench,
     }),
+    '--report',
   );
   const unexpected = rows.filter((r) => !r.ok).length;
   out?.(`4. Report: ${reportPath}`);
