@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, type RunResult } from '../../src/sim/simulation.js';
+import { explore } from '../../src/explore/index.js';
 import { EIO, EINVAL } from '../../src/sim/errno.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
@@ -191,6 +192,49 @@ describe('odp driver: implicit memory regions', () => {
       cpu: [6],
       usecount: 0,
     });
+  });
+
+  it('deregistration waits for a fault in flight on the parent key, so no child outlives it', async () => {
+    // A device access that misses faults on the parent key while the parent is deregistered. The
+    // fault holds a usecount reference (pagefault_single_data_segment), so the deregistration
+    // waits for it and then destroys the child it created; without the reference the child was
+    // created after the deregistration's sweep and stayed, notifier and all.
+    const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
+    const r = await explore({ strategy: 'random', schedules: 150, seed: 3, shrink: false }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 128 });
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const a = await p.mmap({ length: 2 * PAGE, prot: RW, flags: ANON });
+        await p.write(a, new Uint8Array([7]));
+        const nic = (await k.createDevice('odp', { name: 'mlx0', implicitChildBytes: 1 << 21 })) as OdpDevice;
+        const imr = (await nic.attach(p, { implicit: true })) as ImplicitOdpMr;
+        let inAccess = false;
+        let window = false;
+        let access: unknown;
+        const dev = sim.spawn('mlx0', async () => {
+          inAccess = true;
+          access = await imr.access(a, 'read', 1);
+          inAccess = false;
+        });
+        const dereg = sim.spawn('dereg', async () => {
+          window = inAccess;
+          await imr.detach();
+        });
+        await sim.join(dev);
+        await sim.join(dereg);
+        outcomes.push({ window, leftover: imr.children.size + imr.ksm.size, access });
+      });
+    });
+    expect(r.violations).toEqual([]);
+    expect(outcomes.length).toBe(150);
+    // The race window was reached: the deregistration began while the access was faulting.
+    expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
+    expect(outcomes.filter((o) => o.leftover > 0)).toEqual([]);
+    // An access that won read the byte; one that lost failed the QP (-EIO), or found the MR gone (-EINVAL).
+    for (const o of outcomes)
+      expect(o.access instanceof Uint8Array ? o.access[0] : o.access).toSatisfy(
+        (x) => x === 7 || x === -EIO || x === -EINVAL,
+      );
   });
 
   it('releases a new child whose notifier insert failed (a fatal signal during the first registration)', async () => {

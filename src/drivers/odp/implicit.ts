@@ -256,10 +256,16 @@ export class ImplicitOdpMr implements AttachedMirror {
     for (let tries = 0; tries < MAX_IMPLICIT_RETRIES; tries++) {
       const child = this.ksm.get(slot);
       if (child === undefined || child.keyRevoked) {
+        // pagefault_single_data_segment: the fault resolves the parent key in odp_mkeys and holds a
+        // usecount reference while it runs, so deregistration waits for it before it destroys the
+        // children; a fault that finds the key gone fails.
+        if (this.device.odpMkeys.get(this.key) !== this) return this.fail(-EINVAL);
+        this.usecount++;
         const r = await this.pagefaultImplicitMr(
           va - (va % this.device.kernel.pageSize),
           this.device.kernel.pageSize,
         );
+        this.usecountPut();
         if (r < 0) return this.fail(r);
         continue;
       }
