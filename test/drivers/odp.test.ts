@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, type RunResult } from '../../src/sim/simulation.js';
 import { explore } from '../../src/explore/index.js';
-import { EIO, EINVAL } from '../../src/sim/errno.js';
+import { EFAULT, EINTR, EIO, EINVAL } from '../../src/sim/errno.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
 import { PG_dirty } from '../../src/mm/physical.js';
@@ -141,6 +141,35 @@ describe('odp driver: explicit memory regions', () => {
     });
     ok(r);
     expect(seen).toEqual({ ro: false, rw: true, none: undefined, usecount: 0, gone: -2 });
+  });
+
+  it('frees the umem of an MR whose registration fails (mm gone, or a fatal signal during the first registration)', async () => {
+    const seen: Record<string, unknown> = {};
+    const sim = new Simulation({ seed: 1, maxSteps: 2_000_000, trace: true });
+    const r = await sim.run((s) => {
+      const k = new Kernel(s, { memoryPages: 512, swapPages: 64 });
+      s.spawn('main', async (self) => {
+        const nic = (await k.createDevice('odp', { name: 'mlx0' })) as OdpDevice;
+        // A fatal signal: the mm's first registration (mm_take_all_locks) gives -EINTR.
+        const p = k.createProcess('app');
+        const a = await p.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+        s.kill(self);
+        seen.killed = await nic.regMr(p, a, 4 * PAGE, true);
+        // The address space is gone (the structure pinned, as the umem's owning_mm is): mmget_not_zero fails.
+        const q = k.createProcess('gone');
+        const b = await q.mmap({ length: 4 * PAGE, prot: RW, flags: ANON });
+        const mm = q.mm;
+        mm.mmgrab();
+        await q.exit(0);
+        seen.gone = await nic.regMr(q, b, 4 * PAGE, true);
+        mm.mmdrop();
+        seen.mrs = nic.mrs.length;
+      });
+    });
+    ok(r);
+    expect(seen).toEqual({ killed: -EINTR, gone: -EFAULT, mrs: 0 });
+    const freed = (r.trace ?? []).filter((e) => e.label === 'kfree').map((e) => e.object);
+    expect(freed).toEqual(expect.arrayContaining(['ib_umem_odp mlx0.mr100', 'ib_umem_odp mlx0.mr101']));
   });
 
   it('bad attach options are clear errors', async () => {

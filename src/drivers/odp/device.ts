@@ -90,7 +90,10 @@ export class OdpDevice implements Device {
   readonly stats = new FaultLoopStats();
   /** The planted bugs this device was created with (from the options; all false = upstream). */
   readonly bugs: OdpBugs;
-  /** Every MR registered, live or not (for tests and reports). */
+  /**
+   * Every MR registered, live or deregistered since (for tests and reports); one whose umem could
+   * not be set up (mm gone, notifier insert failed) was freed at once and is not listed.
+   */
   readonly mrs: Array<OdpMr | ImplicitOdpMr> = [];
   private nextKey = 0x100;
 
@@ -152,12 +155,20 @@ export class OdpDevice implements Device {
     if (!Number.isSafeInteger(e)) return -EINVAL;
     const key = this.allocKey();
     const mr = new OdpMr(this, k, `${this.name}.mr${key.toString(16)}`, p, key, s, e, writable);
-    this.mrs.push(mr);
     const mm = p.mm;
-    if (!mm.mmgetNotZero()) return -EFAULT;
+    // ib_umem_odp_get frees the umem when the mm is gone or the insert fails (a fatal signal
+    // during the mm's first registration): no MR exists to release it later.
+    if (!mm.mmgetNotZero()) {
+      await mr.umemRelease();
+      return -EFAULT;
+    }
     const ret = await mr.notifier.insert(mm, s, e - s);
     await mm.mmput();
-    if (ret < 0) return ret;
+    if (ret < 0) {
+      await mr.umemRelease();
+      return ret;
+    }
+    this.mrs.push(mr);
     // The MR is being set up (mkey from the cache): the notifier is already live.
     await k.sim.point('mkey_alloc', mr.name);
     mr.umem.private_ = mr;
