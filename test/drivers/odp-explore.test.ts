@@ -32,6 +32,15 @@ describe('odp: real bugs found by exploration', () => {
     expect(w.emptyInvalidations).toBeGreaterThan(0);
   });
 
+  it('the 2019 switch reports only an invalidation before the MR exists, not one after its deregistration', async () => {
+    // With the 2019 bug planted, an invalidation racing the deregistration finds odp->private
+    // cleared by the revoke: that is the revoked skip, not the 2019 NULL dereference.
+    const w = newOdpWindows();
+    const r = await explore(PCT, odpDeregRaceScenario({ invalidateBeforeMr: true }, w));
+    expect(r.violations).toEqual([]);
+    expect(w.revokedSkips).toBeGreaterThan(0);
+  });
+
   it('CVE-2025-21714 and the parent-dereg hang; the fixes refuse the second reclaim', async () => {
     const uaf = await explore(PCT, odpImplicitReclaimScenario({ implicitDoubleReclaim: true }));
     expect(uaf.violations[0]?.kind).toBe('use-after-free');

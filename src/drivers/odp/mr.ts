@@ -199,6 +199,11 @@ export class OdpMr extends DeviceMirror {
         umem.umemMutex.unlock();
         return true;
       }
+    } else if (mr === null && this.keyRevoked) {
+      // Not the 2019 window: the deregistration revoked the key and cleared odp->private.
+      this.seen.revokedSkips++;
+      umem.umemMutex.unlock();
+      return true;
     } else if (mr === null) {
       this.sim.report(
         'kernel-bug',
