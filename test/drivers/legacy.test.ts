@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { explore, type ExploreOptions } from '../../src/explore/index.js';
 import { userptrListScenario } from '../../src/drivers/legacy/scenarios.js';
+import type { Userptr } from '../../src/drivers/legacy/userptr-list.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
@@ -15,6 +16,52 @@ describe('legacy designs: their races found', () => {
     const r = await explore({ strategy: 'random', schedules: 300, seed: 1 }, userptrListScenario());
     expect(r.violations[0]?.kind).toBe('stale-mapping');
     expect(r.violations[0]?.message).toMatch(/gpu0\.userptr0 maps .* the CPU has no entry/);
+  });
+});
+
+describe('legacy designs: what is not their flaw stays right', () => {
+  it('userptr-list: a fault that pinned its page while the userptr was detached unpins it and fails', async () => {
+    const outcomes: { window: boolean; pinned: number; pincount: number; access: unknown }[] = [];
+    const r = await explore({ strategy: 'random', schedules: 200, seed: 2, shrink: false }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 64 });
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const ps = k.pageSize;
+        const a = await p.mmap({
+          length: ps,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_PRIVATE | MAP_ANONYMOUS,
+        });
+        await p.write(a, new Uint8Array([1]));
+        const dev = await k.createDevice('userptr-list', { name: 'gpu0' });
+        const u = (await dev.attach(p, { start: a, length: ps })) as Userptr;
+        let inAccess = false;
+        let window = false;
+        let access: unknown;
+        const gpu = sim.spawn('gpu0', async () => {
+          inAccess = true;
+          access = await u.access(a, 'read', 1);
+          inAccess = false;
+        });
+        const off = sim.spawn('detach', async () => {
+          window = inAccess;
+          await u.detach();
+        });
+        await sim.join(gpu);
+        await sim.join(off);
+        outcomes.push({
+          window,
+          pinned: u.pinned.size,
+          pincount: k.phys.pincountOf(p.mm.pageTable.pfnAt(a)),
+          access,
+        });
+      });
+    });
+    expect(r.violations).toEqual([]);
+    expect(outcomes.length).toBe(200);
+    expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
+    // Nothing stays pinned once both are done, whoever won.
+    expect(outcomes.filter((o) => o.pinned !== 0 || o.pincount !== 0)).toEqual([]);
   });
 });
 

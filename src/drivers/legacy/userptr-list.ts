@@ -55,7 +55,8 @@ export class Userptr extends DeviceMirror {
 
   /**
    * The device fault: pin_user_pages(FOLL_WRITE) on the page under the mmap read lock, then under
-   * the driver lock map it. No sequence check (the design's flaw). 0 or -errno. May sleep.
+   * the driver lock map it, unless the userptr was detached meanwhile (-EFAULT, the page unpinned).
+   * No sequence check (the design's flaw). 0 or -errno. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
     void write;
@@ -69,6 +70,13 @@ export class Userptr extends DeviceMirror {
     await mm.mmput();
     if (got !== 1) return got < 0 ? got : -EFAULT;
     await this.device.lock.lock();
+    if (this.detached) {
+      // Detached while the page was being pinned: the list no longer holds this userptr, and
+      // nothing would ever unpin a page mapped now.
+      this.device.lock.unlock();
+      unpinUserPages(this.kernel, pages);
+      return -EFAULT;
+    }
     const old = this.pinned.get(va);
     if (old !== undefined) unpinUserPages(this.kernel, [old]);
     this.pinned.set(va, pages[0]);
