@@ -345,7 +345,9 @@ export class LostWritesChecker implements UserMemoryObserver {
         if (what.advice === MADV_DONTNEED) {
           if (ret === 0) this.drop(st, w.start, w.end);
           else this.forget(mm, st, w.start, w.end, true);
-        } else if (what.advice === MADV_FREE || what.advice === MADV_REMOVE) {
+        } else if (what.advice === MADV_FREE || (what.advice === MADV_REMOVE && ret === 0)) {
+          // MADV_FREE may have applied to part of the range even when it fails. MADV_REMOVE is not
+          // modelled: it is refused (-EINVAL) before any VMA is touched, so only a success forgets.
           this.forget(mm, st, w.start, w.end, false);
           learn = false;
         }

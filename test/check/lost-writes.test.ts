@@ -10,9 +10,11 @@ import { describe, expect, it } from 'vitest';
 import {
   DeviceMirror,
   EFAULT,
+  EINVAL,
   Kernel,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_REMOVE,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -240,6 +242,23 @@ describe('lost writes: silent where the program changes what memory holds', () =
     expect(run.violations[0].message).toMatch(
       /CPU \(main\) reads 66 .* but step \d+ \(main, CPU\) wrote 55 there/,
     );
+  });
+});
+
+describe('lost writes: what a refused call does not change, the checker still knows', () => {
+  it('a refused MADV_REMOVE forgets nothing: a kernel scribble afterwards is caught', async () => {
+    let ret = 0;
+    const run = await inThread(async (k, p) => {
+      const base = await anon(p, 1, 0x11);
+      new CarelessDevice(k, 'mine', p); // a mirror installs the checker
+      expect(await p.write(base, new Uint8Array([0x21]))).toBe(0);
+      ret = await p.madvise(base, k.pageSize, MADV_REMOVE);
+      k.phys.writeBytes(p.mm.pageTable.pfnAt(base), 0, new Uint8Array([0x66]));
+      await p.read(base, 1);
+    });
+    expect(ret).toBe(-EINVAL);
+    expect(run.violations.map((v) => v.kind)).toEqual(['lost-write']);
+    expect(run.violations[0].message).toMatch(/CPU \(main\) reads 66 .* wrote 21 there/);
   });
 });
 
