@@ -118,6 +118,7 @@ export function hugetlbMmapAllowed(k: Kernel): boolean {
  * Returns 0 or VM_FAULT_SIGBUS. Caller holds the mmap lock. May sleep.
  */
 export async function hugetlbFault(mm: Mm, vma: Vma, address: number, flags: number): Promise<number> {
+  mm.assertMmapLocked('hugetlb_fault');
   const k = mm.kernel;
   const phys = k.phys;
   const pt = mm.pageTable;

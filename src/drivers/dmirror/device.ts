@@ -283,6 +283,8 @@ export class DmirrorDevice {
    */
   async migrateToRam(fault: DevicePrivateFault): Promise<number> {
     const k = this.kernel;
+    fault.mm.assertMmapLocked('dmirror_devmem_fault');
+    k.folioAssertLocked(fault.pfn, 'dmirror_devmem_fault');
     const file = this.fileOf(fault.pfn);
     const ps = k.pageSize;
     // Through a PMD: the whole device folio; through a PTE: that page (a large folio is split).

@@ -847,6 +847,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
    * writable one. Called by mmap with the mmap lock held for write. May sleep.
    */
   async mmap(mm: Mm, vma: Vma): Promise<number> {
+    mm.assertMmapWriteLocked('dmirror_fops_mmap');
     if (this.closed) return -EINVAL;
     const k = this.kernel;
     const ps = k.pageSize;

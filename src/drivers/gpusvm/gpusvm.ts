@@ -29,6 +29,7 @@ import {
   hmmPfnFlags,
   hmmPfnToMapOrder,
   hmmPfnToPfn,
+  HMM_RANGE_DEFAULT_TIMEOUT,
 } from '../../hmm/pfn.js';
 import { PTE_KIND_PRESENT } from '../../mm/page-table.js';
 import { DeviceMirror, type MirrorAccessKind, type MirrorAtomicOp } from '../mirror/device-mirror.js';
@@ -236,6 +237,7 @@ export class GpuSvm extends DeviceMirror {
    * the notifier lock held for write; releases it. May sleep.
    */
   private async removeFromCallback(n: GpuSvmNotifier): Promise<void> {
+    this.sim.assertHeld(this.notifierLock, 'the UNMAP callback (gpusvm.removeInCallback)');
     this.sim.touch(this.gcTag);
     for (const r of [...n.ranges.values()]) {
       if (!r.unmapped) continue;
@@ -414,11 +416,15 @@ export class GpuSvm extends DeviceMirror {
   /**
    * drm_gpusvm_range_get_pages: read_begin → hmm_range_fault over the range (write requested for a
    * write fault; the device's own device-private pages reported as they are) under the device's
-   * retry policy → under the notifier lock (read): -EFAULT for an unmapped range, read_retry, DMA
-   * map every page (in CPU-mapping-order steps clamped to the range and the huge page: the 2025 fix),
+   * retry policy → under the notifier lock (read): -EFAULT for an unmapped range, read_retry,
    * publish has_dma_mapping and the seq. Gives 0 or -errno. The caller holds the svm lock. May sleep.
+   *
+   * Deviation: the pages are not DMA-mapped one by one (the range keeps the pfns the walk gave); the
+   * CPU-mapping-order stepping and its 2025 clamp are modelled where the GPU PTEs are written, in
+   * the bind.
    */
   async getPages(r: GpuSvmRange, write: boolean): Promise<number> {
+    this.sim.assertHeld(this.svmLock, 'drm_gpusvm_range_get_pages');
     const mm = this.mm;
     if (!mm.mmgetNotZero()) return -EFAULT;
     const range = {
@@ -483,6 +489,7 @@ export class GpuSvm extends DeviceMirror {
    * The caller holds the svm lock. May sleep.
    */
   private async bind(r: GpuSvmRange, write: boolean): Promise<number> {
+    this.sim.assertHeld(this.svmLock, 'xe_svm_range_bind');
     const ps = this.kernel.pageSize;
     await this.notifierLock.downRead();
     if (!r.hasDmaMapping || r.unmapped) {
@@ -571,10 +578,13 @@ export class GpuSvm extends DeviceMirror {
 
   /**
    * drm_gpusvm_range_evict: hmm_range_fault over the range with no device-private owner, so the
-   * core faults every VRAM page back through migrate_to_ram; -EBUSY retried under the device's
-   * policy. 0 or -errno. The caller holds the svm lock. May sleep.
+   * core faults every VRAM page back through migrate_to_ram; -EBUSY retried until
+   * HMM_RANGE_DEFAULT_TIMEOUT of virtual time has passed (the helper's own deadline, whatever the
+   * device's fault policy), then given up with -EBUSY. 0 or -errno. The caller holds the svm lock.
+   * May sleep.
    */
   async rangeEvict(r: GpuSvmRange): Promise<number> {
+    this.sim.assertHeld(this.svmLock, 'drm_gpusvm_range_evict');
     const i = this.vramRanges.indexOf(r);
     if (i >= 0) this.vramRanges.splice(i, 1);
     const mm = this.mm;
@@ -590,13 +600,14 @@ export class GpuSvm extends DeviceMirror {
       pfnFlagsMask: 0,
       devPrivateOwner: null,
     };
+    const deadline = this.sim.now() + HMM_RANGE_DEFAULT_TIMEOUT * 1_000_000;
     let ret = 0;
-    for (let tries = 0; tries < 64; tries++) {
+    for (;;) {
       range.notifierSeq = await r.notifier.sub.readBegin();
       await mm.mmapLock.downRead();
       ret = await hmmRangeFault(range);
       mm.mmapLock.upRead();
-      if (ret !== -EBUSY) break;
+      if (ret !== -EBUSY || this.sim.now() > deadline) break;
     }
     await mm.mmput();
     if (ret === 0) this.device.vram!.seen.evictions++;
@@ -669,6 +680,7 @@ export class GpuSvm extends DeviceMirror {
 
   /** The body of xe_svm_handle_pagefault; the caller holds the svm lock. May sleep. */
   private async handleFault(va: number, write: boolean): Promise<number> {
+    this.sim.assertHeld(this.svmLock, 'xe_svm_handle_pagefault');
     let ret = -EFAULT;
     let migrate = true; // cleared only by the read-only-VRAM eviction below
     // An atomic needs VRAM (devmem_only): migrate whatever the migrateOnFault policy says, and

@@ -85,6 +85,7 @@ export async function nouveauDmemMigrateVma(
  * the mmap lock for read. May sleep.
  */
 async function migrateChunk(svmm: NouveauSvmm, args: MigrateVma): Promise<void> {
+  args.mm.assertMmapLocked('nouveau_dmem_migrate_chunk');
   const k = svmm.kernel;
   const vram = svmm.device.vram!;
   const ps = k.pageSize;
@@ -92,7 +93,10 @@ async function migrateChunk(svmm: NouveauSvmm, args: MigrateVma): Promise<void> 
     const word = args.src[i];
     if (!(migratePfnFlags(word) & MIGRATE_PFN_MIGRATE)) continue;
     const dpfn = vram.allocPage();
-    if (dpfn < 0) continue;
+    if (dpfn < 0) {
+      vram.seen.allocFailures++;
+      continue;
+    }
     const spfn = migratePfnToPage(word);
     if (spfn >= 0) k.phys.copyPage(vram.dataPfn(dpfn), spfn);
     else k.phys.clearPage(vram.dataPfn(dpfn));

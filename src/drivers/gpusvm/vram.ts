@@ -48,7 +48,7 @@ export class GpuVram {
     migratedToRam: 0,
     /** Ranges evicted from VRAM by drm_gpusvm_range_evict. */
     evictions: 0,
-    /** drm_pagemap migrations that ran out of VRAM pages (nouveau's batches do not count). */
+    /** VRAM page allocations that failed: drm_pagemap migrations that ran out, and pages nouveau's batches skipped. */
     allocFailures: 0,
     /** CPU faults left in VRAM because the page's timeslice had not expired. */
     timesliceRefusals: 0,
@@ -179,6 +179,8 @@ export class GpuVram {
    * page locked and referenced. 0, VM_FAULT_SIGBUS or VM_FAULT_OOM. May sleep.
    */
   async migrateToRam(fault: DevicePrivateFault): Promise<number> {
+    fault.mm.assertMmapLocked('drm_pagemap migrate_to_ram');
+    this.kernel.folioAssertLocked(fault.pfn, 'drm_pagemap migrate_to_ram');
     const phys = this.kernel.phys;
     const ps = this.kernel.pageSize;
     const sim = this.kernel.sim;
@@ -221,8 +223,10 @@ export class GpuVram {
       args.dst[0] = migratePfn(dpfn) + (migratePfnFlags(word) & MIGRATE_PFN_WRITE);
     }
     await migrateVmaPages(args);
+    // Counted only when the page moved: not when it was not collected (someone else migrated or
+    // freed it meanwhile) or migrate_vma_pages backed out.
+    if (migratePfnFlags(args.src[0]) & MIGRATE_PFN_MIGRATE) this.seen.migratedToRam++;
     await migrateVmaFinalize(args);
-    this.seen.migratedToRam++;
     return 0;
   }
 }

@@ -87,6 +87,7 @@ export class Userptr extends DeviceMirror {
 
   /** Unmaps and unpins [start, end) of this userptr. The caller holds the driver lock. Atomic. */
   zap(start: number, end: number): void {
+    this.sim.assertHeld(this.device.lock, 'userptr zap');
     this.unmapRange(start, end);
     for (const [va, pfn] of [...this.pinned])
       if (va >= start && va < end) {

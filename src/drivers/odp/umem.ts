@@ -129,6 +129,7 @@ export class IbUmemOdp {
    * yet mapped. The caller holds the umem mutex. Atomic.
    */
   dmaMap(i: number): boolean {
+    this.sim.assertHeld(this.umemMutex, 'ib_umem_odp_map_dma_single_page');
     const e = this.pfnList[i];
     const low = e % HMM_PFN_PFN_MUL;
     const va = this.start + i * this.pageSize;
