@@ -174,6 +174,19 @@ export interface DeviationNote {
 
 const KEYWORDS = new Set(['if', 'for', 'while', 'switch', 'return', 'await', 'catch', 'function']);
 
+/** The name a source line declares (a function, class, type, const or a class member), or null. */
+function declaredName(line: string): string | null {
+  if (line.trim().startsWith('*') || line.trim().startsWith('//')) return null;
+  const d =
+    /^(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\*?|class|interface|type|const|let|enum)\s+([A-Za-z_$][\w$]*)/.exec(
+      line,
+    ) ??
+    /^\s+(?:(?:public|private|static|async|override|protected|readonly|get|set)\s+)*([A-Za-z_$][\w$]*)\s*[(<]/.exec(
+      line,
+    );
+  return d !== null && !KEYWORDS.has(d[1]) ? d[1] : null;
+}
+
 export function deviationNotes(): DeviationNote[] {
   const out: DeviationNote[] = [];
   for (const f of sourceFiles(SRC)) {
@@ -185,6 +198,29 @@ export function deviationNotes(): DeviationNote[] {
       const open = m[1].lastIndexOf('(');
       const prefix = open >= 0 && m[1].indexOf(')', open) < 0 ? m[1].slice(open) : '';
       const parts = [(prefix + m[2]).trim()];
+      const lineComment = lines[i].trim().startsWith('//');
+      if (lineComment) {
+        // A note in a line comment inside a body: it runs over the following `//` lines, and it
+        // belongs to the declaration that encloses it (the nearest one less indented above it).
+        for (let j = i + 1; j < lines.length; j++) {
+          const t = lines[j].trim();
+          if (!t.startsWith('//') || /^\/\/\s*$/.test(t)) break;
+          parts.push(t.replace(/^\/\/\s?/, ''));
+        }
+        const indent = lines[i].search(/\S/);
+        let owner: string | null = null;
+        for (let j = i - 1; j >= 0 && owner === null; j--) {
+          if (lines[j].trim() === '' || lines[j].search(/\S/) >= indent) continue;
+          owner = declaredName(lines[j]);
+        }
+        out.push({
+          file: relative(ROOT, f),
+          line: i + 1,
+          owner: owner ?? '(the whole file)',
+          text: parts.join(' ').replace(/\s+/g, ' '),
+        });
+        continue;
+      }
       // Continue to the end of the paragraph: the comment's end, a blank comment line or a list item.
       for (let j = i + 1; j < lines.length; j++) {
         const t = lines[j].trim();
@@ -197,15 +233,9 @@ export function deviationNotes(): DeviationNote[] {
       const fileComment = lines.slice(0, start).every((l) => l.trim() === '' || l.startsWith('//'));
       let owner = '(the whole file)';
       for (let j = i + 1; !fileComment && j < Math.min(lines.length, i + 60); j++) {
-        const d =
-          /^(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\*?|class|interface|type|const|let|enum)\s+([A-Za-z_$][\w$]*)/.exec(
-            lines[j],
-          ) ??
-          /^\s+(?:(?:public|static|async|override|protected|get|set)\s+)*([A-Za-z_$][\w$]*)\s*[(<]/.exec(
-            lines[j],
-          );
-        if (d !== null && !lines[j].trim().startsWith('*') && !KEYWORDS.has(d[1])) {
-          owner = d[1];
+        const d = declaredName(lines[j]);
+        if (d !== null) {
+          owner = d;
           break;
         }
       }

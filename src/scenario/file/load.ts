@@ -96,8 +96,7 @@ export function scenarioFromDocument(
     // Every run of the file (explore, run, replay's token) carries its switches.
     ...(Object.keys(switches).length > 0 ? { switches: switches as SwitchSettings } : {}),
     defaults: {
-      // Deviation: 'swarm' runs as pct until the runtime offers the swarm mix.
-      ...(e.strategy !== undefined ? { strategy: e.strategy === 'swarm' ? 'pct' : e.strategy } : {}),
+      ...(e.strategy !== undefined ? { strategy: e.strategy } : {}),
       ...(e.schedules !== undefined ? { schedules: e.schedules } : {}),
       ...(e.depth !== undefined ? { depth: e.depth } : {}),
       ...(e.preemptionBound !== undefined ? { preemptionBound: e.preemptionBound } : {}),

@@ -42,7 +42,7 @@ export const CHECKER_NAMES = [
 export type CheckerName = (typeof CHECKER_NAMES)[number];
 
 /** Exploration strategies. `swarm` is the runtime's default mix of random and pct. */
-export const STRATEGY_NAMES = ['random', 'pct', 'dfs', 'swarm'] as const;
+export const STRATEGY_NAMES = ['random', 'pct', 'dfs', 'dpor', 'swarm'] as const;
 export type StrategyFileName = (typeof STRATEGY_NAMES)[number];
 
 /** Operations that take no argument, written as a bare word (`- fork`). */

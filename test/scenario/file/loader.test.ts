@@ -61,7 +61,7 @@ describe('scenario file schema and loader', () => {
     expect(s.expect).toBe('clean');
     expect(s.drivers).toEqual(['gpusvm', 'odp']);
     expect(s.runnable).toBe(false); // no driver registry in this build
-    expect(s.defaults).toMatchObject({ schedules: 20000, seed: 1 });
+    expect(s.defaults).toEqual({ strategy: 'swarm', schedules: 20000, seed: 1 });
   });
 
   it('names file, line, column, path and the allowed values of an enum', () => {
