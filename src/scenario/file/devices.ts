@@ -38,7 +38,10 @@ export type DeviceFactory = (
 
 let factory: DeviceFactory | null = null;
 
-/** Installs the registry's factory (the lead wires this when src/drivers lands). */
+/**
+ * Installs a device factory that answers for every driver name, in place of Kernel.createDevice and
+ * the driver registry (tests use it to stand in fake devices); null restores the registry.
+ */
 export function setDeviceFactory(f: DeviceFactory | null): void {
   factory = f;
 }
