@@ -95,6 +95,10 @@ function followPage(mm: Mm, va: number, write: boolean): number {
  * Returns the number of pages taken (fewer than asked when a later page fails), or -errno for the
  * first: -EFAULT (no VMA, VM_IO / VM_PFNMAP, no read permission, a write to a VMA without VM_WRITE, a
  * special mapping, a failed fault), -ENOMEM, -EINVAL (bad arguments, unknown FOLL_* bits).
+ *
+ * Deviation: of the FOLL_* flags only WRITE, PIN, NOFAULT (and, in pinUserPages, GET and LONGTERM)
+ * change what happens; the others are accepted and ignored. In particular FOLL_FORCE does not let a write through a read-only private mapping
+ * (ptrace's COW write): it fails with -EFAULT like any write without VM_WRITE.
  */
 async function gupRange(
   mm: Mm,

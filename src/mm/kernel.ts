@@ -122,7 +122,8 @@ export class Kernel {
   directReclaim: ((order: number, node: number) => Promise<boolean>) | null = null;
   /**
    * MADV_PAGEOUT's reclaim of one VMA part (madvise_pageout_page_range), installed by the
-   * constructor; without it MADV_PAGEOUT and MADV_COLD do nothing, as advice may. Per kernel,
+   * constructor; without it MADV_PAGEOUT does nothing, as advice may (MADV_COLD does nothing
+   * either way: the model keeps no LRU aging for it to change). Per kernel,
    * so two kernels in one process never share it.
    */
   pageoutRange: ((mm: Mm, vma: Vma, start: number, end: number) => Promise<void>) | null = null;
