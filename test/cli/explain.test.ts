@@ -1,21 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { explainRun, explanationOf, registerViolationExplanation } from '../../src/explore/explain.js';
 import { explore, replay } from '../../src/explore/index.js';
 import { getScenario } from '../../src/scenario/registry.js';
 import '../../src/scenario/builtin/index.js';
-
-const root = resolve(import.meta.dirname, '../..');
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from './run-cli.js';
 
 describe('explain', () => {
   it('says which checker fired, why, and shows the diagram and the full trace around the step', async () => {

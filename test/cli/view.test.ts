@@ -4,25 +4,14 @@
  * with a message naming what is wrong. (Starting the real command
  * and stopping it with Ctrl-C is in test/web/viewer.test.ts, which builds the viewer.)
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadTraceFile, startViewServer, ViewInputError, type ViewServer } from '../../src/cli/view.js';
 import { TRACE_FORMAT, TRACE_VERSION } from '../../src/report/trace-file.js';
-
-const root = resolve(import.meta.dirname, '../..');
-
-function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cli } from './run-cli.js';
 
 /** A GET with the path sent exactly as written (no client-side normalisation). */
 function get(port: number, path: string): Promise<{ status: number; body: string; type: string }> {
