@@ -616,10 +616,14 @@ export class GpuSvm extends DeviceMirror {
 
   /**
    * Driver operation: migrate the range covering `va` to VRAM (creating the range as a GPU fault
-   * would). 0 or -errno. No locks held. May sleep.
+   * would). 0 or -errno (-EFAULT once the VM is closed). No locks held. May sleep.
    */
   async migrateToVram(va: number): Promise<number> {
     await this.svmLock.lock();
+    if (this.closed) {
+      this.svmLock.unlock();
+      return -EFAULT;
+    }
     await this.garbageCollect();
     const r = await this.findOrInsert(va, false);
     const ret = typeof r === 'number' ? r : await this.rangeMigrateToVram(r);
@@ -643,13 +647,20 @@ export class GpuSvm extends DeviceMirror {
   readonly vramRanges: GpuSvmRange[] = [];
 
   /**
-   * The GPU fault handler (xe_svm_handle_pagefault) for `va`: under the svm lock, garbage-collect,
-   * find or insert the range, get its pages, bind; a lost race (-EFAULT/-EPERM from a CPU change
-   * under it, -EAGAIN from the bind) goes round again, up to a limit. 0 or -errno. May sleep.
+   * The GPU fault handler (xe_svm_handle_pagefault) for `va`: under the svm lock, -EFAULT when the VM
+   * is closed, else garbage-collect, find or insert the range, get its pages, bind; a lost race
+   * (-EFAULT/-EPERM from a CPU change under it, -EAGAIN from the bind) goes round again, up to a
+   * limit. 0 or -errno. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
     if (this.closed) return -EFAULT;
     await this.svmLock.lock();
+    // Closed while this fault waited for the lock (xe checks xe_vm_is_closed under the vm lock):
+    // going on would build notifiers and ranges nothing will ever remove.
+    if (this.closed) {
+      this.svmLock.unlock();
+      return -EFAULT;
+    }
     const ret = await this.handleFault(va, write);
     this.svmLock.unlock();
     if (ret === 0 && this.device.opts.replayLatencyNs > 0)

@@ -157,6 +157,14 @@ export class NouveauSvmm extends DeviceMirror implements VramClient {
           held = -1;
           return false;
         }
+        if (!this.vmm) {
+          // Torn down meanwhile: nothing to map into; the page goes back as on a retry.
+          this.mutex.unlock();
+          k.folioUnlock(held);
+          k.phys.putPage(held);
+          held = -1;
+          return -EFAULT;
+        }
         this.mapPage(page, held, { write: true, atomic: true });
         this.mutex.unlock();
         k.folioUnlock(held);
@@ -190,7 +198,8 @@ export class NouveauSvmm extends DeviceMirror implements VramClient {
   /**
    * nouveau_range_fault for the page at `va`: insert a one-page interval notifier, loop read_begin →
    * hmm_range_fault → svmm mutex → read_retry under the device's retry policy, PFNMAP (widened to
-   * the CPU mapping's huge page), unlock, remove the notifier. 0 or -errno. May sleep.
+   * the CPU mapping's huge page; -EFAULT instead once svmm->vmm is gone), unlock, remove the
+   * notifier. 0 or -errno. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
     const mm = this.mm;
@@ -234,6 +243,11 @@ export class NouveauSvmm extends DeviceMirror implements VramClient {
       },
       async (seq) => {
         await this.mutex.lock();
+        if (!this.vmm) {
+          // Torn down while this fault walked: svmm->vmm is gone, there is no GPU VMM to program.
+          this.mutex.unlock();
+          return -EFAULT;
+        }
         if (sub.readRetry(seq)) {
           this.mutex.unlock();
           return false;
