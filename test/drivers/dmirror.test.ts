@@ -17,6 +17,7 @@ import {
 } from '../../src/index.js';
 // Extension points a driver author may also use: the subpaths mirrorlab/sim and mirrorlab/mm.
 import { Simulation } from '../../src/sim/index.js';
+import { explore } from '../../src/explore/index.js';
 import { PTE_KIND_DEVICE_PRIVATE, PTE_KIND_PRESENT } from '../../src/mm/index.js';
 
 async function inThread(
@@ -234,4 +235,52 @@ describe('dmirror: commands, bad input and close', () => {
     expect(run.status).toBe('ok');
     expect(out).toEqual(['dmirror', new Uint8Array([4, 4])]);
   });
+});
+
+describe('dmirror: close against a command in flight', () => {
+  // An ioctl holds a reference on its file, so the release runs only after it: a command that
+  // started before the close finishes, and the release then cleans up what it did. Without the
+  // reference a read left device entries in the closed file, and a migration left the pages in
+  // the device's memory after the release had evicted it.
+  for (const cmd of ['read', 'write', 'migrate-to-dev'] as const) {
+    it(`${cmd}: the release waits for it and leaves nothing behind`, async () => {
+      const outcomes: { window: boolean; leftover: number; cpuKind: number; cpu: number; ret: number }[] = [];
+      const r = await explore({ strategy: 'random', schedules: 150, seed: 5, shrink: false }, (sim) => {
+        const k = new Kernel(sim, { memoryPages: 256 });
+        const p = k.createProcess('app');
+        sim.spawn('main', async () => {
+          const ps = k.pageSize;
+          const a = await anon(p, 2, 3);
+          const dev = k.createDmirror({ chunkPages: 64 });
+          const fd = await dev.open(p);
+          let inCommand = false;
+          let window = false;
+          let ret = 0;
+          const t = sim.spawn('dev', async () => {
+            inCommand = true;
+            const mirror = new Uint8Array(ps).fill(3);
+            ret = (await fd.command(cmd, { addr: a, npages: 1, mirror })).ret;
+            inCommand = false;
+          });
+          const c = sim.spawn('close', async () => {
+            window = inCommand;
+            await fd.close();
+          });
+          await sim.join(t);
+          await sim.join(c);
+          const kind = p.mm.pageTable.kindAt(a);
+          const cpu = ((await p.read(a, 1)) as Uint8Array)[0];
+          outcomes.push({ window, leftover: fd.entries.size + dev.files.size, cpuKind: kind, cpu, ret });
+        });
+      });
+      expect(r.violations).toEqual([]);
+      expect(outcomes.length).toBe(150);
+      expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
+      expect(outcomes.filter((o) => o.leftover > 0 || o.cpuKind !== PTE_KIND_PRESENT || o.cpu !== 3)).toEqual(
+        [],
+      );
+      // A command either ran whole or was refused as on a closed fd.
+      for (const o of outcomes) expect([0, -EINVAL]).toContain(o.ret);
+    });
+  }
 });

@@ -23,6 +23,7 @@ import {
 import { PTE_KIND_PRESENT, PTE_WRITE } from '../../mm/page-table.js';
 import { ptepSet } from '../../mm/memory.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { WaitQueue } from '../../sim/sync/waitqueue.js';
 import { EBUSY, EFAULT, EINVAL, ENOENT, ENOMEM, EPERM } from '../../sim/errno.js';
 import { mmuIntervalNotifierInsert, type MmuIntervalNotifier } from '../../notifier/index.js';
 import { MMU_NOTIFY_MIGRATE, type MmuNotifierRange } from '../../notifier/types.js';
@@ -125,6 +126,10 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   flags = 0;
   /** Set by close(); every later command, mmap or close then fails with -EINVAL. */
   closed = false;
+  /** Commands in flight: each holds a reference on the file, as an ioctl does (fdget). */
+  private commandsInFlight = 0;
+  /** Woken when the last command in flight ends (the last fput of a closed file). */
+  private readonly commandsDone: WaitQueue;
   /** Counts of what the exploration proves it reached (not used to decide anything). */
   readonly stats = {
     /** hmm_range_fault returned -EBUSY and the fault started over. */
@@ -147,6 +152,7 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   ) {
     super(device.kernel, `${device.name}.fd${device.files.size}`, p);
     this.mutex = new Mutex(this.sim, `${this.name}.mutex`);
+    this.commandsDone = new WaitQueue(this.sim, `${this.name}.fput`);
     this.vmOps = { name: 'dmirror_vm_ops', fault: () => Promise.resolve(VM_FAULT_SIGBUS) };
   }
 
@@ -221,8 +227,18 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
    * On failure `mirror` is untouched and the counters are 0. Call from a simulated thread. May sleep.
    */
   async command(cmd: DmirrorCommand, args: DmirrorCommandArgs): Promise<DmirrorCommandResult> {
+    if (this.closed) return { ret: -EINVAL, cpages: 0, faults: 0 };
+    this.commandsInFlight++;
+    try {
+      return await this.dmCommand(cmd, args);
+    } finally {
+      if (--this.commandsInFlight === 0) this.commandsDone.wakeUpAll();
+    }
+  }
+
+  /** The body of {@link command}, run while the command holds its file reference. May sleep. */
+  private async dmCommand(cmd: DmirrorCommand, args: DmirrorCommandArgs): Promise<DmirrorCommandResult> {
     const fail = (ret: number): DmirrorCommandResult => ({ ret, cpages: 0, faults: 0 });
-    if (this.closed) return fail(-EINVAL);
     if (typeof cmd !== 'string' || !Object.prototype.hasOwnProperty.call(DMIRROR_COMMANDS, cmd))
       return fail(-EINVAL);
     if (args === null || typeof args !== 'object') return fail(-EINVAL);
@@ -276,13 +292,19 @@ export class Dmirror extends DeviceMirror implements MmapableFile {
   }
 
   /**
-   * dmirror_fops_release: remove the subscription, then evict this device's memory (newest tree) and
-   * drop the device page table. Returns 0; a second close gives -EBADF... as a closed fd would: -EINVAL.
-   * May sleep.
+   * close(2) and the last fput, dmirror_fops_release: no new command starts (-EINVAL, the model's
+   * EBADF); the release waits for the commands in flight, each of which holds a file reference as
+   * an ioctl does; then it removes the subscription, evicts this device's memory (newest tree) and
+   * drops the device page table. Returns 0; a second close gives -EINVAL, as a closed fd would give
+   * -EBADF. May sleep.
+   *
+   * Deviation: the closing thread waits and runs the release itself; in the kernel close(2) returns
+   * at once and the release runs in whichever thread drops the last reference.
    */
   async close(): Promise<number> {
     if (this.closed) return -EINVAL;
     this.closed = true;
+    await this.commandsDone.waitEvent(() => this.commandsInFlight === 0, 'fput');
     // No command can use the device page table any more: drop it (and stop checking it) now. The
     // kernel destroys it after the notifier is removed; in between nothing reads it, but it holds
     // entries no callback will zap once the subscription is gone.
