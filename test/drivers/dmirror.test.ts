@@ -54,7 +54,35 @@ class CarelessDevice extends DeviceMirror {
   }
 }
 
+/** CarelessDevice that can be torn down (retire) while a fault of another thread is in flight. */
+class TornDownDevice extends CarelessDevice {
+  teardown(): void {
+    this.retire();
+  }
+}
+
 describe('DeviceMirror: a user-written driver is checked without registering anything', () => {
+  it('a fault that maps after the teardown is a use-after-free of the device page table', async () => {
+    let at = 0;
+    const run = await inThread(async (k, p) => {
+      at = await anon(p, 1);
+      const d = new TornDownDevice(k, 'mine', p);
+      const t = k.sim.spawn('dev', async () => {
+        await d.access(at, 'read', 1); // faults, yields, then maps
+      });
+      await k.sim.yield(); // the fault has begun
+      d.teardown();
+      await k.sim.join(t);
+      expect(d.entries.size).toBe(0);
+    });
+    expect(run.violations.map((v) => [v.kind, v.message])).toEqual([
+      [
+        'use-after-free',
+        `mine maps 0x${at.toString(16)} after its teardown: a device fault raced the detach`,
+      ],
+    ]);
+  });
+
   it('reads, writes and atomics go through the device page table and fault as needed', async () => {
     let got: unknown[] = [];
     const run = await inThread(async (k, p) => {

@@ -90,6 +90,8 @@ export abstract class DeviceMirror implements CheckedMirror {
    */
   readonly entries: Map<number, DeviceEntry>;
   private watched = true;
+  /** Set by retire(): the device page table is gone, and a later mapPage is a use after free. */
+  private retired = false;
   private readonly liveness: LivenessBounds;
   /** The lost-writes checker of the run, or null when it is off (one test per copy on the hot path). */
   private readonly lostWrites: LostWritesChecker | null;
@@ -130,13 +132,24 @@ export abstract class DeviceMirror implements CheckedMirror {
   /**
    * A device page-table update: maps page-aligned `va` to `pfn`, writable with `write`, atomic with
    * `atomic`. Checked at once (coherence and page lifetime). The caller holds the driver's update
-   * lock, under which it checked mmu_interval_read_retry (the checker cannot see driver locks).
+   * lock, under which it checked mmu_interval_read_retry (the checker cannot see driver locks). After
+   * retire() it maps nothing and reports a use-after-free: the mirror was torn down under a fault.
    * Atomic (never sleeps).
    */
   mapPage(va: number, pfn: number, options: { write?: boolean; atomic?: boolean } = {}): void {
     this.dmCheckVa(va, 'mapPage');
     if (!Number.isSafeInteger(pfn) || pfn < 0)
       throw new RangeError(`${this.name}.mapPage: bad pfn ${String(pfn)}`);
+    if (this.retired) {
+      // The device page table went with the teardown: a fault that raced it is writing freed
+      // memory, and nothing will ever zap the entry (no notifier listens any more).
+      this.sim.report(
+        'use-after-free',
+        `${this.name} maps 0x${va.toString(16)} after its teardown: a device fault raced the detach`,
+        { key: `${this.name} map after teardown` },
+      );
+      return;
+    }
     const e: DeviceEntry = {
       pfn,
       write: options.write === true,
@@ -253,6 +266,7 @@ export abstract class DeviceMirror implements CheckedMirror {
    */
   protected retire(): void {
     this.sim.touch(this.name); // for dpor: a device page-table write
+    this.retired = true;
     this.entries.clear();
     if (this.watched) unwatchMirror(this.kernel, this);
     this.watched = false;
