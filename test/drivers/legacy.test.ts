@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { explore, type ExploreOptions } from '../../src/explore/index.js';
 import { userptrListScenario } from '../../src/drivers/legacy/scenarios.js';
 import type { Userptr } from '../../src/drivers/legacy/userptr-list.js';
+import type { DeviceMirror } from '../../src/drivers/mirror/device-mirror.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
@@ -62,6 +63,47 @@ describe('legacy designs: what is not their flaw stays right', () => {
     expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
     // Nothing stays pinned once both are done, whoever won.
     expect(outcomes.filter((o) => o.pinned !== 0 || o.pincount !== 0)).toEqual([]);
+  });
+});
+
+describe('legacy designs: deregistration against a fault in flight', () => {
+  it('odp2019: dereg waits for the faults in its mr_srcu read section; none maps into the released MR', async () => {
+    const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
+    const r = await explore({ strategy: 'random', schedules: 200, seed: 5, shrink: false }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 256 });
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const ps = k.pageSize;
+        const a = await p.mmap({
+          length: 2 * ps,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_PRIVATE | MAP_ANONYMOUS,
+        });
+        await p.write(a, new Uint8Array([3]));
+        const dev = await k.createDevice('odp2019', { name: 'mlx0' });
+        const mr = await dev.attach(p, { start: a, length: 2 * ps });
+        let inAccess = false;
+        let window = false;
+        let access: unknown;
+        const t = sim.spawn('mlx0', async () => {
+          inAccess = true;
+          access = await mr.access(a, 'read', 1);
+          inAccess = false;
+        });
+        const off = sim.spawn('dereg', async () => {
+          window = inAccess;
+          await mr.detach();
+        });
+        await sim.join(t);
+        await sim.join(off);
+        outcomes.push({ window, leftover: (mr as unknown as DeviceMirror).entries.size, access });
+      });
+    });
+    // Before the fix the new DeviceMirror check reported it: 'mlx0.mr0 maps ... after its teardown'.
+    expect(r.violations).toEqual([]);
+    expect(outcomes.length).toBe(200);
+    expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
+    expect(outcomes.filter((o) => o.leftover > 0)).toEqual([]);
   });
 });
 

@@ -24,6 +24,7 @@
 import { EAGAIN, EFAULT, EINVAL, EIO } from '../../sim/errno.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { Mutex } from '../../sim/sync/mutex.js';
+import { WaitQueue } from '../../sim/sync/waitqueue.js';
 import { TouchedMap } from '../../sim/touched-map.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Mm } from '../../mm/mm.js';
@@ -63,6 +64,10 @@ export class Odp2019Mr extends DeviceMirror {
   timeouts = 0;
   /** On the per-mm tree (false after deregistration). */
   inTree = true;
+  /** Page faults inside their dev->mr_srcu read section (the deregistration's synchronize_srcu waits for them). */
+  private faultsInFlight = 0;
+  /** Woken when the last fault in flight leaves its read section. */
+  private readonly faultsDone: WaitQueue;
   /** The QP using this MR: 'rts' until an access fails, then 'error' for good (-EIO). */
   qpState: 'rts' | 'error' = 'rts';
   /** The MR's classic mmu_notifier (Deviation: one per MR instead of the per-ucontext one). */
@@ -86,6 +91,7 @@ export class Odp2019Mr extends DeviceMirror {
     this.notifierCompletion = new Completion(k.sim, `${name}.notifier_completion`);
     this.notifierCompletion.completeAll();
     this.umemMutex = new Mutex(k.sim, `${name}.umem_mutex`);
+    this.faultsDone = new WaitQueue(k.sim, `${name}.mr_srcu`);
     this.pinned = new TouchedMap(k.sim, `${name}.page_list`);
     this.dmaList = { name: `${name}.page_list`, mm: this.mm, pages: this.pinned };
     watchDmaList(k, this.dmaList);
@@ -162,8 +168,21 @@ export class Odp2019Mr extends DeviceMirror {
    * after a timeout). 0 or -errno. No locks held. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
+    // The page-fault handler looks the key up inside an SRCU read section of dev->mr_srcu and
+    // finds no live MR once the deregistration began; the deregistration waits for the sections.
+    if (!this.inTree) return -EFAULT;
+    this.faultsInFlight++;
+    try {
+      return await this.pagefaultMr(va, write);
+    } finally {
+      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+    }
+  }
+
+  /** The body of {@link fault}, inside the mr_srcu read section. May sleep. */
+  private async pagefaultMr(va: number, write: boolean): Promise<number> {
     void write; // the access mask comes from the MR (write whenever it is writable)
-    if (va < this.start || va >= this.end || !this.inTree) return -EFAULT;
+    if (va < this.start || va >= this.end) return -EFAULT;
     const sim = this.sim;
     const mm = this.mm;
     const currentSeq = this.notifiersSeq;
@@ -237,14 +256,17 @@ export class Odp2019Mr extends DeviceMirror {
   }
 
   /**
-   * ib_umem_odp_release: off the tree, the completion completed, the whole umem unmapped and
-   * unpinned under the umem mutex, then mmu_notifier_unregister_no_release and the SRCU grace
-   * period before the umem goes (the 2019 code freed per_mm with mmu_notifier_call_srcu). May sleep.
+   * mlx5_ib_dereg_mr then ib_umem_odp_release: the MR no longer live and the completion completed
+   * (a fault waiting on it wakes and finds the MR gone), synchronize_srcu(&dev->mr_srcu) for the
+   * faults in flight, then off the tree, the whole umem unmapped and unpinned under the umem mutex,
+   * mmu_notifier_unregister_no_release and the notifier SRCU grace period before the umem goes (the
+   * 2019 code freed per_mm with mmu_notifier_call_srcu). May sleep.
    */
   async detach(): Promise<void> {
     if (!this.inTree) return;
     this.inTree = false;
     this.notifierCompletion.completeAll();
+    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0, 'synchronize_srcu(mr_srcu)');
     await this.umemMutex.lock();
     this.zap(this.start, this.end);
     this.umemMutex.unlock();
