@@ -67,7 +67,7 @@ describe('legacy designs: what is not their flaw stays right', () => {
 });
 
 describe('legacy designs: deregistration against a fault in flight', () => {
-  for (const driver of ['odp2019'] as const)
+  for (const driver of ['odp2019', 'hmm-mirror-2019'] as const)
     it(`${driver}: no fault in flight maps into the mirror once its deregistration began`, async () => {
       const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
       const r = await explore({ strategy: 'random', schedules: 200, seed: 5, shrink: false }, (sim) => {
@@ -100,8 +100,10 @@ describe('legacy designs: deregistration against a fault in flight', () => {
           outcomes.push({ window, leftover: (mr as unknown as DeviceMirror).entries.size, access });
         });
       });
-      // odp2019 waits for the faults in its dev->mr_srcu read section (synchronize_srcu). Before
-      // the fix DeviceMirror reported it: '... maps 0x... after its teardown'.
+      // odp2019 waits for the faults in its dev->mr_srcu read section (synchronize_srcu);
+      // hmm-mirror-2019's fault checks under the driver lock that the mirror is still registered,
+      // and holds its own struct hmm reference from hmm_range_register to hmm_range_unregister.
+      // Before the fixes DeviceMirror reported each: '... maps 0x... after its teardown'.
       expect(r.violations).toEqual([]);
       expect(outcomes.length).toBe(200);
       expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);

@@ -95,8 +95,9 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
 
   /**
    * The device fault: (with `hmm2019.mmgetInFault` mmget_not_zero) hmm_range_register (valid when
-   * no invalidation is in flight); wait until valid; the mmap read lock around hmmRangeFault; -EBUSY
-   * faults again; under the driver lock map the page only while the range is still valid (and, with
+   * no invalidation is in flight; a struct hmm reference held until hmm_range_unregister); wait until valid; the mmap read lock around hmmRangeFault; -EBUSY
+   * faults again; under the driver lock -EFAULT once the mirror is unregistered, else map the page
+   * only while the range is still valid (and, with
    * `hmm2019.seqRetry`, no invalidation started since the walk), else fault again;
    * hmm_range_unregister. 0 or -errno. No locks held. May sleep.
    */
@@ -111,6 +112,10 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
       return -EFAULT;
     }
     sim.use(hmm, 'hmm_range_register');
+    // hmm_range_register: range->hmm with a reference of its own (kref_get), dropped by
+    // hmm_range_unregister; the mirror's reference may go with a detach meanwhile.
+    sim.touch(`hmm#${hmm.id}`);
+    hmm.kref++;
     await hmm.lock.lock();
     hmm.touchState();
     const range: Hmm2019Range = { start: va, end: va + this.kernel.pageSize, valid: hmm.notifiers === 0 };
@@ -137,6 +142,13 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
         break;
       }
       await this.device.lock.lock();
+      if (this.detached) {
+        // Unregistered while this fault walked (the driver's teardown takes the same lock, as
+        // nouveau's svmm->vmm = NULL did): there is nothing to program any more.
+        this.device.lock.unlock();
+        ret = -EFAULT;
+        break;
+      }
       hmm.touchState(true);
       if (!range.valid || (seqRetry && hmm.seq !== seq)) {
         sim.mark('hmm2019 fault retried after an invalidation');
@@ -152,6 +164,7 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
     await hmm.lock.lock();
     hmm.ranges.delete(range);
     hmm.lock.unlock();
+    await hmmPut(hmm);
     if (mmget) await mm.mmput();
     return ret;
   }
