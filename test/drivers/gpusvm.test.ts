@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, type RunResult } from '../../src/sim/simulation.js';
 import { EFAULT, ENOENT } from '../../src/sim/errno.js';
-import { explore } from '../../src/explore/index.js';
+import { exploreTeardownRace } from './teardown-race.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import {
   MADV_DONTNEED,
@@ -130,34 +130,18 @@ describe('gpusvm driver: teardown against a fault in flight', () => {
     ['nouveau2019', 'atomic'],
   ] as const) {
     it(`${flavor}, ${kind}: a GPU fault that waited for the driver lock while the mirror was torn down leaves nothing`, async () => {
-      const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
-      const r = await explore({ strategy: 'random', schedules: 150, seed: 5, shrink: false }, (sim) => {
-        const k = new Kernel(sim, { memoryPages: 256 });
-        const p = k.createProcess('app');
-        sim.spawn('main', async () => {
-          const a = await p.mmap({ addr: BASE, length: 64 * KiB, prot: RW, flags: FIXED });
-          await p.write(a, new Uint8Array([3]));
-          const gpu = (await k.createDevice('gpusvm', { flavor, notifierSize: 2 << 20 })) as GpuSvmDevice;
-          const vm = (await gpu.attach(p)) as GpuSvm | NouveauSvmm;
-          let inAccess = false;
-          let window = false;
-          let access: unknown;
-          const dev = sim.spawn('gpu', async () => {
-            inAccess = true;
-            access =
-              kind === 'read' ? await vm.access(a, 'read', 1) : await vm.access(a, 'atomic', { add: 0 });
-            inAccess = false;
-          });
-          const close = sim.spawn('close', async () => {
-            window = inAccess;
-            await vm.detach();
-          });
-          await sim.join(dev);
-          await sim.join(close);
-          const notifiers = 'notifiers' in vm ? vm.notifiers.size : 0;
-          outcomes.push({ window, leftover: vm.entries.size + notifiers, access });
-        });
+      const r = await exploreTeardownRace(async (k, p) => {
+        const a = await p.mmap({ addr: BASE, length: 64 * KiB, prot: RW, flags: FIXED });
+        await p.write(a, new Uint8Array([3]));
+        const gpu = (await k.createDevice('gpusvm', { flavor, notifierSize: 2 << 20 })) as GpuSvmDevice;
+        const vm = (await gpu.attach(p)) as GpuSvm | NouveauSvmm;
+        return {
+          access: () => (kind === 'read' ? vm.access(a, 'read', 1) : vm.access(a, 'atomic', { add: 0 })),
+          teardown: () => vm.detach(),
+          leftover: () => vm.entries.size + ('notifiers' in vm ? vm.notifiers.size : 0),
+        };
       });
+      const outcomes = r.outcomes;
       expect(r.violations).toEqual([]);
       expect(outcomes.length).toBe(150);
       expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);

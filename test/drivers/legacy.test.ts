@@ -3,6 +3,7 @@ import { explore, type ExploreOptions } from '../../src/explore/index.js';
 import { userptrListScenario } from '../../src/drivers/legacy/scenarios.js';
 import type { Userptr } from '../../src/drivers/legacy/userptr-list.js';
 import type { DeviceMirror } from '../../src/drivers/mirror/device-mirror.js';
+import { exploreTeardownRace } from './teardown-race.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
@@ -22,11 +23,8 @@ describe('legacy designs: their races found', () => {
 
 describe('legacy designs: what is not their flaw stays right', () => {
   it('userptr-list: a fault that pinned its page while the userptr was detached unpins it and fails', async () => {
-    const outcomes: { window: boolean; pinned: number; pincount: number; access: unknown }[] = [];
-    const r = await explore({ strategy: 'random', schedules: 200, seed: 2, shrink: false }, (sim) => {
-      const k = new Kernel(sim, { memoryPages: 64 });
-      const p = k.createProcess('app');
-      sim.spawn('main', async () => {
+    const r = await exploreTeardownRace(
+      async (k, p) => {
         const ps = k.pageSize;
         const a = await p.mmap({
           length: ps,
@@ -36,70 +34,45 @@ describe('legacy designs: what is not their flaw stays right', () => {
         await p.write(a, new Uint8Array([1]));
         const dev = await k.createDevice('userptr-list', { name: 'gpu0' });
         const u = (await dev.attach(p, { start: a, length: ps })) as Userptr;
-        let inAccess = false;
-        let window = false;
-        let access: unknown;
-        const gpu = sim.spawn('gpu0', async () => {
-          inAccess = true;
-          access = await u.access(a, 'read', 1);
-          inAccess = false;
-        });
-        const off = sim.spawn('detach', async () => {
-          window = inAccess;
-          await u.detach();
-        });
-        await sim.join(gpu);
-        await sim.join(off);
-        outcomes.push({
-          window,
-          pinned: u.pinned.size,
-          pincount: k.phys.pincountOf(p.mm.pageTable.pfnAt(a)),
-          access,
-        });
-      });
-    });
+        return {
+          access: () => u.access(a, 'read', 1),
+          teardown: () => u.detach(),
+          // Pages still listed, and pins left on the page.
+          leftover: () => u.pinned.size + k.phys.pincountOf(p.mm.pageTable.pfnAt(a)),
+        };
+      },
+      200,
+      2,
+    );
+    const outcomes = r.outcomes;
     expect(r.violations).toEqual([]);
     expect(outcomes.length).toBe(200);
     expect(outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
     // Nothing stays pinned once both are done, whoever won.
-    expect(outcomes.filter((o) => o.pinned !== 0 || o.pincount !== 0)).toEqual([]);
+    expect(outcomes.filter((o) => o.leftover !== 0)).toEqual([]);
   });
 });
 
 describe('legacy designs: deregistration against a fault in flight', () => {
   for (const driver of ['odp2019', 'hmm-mirror-2019'] as const)
     it(`${driver}: no fault in flight maps into the mirror once its deregistration began`, async () => {
-      const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
-      const r = await explore({ strategy: 'random', schedules: 200, seed: 5, shrink: false }, (sim) => {
-        const k = new Kernel(sim, { memoryPages: 256 });
-        const p = k.createProcess('app');
-        sim.spawn('main', async () => {
-          const ps = k.pageSize;
-          const a = await p.mmap({
-            length: 2 * ps,
-            prot: PROT_READ | PROT_WRITE,
-            flags: MAP_PRIVATE | MAP_ANONYMOUS,
-          });
-          await p.write(a, new Uint8Array([3]));
-          const dev = await k.createDevice(driver, { name: 'dev0' });
-          const mr = await dev.attach(p, driver === 'odp2019' ? { start: a, length: 2 * ps } : {});
-          let inAccess = false;
-          let window = false;
-          let access: unknown;
-          const t = sim.spawn('dev', async () => {
-            inAccess = true;
-            access = await mr.access(a, 'read', 1);
-            inAccess = false;
-          });
-          const off = sim.spawn('dereg', async () => {
-            window = inAccess;
-            await mr.detach();
-          });
-          await sim.join(t);
-          await sim.join(off);
-          outcomes.push({ window, leftover: (mr as unknown as DeviceMirror).entries.size, access });
+      const r = await exploreTeardownRace(async (k, p) => {
+        const ps = k.pageSize;
+        const a = await p.mmap({
+          length: 2 * ps,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_PRIVATE | MAP_ANONYMOUS,
         });
-      });
+        await p.write(a, new Uint8Array([3]));
+        const dev = await k.createDevice(driver, { name: 'dev0' });
+        const mr = await dev.attach(p, driver === 'odp2019' ? { start: a, length: 2 * ps } : {});
+        return {
+          access: () => mr.access(a, 'read', 1),
+          teardown: () => mr.detach(),
+          leftover: () => (mr as unknown as DeviceMirror).entries.size,
+        };
+      }, 200);
+      const outcomes = r.outcomes;
       // odp2019 waits for the faults in its dev->mr_srcu read section (synchronize_srcu);
       // hmm-mirror-2019's fault checks under the driver lock that the mirror is still registered,
       // and holds its own struct hmm reference from hmm_range_register to hmm_range_unregister.

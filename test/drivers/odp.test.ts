@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Simulation, type RunResult } from '../../src/sim/simulation.js';
-import { explore } from '../../src/explore/index.js';
+import { exploreTeardownRace } from './teardown-race.js';
 import { EFAULT, EINTR, EIO, EINVAL } from '../../src/sim/errno.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../../src/mm/constants.js';
@@ -228,32 +228,22 @@ describe('odp driver: implicit memory regions', () => {
     // fault holds a usecount reference (pagefault_single_data_segment), so the deregistration
     // waits for it and then destroys the child it created; without the reference the child was
     // created after the deregistration's sweep and stayed, notifier and all.
-    const outcomes: { window: boolean; leftover: number; access: unknown }[] = [];
-    const r = await explore({ strategy: 'random', schedules: 150, seed: 3, shrink: false }, (sim) => {
-      const k = new Kernel(sim, { memoryPages: 128 });
-      const p = k.createProcess('app');
-      sim.spawn('main', async () => {
+    const r = await exploreTeardownRace(
+      async (k, p) => {
         const a = await p.mmap({ length: 2 * PAGE, prot: RW, flags: ANON });
         await p.write(a, new Uint8Array([7]));
         const nic = (await k.createDevice('odp', { name: 'mlx0', implicitChildBytes: 1 << 21 })) as OdpDevice;
         const imr = (await nic.attach(p, { implicit: true })) as ImplicitOdpMr;
-        let inAccess = false;
-        let window = false;
-        let access: unknown;
-        const dev = sim.spawn('mlx0', async () => {
-          inAccess = true;
-          access = await imr.access(a, 'read', 1);
-          inAccess = false;
-        });
-        const dereg = sim.spawn('dereg', async () => {
-          window = inAccess;
-          await imr.detach();
-        });
-        await sim.join(dev);
-        await sim.join(dereg);
-        outcomes.push({ window, leftover: imr.children.size + imr.ksm.size, access });
-      });
-    });
+        return {
+          access: () => imr.access(a, 'read', 1),
+          teardown: () => imr.detach(),
+          leftover: () => imr.children.size + imr.ksm.size,
+        };
+      },
+      150,
+      3,
+    );
+    const outcomes = r.outcomes;
     expect(r.violations).toEqual([]);
     expect(outcomes.length).toBe(150);
     // The race window was reached: the deregistration began while the access was faulting.
