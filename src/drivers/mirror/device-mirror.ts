@@ -89,8 +89,10 @@ export abstract class DeviceMirror implements CheckedMirror {
    * code that looks entries up itself is ordered against the zaps without a touch of its own.
    */
   readonly entries: Map<number, DeviceEntry>;
-  private watched = true;
-  /** Set by retire(): the device page table is gone, and a later mapPage is a use after free. */
+  /**
+   * Set by retire(): the checkers no longer watch this device, its page table is gone, and a later
+   * mapPage is a use after free.
+   */
   private retired = false;
   private readonly liveness: LivenessBounds;
   /** The lost-writes checker of the run, or null when it is off (one test per copy on the hot path). */
@@ -165,7 +167,7 @@ export abstract class DeviceMirror implements CheckedMirror {
         hex(va),
         `${this.name} → pfn ${pfn}${e.write ? ' rw' : ''}${e.atomic ? ' atomic' : ''}; mm ${this.mm.name}`,
       );
-    if (this.watched) checkDeviceMap(this.kernel, this, va, e);
+    checkDeviceMap(this.kernel, this, va, e);
   }
 
   /**
@@ -238,7 +240,7 @@ export abstract class DeviceMirror implements CheckedMirror {
    * access check of entry `e` at page `va`. Atomic.
    */
   protected checkEntry(va: number, e: DeviceEntry, write: boolean): void {
-    if (this.watched) checkDeviceAccess(this.kernel, this, va, e, write);
+    if (!this.retired) checkDeviceAccess(this.kernel, this, va, e, write);
   }
 
   /**
@@ -256,7 +258,7 @@ export abstract class DeviceMirror implements CheckedMirror {
     n: number,
     write: boolean,
   ): void {
-    if (this.lostWrites !== null && this.watched)
+    if (this.lostWrites !== null && !this.retired)
       this.lostWrites.deviceCopy(this.mm, this.name, va, off, dataPfn, buf, at, n, write);
   }
 
@@ -266,10 +268,9 @@ export abstract class DeviceMirror implements CheckedMirror {
    */
   protected retire(): void {
     this.sim.touch(this.name); // for dpor: a device page-table write
-    this.retired = true;
     this.entries.clear();
-    if (this.watched) unwatchMirror(this.kernel, this);
-    this.watched = false;
+    if (!this.retired) unwatchMirror(this.kernel, this);
+    this.retired = true;
   }
 
   /** The usable entry for page `pva`, faulting until there is one; -errno on failure. */
@@ -283,7 +284,7 @@ export abstract class DeviceMirror implements CheckedMirror {
         e !== undefined &&
         (!write || e.write || (atomic && e.atomic) || this.sim.switchOn(MIRROR_IGNORE_READ_ONLY))
       ) {
-        if (this.watched) checkDeviceAccess(this.kernel, this, pva, e, write);
+        if (!this.retired) checkDeviceAccess(this.kernel, this, pva, e, write);
         return e;
       }
       if (live.on) {
@@ -317,7 +318,7 @@ export abstract class DeviceMirror implements CheckedMirror {
       const data = this.dataPfn(e.pfn);
       if (write) phys.writeBytes(data, off, buf, done, n);
       else phys.readBytes(data, off, buf, done, n);
-      if (this.lostWrites !== null && this.watched)
+      if (this.lostWrites !== null && !this.retired)
         this.lostWrites.deviceCopy(this.mm, this.name, a - off, off, data, buf, done, n, write);
       done += n;
     }
