@@ -24,7 +24,7 @@
 import { EAGAIN, EFAULT, EINVAL, EIO } from '../../sim/errno.js';
 import { Completion } from '../../sim/sync/completion.js';
 import { Mutex } from '../../sim/sync/mutex.js';
-import { WaitQueue } from '../../sim/sync/waitqueue.js';
+import { Srcu } from '../../sim/sync/srcu.js';
 import { TouchedMap } from '../../sim/touched-map.js';
 import type { Kernel } from '../../mm/kernel.js';
 import type { Mm } from '../../mm/mm.js';
@@ -64,10 +64,6 @@ export class Odp2019Mr extends DeviceMirror {
   timeouts = 0;
   /** On the per-mm tree (false after deregistration). */
   inTree = true;
-  /** Page faults inside their dev->mr_srcu read section (the deregistration's synchronize_srcu waits for them). */
-  private faultsInFlight = 0;
-  /** Woken when the last fault in flight leaves its read section. */
-  private readonly faultsDone: WaitQueue;
   /** The QP using this MR: 'rts' until an access fails, then 'error' for good (-EIO). */
   qpState: 'rts' | 'error' = 'rts';
   /** The MR's classic mmu_notifier (Deviation: one per MR instead of the per-ucontext one). */
@@ -91,7 +87,6 @@ export class Odp2019Mr extends DeviceMirror {
     this.notifierCompletion = new Completion(k.sim, `${name}.notifier_completion`);
     this.notifierCompletion.completeAll();
     this.umemMutex = new Mutex(k.sim, `${name}.umem_mutex`);
-    this.faultsDone = new WaitQueue(k.sim, `${name}.mr_srcu`);
     this.pinned = new TouchedMap(k.sim, `${name}.page_list`);
     this.dmaList = { name: `${name}.page_list`, mm: this.mm, pages: this.pinned };
     watchDmaList(k, this.dmaList);
@@ -168,14 +163,14 @@ export class Odp2019Mr extends DeviceMirror {
    * after a timeout). 0 or -errno. No locks held. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
-    // The page-fault handler looks the key up inside an SRCU read section of dev->mr_srcu and
-    // finds no live MR once the deregistration began; the deregistration waits for the sections.
-    if (!this.inTree) return -EFAULT;
-    this.faultsInFlight++;
+    // The page-fault handler looks the key up inside a read section of dev->mr_srcu and finds no
+    // live MR once the deregistration began; the deregistration waits for the sections.
+    const srcu = this.device.mrSrcu;
+    const idx = srcu.readLock();
     try {
-      return await this.pagefaultMr(va, write);
+      return this.inTree ? await this.pagefaultMr(va, write) : -EFAULT;
     } finally {
-      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+      srcu.readUnlock(idx);
     }
   }
 
@@ -266,7 +261,7 @@ export class Odp2019Mr extends DeviceMirror {
     if (!this.inTree) return;
     this.inTree = false;
     this.notifierCompletion.completeAll();
-    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0, 'synchronize_srcu(mr_srcu)');
+    await this.device.mrSrcu.synchronize();
     await this.umemMutex.lock();
     this.zap(this.start, this.end);
     this.umemMutex.unlock();
@@ -281,13 +276,17 @@ export class Odp2019Mr extends DeviceMirror {
 export class Odp2019Device implements Device {
   readonly driver = 'odp2019';
   private count = 0;
+  /** dev->mr_srcu: page faults run in its read sections; an MR's deregistration synchronizes on it. */
+  readonly mrSrcu: Srcu;
 
   constructor(
     readonly kernel: Kernel,
     readonly name: string,
     /** MMU_NOTIFIER_TIMEOUT in virtual ns. */
     readonly timeoutNs: number,
-  ) {}
+  ) {
+    this.mrSrcu = new Srcu(kernel.sim, `${name}.mr_srcu`);
+  }
 
   /**
    * ib_umem_odp_get + mmu_notifier_register for an MR over [start, start + length): installs the
