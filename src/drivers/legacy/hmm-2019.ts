@@ -179,6 +179,18 @@ export async function hmmGetOrCreate(sim: Simulation, mm: Mm): Promise<Hmm2019 |
 }
 
 /**
+ * kref_get(&hmm->kref): one more reference on a struct hmm. The caller holds one already (a
+ * mirror's, or a range's); a struct with none left is a kernel bug, reported as such. Atomic.
+ */
+export function hmmGet(hmm: Hmm2019): void {
+  const sim = hmm.sim;
+  sim.use(hmm, 'kref_get');
+  sim.touch(`hmm#${hmm.id}`); // for dpor: the kref, as kref_get_unless_zero names it
+  if (hmm.kref <= 0) sim.bug(`kref_get on struct hmm#${hmm.id} with kref ${hmm.kref}`);
+  hmm.kref++;
+}
+
+/**
  * hmm_put: drops a reference; the last one runs hmm_free: mmu_notifier_unregister_no_release (not
  * a fence), mm->hmm cleared if it still names this struct, and the struct freed (after an SRCU grace
  * period with `hmm2019.srcuFree`, at once without). May sleep.

@@ -29,6 +29,7 @@ import { DeviceMirror } from '../mirror/device-mirror.js';
 import { DriverError } from '../options.js';
 import { parseAttachOptions, registerDriver, type AttachedMirror, type Device } from '../registry.js';
 import {
+  hmmGet,
   hmmGetOrCreate,
   hmmPut,
   type Hmm2019,
@@ -112,10 +113,9 @@ export class HmmMirror2019 extends DeviceMirror implements Hmm2019MirrorOps {
       return -EFAULT;
     }
     sim.use(hmm, 'hmm_range_register');
-    // hmm_range_register: range->hmm with a reference of its own (kref_get), dropped by
-    // hmm_range_unregister; the mirror's reference may go with a detach meanwhile.
-    sim.touch(`hmm#${hmm.id}`);
-    hmm.kref++;
+    // hmm_range_register: range->hmm with a reference of its own, dropped by hmm_range_unregister;
+    // the mirror's reference may go with a detach meanwhile.
+    hmmGet(hmm);
     await hmm.lock.lock();
     hmm.touchState();
     const range: Hmm2019Range = { start: va, end: va + this.kernel.pageSize, valid: hmm.notifiers === 0 };
