@@ -653,10 +653,9 @@ export class GpuSvm extends DeviceMirror {
    * limit. 0 or -errno. May sleep.
    */
   protected override async fault(va: number, write: boolean): Promise<number> {
-    if (this.closed) return -EFAULT;
     await this.svmLock.lock();
-    // Closed while this fault waited for the lock (xe checks xe_vm_is_closed under the vm lock):
-    // going on would build notifiers and ranges nothing will ever remove.
+    // xe checks xe_vm_is_closed under the vm lock: a fault that waited for it while the VM closed
+    // would otherwise build notifiers and ranges nothing will ever remove.
     if (this.closed) {
       this.svmLock.unlock();
       return -EFAULT;
