@@ -2,6 +2,7 @@
  * The teardown race of a device driver, explored: one thread makes a device access while another
  * tears the mirror down (detach, close, deregistration). Shared by the drivers' tests.
  */
+import { expect } from 'vitest';
 import { explore } from '../../src/explore/index.js';
 import { Kernel } from '../../src/mm/kernel.js';
 import type { Process } from '../../src/mm/process.js';
@@ -61,4 +62,19 @@ export async function exploreTeardownRace(
     });
   });
   return { violations: r.violations, outcomes };
+}
+
+/**
+ * What every teardown race must show: no violation, every schedule ran, the window was reached
+ * (the teardown began while the access was in flight, in more than 10 schedules), and nothing was
+ * left behind in any schedule.
+ */
+export function expectReachedAndClean(
+  r: { violations: Violation[]; outcomes: TeardownOutcome[] },
+  schedules: number,
+): void {
+  expect(r.violations).toEqual([]);
+  expect(r.outcomes.length).toBe(schedules);
+  expect(r.outcomes.filter((o) => o.window).length).toBeGreaterThan(10);
+  expect(r.outcomes.filter((o) => o.leftover !== 0)).toEqual([]);
 }
