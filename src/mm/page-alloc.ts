@@ -28,7 +28,7 @@ import { DeviceMemory } from './memremap.js';
 // Segment lists (one segment = the part of a naturally aligned HPAGE_PMD_NR block inside one node).
 const SEG_NONE = 0;
 const SEG_PARTIAL = 1;
-const SEG_FULL = 2;
+const SEG_WHOLE_FREE = 2;
 
 /** Flags that must be clear when a folio is freed (PAGE_FLAGS_CHECK_AT_FREE, a subset). */
 const PG_CHECK_AT_FREE = PG_locked | PG_writeback | PG_swapcache | PG_mlocked;
@@ -55,7 +55,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
   protected readonly segNext: Int32Array;
   /**
    * Per segment: which node list it is on: SEG_NONE (nothing free, on no list), SEG_PARTIAL (some pages
-   * free, or a short segment) or SEG_FULL (a whole HPAGE_PMD_NR block free).
+   * free, or a short segment) or SEG_WHOLE_FREE (a whole HPAGE_PMD_NR block free).
    */
   protected readonly segList: Uint8Array;
   /**
@@ -64,10 +64,10 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
    */
   protected readonly partialHead: Int32Array;
   /**
-   * Per node: the first segment whose whole HPAGE_PMD_NR block is free (full of free pages), -1 when none;
+   * Per node: the first segment whose whole HPAGE_PMD_NR block is free, -1 when none;
    * what a PMD-order allocation takes.
    */
-  protected readonly fullHead: Int32Array;
+  protected readonly wholeFreeHead: Int32Array;
   /** Per node: free pages of system RAM on the node (its NR_FREE_PAGES). */
   protected readonly nodeFree: Int32Array;
 
@@ -94,7 +94,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     this.segNext = new Int32Array(nseg).fill(-1);
     this.segList = new Uint8Array(nseg);
     this.partialHead = new Int32Array(nodes).fill(-1);
-    this.fullHead = new Int32Array(nodes).fill(-1);
+    this.wholeFreeHead = new Int32Array(nodes).fill(-1);
     this.nodeFree = new Int32Array(nodes);
     let node = 0;
     for (let s = 0; s < nseg; s++) {
@@ -184,7 +184,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
    */
   protected physAllocOrder0(node: number): number {
     let s = this.partialHead[node];
-    if (s < 0) s = this.fullHead[node];
+    if (s < 0) s = this.wholeFreeHead[node];
     if (s < 0) return NO_PFN;
     const pfn = this.segFreeHead[s];
     this.segFreeHead[s] = this.freeNext[pfn];
@@ -204,7 +204,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
    * atomic.
    */
   protected physAllocPmdOrder(node: number): number {
-    const s = this.fullHead[node];
+    const s = this.wholeFreeHead[node];
     if (s < 0) return NO_PFN;
     const nr = 1 << HPAGE_PMD_ORDER;
     this.segFreeHead[s] = NO_PFN;
@@ -301,12 +301,12 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     const count = this.segFreeCount[s];
     const cap = this.segCap[s];
     const want =
-      count === 0 ? SEG_NONE : count === cap && cap === 1 << HPAGE_PMD_ORDER ? SEG_FULL : SEG_PARTIAL;
+      count === 0 ? SEG_NONE : count === cap && cap === 1 << HPAGE_PMD_ORDER ? SEG_WHOLE_FREE : SEG_PARTIAL;
     const have = this.segList[s];
     if (want === have) return;
     const node = this.segNode[s];
     if (have !== SEG_NONE) {
-      const heads = have === SEG_FULL ? this.fullHead : this.partialHead;
+      const heads = have === SEG_WHOLE_FREE ? this.wholeFreeHead : this.partialHead;
       const prev = this.segPrev[s];
       const next = this.segNext[s];
       if (prev >= 0) this.segNext[prev] = next;
@@ -317,7 +317,7 @@ export class PageAlloc<Mm = unknown> extends DeviceMemory<Mm> {
     this.segNext[s] = -1;
     this.segList[s] = want;
     if (want !== SEG_NONE) {
-      const heads = want === SEG_FULL ? this.fullHead : this.partialHead;
+      const heads = want === SEG_WHOLE_FREE ? this.wholeFreeHead : this.partialHead;
       const first = heads[node];
       this.segNext[s] = first;
       if (first >= 0) this.segPrev[first] = s;

@@ -61,8 +61,9 @@ export interface ReclaimStat {
  * try_to_free_pages / shrink_node for `npages` base pages: scans the LRU lists of every node (or
  * `options.node`) from the oldest folio — inactive anon, active anon (until the swap device is full),
  * then inactive and active file — each list at most once around, and shrinks each folio (shrinkFolio)
- * until `npages` are freed. Without a swap device nothing is scanned (the anon lists cannot be
- * reclaimed and the model's files are tmpfs, swap-backed). Returns the number of base pages freed (0
+ * until `npages` are freed. Without a swap device nothing is scanned: the anon lists cannot be
+ * reclaimed, and the model's file pages (tmpfs-like, with no shmem swap-out) are kept even when
+ * scanned. Returns the number of base pages freed (0
  * when nothing could be: no or full swap, everything pinned, locked or mapped by mlocked VMAs).
  *
  * Invalidations: for each folio unmapped, one blockable MMU_NOTIFY_CLEAR per VMA mapping it, over the
@@ -92,9 +93,10 @@ export async function shrinkNode(
       throw new RangeError(`reclaim: node ${options.node} out of range [0, ${phys.nodes})`);
     nodes.push(options.node);
   } else for (let n = 0; n < phys.nodes; n++) nodes.push(n);
-  // can_reclaim_anon_pages: nothing anonymous leaves memory without swap; nor do the model's files,
-  // which are tmpfs whose pages have no other copy (the kernel keeps such swap-backed pages on the
-  // anon lists, unscanned without swap).
+  // can_reclaim_anon_pages: nothing anonymous leaves memory without swap. The model's file pages
+  // have no other copy either (no writeback, no shmem swap-out: shrinkLockedFolio keeps them), so
+  // a pass without swap would only unmap them; skip it, as the kernel leaves tmpfs pages, which
+  // are swap-backed, unscanned on the anon lists without swap.
   if (k.swap.size === 0) return stat;
   for (const node of nodes) {
     let anonOk = true;
