@@ -49,6 +49,61 @@ describe('legacy designs: what is not their flaw stays right', () => {
   });
 });
 
+describe('userptr-list: the per-mm notifier lives exactly while the mm has a userptr', () => {
+  it('attaches and detaches racing on one mm leave one notifier while any userptr is left, none after', async () => {
+    const seen: { midRegistered: boolean; midListed: boolean; endRegistered: boolean; endListed: boolean }[] =
+      [];
+    // Registrations before the second round of detaches: 1 when an attach came first, 2 when the
+    // detach emptied the mm first and an attach registered again. Both windows must be reached.
+    const registrationsMid: number[] = [];
+    const r = await explore({ strategy: 'random', schedules: 120, seed: 3, shrink: false }, (sim) => {
+      const k = new Kernel(sim, { memoryPages: 128 });
+      const p = k.createProcess('app');
+      sim.spawn('main', async () => {
+        const ps = k.pageSize;
+        const a = await p.mmap({
+          length: 4 * ps,
+          prot: PROT_READ | PROT_WRITE,
+          flags: MAP_PRIVATE | MAP_ANONYMOUS,
+        });
+        const dev = (await k.createDevice('userptr-list', { name: 'gpu0' })) as unknown as {
+          attach: (p: unknown, o: object) => Promise<Userptr>;
+          hasNotifier: (mm: object) => boolean;
+          notifierRegistrations: number;
+        };
+        const first = await dev.attach(p, { start: a, length: ps });
+        // Two more attach while the first detaches: the notifier must never be dropped under them.
+        let second: Userptr | undefined;
+        let third: Userptr | undefined;
+        const t1 = sim.spawn('attach1', async () => {
+          second = await dev.attach(p, { start: a + ps, length: ps });
+        });
+        const t2 = sim.spawn('attach2', async () => {
+          third = await dev.attach(p, { start: a + 2 * ps, length: ps });
+        });
+        const t3 = sim.spawn('detach0', () => first.detach());
+        await sim.join(t1);
+        await sim.join(t2);
+        await sim.join(t3);
+        const listed = (): boolean => p.mm.notifierSubscriptions?.listHead != null;
+        const midRegistered = dev.hasNotifier(p.mm);
+        const midListed = listed();
+        registrationsMid.push(dev.notifierRegistrations);
+        const t4 = sim.spawn('detach1', () => second!.detach());
+        const t5 = sim.spawn('detach2', () => third!.detach());
+        await sim.join(t4);
+        await sim.join(t5);
+        seen.push({ midRegistered, midListed, endRegistered: dev.hasNotifier(p.mm), endListed: listed() });
+      });
+    });
+    expect(r.violations).toEqual([]);
+    expect(seen).toHaveLength(120);
+    for (const s of seen)
+      expect(s).toEqual({ midRegistered: true, midListed: true, endRegistered: false, endListed: false });
+    expect(new Set(registrationsMid)).toEqual(new Set([1, 2]));
+  });
+});
+
 describe('legacy designs: deregistration against a fault in flight', () => {
   for (const driver of ['odp2019', 'hmm-mirror-2019'] as const)
     it(`${driver}: no fault in flight maps into the mirror once its deregistration began`, async () => {

@@ -19,7 +19,7 @@ import type { Kernel } from '../../mm/kernel.js';
 import type { Process } from '../../mm/process.js';
 import { FOLL_WRITE } from '../../mm/constants.js';
 import { pinUserPages, unpinUserPages } from '../../mm/gup.js';
-import { mmuNotifierRegister, type MmuNotifier } from '../../notifier/classic.js';
+import { mmuNotifierRegister, mmuNotifierUnregister, type MmuNotifier } from '../../notifier/classic.js';
 import type { MmuNotifierRange } from '../../notifier/types.js';
 import { DeviceMirror } from '../mirror/device-mirror.js';
 import { unwatchDmaList, watchDmaList, type CheckedDmaList } from '../../check/mirror-checker.js';
@@ -96,16 +96,24 @@ export class Userptr extends DeviceMirror {
       }
   }
 
-  /** Unregisters the userptr: off the list, unmapped, unpinned. May sleep. */
+  /**
+   * Unregisters the userptr: off the list, unmapped, unpinned; the last userptr of its mm also
+   * unregisters the device's notifier on that mm (as radeon_mn_unregister freed an emptied
+   * radeon_mn). May sleep.
+   */
   async detach(): Promise<void> {
     if (this.detached) return;
     const dev = this.device;
+    await dev.mnLock.lock();
     await dev.lock.lock();
     this.detached = true;
     this.zap(this.start, this.end);
     const i = dev.list.indexOf(this);
     if (i >= 0) dev.list.splice(i, 1);
+    const lastOfMm = !dev.list.some((u) => u.mm === this.mm);
     dev.lock.unlock();
+    if (lastOfMm) await dev.unregisterNotifier(this.mm);
+    dev.mnLock.unlock();
     unwatchDmaList(this.kernel, this.dmaList);
     this.retire();
   }
@@ -116,20 +124,53 @@ export class UserptrListDevice implements Device {
   readonly driver = 'userptr-list';
   /** The driver lock: guards the list, each userptr's pinned pages and its device mappings. */
   readonly lock: Mutex;
+  /**
+   * rdev->mn_lock: serialises notifier registration and unregistration against attach and detach,
+   * so an mm has at most one notifier and it lives exactly while the mm has a userptr. Taken
+   * before the driver lock; never held by an invalidation.
+   */
+  readonly mnLock: Mutex;
   /** The registered userptrs (a linear list, walked on every invalidation). */
   readonly list: Userptr[] = [];
   private readonly notifiers = new Map<object, MmuNotifier>();
   /** List entries visited by invalidations (the O(n) walk). */
   visited = 0;
+  /** Userptrs attached so far (names stay unique after a detach). */
+  private userptrs = 0;
+  /** Notifiers registered so far, over all mms (a re-registration after the last detach counts). */
+  notifierRegistrations = 0;
 
   constructor(
     readonly kernel: Kernel,
     readonly name: string,
   ) {
     this.lock = new Mutex(kernel.sim, `${name}.lock`);
+    this.mnLock = new Mutex(kernel.sim, `${name}.mn_lock`);
   }
 
-  /** Registers a userptr over [start, start + length). May sleep. */
+  /** Whether the device has a notifier registered on `mm` (one per mm with a userptr). */
+  hasNotifier(mm: object): boolean {
+    return this.notifiers.has(mm);
+  }
+
+  /**
+   * Unregisters and forgets the device's notifier on `mm` (mmu_notifier_unregister: after it
+   * returns no invalidation callback of it runs). Caller holds mnLock, not the driver lock (an
+   * invalidation in flight takes it). May sleep.
+   */
+  async unregisterNotifier(mm: Userptr['mm']): Promise<void> {
+    this.kernel.sim.assertHeld(this.mnLock, 'userptr-list unregisterNotifier');
+    const mn = this.notifiers.get(mm);
+    if (mn === undefined) return;
+    this.notifiers.delete(mm);
+    await mmuNotifierUnregister(mn, mm);
+  }
+
+  /**
+   * Registers a userptr over [start, start + length), and the device's notifier on the process's
+   * mm with the mm's first userptr (radeon_mn_register / radeon_mn_get). Takes mnLock, then the
+   * driver lock. May sleep.
+   */
   async attach(p: Process, options: object = {}): Promise<AttachedMirror> {
     const o = parseAttachOptions<{ start?: number; length?: number }>(this, options);
     if (o.start === undefined || o.length === undefined)
@@ -137,17 +178,23 @@ export class UserptrListDevice implements Device {
     const ps = this.kernel.pageSize;
     const s = o.start - (o.start % ps);
     const e = Math.ceil((o.start + o.length) / ps) * ps;
-    if (!this.notifiers.has(p.mm)) {
-      const mn = await mmuNotifierRegister(p.mm, {
-        invalidateRangeStart: (range) => this.invalidateRangeStart(range),
-      });
-      this.notifiers.set(p.mm, mn);
+    await this.mnLock.lock();
+    try {
+      if (!this.notifiers.has(p.mm)) {
+        const mn = await mmuNotifierRegister(p.mm, {
+          invalidateRangeStart: (range) => this.invalidateRangeStart(range),
+        });
+        this.notifiers.set(p.mm, mn);
+        this.notifierRegistrations++;
+      }
+      const u = new Userptr(this, this.kernel, `${this.name}.userptr${this.userptrs++}`, p, s, e);
+      await this.lock.lock();
+      this.list.push(u);
+      this.lock.unlock();
+      return u;
+    } finally {
+      this.mnLock.unlock();
     }
-    const u = new Userptr(this, this.kernel, `${this.name}.userptr${this.list.length}`, p, s, e);
-    await this.lock.lock();
-    this.list.push(u);
-    this.lock.unlock();
-    return u;
   }
 
   /**
